@@ -1,0 +1,184 @@
+//! `herald tenants …` and `herald keys …`, locally or through the API.
+//!
+//! Both paths produce the API's JSON shapes (`crate::views`), so the output
+//! is the same whichever way the command ran.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::Target;
+use crate::clock::SystemClock;
+use crate::service::{Caller, Herald, NewKey, NewTenant, PageRequest, Settings, TenantPatch};
+use crate::store::{SledStore, StoreError};
+use crate::views::{KeyView, PageView, TenantView};
+
+/// A management operation.
+#[derive(Debug, Clone)]
+pub enum Op {
+    CreateTenant { id: String, name: Option<String> },
+    ListTenants,
+    SetSuspended { id: String, suspended: bool },
+    CreateKey { name: String, tenant: Option<String> },
+    ListKeys,
+    RevokeKey { id: String },
+}
+
+/// Runs `op` against `target` and prints the result.
+pub fn run(op: Op, target: &Target) -> Result<(), String> {
+    let value = match &target.server {
+        Some(server) => remote(&op, server, target.key.as_deref())?,
+        None => local(&op, target)?,
+    };
+    print(&op, &value, target.json);
+    Ok(())
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn local(op: &Op, target: &Target) -> Result<Value, String> {
+    let store = SledStore::open(&target.data_dir, 16 << 20).map_err(|e| match e {
+        StoreError::Locked { path } => format!(
+            "the data directory {path} is locked by a running herald server; \
+             stop it, or run this command through its API with --server http://ADDR --key PLATFORM_KEY"
+        ),
+        other => other.to_string(),
+    })?;
+    let herald = Herald::new(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        Settings {
+            allow_http: false,
+            ip_policy: Default::default(),
+            secret_overlap_ms: 0,
+        },
+    );
+    let me = Caller::Local { tenant: None };
+    let all = PageRequest {
+        limit: usize::MAX - 1,
+        after: None,
+    };
+    let result = match op {
+        Op::CreateTenant { id, name } => herald
+            .create_tenant(&me, NewTenant { id: id.clone(), name: name.clone() })
+            .map(|t| to_value(TenantView::new(&t))),
+        Op::ListTenants => herald
+            .list_tenants(&me, &all)
+            .map(|p| to_value(PageView::map(&p, TenantView::new))),
+        Op::SetSuspended { id, suspended } => herald
+            .update_tenant(&me, id, TenantPatch { name: None, suspended: Some(*suspended) })
+            .map(|t| to_value(TenantView::new(&t))),
+        Op::CreateKey { name, tenant } => herald
+            .create_key(&me, NewKey { name: name.clone(), tenant_id: tenant.clone() })
+            .map(|k| to_value(KeyView::new(&k.key, Some(&k.text)))),
+        Op::ListKeys => herald
+            .list_keys(&me, &all)
+            .map(|p| to_value(PageView::map(&p, |k| KeyView::new(k, None)))),
+        Op::RevokeKey { id } => herald
+            .revoke_key(&me, id)
+            .map(|k| to_value(KeyView::new(&k, None))),
+    };
+    result.map_err(|e| e.to_string())
+}
+
+fn remote(op: &Op, server: &str, key: Option<&str>) -> Result<Value, String> {
+    let key = key.ok_or("--server needs --key (or HERALD_API_KEY) with a platform key")?;
+    let base = server.trim_end_matches('/');
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let call = |method: &str, path: &str, body: Option<Value>| -> Result<Value, String> {
+        let url = format!("{base}{path}");
+        let auth = format!("Bearer {key}");
+        let res = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
+            ("POST", b) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(b.unwrap_or(json!({}))),
+            (_, b) => agent
+                .patch(&url)
+                .header("Authorization", &auth)
+                .send_json(b.unwrap_or(json!({}))),
+        };
+        let mut res = res.map_err(|e| format!("cannot reach {base}: {e}"))?;
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().unwrap_or_default();
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).map_err(|_| format!("{status} from {url}: {text}"))?
+        };
+        if status >= 400 {
+            let msg = value["error"]["message"].as_str().unwrap_or(&text);
+            return Err(format!("{status}: {msg}"));
+        }
+        Ok(value)
+    };
+    let list_all = |path: &str| -> Result<Value, String> {
+        let mut data = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let q = match &cursor {
+                Some(c) => format!("{path}?limit=100&cursor={c}"),
+                None => format!("{path}?limit=100"),
+            };
+            let page = call("GET", &q, None)?;
+            data.extend(page["data"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return Ok(json!({ "data": data, "next_cursor": null })),
+            }
+        }
+    };
+    match op {
+        Op::CreateTenant { id, name } => call("POST", "/api/v1/tenants", Some(json!({"id": id, "name": name}))),
+        Op::ListTenants => list_all("/api/v1/tenants"),
+        Op::SetSuspended { id, suspended } => call(
+            "PATCH",
+            &format!("/api/v1/tenants/{id}"),
+            Some(json!({ "suspended": suspended })),
+        ),
+        Op::CreateKey { name, tenant } => call("POST", "/api/v1/keys", Some(json!({"name": name, "tenant_id": tenant}))),
+        Op::ListKeys => list_all("/api/v1/keys"),
+        Op::RevokeKey { id } => call("DELETE", &format!("/api/v1/keys/{id}"), None).map(|_| json!({"id": id, "revoked": true})),
+    }
+}
+
+fn print(op: &Op, value: &Value, as_json: bool) {
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        return;
+    }
+    match op {
+        Op::ListTenants => {
+            println!("{:<32} {:<10} {:<26} NAME", "ID", "STATE", "CREATED");
+            for t in value["data"].as_array().into_iter().flatten() {
+                let state = if t["suspended"].as_bool() == Some(true) { "suspended" } else { "active" };
+                println!("{:<32} {:<10} {:<26} {}", s(&t["id"]), state, s(&t["created_at"]), s(&t["name"]));
+            }
+        }
+        Op::ListKeys => {
+            println!("{:<30} {:<9} {:<20} {:<14} {:<9} NAME", "ID", "KIND", "TENANT", "HINT", "STATE");
+            for k in value["data"].as_array().into_iter().flatten() {
+                let state = if k["revoked_at"].is_null() { "active" } else { "revoked" };
+                println!(
+                    "{:<30} {:<9} {:<20} {:<14} {:<9} {}",
+                    s(&k["id"]), s(&k["kind"]), s(&k["tenant_id"]), s(&k["hint"]), state, s(&k["name"])
+                );
+            }
+        }
+        Op::CreateKey { .. } => {
+            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            eprintln!("Store the key now: it is shown only once.");
+        }
+        _ => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+    }
+}

@@ -1,0 +1,157 @@
+//! The command line: `herald serve`, and the operator's `tenants` and
+//! `keys` commands.
+//!
+//! The management commands work in two ways: directly on the data directory
+//! while the server is stopped, or through a running server's API with
+//! `--server` and `--key`. sled locks the data directory while the server
+//! runs; that case is reported plainly, with the way out.
+
+mod admin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::ServeArgs;
+
+/// Herald: a self-hosted webhook delivery appliance.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: API, admin panel and delivery.
+    Serve(ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCmd),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+/// Where a management command acts: the data directory, or a server.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// Data directory to open directly (the server must be stopped).
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Act through a running server's API instead, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "HERALD_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Platform API key for --server.
+    #[arg(long, env = "HERALD_API_KEY", value_name = "KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantsCmd {
+    /// Create a tenant.
+    Create {
+        /// The platform's tenant id, e.g. company_xyz.
+        id: String,
+        /// Display name (defaults to the id).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Pause a tenant's deliveries (events are still accepted and kept).
+    Suspend {
+        /// Tenant id.
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Resume a suspended tenant's deliveries.
+    Resume {
+        /// Tenant id.
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Create an API key; its text is printed once.
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// Bind the key to this tenant (otherwise a platform key).
+        #[arg(long, value_name = "TENANT_ID")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List API keys.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Revoke an API key.
+    Revoke {
+        /// Key id (key_…).
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+fn init_logging(default: &str) {
+    let env = env_logger::Env::default().default_filter_or(default);
+    let _ = env_logger::Builder::from_env(env).try_init();
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => {
+            init_logging("info,actix_server=warn");
+            args.resolve()
+                .map_err(|e| e.to_string())
+                .and_then(|cfg| crate::app::serve(cfg).map_err(|e| e.to_string()))
+        }
+        Command::Tenants(cmd) => {
+            init_logging("warn");
+            let (op, target) = match cmd {
+                TenantsCmd::Create { id, name, target } => (admin::Op::CreateTenant { id, name }, target),
+                TenantsCmd::List { target } => (admin::Op::ListTenants, target),
+                TenantsCmd::Suspend { id, target } => (admin::Op::SetSuspended { id, suspended: true }, target),
+                TenantsCmd::Resume { id, target } => (admin::Op::SetSuspended { id, suspended: false }, target),
+            };
+            admin::run(op, &target)
+        }
+        Command::Keys(cmd) => {
+            init_logging("warn");
+            let (op, target) = match cmd {
+                KeysCmd::Create { name, tenant, target } => (admin::Op::CreateKey { name, tenant }, target),
+                KeysCmd::List { target } => (admin::Op::ListKeys, target),
+                KeysCmd::Revoke { id, target } => (admin::Op::RevokeKey { id }, target),
+            };
+            admin::run(op, &target)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

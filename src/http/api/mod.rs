@@ -1,0 +1,6 @@
+//! The JSON API under `/api/v1`, one file per resource.
+
+pub mod event_types;
+pub mod keys;
+pub mod tenants;
+pub mod webhooks;

@@ -1,0 +1,110 @@
+//! Errors at the HTTP edge: `{"error":{"code","message"}}` with a status.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::service::ServiceError;
+use crate::store::{Conflict, StoreError};
+
+/// An error answer.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable code.
+    pub code: &'static str,
+    /// A message for people.
+    pub message: String,
+    /// The request field at fault, if one is.
+    pub field: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// A new error answer.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// 500, with the detail logged rather than shown.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        log::error!("internal error: {detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.json(Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field,
+            },
+        })
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match &e {
+            ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServiceError::Forbidden(_) | ServiceError::TenantMismatch { .. } => StatusCode::FORBIDDEN,
+            ServiceError::TenantRequired
+            | ServiceError::InvalidTenantId(_)
+            | ServiceError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Invalid(_) | ServiceError::DuplicateUrl(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ServiceError::TenantExists(_) => StatusCode::CONFLICT,
+            ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => StatusCode::CONFLICT,
+            ServiceError::Store(StoreError::Conflict(Conflict::UrlTaken)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ServiceError::Store(_) => return ApiError::internal(&e),
+        };
+        Self {
+            status,
+            code: e.code(),
+            field: e.field(),
+            message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The HTTP edge: the route table, request extraction and error answers.
+//!
+//! **Architecture invariant:** only this module knows about HTTP. Handlers
+//! translate a request into a service call and its result into JSON; they
+//! hold no business rules and never touch the store.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+mod health;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+
+use error::ApiError;
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route",
+    ))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    ))
+}
+
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+fn query_error(err: actix_web::error::QueryPayloadError, _: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.to_string()).into()
+}
+
+/// The whole route table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use api::{event_types, keys, tenants, webhooks};
+    cfg.app_data(web::QueryConfig::default().error_handler(query_error))
+        .service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(
+            web::scope("/api/v1")
+                .service(resource("/event-types").route(web::get().to(event_types::list)))
+                .service(
+                    resource("/tenants")
+                        .route(web::post().to(tenants::create))
+                        .route(web::get().to(tenants::list)),
+                )
+                .service(
+                    resource("/tenants/{id}")
+                        .route(web::get().to(tenants::get))
+                        .route(web::patch().to(tenants::update)),
+                )
+                .service(
+                    resource("/keys")
+                        .route(web::post().to(keys::create))
+                        .route(web::get().to(keys::list)),
+                )
+                .service(resource("/keys/{id}").route(web::delete().to(keys::revoke)))
+                .service(
+                    resource("/webhooks")
+                        .route(web::post().to(webhooks::create))
+                        .route(web::get().to(webhooks::list)),
+                )
+                .service(
+                    resource("/webhooks/{id}")
+                        .route(web::get().to(webhooks::get))
+                        .route(web::patch().to(webhooks::update))
+                        .route(web::delete().to(webhooks::delete)),
+                )
+                .service(
+                    resource("/webhooks/{id}/rotate-secret")
+                        .route(web::post().to(webhooks::rotate_secret)),
+                ),
+        )
+        .default_service(web::to(not_found));
+}

@@ -1,0 +1,14 @@
+//! Herald: a self-hosted webhook delivery appliance.
+//!
+//! See `ARCHITECTURE.md` for the map. Dependencies point one way:
+//! `http`/`cli` → `service` → `store` → `domain`.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod views;

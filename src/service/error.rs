@@ -1,0 +1,88 @@
+//! The service layer's error: one variant per outcome a caller must handle.
+
+use crate::domain::endpoint::FieldError;
+use crate::store::{Conflict, StoreError};
+
+/// What a service call can fail with. Each has a stable `code`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No key, an unknown key or a revoked key.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The key is valid but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A tenant key named another tenant in `X-Tenant-ID`.
+    #[error("this key is bound to tenant {bound:?} and cannot act for {asked:?}")]
+    TenantMismatch {
+        /// The key's tenant.
+        bound: String,
+        /// The tenant asked for.
+        asked: String,
+    },
+    /// A platform key called a tenant route without `X-Tenant-ID`.
+    #[error("a platform key must name the tenant with the X-Tenant-ID header")]
+    TenantRequired,
+    /// `X-Tenant-ID` (or a tenant id in a body) is malformed.
+    #[error("invalid tenant id {0:?}: use 1-64 characters from A-Z a-z 0-9 _ - .")]
+    InvalidTenantId(String),
+    /// The thing does not exist (or belongs to another tenant).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A field failed validation.
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The tenant already has an endpoint with this URL.
+    #[error("this tenant already has an endpoint with URL {0}")]
+    DuplicateUrl(String),
+    /// A tenant with this id exists.
+    #[error("tenant {0:?} already exists")]
+    TenantExists(String),
+    /// A query parameter is malformed.
+    #[error("{0}")]
+    BadQuery(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Unauthorized(_) => "unauthorized",
+            ServiceError::Forbidden(_) => "forbidden",
+            ServiceError::TenantMismatch { .. } => "tenant_mismatch",
+            ServiceError::TenantRequired => "tenant_required",
+            ServiceError::InvalidTenantId(_) => "invalid_tenant_id",
+            ServiceError::NotFound(_) => "not_found",
+            ServiceError::Invalid(_) => "validation_failed",
+            ServiceError::DuplicateUrl(_) => "duplicate_url",
+            ServiceError::TenantExists(_) => "tenant_exists",
+            ServiceError::BadQuery(_) => "invalid_query",
+            ServiceError::Store(StoreError::Locked { .. }) => "store_locked",
+            ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => "conflict",
+            ServiceError::Store(_) => "internal",
+        }
+    }
+
+    /// The field at fault, for validation errors.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            ServiceError::Invalid(f) => Some(f.field),
+            ServiceError::DuplicateUrl(_) => Some("url"),
+            _ => None,
+        }
+    }
+
+    /// A validation error on `field`.
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::Invalid(FieldError::new(field, message))
+    }
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(f: FieldError) -> Self {
+        ServiceError::Invalid(f)
+    }
+}

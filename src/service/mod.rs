@@ -1,0 +1,77 @@
+//! The operations both the JSON API and the admin panel call.
+//!
+//! **Architecture invariant:** every rule about who may do what (keys,
+//! tenants, suspension) and every validation lives here or in `domain`;
+//! the HTTP layer only translates requests and [`ServiceError`]s.
+//! Service calls are blocking (they touch the store); async callers run
+//! them on a blocking pool.
+
+mod auth;
+mod bootstrap;
+mod endpoints;
+mod error;
+mod keys;
+mod page;
+mod tenants;
+
+use std::sync::Arc;
+
+pub use auth::{Caller, Principal, TenantScope};
+pub use bootstrap::FirstRun;
+pub use endpoints::{EndpointPatch, NewEndpoint};
+pub use error::ServiceError;
+pub use keys::{CreatedKey, NewKey};
+pub use page::{Page, PageRequest};
+pub use tenants::{NewTenant, TenantPatch};
+
+use crate::clock::Clock;
+use crate::domain::netguard::IpPolicy;
+use crate::store::Store;
+
+/// A service result.
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// The knobs the services need from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Whether `http://` endpoint URLs are accepted.
+    pub allow_http: bool,
+    /// Which addresses endpoints may point at.
+    pub ip_policy: IpPolicy,
+    /// How long a rotated-out secret keeps signing, in milliseconds.
+    pub secret_overlap_ms: i64,
+}
+
+/// The service layer: one per process, shared by every request.
+#[derive(Clone)]
+pub struct Herald {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+}
+
+impl Herald {
+    /// Wires the services to a store and a clock.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self {
+            store,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// The store, for the layers that own background work (delivery).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The clock every service reads.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}

@@ -1,0 +1,145 @@
+//! Persistence behind small traits.
+//!
+//! **Architecture invariant:** no sled type appears outside this module.
+//! Services see the traits below and [`StoreError`]; the sled implementation
+//! (`sled_store`), its key layout (`keys`), record codec (`codec`) and
+//! migrations (`migrations`) are private details, so another backend can be
+//! added without touching the layers above.
+//!
+//! Durability: every mutating call has been flushed to disk when it returns
+//! `Ok`, so an API that acknowledges after a store call never acknowledges
+//! something a crash could lose.
+
+mod codec;
+mod keys;
+mod migrations;
+mod sled_store;
+
+pub use sled_store::SledStore;
+
+use crate::domain::apikey::ApiKey;
+use crate::domain::endpoint::Endpoint;
+use crate::domain::ids::{EndpointId, KeyId};
+use crate::domain::tenant::Tenant;
+use crate::domain::user::User;
+
+/// A store result.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (normally a running `herald serve`) holds the lock.
+    #[error("the data directory {path} is in use by another process (is `herald serve` running on it?)")]
+    Locked {
+        /// The data directory.
+        path: String,
+    },
+    /// The disk or the storage engine failed.
+    #[error("storage error: {0}")]
+    Io(String),
+    /// A stored record could not be decoded.
+    #[error("stored {kind} record is unreadable: {reason}")]
+    Corrupt {
+        /// What kind of record.
+        kind: &'static str,
+        /// The decoder's complaint.
+        reason: String,
+    },
+    /// The data directory was written by a newer Herald.
+    #[error("the data directory has schema version {found}, but this herald only knows up to {known}; upgrade herald")]
+    TooNew {
+        /// The version found on disk.
+        found: u32,
+        /// The newest version this build can read.
+        known: u32,
+    },
+    /// A uniqueness rule or a concurrent change stopped the write.
+    #[error("{0}")]
+    Conflict(Conflict),
+}
+
+/// The uniqueness rules the store enforces atomically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// The tenant already has an endpoint with this URL.
+    #[error("the tenant already has an endpoint with this URL")]
+    UrlTaken,
+    /// The record changed between read and write; re-read and retry.
+    #[error("the record changed concurrently")]
+    Changed,
+}
+
+/// Tenants.
+pub trait TenantStore {
+    /// Inserts `t` unless a tenant with its id exists; `false` if it did.
+    fn insert_tenant(&self, t: &Tenant) -> Result<bool>;
+    /// Overwrites a tenant.
+    fn put_tenant(&self, t: &Tenant) -> Result<()>;
+    /// One tenant.
+    fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
+    /// Tenants in id order, strictly after `after`.
+    fn list_tenants(&self, after: Option<&str>, limit: usize) -> Result<Vec<Tenant>>;
+}
+
+/// API keys, findable by id and by the hash of their text.
+pub trait KeyStore {
+    /// Inserts a new key and its hash index.
+    fn insert_key(&self, k: &ApiKey) -> Result<()>;
+    /// Overwrites a key (e.g. to mark it revoked).
+    fn put_key(&self, k: &ApiKey) -> Result<()>;
+    /// One key by id.
+    fn key(&self, id: KeyId) -> Result<Option<ApiKey>>;
+    /// The key whose text hashes to `hash`.
+    fn key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
+    /// Keys oldest first, strictly after `after`.
+    fn list_keys(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<ApiKey>>;
+}
+
+/// Admin panel users.
+pub trait UserStore {
+    /// Inserts `u` unless the username is taken; `false` if it was.
+    fn insert_user(&self, u: &User) -> Result<bool>;
+    /// Overwrites a user.
+    fn put_user(&self, u: &User) -> Result<()>;
+    /// One user.
+    fn user(&self, username: &str) -> Result<Option<User>>;
+    /// Every user in name order.
+    fn list_users(&self) -> Result<Vec<User>>;
+}
+
+/// Endpoints, indexed by tenant and by (tenant, URL).
+pub trait EndpointStore {
+    /// Inserts a new endpoint; [`Conflict::UrlTaken`] if the tenant already
+    /// has one with this URL.
+    fn insert_endpoint(&self, e: &Endpoint) -> Result<()>;
+    /// Replaces `before` with `after` (same id) if the stored record still
+    /// equals `before` ([`Conflict::Changed`] otherwise); keeps the URL
+    /// index in step ([`Conflict::UrlTaken`]).
+    fn update_endpoint(&self, before: &Endpoint, after: &Endpoint) -> Result<()>;
+    /// Removes an endpoint and its index entries.
+    fn delete_endpoint(&self, e: &Endpoint) -> Result<()>;
+    /// One endpoint by id.
+    fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>>;
+    /// A tenant's endpoints oldest first, strictly after `after`.
+    fn list_endpoints(
+        &self,
+        tenant: &str,
+        after: Option<EndpointId>,
+        limit: usize,
+    ) -> Result<Vec<Endpoint>>;
+}
+
+/// Everything Herald stores.
+pub trait Store: TenantStore + KeyStore + UserStore + EndpointStore + Send + Sync + 'static {
+    /// Whether first-start initialisation (admin user, platform key) ran.
+    fn is_bootstrapped(&self) -> Result<bool>;
+    /// Records that first-start initialisation ran.
+    fn mark_bootstrapped(&self) -> Result<()>;
+    /// The schema version of the open data directory.
+    fn schema_version(&self) -> Result<u32>;
+    /// Forces everything written so far to disk.
+    fn flush(&self) -> Result<()>;
+    /// Bytes the store occupies on disk.
+    fn size_on_disk(&self) -> Result<u64>;
+}

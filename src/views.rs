@@ -1,0 +1,161 @@
+//! The JSON shapes of stored records, as the API answers them and the CLI
+//! prints them. Times are RFC 3339 UTC; ids are prefixed strings; secrets
+//! and key texts appear only where the caller must see them once.
+
+use serde::Serialize;
+
+use crate::domain::apikey::{ApiKey, KeyScope};
+use crate::domain::endpoint::Endpoint;
+use crate::domain::tenant::Tenant;
+use crate::service::Page;
+
+/// A tenant.
+#[derive(Debug, Serialize)]
+pub struct TenantView {
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether its deliveries are paused.
+    pub suspended: bool,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl TenantView {
+    /// The view of `t`.
+    pub fn new(t: &Tenant) -> Self {
+        Self {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            suspended: t.suspended,
+            created_at: t.created_at.to_rfc3339_millis(),
+            updated_at: t.updated_at.to_rfc3339_millis(),
+        }
+    }
+}
+
+/// An API key; `key` only in the answer that created it.
+#[derive(Debug, Serialize)]
+pub struct KeyView {
+    /// `key_…`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// `platform` or `tenant`.
+    pub kind: &'static str,
+    /// The bound tenant, for tenant keys.
+    pub tenant_id: Option<String>,
+    /// The first characters of the key text.
+    pub hint: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, if revoked.
+    pub revoked_at: Option<String>,
+    /// The key text: present only once, at creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl KeyView {
+    /// The view of `k`, with its text if just created.
+    pub fn new(k: &ApiKey, text: Option<&str>) -> Self {
+        let (kind, tenant_id) = match &k.scope {
+            KeyScope::Platform => ("platform", None),
+            KeyScope::Tenant(t) => ("tenant", Some(t.clone())),
+        };
+        Self {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            kind,
+            tenant_id,
+            hint: k.hint.clone(),
+            created_at: k.created_at.to_rfc3339_millis(),
+            revoked_at: k.revoked_at.map(|t| t.to_rfc3339_millis()),
+            key: text.map(str::to_string),
+        }
+    }
+}
+
+/// An endpoint; `secret` only on create and rotate.
+#[derive(Debug, Serialize)]
+pub struct EndpointView {
+    /// `ep_…`.
+    pub id: String,
+    /// The owning tenant.
+    pub tenant_id: String,
+    /// Delivery URL.
+    pub url: String,
+    /// Subscription patterns.
+    pub events: Vec<String>,
+    /// Free text.
+    pub description: String,
+    /// Whether it receives deliveries.
+    pub active: bool,
+    /// Why Herald disabled it, if it did.
+    pub disabled_reason: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// The signing secret: only in create and rotate answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Until when the previous secret keeps signing: rotate answers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
+}
+
+impl EndpointView {
+    /// The view of `e`, without secrets.
+    pub fn new(e: &Endpoint) -> Self {
+        Self {
+            id: e.id.to_string(),
+            tenant_id: e.tenant_id.clone(),
+            url: e.url.clone(),
+            events: e.events.clone(),
+            description: e.description.clone(),
+            active: e.active,
+            disabled_reason: e.disabled_reason.clone(),
+            created_at: e.created_at.to_rfc3339_millis(),
+            updated_at: e.updated_at.to_rfc3339_millis(),
+            secret: None,
+            previous_secret_expires_at: None,
+        }
+    }
+
+    /// The view of `e` including its current secret.
+    pub fn with_secret(e: &Endpoint) -> Self {
+        Self {
+            secret: Some(e.secret.clone()),
+            previous_secret_expires_at: e
+                .previous_secrets
+                .iter()
+                .map(|r| r.expires_at)
+                .max()
+                .map(|t| t.to_rfc3339_millis()),
+            ..Self::new(e)
+        }
+    }
+}
+
+/// A page of a list: `{"data": [...], "next_cursor": "…" | null}`.
+#[derive(Debug, Serialize)]
+pub struct PageView<V> {
+    /// The items.
+    pub data: Vec<V>,
+    /// Pass as `cursor` to get the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+impl<V> PageView<V> {
+    /// Maps a service page to its view.
+    pub fn map<T>(page: &Page<T>, f: impl Fn(&T) -> V) -> Self {
+        Self {
+            data: page.items.iter().map(f).collect(),
+            next_cursor: page.next_cursor.clone(),
+        }
+    }
+}
