@@ -40,14 +40,18 @@ pub fn settings(cfg: &Config) -> Settings {
 
 /// Runs `herald serve` until SIGINT/SIGTERM.
 pub fn serve(cfg: Config) -> Result<(), AppError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| StoreError::Io(format!(
-        "cannot create data directory {}: {e}",
-        cfg.data_dir.display()
-    )))?;
+    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
+        StoreError::Io(format!(
+            "cannot create data directory {}: {e}",
+            cfg.data_dir.display()
+        ))
+    })?;
     let store = Arc::new(SledStore::open(&cfg.data_dir, cfg.cache_bytes)?);
     log::info!("data directory {} opened", cfg.data_dir.display());
     let herald = Herald::new(store.clone(), Arc::new(SystemClock), settings(&cfg));
-    if let Some(first) = herald.bootstrap(cfg.admin_password.as_deref(), cfg.platform_key.as_deref())? {
+    if let Some(first) =
+        herald.bootstrap(cfg.admin_password.as_deref(), cfg.platform_key.as_deref())?
+    {
         print_first_run(&first);
     }
     let data = web::Data::new(herald);
@@ -62,11 +66,18 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
                 .app_data(data.clone())
                 .configure(crate::http::routes)
         })
-        .workers(std::thread::available_parallelism().map_or(2, |n| n.get()).min(4))
+        .workers(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(4),
+        )
         .bind(&cfg.listen)
         .map_err(http_err)?;
         for addr in server.addrs() {
-            log::info!("herald {} listening on http://{addr}", env!("CARGO_PKG_VERSION"));
+            log::info!(
+                "herald {} listening on http://{addr}",
+                env!("CARGO_PKG_VERSION")
+            );
         }
         server.run().await.map_err(http_err)
     })?;

@@ -188,8 +188,12 @@ impl Config {
 
 /// Parses a duration such as `30s`, `5m`, `2h`, `1d`.
 pub fn parse_duration(option: &'static str, s: &str) -> Result<Duration, ConfigError> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| invalid(option, format!("{s:?} is not a duration like 30s, 5m, 2h ({e})")))
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        invalid(
+            option,
+            format!("{s:?} is not a duration like 30s, 5m, 2h ({e})"),
+        )
+    })
 }
 
 /// Parses a retry schedule: comma-separated durations, each 1 s to 7 days.
@@ -255,9 +259,14 @@ impl ServeArgs {
         let retry_schedule = parse_schedule(&schedule)?;
         let request_timeout = parse_duration(
             "--request-timeout",
-            &self.request_timeout.or(file.request_timeout).unwrap_or("15s".into()),
+            &self
+                .request_timeout
+                .or(file.request_timeout)
+                .unwrap_or("15s".into()),
         )?;
-        if request_timeout < Duration::from_millis(100) || request_timeout > Duration::from_secs(300) {
+        if request_timeout < Duration::from_millis(100)
+            || request_timeout > Duration::from_secs(300)
+        {
             return Err(invalid("--request-timeout", "must be 100ms to 5m"));
         }
         let workers = self.workers.or(file.workers).unwrap_or(16);
@@ -273,9 +282,15 @@ impl ServeArgs {
         }
         let secret_overlap = parse_duration(
             "--secret-overlap",
-            &self.secret_overlap.or(file.secret_overlap).unwrap_or("24h".into()),
+            &self
+                .secret_overlap
+                .or(file.secret_overlap)
+                .unwrap_or("24h".into()),
         )?;
-        let max_event_size = self.max_event_size.or(file.max_event_size).unwrap_or(256 * 1024);
+        let max_event_size = self
+            .max_event_size
+            .or(file.max_event_size)
+            .unwrap_or(256 * 1024);
         if !(1024..=16 * 1024 * 1024).contains(&max_event_size) {
             return Err(invalid("--max-event-size", "must be 1 KiB to 16 MiB"));
         }
@@ -283,12 +298,25 @@ impl ServeArgs {
         if !(4..=65_536).contains(&cache_mb) {
             return Err(invalid("--cache-mb", "must be 4 to 65536"));
         }
-        let admin_password = std::env::var("HERALD_ADMIN_PASSWORD").ok().filter(|s| !s.is_empty());
-        if admin_password.as_ref().is_some_and(|p| p.len() < crate::domain::user::MIN_PASSWORD_LEN) {
-            return Err(invalid("HERALD_ADMIN_PASSWORD", "must be at least 8 characters"));
+        let admin_password = std::env::var("HERALD_ADMIN_PASSWORD")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if admin_password
+            .as_ref()
+            .is_some_and(|p| p.len() < crate::domain::user::MIN_PASSWORD_LEN)
+        {
+            return Err(invalid(
+                "HERALD_ADMIN_PASSWORD",
+                "must be at least 8 characters",
+            ));
         }
-        let platform_key = std::env::var("HERALD_PLATFORM_KEY").ok().filter(|s| !s.is_empty());
-        if platform_key.as_ref().is_some_and(|k| k.len() < MIN_SUPPLIED_KEY_LEN) {
+        let platform_key = std::env::var("HERALD_PLATFORM_KEY")
+            .ok()
+            .filter(|s| !s.is_empty());
+        if platform_key
+            .as_ref()
+            .is_some_and(|k| k.len() < MIN_SUPPLIED_KEY_LEN)
+        {
             return Err(invalid(
                 "HERALD_PLATFORM_KEY",
                 format!("must be at least {MIN_SUPPLIED_KEY_LEN} characters"),

@@ -16,12 +16,23 @@ use crate::views::{KeyView, PageView, TenantView};
 /// A management operation.
 #[derive(Debug, Clone)]
 pub enum Op {
-    CreateTenant { id: String, name: Option<String> },
+    CreateTenant {
+        id: String,
+        name: Option<String>,
+    },
     ListTenants,
-    SetSuspended { id: String, suspended: bool },
-    CreateKey { name: String, tenant: Option<String> },
+    SetSuspended {
+        id: String,
+        suspended: bool,
+    },
+    CreateKey {
+        name: String,
+        tenant: Option<String>,
+    },
     ListKeys,
-    RevokeKey { id: String },
+    RevokeKey {
+        id: String,
+    },
 }
 
 /// Runs `op` against `target` and prints the result.
@@ -62,16 +73,35 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
     };
     let result = match op {
         Op::CreateTenant { id, name } => herald
-            .create_tenant(&me, NewTenant { id: id.clone(), name: name.clone() })
+            .create_tenant(
+                &me,
+                NewTenant {
+                    id: id.clone(),
+                    name: name.clone(),
+                },
+            )
             .map(|t| to_value(TenantView::new(&t))),
         Op::ListTenants => herald
             .list_tenants(&me, &all)
             .map(|p| to_value(PageView::map(&p, TenantView::new))),
         Op::SetSuspended { id, suspended } => herald
-            .update_tenant(&me, id, TenantPatch { name: None, suspended: Some(*suspended) })
+            .update_tenant(
+                &me,
+                id,
+                TenantPatch {
+                    name: None,
+                    suspended: Some(*suspended),
+                },
+            )
             .map(|t| to_value(TenantView::new(&t))),
         Op::CreateKey { name, tenant } => herald
-            .create_key(&me, NewKey { name: name.clone(), tenant_id: tenant.clone() })
+            .create_key(
+                &me,
+                NewKey {
+                    name: name.clone(),
+                    tenant_id: tenant.clone(),
+                },
+            )
             .map(|k| to_value(KeyView::new(&k.key, Some(&k.text)))),
         Op::ListKeys => herald
             .list_keys(&me, &all)
@@ -138,47 +168,87 @@ fn remote(op: &Op, server: &str, key: Option<&str>) -> Result<Value, String> {
         }
     };
     match op {
-        Op::CreateTenant { id, name } => call("POST", "/api/v1/tenants", Some(json!({"id": id, "name": name}))),
+        Op::CreateTenant { id, name } => call(
+            "POST",
+            "/api/v1/tenants",
+            Some(json!({"id": id, "name": name})),
+        ),
         Op::ListTenants => list_all("/api/v1/tenants"),
         Op::SetSuspended { id, suspended } => call(
             "PATCH",
             &format!("/api/v1/tenants/{id}"),
             Some(json!({ "suspended": suspended })),
         ),
-        Op::CreateKey { name, tenant } => call("POST", "/api/v1/keys", Some(json!({"name": name, "tenant_id": tenant}))),
+        Op::CreateKey { name, tenant } => call(
+            "POST",
+            "/api/v1/keys",
+            Some(json!({"name": name, "tenant_id": tenant})),
+        ),
         Op::ListKeys => list_all("/api/v1/keys"),
-        Op::RevokeKey { id } => call("DELETE", &format!("/api/v1/keys/{id}"), None).map(|_| json!({"id": id, "revoked": true})),
+        Op::RevokeKey { id } => call("DELETE", &format!("/api/v1/keys/{id}"), None)
+            .map(|_| json!({"id": id, "revoked": true})),
     }
 }
 
 fn print(op: &Op, value: &Value, as_json: bool) {
     let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
     if as_json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
         return;
     }
     match op {
         Op::ListTenants => {
             println!("{:<32} {:<10} {:<26} NAME", "ID", "STATE", "CREATED");
             for t in value["data"].as_array().into_iter().flatten() {
-                let state = if t["suspended"].as_bool() == Some(true) { "suspended" } else { "active" };
-                println!("{:<32} {:<10} {:<26} {}", s(&t["id"]), state, s(&t["created_at"]), s(&t["name"]));
+                let state = if t["suspended"].as_bool() == Some(true) {
+                    "suspended"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<32} {:<10} {:<26} {}",
+                    s(&t["id"]),
+                    state,
+                    s(&t["created_at"]),
+                    s(&t["name"])
+                );
             }
         }
         Op::ListKeys => {
-            println!("{:<30} {:<9} {:<20} {:<14} {:<9} NAME", "ID", "KIND", "TENANT", "HINT", "STATE");
+            println!(
+                "{:<30} {:<9} {:<20} {:<14} {:<9} NAME",
+                "ID", "KIND", "TENANT", "HINT", "STATE"
+            );
             for k in value["data"].as_array().into_iter().flatten() {
-                let state = if k["revoked_at"].is_null() { "active" } else { "revoked" };
+                let state = if k["revoked_at"].is_null() {
+                    "active"
+                } else {
+                    "revoked"
+                };
                 println!(
                     "{:<30} {:<9} {:<20} {:<14} {:<9} {}",
-                    s(&k["id"]), s(&k["kind"]), s(&k["tenant_id"]), s(&k["hint"]), state, s(&k["name"])
+                    s(&k["id"]),
+                    s(&k["kind"]),
+                    s(&k["tenant_id"]),
+                    s(&k["hint"]),
+                    state,
+                    s(&k["name"])
                 );
             }
         }
         Op::CreateKey { .. } => {
-            println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
             eprintln!("Store the key now: it is shown only once.");
         }
-        _ => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+        _ => println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        ),
     }
 }

@@ -45,7 +45,12 @@ pub struct Target {
     #[arg(long, env = "HERALD_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// Platform API key for --server.
-    #[arg(long, env = "HERALD_API_KEY", value_name = "KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "HERALD_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
     pub key: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -130,17 +135,35 @@ pub fn main() -> ExitCode {
         Command::Tenants(cmd) => {
             init_logging("warn");
             let (op, target) = match cmd {
-                TenantsCmd::Create { id, name, target } => (admin::Op::CreateTenant { id, name }, target),
+                TenantsCmd::Create { id, name, target } => {
+                    (admin::Op::CreateTenant { id, name }, target)
+                }
                 TenantsCmd::List { target } => (admin::Op::ListTenants, target),
-                TenantsCmd::Suspend { id, target } => (admin::Op::SetSuspended { id, suspended: true }, target),
-                TenantsCmd::Resume { id, target } => (admin::Op::SetSuspended { id, suspended: false }, target),
+                TenantsCmd::Suspend { id, target } => (
+                    admin::Op::SetSuspended {
+                        id,
+                        suspended: true,
+                    },
+                    target,
+                ),
+                TenantsCmd::Resume { id, target } => (
+                    admin::Op::SetSuspended {
+                        id,
+                        suspended: false,
+                    },
+                    target,
+                ),
             };
             admin::run(op, &target)
         }
         Command::Keys(cmd) => {
             init_logging("warn");
             let (op, target) = match cmd {
-                KeysCmd::Create { name, tenant, target } => (admin::Op::CreateKey { name, tenant }, target),
+                KeysCmd::Create {
+                    name,
+                    tenant,
+                    target,
+                } => (admin::Op::CreateKey { name, tenant }, target),
                 KeysCmd::List { target } => (admin::Op::ListKeys, target),
                 KeysCmd::Revoke { id, target } => (admin::Op::RevokeKey { id }, target),
             };

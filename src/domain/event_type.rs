@@ -24,7 +24,11 @@ const fn et(name: &'static str, category: &'static str, description: &'static st
 
 /// Every event type a platform may post, in the seed's order.
 pub const CATALOG: &[EventType] = &[
-    et("payment.completed", "payment", "Payment successfully processed"),
+    et(
+        "payment.completed",
+        "payment",
+        "Payment successfully processed",
+    ),
     et("payment.failed", "payment", "Payment processing failed"),
     et("payment.refunded", "payment", "Payment refunded"),
     et("order.created", "order", "New order created"),
@@ -82,7 +86,14 @@ mod tests {
         for ok in ["*", "payment.*", "order.shipped", "tenant.suspended"] {
             assert!(is_valid_pattern(ok), "{ok}");
         }
-        for bad in ["", "payment", "payment.unknown", "invoice.*", "*.*", "payment.**"] {
+        for bad in [
+            "",
+            "payment",
+            "payment.unknown",
+            "invoice.*",
+            "*.*",
+            "payment.**",
+        ] {
             assert!(!is_valid_pattern(bad), "{bad}");
         }
     }

@@ -129,11 +129,19 @@ mod tests {
     #[test]
     fn rejects_wrong_prefix_and_garbage() {
         let id = KeyId::new(Timestamp::from_millis(1));
-        assert!(id.to_string().replace("key_", "ep_").parse::<KeyId>().is_err());
+        assert!(id
+            .to_string()
+            .replace("key_", "ep_")
+            .parse::<KeyId>()
+            .is_err());
         assert!("ep_".parse::<EndpointId>().is_err());
         assert!("ep_../../etc/passwd".parse::<EndpointId>().is_err());
-        assert!("ep_ZZZZZZZZZZZZZZZZZZZZZZZZZZ".parse::<EndpointId>().is_err());
-        assert!("ep_0UUUUUUUUUUUUUUUUUUUUUUUUU".parse::<EndpointId>().is_err());
+        assert!("ep_ZZZZZZZZZZZZZZZZZZZZZZZZZZ"
+            .parse::<EndpointId>()
+            .is_err());
+        assert!("ep_0UUUUUUUUUUUUUUUUUUUUUUUUU"
+            .parse::<EndpointId>()
+            .is_err());
     }
 
     #[test]

@@ -96,7 +96,11 @@ impl IpPolicy {
         // NB: an allow-listed v4 range also covers its v4-mapped v6 form,
         // because `to_canonical` folds ::ffff:a.b.c.d into a.b.c.d first.
         let canonical = ip.to_canonical();
-        if self.allowed.iter().any(|n| n.contains(&canonical) || n.contains(&ip)) {
+        if self
+            .allowed
+            .iter()
+            .any(|n| n.contains(&canonical) || n.contains(&ip))
+        {
             return Ok(());
         }
         match ip {
@@ -107,7 +111,11 @@ impl IpPolicy {
 }
 
 fn in_v4(ip: Ipv4Addr, net: [u8; 4], bits: u32) -> bool {
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
 }
 
@@ -149,8 +157,7 @@ fn classify_v6(ip: Ipv6Addr) -> Result<(), Forbidden> {
     // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), 64:ff9b::/96 and
     // 64:ff9b:1::/48 (NAT64), 2002::/16 (6to4), 2001::/32 (Teredo).
     let mapped_or_compatible = s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0);
-    let nat64 = (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0; 4])
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1);
+    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0; 4] || s[2] == 1);
     if mapped_or_compatible || nat64 || s[0] == 0x2002 || (s[0] == 0x2001 && s[1] == 0) {
         return Err(EmbeddedIpv4);
     }

@@ -70,7 +70,10 @@ mod tests {
     fn formats_like_the_seed() {
         let t = Timestamp::from_millis(1_705_314_600_000);
         assert_eq!(t.to_rfc3339_secs(), "2024-01-15T10:30:00Z");
-        assert_eq!(t.plus_millis(42).to_rfc3339_millis(), "2024-01-15T10:30:00.042Z");
+        assert_eq!(
+            t.plus_millis(42).to_rfc3339_millis(),
+            "2024-01-15T10:30:00.042Z"
+        );
     }
 
     #[test]

@@ -57,7 +57,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -85,7 +91,9 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let status = match &e {
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden(_) | ServiceError::TenantMismatch { .. } => StatusCode::FORBIDDEN,
+            ServiceError::Forbidden(_) | ServiceError::TenantMismatch { .. } => {
+                StatusCode::FORBIDDEN
+            }
             ServiceError::TenantRequired
             | ServiceError::InvalidTenantId(_)
             | ServiceError::BadQuery(_) => StatusCode::BAD_REQUEST,

@@ -102,7 +102,9 @@ impl Herald {
             created_at: now,
             updated_at: now,
         };
-        self.store.insert_endpoint(&ep).map_err(|e| url_conflict(e, &ep.url))?;
+        self.store
+            .insert_endpoint(&ep)
+            .map_err(|e| url_conflict(e, &ep.url))?;
         log::info!("endpoint {} created for tenant {}", ep.id, ep.tenant_id);
         Ok(ep)
     }
@@ -158,13 +160,22 @@ impl Herald {
     }
 
     /// Changes url, events, description or active.
-    pub fn update_endpoint(&self, caller: &Caller, id: &str, patch: EndpointPatch) -> Result<Endpoint> {
+    pub fn update_endpoint(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: EndpointPatch,
+    ) -> Result<Endpoint> {
         // Validate everything before touching the store: bad input changes nothing.
         let events = patch.events.as_deref().map(validate_events).transpose()?;
         if let Some(d) = &patch.description {
             validate_description(d)?;
         }
-        let url = patch.url.as_deref().map(|u| self.checked_url(u)).transpose()?;
+        let url = patch
+            .url
+            .as_deref()
+            .map(|u| self.checked_url(u))
+            .transpose()?;
         let ep = self.modify_endpoint(caller, id, |ep| {
             if let Some(u) = &url {
                 ep.url = u.clone();

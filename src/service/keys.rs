@@ -49,7 +49,12 @@ impl Herald {
 
     /// Stores a key with the given text (generated, or supplied by the
     /// operator through `HERALD_PLATFORM_KEY`).
-    pub(super) fn insert_key(&self, name: &str, scope: KeyScope, text: String) -> Result<CreatedKey> {
+    pub(super) fn insert_key(
+        &self,
+        name: &str,
+        scope: KeyScope,
+        text: String,
+    ) -> Result<CreatedKey> {
         if name.trim().is_empty() || name.chars().count() > MAX_KEY_NAME {
             return Err(ServiceError::invalid(
                 "name",
@@ -91,7 +96,10 @@ impl Herald {
     pub fn revoke_key(&self, caller: &Caller, id: &str) -> Result<ApiKey> {
         self.require_platform(caller)?;
         let id: KeyId = id.parse().map_err(|_| ServiceError::NotFound("API key"))?;
-        let mut key = self.store.key(id)?.ok_or(ServiceError::NotFound("API key"))?;
+        let mut key = self
+            .store
+            .key(id)?
+            .ok_or(ServiceError::NotFound("API key"))?;
         if key.revoked_at.is_none() {
             key.revoked_at = Some(self.clock.now());
             self.store.put_key(&key)?;

@@ -36,14 +36,13 @@ impl PageRequest {
                 }
             },
         };
-        let after = match cursor {
-            None | Some("") => None,
-            Some(c) => Some(
-                URL_SAFE_NO_PAD
-                    .decode(c)
-                    .map_err(|_| ServiceError::BadQuery("cursor is not one this API issued".into()))?,
-            ),
-        };
+        let after =
+            match cursor {
+                None | Some("") => None,
+                Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| {
+                    ServiceError::BadQuery("cursor is not one this API issued".into())
+                })?),
+            };
         Ok(Self { limit, after })
     }
 
@@ -97,7 +96,12 @@ mod tests {
         let p = Page::from_overfetch(vec![1u8, 2, 3], 2, |x| vec![*x]);
         assert_eq!(p.items, vec![1, 2]);
         let c = p.next_cursor.unwrap();
-        assert_eq!(PageRequest::parse(None, Some(&c)).unwrap().after, Some(vec![2]));
-        assert!(Page::from_overfetch(vec![1u8, 2], 2, |x| vec![*x]).next_cursor.is_none());
+        assert_eq!(
+            PageRequest::parse(None, Some(&c)).unwrap().after,
+            Some(vec![2])
+        );
+        assert!(Page::from_overfetch(vec![1u8, 2], 2, |x| vec![*x])
+            .next_cursor
+            .is_none());
     }
 }

@@ -80,13 +80,18 @@ impl Herald {
     /// One tenant.
     pub fn get_tenant(&self, caller: &Caller, id: &str) -> Result<Tenant> {
         self.require_platform(caller)?;
-        self.store.tenant(id)?.ok_or(ServiceError::NotFound("tenant"))
+        self.store
+            .tenant(id)?
+            .ok_or(ServiceError::NotFound("tenant"))
     }
 
     /// Renames, suspends or resumes a tenant.
     pub fn update_tenant(&self, caller: &Caller, id: &str, patch: TenantPatch) -> Result<Tenant> {
         self.require_platform(caller)?;
-        let mut tenant = self.store.tenant(id)?.ok_or(ServiceError::NotFound("tenant"))?;
+        let mut tenant = self
+            .store
+            .tenant(id)?
+            .ok_or(ServiceError::NotFound("tenant"))?;
         if let Some(name) = patch.name {
             check_name(&name)?;
             tenant.name = name;

@@ -46,8 +46,8 @@ fn encode_with<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
 
 fn decode_body<T: DeserializeOwned>(kind: &'static str, body: &[u8]) -> Result<T> {
     let corrupt = |reason: String| StoreError::Corrupt { kind, reason };
-    let (value, used) = bincode::serde::decode_from_slice(body, config())
-        .map_err(|e| corrupt(e.to_string()))?;
+    let (value, used) =
+        bincode::serde::decode_from_slice(body, config()).map_err(|e| corrupt(e.to_string()))?;
     if used != body.len() {
         return Err(corrupt(format!("{} trailing bytes", body.len() - used)));
     }
@@ -55,10 +55,13 @@ fn decode_body<T: DeserializeOwned>(kind: &'static str, body: &[u8]) -> Result<T
 }
 
 fn split<'a>(kind: &'static str, bytes: &'a [u8]) -> Result<(u8, &'a [u8])> {
-    bytes.split_first().map(|(v, b)| (*v, b)).ok_or(StoreError::Corrupt {
-        kind,
-        reason: "empty record".into(),
-    })
+    bytes
+        .split_first()
+        .map(|(v, b)| (*v, b))
+        .ok_or(StoreError::Corrupt {
+            kind,
+            reason: "empty record".into(),
+        })
 }
 
 fn unknown(kind: &'static str, v: u8) -> StoreError {
@@ -170,7 +173,10 @@ mod tests {
     #[test]
     #[ignore = "writes the fixture; run by hand only"]
     fn write_endpoint_v1_fixture() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/fixtures/endpoint_v1.bin");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/store/fixtures/endpoint_v1.bin"
+        );
         std::fs::write(path, encode_endpoint_v1(&v1_sample())).unwrap();
     }
 
@@ -201,7 +207,10 @@ mod tests {
         bytes.push(0);
         assert!(Tenant::decode(&bytes).is_err(), "trailing bytes");
         bytes[0] = 9;
-        assert!(matches!(Tenant::decode(&bytes), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            Tenant::decode(&bytes),
+            Err(StoreError::Corrupt { .. })
+        ));
         assert!(Tenant::decode(&[]).is_err());
     }
 }

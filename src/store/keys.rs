@@ -81,7 +81,10 @@ mod tests {
         let id = EndpointId::new(Timestamp::from_millis(1));
         assert!(!endpoint_by_tenant("ab", id).starts_with(&endpoints_of("a")));
         assert!(endpoint_by_tenant("a", id).starts_with(&endpoints_of("a")));
-        assert_eq!(trailing_id(&endpoint_by_tenant("a", id)), Some(id.to_bytes()));
+        assert_eq!(
+            trailing_id(&endpoint_by_tenant("a", id)),
+            Some(id.to_bytes())
+        );
     }
 
     #[test]

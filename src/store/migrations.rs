@@ -60,7 +60,8 @@ pub fn run(tree: &sled::Tree) -> Result<()> {
     for m in MIGRATIONS.iter().filter(|m| m.to > found) {
         log::info!("migrating data directory to schema {}: {}", m.to, m.name);
         (m.run)(tree).map_err(io)?;
-        tree.insert(keys::META_SCHEMA, &m.to.to_be_bytes()).map_err(io)?;
+        tree.insert(keys::META_SCHEMA, &m.to.to_be_bytes())
+            .map_err(io)?;
         tree.flush().map_err(io)?;
     }
     Ok(())

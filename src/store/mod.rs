@@ -30,7 +30,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process (normally a running `herald serve`) holds the lock.
-    #[error("the data directory {path} is in use by another process (is `herald serve` running on it?)")]
+    #[error(
+        "the data directory {path} is in use by another process (is `herald serve` running on it?)"
+    )]
     Locked {
         /// The data directory.
         path: String,
@@ -131,7 +133,9 @@ pub trait EndpointStore {
 }
 
 /// Everything Herald stores.
-pub trait Store: TenantStore + KeyStore + UserStore + EndpointStore + Send + Sync + 'static {
+pub trait Store:
+    TenantStore + KeyStore + UserStore + EndpointStore + Send + Sync + 'static
+{
     /// Whether first-start initialisation (admin user, platform key) ran.
     fn is_bootstrapped(&self) -> Result<bool>;
     /// Records that first-start initialisation ran.

@@ -7,9 +7,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::codec::Versioned;
 use super::{keys, migrations};
-use super::{
-    Conflict, EndpointStore, KeyStore, Result, Store, StoreError, TenantStore, UserStore,
-};
+use super::{Conflict, EndpointStore, KeyStore, Result, Store, StoreError, TenantStore, UserStore};
 use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::{EndpointId, KeyId};
@@ -286,10 +284,7 @@ impl EndpointStore for SledStore {
 
 impl Store for SledStore {
     fn is_bootstrapped(&self) -> Result<bool> {
-        Ok(self
-            .db
-            .contains_key(keys::META_BOOTSTRAPPED)
-            .map_err(io)?)
+        self.db.contains_key(keys::META_BOOTSTRAPPED).map_err(io)
     }
 
     fn mark_bootstrapped(&self) -> Result<()> {
@@ -345,14 +340,18 @@ mod tests {
             Err(StoreError::Conflict(Conflict::UrlTaken))
         ));
         // Another tenant may use the same URL.
-        s.insert_endpoint(&endpoint("b", "https://x.test/1")).unwrap();
+        s.insert_endpoint(&endpoint("b", "https://x.test/1"))
+            .unwrap();
 
         let mut moved = a.clone();
         moved.url = "https://x.test/2".into();
         s.update_endpoint(&a, &moved).unwrap();
         // The old URL is free again, the new one taken.
-        s.insert_endpoint(&endpoint("a", "https://x.test/1")).unwrap();
-        assert!(s.insert_endpoint(&endpoint("a", "https://x.test/2")).is_err());
+        s.insert_endpoint(&endpoint("a", "https://x.test/1"))
+            .unwrap();
+        assert!(s
+            .insert_endpoint(&endpoint("a", "https://x.test/2"))
+            .is_err());
         // A stale `before` is refused.
         assert!(matches!(
             s.update_endpoint(&a, &moved),
@@ -377,7 +376,11 @@ mod tests {
         let page1 = s.list_endpoints("t", None, 2).unwrap();
         let page2 = s.list_endpoints("t", Some(page1[1].id), 2).unwrap();
         let page3 = s.list_endpoints("t", Some(page2[1].id), 2).unwrap();
-        let ids: Vec<_> = [page1, page2, page3].concat().iter().map(|e| e.id).collect();
+        let ids: Vec<_> = [page1, page2, page3]
+            .concat()
+            .iter()
+            .map(|e| e.id)
+            .collect();
         assert_eq!(ids, eps.iter().map(|e| e.id).collect::<Vec<_>>());
     }
 

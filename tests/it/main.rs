@@ -1,0 +1,6 @@
+//! The one integration-test binary: every test drives the real `herald`
+//! binary over HTTP on loopback (one binary so the app is linked once).
+
+mod support;
+
+mod foundation;
