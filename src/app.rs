@@ -5,10 +5,18 @@ use std::sync::Arc;
 
 use actix_web::{web, App, HttpServer};
 
+use std::time::Duration;
+
 use crate::clock::SystemClock;
+use crate::delivery::client::ClientConfig;
+use crate::delivery::{Engine, EngineConfig};
 use crate::config::Config;
 use crate::service::{Herald, ServiceError, Settings};
 use crate::store::{SledStore, Store, StoreError};
+
+/// Requests in flight per endpoint: a slow endpoint ties up at most this
+/// many workers.
+pub const PER_ENDPOINT_IN_FLIGHT: usize = 4;
 
 /// Why the server could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +24,9 @@ pub enum AppError {
     /// The data directory could not be opened.
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The delivery engine could not start.
+    #[error("{0}")]
+    Engine(#[from] crate::delivery::EngineError),
     /// First-start initialisation failed.
     #[error("first-start initialisation failed: {0}")]
     Bootstrap(#[from] ServiceError),
@@ -35,6 +46,24 @@ pub fn settings(cfg: &Config) -> Settings {
         allow_http: cfg.allow_http,
         ip_policy: cfg.ip_policy(),
         secret_overlap_ms: cfg.secret_overlap.as_millis() as i64,
+        max_event_size: cfg.max_event_size,
+    }
+}
+
+/// The delivery engine's settings a configuration implies.
+pub fn engine_config(cfg: &Config) -> EngineConfig {
+    EngineConfig {
+        workers: cfg.workers,
+        per_endpoint: PER_ENDPOINT_IN_FLIGHT,
+        retry_schedule: cfg.retry_schedule.clone(),
+        client: ClientConfig {
+            request_timeout: cfg.request_timeout,
+            connect_timeout: cfg.request_timeout.min(Duration::from_secs(5)),
+            max_response_bytes: 16 * 1024,
+            pool_size: cfg.workers,
+            user_agent: concat!("Herald/", env!("CARGO_PKG_VERSION")).to_string(),
+            policy: cfg.ip_policy(),
+        },
     }
 }
 
@@ -48,7 +77,14 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
     })?;
     let store = Arc::new(SledStore::open(&cfg.data_dir, cfg.cache_bytes)?);
     log::info!("data directory {} opened", cfg.data_dir.display());
-    let herald = Herald::new(store.clone(), Arc::new(SystemClock), settings(&cfg));
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    let engine = Engine::start(store.clone(), clock.clone(), engine_config(&cfg))?;
+    log::info!(
+        "delivery engine started: {} workers, retry schedule {:?}",
+        cfg.workers,
+        cfg.retry_schedule
+    );
+    let herald = Herald::new(store.clone(), clock, settings(&cfg)).with_dispatch(Arc::new(engine));
     if let Some(first) =
         herald.bootstrap(cfg.admin_password.as_deref(), cfg.platform_key.as_deref())?
     {

@@ -5,7 +5,10 @@
 use serde::Serialize;
 
 use crate::domain::apikey::{ApiKey, KeyScope};
+use crate::domain::delivery::Delivery;
 use crate::domain::endpoint::Endpoint;
+use crate::domain::event::Event;
+use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::tenant::Tenant;
 use crate::service::Page;
 
@@ -156,6 +159,127 @@ impl<V> PageView<V> {
         Self {
             data: page.items.iter().map(f).collect(),
             next_cursor: page.next_cursor.clone(),
+        }
+    }
+}
+
+/// A delivery, as in the log.
+#[derive(Debug, Serialize)]
+pub struct DeliveryView {
+    /// `dlv_…`.
+    pub id: String,
+    /// The event's public id.
+    pub event_id: String,
+    /// The event type.
+    pub event: String,
+    /// The endpoint (`ep_…`).
+    pub webhook_id: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: &'static str,
+    /// Whether it waits for its endpoint or tenant to be re-enabled.
+    pub held: bool,
+    /// Attempts made.
+    pub attempts: u32,
+    /// RFC 3339, while pending.
+    pub next_attempt_at: Option<String>,
+    /// The last HTTP status received.
+    pub last_status: Option<u16>,
+    /// The last error kind.
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl DeliveryView {
+    /// The view of `d`.
+    pub fn new(d: &Delivery) -> Self {
+        Self {
+            id: d.id.to_string(),
+            event_id: d.event_id.clone(),
+            event: d.event_type.clone(),
+            webhook_id: d.endpoint_id.to_string(),
+            status: d.state.as_str(),
+            held: d.held,
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at.map(|t| t.to_rfc3339_millis()),
+            last_status: d.last_status,
+            last_error: d.last_error.clone(),
+            created_at: d.created_at.to_rfc3339_millis(),
+            updated_at: d.updated_at.to_rfc3339_millis(),
+        }
+    }
+}
+
+/// A delivery as the ingest answer lists it.
+#[derive(Debug, Serialize)]
+pub struct FanoutView {
+    /// `dlv_…`.
+    pub id: String,
+    /// `ep_…`.
+    pub webhook_id: String,
+}
+
+/// The ingest answer for one event: `{id, deliveries}`.
+#[derive(Debug, Serialize)]
+pub struct AcceptedView {
+    /// The event's public id.
+    pub id: String,
+    /// The deliveries fan-out made.
+    pub deliveries: Vec<FanoutView>,
+}
+
+impl AcceptedView {
+    /// The view of an accepted event.
+    pub fn new(e: &Event) -> Self {
+        Self {
+            id: e.id.clone(),
+            deliveries: e
+                .deliveries
+                .iter()
+                .map(|(d, ep)| FanoutView {
+                    id: DeliveryId::from_u128(*d).to_string(),
+                    webhook_id: EndpointId::from_u128(*ep).to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An event with its envelope and deliveries.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    /// The public id.
+    pub id: String,
+    /// The type.
+    pub event: String,
+    /// RFC 3339, as in the envelope.
+    pub created: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// When Herald accepted it.
+    pub received_at: String,
+    /// The exact envelope every endpoint receives.
+    pub payload: Box<serde_json::value::RawValue>,
+    /// Its deliveries.
+    pub deliveries: Vec<DeliveryView>,
+}
+
+impl EventView {
+    /// The view of `e` and its deliveries.
+    pub fn new(e: &Event, deliveries: &[Delivery]) -> Self {
+        let text = String::from_utf8_lossy(&e.body).into_owned();
+        let payload = serde_json::value::RawValue::from_string(text)
+            .unwrap_or_else(|_| serde_json::value::RawValue::from_string("null".into()).unwrap_or_default());
+        Self {
+            id: e.id.clone(),
+            event: e.event_type.clone(),
+            created: e.created.to_rfc3339_secs(),
+            tenant_id: e.tenant_id.clone(),
+            received_at: e.received_at.to_rfc3339_millis(),
+            payload,
+            deliveries: deliveries.iter().map(DeliveryView::new).collect(),
         }
     }
 }

@@ -64,6 +64,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
             allow_http: false,
             ip_policy: Default::default(),
             secret_overlap_ms: 0,
+            max_event_size: 0,
         },
     );
     let me = Caller::Local { tenant: None };

@@ -61,6 +61,16 @@ macro_rules! define_id {
                 Self(u128::from_be_bytes(b))
             }
 
+            /// The raw 128-bit value.
+            pub fn as_u128(self) -> u128 {
+                self.0
+            }
+
+            /// From the raw 128-bit value.
+            pub fn from_u128(v: u128) -> Self {
+                Self(v)
+            }
+
             /// The creation time embedded in the id.
             pub fn timestamp(self) -> Timestamp {
                 Timestamp::from_millis(Ulid(self.0).timestamp_ms() as i64)

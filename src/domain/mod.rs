@@ -1,10 +1,13 @@
 //! Pure types and rules: no I/O, no clock, no storage, no HTTP.
 
 pub mod apikey;
+pub mod delivery;
 pub mod endpoint;
+pub mod event;
 pub mod event_type;
 pub mod ids;
 pub mod netguard;
+pub mod retry;
 pub mod tenant;
 pub mod time;
 pub mod user;

@@ -98,7 +98,10 @@ impl From<ServiceError> for ApiError {
             | ServiceError::InvalidTenantId(_)
             | ServiceError::BadQuery(_) => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Invalid(_) | ServiceError::DuplicateUrl(_) => {
+            ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::Invalid(_)
+            | ServiceError::DuplicateUrl(_)
+            | ServiceError::UnknownEventType(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ServiceError::TenantExists(_) => StatusCode::CONFLICT,

@@ -43,13 +43,16 @@ fn query_error(
 
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{event_types, keys, tenants, webhooks};
+    use api::{event_types, events, keys, tenants, webhooks};
     cfg.app_data(web::QueryConfig::default().error_handler(query_error))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
             web::scope("/api/v1")
                 .service(resource("/event-types").route(web::get().to(event_types::list)))
+                .service(resource("/events").route(web::post().to(events::create)))
+                .service(resource("/events/batch").route(web::post().to(events::create_batch)))
+                .service(resource("/events/{id}").route(web::get().to(events::get)))
                 .service(
                     resource("/tenants")
                         .route(web::post().to(tenants::create))

@@ -142,7 +142,7 @@ impl Herald {
         &self,
         caller: &Caller,
         id: &str,
-        change: impl Fn(&mut Endpoint) -> Result<()>,
+        mut change: impl FnMut(&mut Endpoint) -> Result<()>,
     ) -> Result<Endpoint> {
         let scope = self.tenant_scope(caller, false)?;
         for _ in 0..UPDATE_RETRIES {
@@ -176,7 +176,9 @@ impl Herald {
             .as_deref()
             .map(|u| self.checked_url(u))
             .transpose()?;
+        let mut was_active = true;
         let ep = self.modify_endpoint(caller, id, |ep| {
+            was_active = ep.active;
             if let Some(u) = &url {
                 ep.url = u.clone();
             }
@@ -195,6 +197,9 @@ impl Herald {
             Ok(())
         })?;
         log::info!("endpoint {} updated", ep.id);
+        if ep.active && !was_active {
+            self.release_held(ep.id)?;
+        }
         Ok(ep)
     }
 
@@ -203,6 +208,7 @@ impl Herald {
         let scope = self.tenant_scope(caller, false)?;
         let ep = self.endpoint_of(&scope.tenant_id, id)?;
         self.store.delete_endpoint(&ep)?;
+        self.fail_held(ep.id, "endpoint deleted")?;
         log::info!("endpoint {} deleted", ep.id);
         Ok(())
     }

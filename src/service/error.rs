@@ -38,6 +38,12 @@ pub enum ServiceError {
     /// A tenant with this id exists.
     #[error("tenant {0:?} already exists")]
     TenantExists(String),
+    /// An event type that is not in the catalog.
+    #[error("unknown event type {0:?}; see GET /api/v1/event-types")]
+    UnknownEventType(String),
+    /// An event or request is over its size limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A query parameter is malformed.
     #[error("{0}")]
     BadQuery(String),
@@ -60,6 +66,8 @@ impl ServiceError {
             ServiceError::DuplicateUrl(_) => "duplicate_url",
             ServiceError::TenantExists(_) => "tenant_exists",
             ServiceError::BadQuery(_) => "invalid_query",
+            ServiceError::UnknownEventType(_) => "unknown_event_type",
+            ServiceError::TooLarge(_) => "payload_too_large",
             ServiceError::Store(StoreError::Locked { .. }) => "store_locked",
             ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => "conflict",
             ServiceError::Store(_) => "internal",
@@ -71,6 +79,7 @@ impl ServiceError {
         match self {
             ServiceError::Invalid(f) => Some(f.field),
             ServiceError::DuplicateUrl(_) => Some("url"),
+            ServiceError::UnknownEventType(_) => Some("event"),
             _ => None,
         }
     }

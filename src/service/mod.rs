@@ -10,6 +10,7 @@ mod auth;
 mod bootstrap;
 mod endpoints;
 mod error;
+mod events;
 mod keys;
 mod page;
 mod tenants;
@@ -20,13 +21,14 @@ pub use auth::{Caller, Principal, TenantScope};
 pub use bootstrap::FirstRun;
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::ServiceError;
+pub use events::{IngestOutcome, IngestedEvent, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use page::{Page, PageRequest};
 pub use tenants::{NewTenant, TenantPatch};
 
 use crate::clock::Clock;
 use crate::domain::netguard::IpPolicy;
-use crate::store::Store;
+use crate::store::{Due, Store};
 
 /// A service result.
 pub type Result<T> = std::result::Result<T, ServiceError>;
@@ -40,6 +42,26 @@ pub struct Settings {
     pub ip_policy: IpPolicy,
     /// How long a rotated-out secret keeps signing, in milliseconds.
     pub secret_overlap_ms: i64,
+    /// The largest event (its compact `data`), in bytes.
+    pub max_event_size: usize,
+}
+
+/// Where durable, due deliveries go to be attempted (the delivery engine).
+/// Defined here so services can hand work over without depending on the
+/// engine's implementation.
+pub trait Dispatch: Send + Sync {
+    /// Attempt these now (they are durable and due).
+    fn dispatch(&self, jobs: Vec<Due>);
+    /// Re-read the clock and the due index soon.
+    fn wake(&self);
+}
+
+/// A dispatcher that drops everything: for the CLI, which never delivers.
+pub struct NoDispatch;
+
+impl Dispatch for NoDispatch {
+    fn dispatch(&self, _: Vec<Due>) {}
+    fn wake(&self) {}
 }
 
 /// The service layer: one per process, shared by every request.
@@ -48,6 +70,7 @@ pub struct Herald {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
+    dispatch: Arc<dyn Dispatch>,
 }
 
 impl Herald {
@@ -57,7 +80,14 @@ impl Herald {
             store,
             clock,
             settings: Arc::new(settings),
+            dispatch: Arc::new(NoDispatch),
         }
+    }
+
+    /// Connects the delivery engine.
+    pub fn with_dispatch(mut self, dispatch: Arc<dyn Dispatch>) -> Self {
+        self.dispatch = dispatch;
+        self
     }
 
     /// The store, for the layers that own background work (delivery).

@@ -92,6 +92,7 @@ impl Herald {
             .store
             .tenant(id)?
             .ok_or(ServiceError::NotFound("tenant"))?;
+        let resumed = tenant.suspended && patch.suspended == Some(false);
         if let Some(name) = patch.name {
             check_name(&name)?;
             tenant.name = name;
@@ -104,6 +105,13 @@ impl Herald {
         }
         tenant.updated_at = self.clock.now();
         self.store.put_tenant(&tenant)?;
+        if resumed {
+            for ep in self.store.list_endpoints(id, None, usize::MAX)? {
+                if ep.active {
+                    self.release_held(ep.id)?;
+                }
+            }
+        }
         Ok(tenant)
     }
 }

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Result, StoreError};
 use crate::domain::apikey::ApiKey;
+use crate::domain::delivery::{Attempt, Delivery};
+use crate::domain::event::Event;
 use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::ids::EndpointId;
 use crate::domain::tenant::Tenant;
@@ -93,6 +95,9 @@ macro_rules! single_version {
 single_version!(Tenant, "tenant");
 single_version!(ApiKey, "api key");
 single_version!(User, "user");
+single_version!(Event, "event");
+single_version!(Delivery, "delivery");
+single_version!(Attempt, "attempt");
 
 /// Endpoint format 1, frozen: before `disabled_reason` existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,8 @@
 //! time order; variable-length parts (tenant ids) carry a length byte so a
 //! prefix scan for tenant `a` never returns tenant `ab`.
 
-use crate::domain::ids::{EndpointId, KeyId};
+use crate::domain::ids::{AttemptId, DeliveryId, EndpointId, KeyId};
+use crate::domain::time::Timestamp;
 
 pub const TENANT: &[u8] = b"t/";
 pub const KEY: &[u8] = b"k/";
@@ -15,6 +16,15 @@ pub const USER: &[u8] = b"u/";
 pub const ENDPOINT: &[u8] = b"e/";
 pub const ENDPOINT_BY_TENANT: &[u8] = b"et/";
 pub const ENDPOINT_URL: &[u8] = b"eu/";
+pub const EVENT: &[u8] = b"ev/";
+pub const EVENT_ID: &[u8] = b"ei/";
+pub const IDEMPOTENCY: &[u8] = b"ik/";
+pub const DELIVERY: &[u8] = b"d/";
+pub const DELIVERY_BY_ENDPOINT: &[u8] = b"dn/";
+pub const DELIVERY_BY_TENANT: &[u8] = b"dt/";
+pub const DUE: &[u8] = b"q/";
+pub const HELD: &[u8] = b"h/";
+pub const ATTEMPT: &[u8] = b"a/";
 
 pub const META_SCHEMA: &[u8] = b"m/schema_version";
 pub const META_BOOTSTRAPPED: &[u8] = b"m/bootstrapped";
@@ -64,6 +74,64 @@ pub fn endpoint_url(tenant: &str, url: &str) -> Vec<u8> {
     cat(&[ENDPOINT_URL, &tenant_part(tenant), url.as_bytes()])
 }
 
+pub fn event(key: u128) -> Vec<u8> {
+    cat(&[EVENT, &key.to_be_bytes()])
+}
+
+pub fn event_id(tenant: &str, id: &str) -> Vec<u8> {
+    cat(&[EVENT_ID, &tenant_part(tenant), id.as_bytes()])
+}
+
+pub fn idempotency(tenant: &str, key: &str) -> Vec<u8> {
+    cat(&[IDEMPOTENCY, &tenant_part(tenant), key.as_bytes()])
+}
+
+pub fn delivery(id: DeliveryId) -> Vec<u8> {
+    cat(&[DELIVERY, &id.to_bytes()])
+}
+
+pub fn delivery_by_endpoint(ep: EndpointId, id: DeliveryId) -> Vec<u8> {
+    cat(&[DELIVERY_BY_ENDPOINT, &ep.to_bytes(), &id.to_bytes()])
+}
+
+pub fn delivery_by_tenant(tenant: &str, id: DeliveryId) -> Vec<u8> {
+    cat(&[DELIVERY_BY_TENANT, &tenant_part(tenant), &id.to_bytes()])
+}
+
+/// `q/ ‖ due ms (8, big-endian) ‖ delivery id`: the durable retry queue,
+/// in due order. Times before 1970 do not occur; negative values clamp to 0.
+pub fn due(at: Timestamp, id: DeliveryId) -> Vec<u8> {
+    let ms = at.as_millis().max(0) as u64;
+    cat(&[DUE, &ms.to_be_bytes(), &id.to_bytes()])
+}
+
+/// Decodes a [`due`] key.
+pub fn parse_due(key: &[u8]) -> Option<(Timestamp, DeliveryId)> {
+    let rest = key.strip_prefix(DUE)?;
+    if rest.len() != 24 {
+        return None;
+    }
+    let ms = u64::from_be_bytes(rest[..8].try_into().ok()?);
+    let id = DeliveryId::from_bytes(rest[8..].try_into().ok()?);
+    Some((Timestamp::from_millis(ms as i64), id))
+}
+
+pub fn held_of(ep: EndpointId) -> Vec<u8> {
+    cat(&[HELD, &ep.to_bytes()])
+}
+
+pub fn held(ep: EndpointId, id: DeliveryId) -> Vec<u8> {
+    cat(&[HELD, &ep.to_bytes(), &id.to_bytes()])
+}
+
+pub fn attempts_of(id: DeliveryId) -> Vec<u8> {
+    cat(&[ATTEMPT, &id.to_bytes()])
+}
+
+pub fn attempt(id: DeliveryId, att: AttemptId) -> Vec<u8> {
+    cat(&[ATTEMPT, &id.to_bytes(), &att.to_bytes()])
+}
+
 /// The last 16 bytes of an index key, read as an id.
 pub fn trailing_id(key: &[u8]) -> Option<[u8; 16]> {
     key.len()
@@ -74,7 +142,6 @@ pub fn trailing_id(key: &[u8]) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::time::Timestamp;
 
     #[test]
     fn tenant_prefixes_do_not_overlap() {
@@ -88,8 +155,18 @@ mod tests {
     }
 
     #[test]
+    fn due_keys_sort_by_time_then_id() {
+        let a = DeliveryId::new(Timestamp::from_millis(5));
+        let k1 = due(Timestamp::from_millis(1_000), a);
+        let k2 = due(Timestamp::from_millis(256), a);
+        assert!(k2 < k1, "big-endian time order");
+        assert_eq!(parse_due(&k1), Some((Timestamp::from_millis(1_000), a)));
+        assert_eq!(parse_due(b"q/short"), None);
+    }
+
+    #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 8] = [
+        let all: [&[u8]; 17] = [
             b"m/",
             TENANT,
             KEY,
@@ -98,6 +175,15 @@ mod tests {
             ENDPOINT,
             ENDPOINT_BY_TENANT,
             ENDPOINT_URL,
+            EVENT,
+            EVENT_ID,
+            IDEMPOTENCY,
+            DELIVERY,
+            DELIVERY_BY_ENDPOINT,
+            DELIVERY_BY_TENANT,
+            DUE,
+            HELD,
+            ATTEMPT,
         ];
         for a in all {
             for b in all {

@@ -11,15 +11,21 @@
 //! something a crash could lose.
 
 mod codec;
+mod committer;
 mod keys;
 mod migrations;
+mod sled_delivery;
 mod sled_store;
 
+pub use committer::CommitStats;
 pub use sled_store::SledStore;
 
 use crate::domain::apikey::ApiKey;
+use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::Endpoint;
-use crate::domain::ids::{EndpointId, KeyId};
+use crate::domain::event::Event;
+use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
+use crate::domain::time::Timestamp;
 use crate::domain::tenant::Tenant;
 use crate::domain::user::User;
 
@@ -132,9 +138,119 @@ pub trait EndpointStore {
     ) -> Result<Vec<Endpoint>>;
 }
 
+/// An event to store with the deliveries fan-out made for it.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The event (its `deliveries` list matches `deliveries`).
+    pub event: Event,
+    /// One per matching endpoint; pending (due now) or held.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// An `Idempotency-Key` to honour while committing.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The key, scoped to the tenant.
+    pub key: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// Now.
+    pub now: Timestamp,
+    /// A stored key older than this is ignored (and replaced).
+    pub not_before: Timestamp,
+}
+
+/// What committing one event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// Stored now.
+    Created,
+    /// An event with this client-supplied id exists: nothing was written;
+    /// here is the existing event's key.
+    Duplicate(u128),
+}
+
+/// What committing a set of events did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// One result per event, in order.
+    Done(Vec<Committed>),
+    /// The idempotency key was used within its window: nothing was
+    /// written; these are the event keys of the original request.
+    Replayed(Vec<u128>),
+}
+
+/// A due-index entry: a delivery whose next attempt is due at `due`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Due {
+    /// When.
+    pub due: Timestamp,
+    /// Which delivery.
+    pub delivery: DeliveryId,
+    /// Its endpoint (for per-endpoint caps without a read).
+    pub endpoint: EndpointId,
+}
+
+/// Called once a write is durable (or failed).
+pub type Then = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// Events, deliveries, attempts and the due-time index. Every write goes
+/// through the group committer: durable when its result is reported.
+///
+/// A delivery's index entries follow from its state: it is in the due
+/// index (`due` = `next_attempt_at`) while pending and not held, and in the
+/// held index while held. [`DeliveryStore::update_delivery`] keeps both in
+/// step from the before and after states, so no caller maintains indexes.
+pub trait DeliveryStore {
+    /// Stores events and their deliveries durably (one flush for all).
+    fn commit_events(
+        &self,
+        events: Vec<NewEvent>,
+        idempotency: Option<Idempotency>,
+    ) -> Result<CommitOutcome>;
+    /// The event keys an idempotency key answered, if used since `not_before`.
+    fn idempotent_events(
+        &self,
+        tenant: &str,
+        key: &str,
+        not_before: Timestamp,
+    ) -> Result<Option<Vec<u128>>>;
+    /// One event by internal key.
+    fn event(&self, key: u128) -> Result<Option<Event>>;
+    /// One event by its public id within a tenant.
+    fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
+    /// One delivery.
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>>;
+    /// A delivery's attempts, oldest first.
+    fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>>;
+    /// Replaces `before` with `after` (same id), keeping the due and held
+    /// indexes in step, and records `attempt` if given; `then` runs once
+    /// it is durable.
+    fn update_delivery(
+        &self,
+        before: &Delivery,
+        after: &Delivery,
+        attempt: Option<&Attempt>,
+        then: Then,
+    );
+    /// Due-index entries after `after` (exclusive) up to `until`
+    /// (inclusive), in due order, at most `limit`.
+    fn due_between(
+        &self,
+        after: Option<(Timestamp, DeliveryId)>,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Due>>;
+    /// Deliveries held for an endpoint.
+    fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
+    /// Pending deliveries in the due index (for gauges).
+    fn pending_count(&self) -> Result<usize>;
+    /// Group-commit figures.
+    fn commit_stats(&self) -> std::sync::Arc<CommitStats>;
+}
 /// Everything Herald stores.
 pub trait Store:
-    TenantStore + KeyStore + UserStore + EndpointStore + Send + Sync + 'static
+    TenantStore + KeyStore + UserStore + EndpointStore + DeliveryStore + Send + Sync + 'static
 {
     /// Whether first-start initialisation (admin user, platform key) ran.
     fn is_bootstrapped(&self) -> Result<bool>;

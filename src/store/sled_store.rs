@@ -6,6 +6,7 @@ use std::path::Path;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::codec::Versioned;
+use super::committer::Committer;
 use super::{keys, migrations};
 use super::{Conflict, EndpointStore, KeyStore, Result, Store, StoreError, TenantStore, UserStore};
 use crate::domain::apikey::ApiKey;
@@ -17,10 +18,11 @@ use crate::domain::user::User;
 /// Herald's data directory, opened.
 #[derive(Clone)]
 pub struct SledStore {
-    db: sled::Db,
+    pub(super) db: sled::Db,
+    pub(super) committer: Committer,
 }
 
-fn io(e: sled::Error) -> StoreError {
+pub(super) fn io(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
@@ -53,7 +55,8 @@ impl SledStore {
                 other => io(other),
             })?;
         migrations::run(&db)?;
-        Ok(Self { db })
+        let committer = Committer::start(db.clone());
+        Ok(Self { db, committer })
     }
 
     /// A store in a temporary directory that vanishes on drop; for tests.
@@ -64,10 +67,11 @@ impl SledStore {
             .open()
             .map_err(io)?;
         migrations::run(&db)?;
-        Ok(Self { db })
+        let committer = Committer::start(db.clone());
+        Ok(Self { db, committer })
     }
 
-    fn get<T: Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
+    pub(super) fn get<T: Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.db.get(key).map_err(io)? {
             Some(bytes) => T::decode(&bytes).map(Some),
             None => Ok(None),
@@ -91,7 +95,7 @@ impl SledStore {
     }
 
     /// Keys under `prefix`, strictly after `prefix ‖ after`, at most `limit`.
-    fn scan_after(
+    pub(super) fn scan_after(
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
@@ -112,7 +116,7 @@ impl SledStore {
         Ok(out)
     }
 
-    fn scan_records<T: Versioned>(
+    pub(super) fn scan_records<T: Versioned>(
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
 pub mod event_types;
+pub mod events;
 pub mod keys;
 pub mod tenants;
 pub mod webhooks;

@@ -1,0 +1,234 @@
+//! The dispatcher: per-endpoint queues in front of the worker pool.
+//!
+//! A slow or dead endpoint must never delay anyone else's deliveries. So
+//! the dispatcher lets at most `per_endpoint` deliveries of one endpoint be
+//! in flight (queued for a worker or being sent); the rest wait in that
+//! endpoint's own queue. Endpoints with work and spare capacity take turns
+//! (round robin), and the worker channel is bounded, so a backlog for one
+//! endpoint sits in its queue, not in front of everyone else.
+//!
+//! It also keeps one delivery from being attempted twice at once: a job for
+//! a delivery that is already queued or in flight is dropped (the worker
+//! re-reads the delivery, so the newer due time is never lost: it is in the
+//! store).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::domain::ids::{DeliveryId, EndpointId};
+use crate::store::Due;
+
+enum Msg {
+    Jobs(Vec<Due>),
+    Done(Due),
+}
+
+/// Gauges the dispatcher keeps.
+#[derive(Debug, Default)]
+pub struct DispatchStats {
+    /// Jobs waiting in per-endpoint queues.
+    pub queued: AtomicUsize,
+    /// Jobs handed to workers and not yet done.
+    pub in_flight: AtomicUsize,
+}
+
+/// Handle to the dispatcher thread.
+#[derive(Clone)]
+pub struct Dispatcher {
+    tx: Sender<Msg>,
+    work_rx: Receiver<Due>,
+    /// Queue depth and in-flight gauges.
+    pub stats: Arc<DispatchStats>,
+}
+
+impl Dispatcher {
+    /// Starts the dispatcher for `workers` workers.
+    pub fn start(per_endpoint: usize, workers: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        // Bounded: only what workers can take soon leaves the fair queues.
+        let (work_tx, work_rx) = crossbeam_channel::bounded(workers.max(1));
+        let stats = Arc::new(DispatchStats::default());
+        let mut state = State {
+            per_endpoint: per_endpoint.max(1),
+            queues: HashMap::new(),
+            in_flight: HashMap::new(),
+            ready: VecDeque::new(),
+            active: HashSet::new(),
+            work_tx,
+            stats: stats.clone(),
+        };
+        std::thread::Builder::new()
+            .name("herald-dispatch".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    state.handle(first);
+                    while let Ok(m) = rx.try_recv() {
+                        state.handle(m);
+                    }
+                    state.feed();
+                }
+            })
+            .expect("spawning the dispatcher thread");
+        Self { tx, work_rx, stats }
+    }
+
+    /// Queues due deliveries.
+    pub fn submit(&self, jobs: Vec<Due>) {
+        if !jobs.is_empty() {
+            let _ = self.tx.send(Msg::Jobs(jobs));
+        }
+    }
+
+    /// Reports a job finished (its outcome durable), freeing its slot.
+    pub fn done(&self, job: Due) {
+        let _ = self.tx.send(Msg::Done(job));
+    }
+
+    /// The channel workers take jobs from.
+    pub fn work_queue(&self) -> Receiver<Due> {
+        self.work_rx.clone()
+    }
+
+    /// Jobs waiting in the per-endpoint queues.
+    pub fn queued(&self) -> usize {
+        self.stats.queued.load(Ordering::Relaxed)
+    }
+}
+
+struct State {
+    per_endpoint: usize,
+    queues: HashMap<EndpointId, VecDeque<Due>>,
+    in_flight: HashMap<EndpointId, usize>,
+    /// Endpoints with queued jobs and spare capacity, in turn order. An
+    /// endpoint is in here at most once.
+    ready: VecDeque<EndpointId>,
+    /// Deliveries queued or in flight.
+    active: HashSet<DeliveryId>,
+    work_tx: Sender<Due>,
+    stats: Arc<DispatchStats>,
+}
+
+impl State {
+    fn handle(&mut self, m: Msg) {
+        match m {
+            Msg::Jobs(jobs) => {
+                for job in jobs {
+                    if !self.active.insert(job.delivery) {
+                        continue;
+                    }
+                    let q = self.queues.entry(job.endpoint).or_default();
+                    let was_empty = q.is_empty();
+                    q.push_back(job);
+                    self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                    let busy = self.in_flight.get(&job.endpoint).copied().unwrap_or(0);
+                    if was_empty && busy < self.per_endpoint {
+                        self.ready.push_back(job.endpoint);
+                    }
+                }
+            }
+            Msg::Done(job) => {
+                self.active.remove(&job.delivery);
+                self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+                let n = self.in_flight.entry(job.endpoint).or_insert(1);
+                *n = n.saturating_sub(1);
+                let was_full = *n + 1 == self.per_endpoint;
+                if *n == 0 {
+                    self.in_flight.remove(&job.endpoint);
+                }
+                let has_work = self.queues.get(&job.endpoint).is_some_and(|q| !q.is_empty());
+                if was_full && has_work {
+                    self.ready.push_back(job.endpoint);
+                }
+            }
+        }
+    }
+
+    /// Hands jobs to workers, one per ready endpoint per turn, until the
+    /// worker channel is full or nothing is ready.
+    fn feed(&mut self) {
+        while let Some(ep) = self.ready.pop_front() {
+            let Some(job) = self.queues.get_mut(&ep).and_then(VecDeque::pop_front) else {
+                self.queues.remove(&ep);
+                continue;
+            };
+            match self.work_tx.try_send(job) {
+                Ok(()) => {
+                    self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+                    self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+                    let n = self.in_flight.entry(ep).or_insert(0);
+                    *n += 1;
+                    let more = self.queues.get(&ep).is_some_and(|q| !q.is_empty());
+                    if more && *n < self.per_endpoint {
+                        self.ready.push_back(ep);
+                    } else if !more {
+                        self.queues.remove(&ep);
+                    }
+                }
+                Err(TrySendError::Full(job)) => {
+                    if let Some(q) = self.queues.get_mut(&ep) {
+                        q.push_front(job);
+                    }
+                    self.ready.push_front(ep);
+                    return;
+                }
+                Err(TrySendError::Disconnected(_)) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::time::Timestamp;
+    use std::time::Duration;
+
+    fn job(ep: EndpointId) -> Due {
+        Due {
+            due: Timestamp::from_millis(0),
+            delivery: DeliveryId::new(Timestamp::from_millis(0)),
+            endpoint: ep,
+        }
+    }
+
+    #[test]
+    fn a_busy_endpoint_holds_at_most_its_cap_and_others_flow() {
+        let d = Dispatcher::start(2, 8);
+        let slow = EndpointId::new(Timestamp::from_millis(1));
+        let fast = EndpointId::new(Timestamp::from_millis(2));
+        d.submit((0..10).map(|_| job(slow)).collect());
+        d.submit((0..5).map(|_| job(fast)).collect());
+        let work = d.work_queue();
+        let mut got = Vec::new();
+        while let Ok(j) = work.recv_timeout(Duration::from_millis(200)) {
+            got.push(j);
+        }
+        // Nothing was reported done, so each endpoint has exactly its cap out.
+        let slow_n = got.iter().filter(|j| j.endpoint == slow).count();
+        let fast_n = got.iter().filter(|j| j.endpoint == fast).count();
+        assert_eq!((slow_n, fast_n), (2, 2));
+        // Finishing a fast job lets the next fast job through, not a slow one.
+        let f = *got.iter().find(|j| j.endpoint == fast).unwrap();
+        d.done(f);
+        let next = work.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert_eq!(next.endpoint, fast);
+    }
+
+    #[test]
+    fn a_delivery_already_active_is_not_queued_twice() {
+        let d = Dispatcher::start(4, 8);
+        let ep = EndpointId::new(Timestamp::from_millis(1));
+        let j = job(ep);
+        d.submit(vec![j, j]);
+        d.submit(vec![j]);
+        let work = d.work_queue();
+        assert!(work.recv_timeout(Duration::from_secs(2)).is_ok());
+        assert!(work.recv_timeout(Duration::from_millis(100)).is_err());
+        d.done(j);
+        d.submit(vec![j]);
+        assert!(work.recv_timeout(Duration::from_secs(2)).is_ok(), "after done it may run again");
+    }
+}

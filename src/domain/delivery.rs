@@ -1,0 +1,133 @@
+//! Deliveries (an event bound for one endpoint) and their attempts.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AttemptId, DeliveryId, EndpointId};
+use super::time::Timestamp;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt (or held: endpoint disabled, tenant
+    /// suspended).
+    Pending,
+    /// A receiver answered 2xx.
+    Succeeded,
+    /// Given up: a permanent failure, the schedule ran out, or the endpoint
+    /// was deleted.
+    Failed,
+}
+
+impl DeliveryState {
+    /// `pending`, `succeeded`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Parses [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(DeliveryState::Pending),
+            "succeeded" => Some(DeliveryState::Succeeded),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One event bound for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// `dlv_…`.
+    pub id: DeliveryId,
+    /// The event's internal key.
+    pub event_key: u128,
+    /// The event's public id (the `webhook-id`).
+    pub event_id: String,
+    /// Its type.
+    pub event_type: String,
+    /// The endpoint.
+    pub endpoint_id: EndpointId,
+    /// The tenant.
+    pub tenant_id: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When the next attempt is due, while pending and not held.
+    pub next_attempt_at: Option<Timestamp>,
+    /// Whether it waits for its endpoint to be re-enabled or its tenant
+    /// resumed.
+    pub held: bool,
+    /// The last attempt's HTTP status, if it got one.
+    pub last_status: Option<u16>,
+    /// The last attempt's error kind or a reason it was given up.
+    pub last_error: Option<String>,
+    /// When fan-out made it.
+    pub created_at: Timestamp,
+    /// When it last changed.
+    pub updated_at: Timestamp,
+}
+
+/// What an attempt decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// 2xx: done.
+    Success,
+    /// Try again later.
+    Retry,
+    /// Do not try again.
+    Permanent,
+}
+
+impl Verdict {
+    /// `success`, `retry`, `permanent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Success => "success",
+            Verdict::Retry => "retry",
+            Verdict::Permanent => "permanent",
+        }
+    }
+}
+
+/// One HTTP attempt of a delivery, as recorded. Secrets are never here:
+/// the request headers hold signatures, not keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// `att_…`.
+    pub id: AttemptId,
+    /// The delivery.
+    pub delivery_id: DeliveryId,
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// When the request started.
+    pub started_at: Timestamp,
+    /// The URL it went to.
+    pub url: String,
+    /// Request headers sent.
+    pub request_headers: Vec<(String, String)>,
+    /// Response status, if a response came.
+    pub status: Option<u16>,
+    /// Response headers.
+    pub response_headers: Vec<(String, String)>,
+    /// The first bytes of the response body (capped).
+    pub response_body: Vec<u8>,
+    /// Whether the body was longer than what is kept.
+    pub response_truncated: bool,
+    /// Time to the response (or the failure), milliseconds.
+    pub latency_ms: u32,
+    /// `timeout`, `connect`, `dns`, `tls`, `blocked_address`, … when no
+    /// usable response came.
+    pub error_kind: Option<String>,
+    /// A human-readable error.
+    pub error_message: Option<String>,
+    /// What this attempt decided.
+    pub verdict: Verdict,
+    /// When the next attempt is due, if one was scheduled.
+    pub next_attempt_at: Option<Timestamp>,
+}

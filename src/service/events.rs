@@ -1,0 +1,344 @@
+//! Ingest: validate, fan out, commit durably, hand to the engine.
+
+use serde_json::Value;
+
+use super::{Caller, Herald, Result, ServiceError};
+use crate::domain::delivery::{Delivery, DeliveryState};
+use crate::domain::event::{envelope, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID};
+use crate::domain::event_type;
+use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
+use crate::domain::time::Timestamp;
+use crate::store::{CommitOutcome, Committed, Due, Idempotency, NewEvent};
+
+/// The most events in one batch request.
+pub const MAX_BATCH: usize = 1000;
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
+
+/// An accepted event and the deliveries it fanned out to.
+#[derive(Debug, Clone)]
+pub struct IngestedEvent {
+    /// The event.
+    pub event: Event,
+}
+
+/// The answer to an ingest request.
+#[derive(Debug, Clone)]
+pub struct IngestOutcome {
+    /// One per event, in request order.
+    pub events: Vec<IngestedEvent>,
+    /// Whether this answers a repeated `Idempotency-Key` (nothing created).
+    pub replayed: bool,
+}
+
+/// A validated event from a request.
+struct Input {
+    event_type: String,
+    data: Vec<u8>,
+    id: Option<String>,
+    created: Option<Timestamp>,
+}
+
+/// Validates one `{event, data:{object}, id?, created?}`. `at` names the
+/// event in a batch (`events[3]`) for error messages.
+fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
+    let field = |f: &'static str, m: String| ServiceError::invalid(f, format!("{at}{m}"));
+    let Value::Object(mut obj) = v else {
+        return Err(field("event", "must be a JSON object".into()));
+    };
+    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "event" | "data" | "id" | "created")) {
+        return Err(field(
+            "event",
+            format!("unknown field {k:?} (expected event, data, id, created)"),
+        ));
+    }
+    let event_type = match obj.remove("event") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(field("event", "`event` must be a string".into())),
+        None => return Err(field("event", "`event` is required".into())),
+    };
+    if event_type::lookup(&event_type).is_none() {
+        return Err(ServiceError::UnknownEventType(event_type));
+    }
+    let data = match obj.remove("data") {
+        Some(Value::Object(d)) => d,
+        Some(_) => return Err(field("data", "`data` must be an object".into())),
+        None => return Err(field("data", "`data` is required: {\"object\": {…}}".into())),
+    };
+    if !matches!(data.get("object"), Some(Value::Object(_))) {
+        return Err(field("data", "`data.object` must be an object".into()));
+    }
+    let mut compact = Vec::new();
+    crate::wire::write_compact(&Value::Object(data), &mut compact);
+    if compact.len() > max_size {
+        return Err(ServiceError::TooLarge(format!(
+            "{at}event data is {} bytes; the limit is {max_size}",
+            compact.len()
+        )));
+    }
+    let id = match obj.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => {
+            validate_event_id(&s).map_err(|e| field("id", e.message))?;
+            Some(s)
+        }
+        Some(_) => return Err(field("id", "`id` must be a string".into())),
+    };
+    let created = match obj.remove("created") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(Timestamp::parse_rfc3339(&s).ok_or_else(|| {
+            field("created", "`created` must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z".into())
+        })?),
+        Some(_) => return Err(field("created", "`created` must be a string".into())),
+    };
+    Ok(Input {
+        event_type,
+        data: compact,
+        id,
+        created,
+    })
+}
+
+impl Herald {
+    /// Accepts events: validates all, fans each out to the tenant's
+    /// matching active endpoints, writes events and deliveries durably in
+    /// one group-committed write, then hands due deliveries to the engine.
+    /// Answers only once everything is on disk.
+    pub fn ingest(
+        &self,
+        caller: &Caller,
+        events: Vec<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<IngestOutcome> {
+        if events.is_empty() || events.len() > MAX_BATCH {
+            return Err(ServiceError::invalid(
+                "events",
+                format!("send 1 to {MAX_BATCH} events"),
+            ));
+        }
+        if let Some(k) = idempotency_key {
+            if !valid_client_id(k) {
+                return Err(ServiceError::invalid(
+                    "Idempotency-Key",
+                    format!("must be 1-{MAX_CLIENT_ID} characters from A-Z a-z 0-9 _ - . :"),
+                ));
+            }
+        }
+        // Validate everything before any write: bad input changes nothing.
+        let batch = events.len() > 1;
+        let inputs = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let at = if batch { format!("events[{i}]: ") } else { String::new() };
+                parse_input(v, &at, self.settings.max_event_size)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let scope = self.tenant_scope(caller, true)?;
+        let tenant_id = scope.tenant_id;
+        let now = self.clock.now();
+        let not_before = now.plus_millis(-IDEMPOTENCY_WINDOW_MS);
+        if let Some(k) = idempotency_key {
+            if let Some(keys) = self.store.idempotent_events(&tenant_id, k, not_before)? {
+                return self.replayed(keys);
+            }
+        }
+
+        let suspended = self.store.tenant(&tenant_id)?.is_some_and(|t| t.suspended);
+        let endpoints: Vec<_> = self
+            .store
+            .list_endpoints(&tenant_id, None, usize::MAX)?
+            .into_iter()
+            .filter(|e| e.active)
+            .collect();
+        let mut new_events = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            let key = new_ulid(now).0;
+            let id = input
+                .id
+                .unwrap_or_else(|| format!("evt_{}", ulid::Ulid(key)));
+            let created = input.created.unwrap_or(now);
+            let body = envelope(&id, &input.event_type, created, &input.data, &tenant_id);
+            let deliveries: Vec<Delivery> = endpoints
+                .iter()
+                .filter(|e| event_type::subscribed(&e.events, &input.event_type))
+                .map(|e| Delivery {
+                    id: DeliveryId::new(now),
+                    event_key: key,
+                    event_id: id.clone(),
+                    event_type: input.event_type.clone(),
+                    endpoint_id: e.id,
+                    tenant_id: tenant_id.clone(),
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    next_attempt_at: (!suspended).then_some(now),
+                    held: suspended,
+                    last_status: None,
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                })
+                .collect();
+            let event = Event {
+                key,
+                id,
+                tenant_id: tenant_id.clone(),
+                event_type: input.event_type,
+                created,
+                received_at: now,
+                body,
+                deliveries: deliveries
+                    .iter()
+                    .map(|d| (d.id.as_u128(), d.endpoint_id.as_u128()))
+                    .collect(),
+            };
+            new_events.push(NewEvent { event, deliveries });
+        }
+
+        let idem = idempotency_key.map(|k| Idempotency {
+            key: k.to_string(),
+            tenant_id: tenant_id.clone(),
+            now,
+            not_before,
+        });
+        let submitted: Vec<Event> = new_events.iter().map(|n| n.event.clone()).collect();
+        let jobs: Vec<Vec<Due>> = new_events
+            .iter()
+            .map(|n| {
+                n.deliveries
+                    .iter()
+                    .filter(|d| !d.held)
+                    .map(|d| Due {
+                        due: now,
+                        delivery: d.id,
+                        endpoint: d.endpoint_id,
+                    })
+                    .collect()
+            })
+            .collect();
+        match self.store.commit_events(new_events, idem)? {
+            CommitOutcome::Replayed(keys) => self.replayed(keys),
+            CommitOutcome::Done(results) => {
+                let mut out = Vec::with_capacity(results.len());
+                let mut due = Vec::new();
+                for ((result, event), jobs) in results.into_iter().zip(submitted).zip(jobs) {
+                    match result {
+                        Committed::Created => {
+                            due.extend(jobs);
+                            out.push(IngestedEvent { event });
+                        }
+                        Committed::Duplicate(k) => out.push(IngestedEvent {
+                            event: self.load_event(k)?,
+                        }),
+                    }
+                }
+                self.dispatch.dispatch(due);
+                Ok(IngestOutcome {
+                    events: out,
+                    replayed: false,
+                })
+            }
+        }
+    }
+
+    fn load_event(&self, key: u128) -> Result<Event> {
+        self.store
+            .event(key)?
+            .ok_or(ServiceError::NotFound("event"))
+    }
+
+    fn replayed(&self, keys: Vec<u128>) -> Result<IngestOutcome> {
+        let events = keys
+            .into_iter()
+            .map(|k| self.load_event(k).map(|event| IngestedEvent { event }))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IngestOutcome {
+            events,
+            replayed: true,
+        })
+    }
+
+    /// One event of the caller's tenant, by its public id, with its deliveries.
+    pub fn get_event(&self, caller: &Caller, id: &str) -> Result<(Event, Vec<Delivery>)> {
+        let scope = self.tenant_scope(caller, false)?;
+        let event = self
+            .store
+            .event_by_id(&scope.tenant_id, id)?
+            .ok_or(ServiceError::NotFound("event"))?;
+        let deliveries = event
+            .deliveries
+            .iter()
+            .map(|(d, _)| self.store.delivery(DeliveryId::from_u128(*d)))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok((event, deliveries))
+    }
+
+    /// Puts an endpoint's held deliveries back in the due index (due now)
+    /// and hands them to the engine. Called when an endpoint is enabled or
+    /// its tenant resumed.
+    pub(super) fn release_held(&self, endpoint: EndpointId) -> Result<usize> {
+        let now = self.clock.now();
+        let held = self.store.held_deliveries(endpoint)?;
+        let n = held.len();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut waiting = 0;
+        for id in held {
+            let Some(before) = self.store.delivery(id)? else { continue };
+            let after = Delivery {
+                held: false,
+                next_attempt_at: Some(now),
+                updated_at: now,
+                ..before.clone()
+            };
+            let tx = tx.clone();
+            let due = Due {
+                due: now,
+                delivery: id,
+                endpoint,
+            };
+            self.store.update_delivery(
+                &before,
+                &after,
+                None,
+                Box::new(move |r| {
+                    let _ = tx.send(r.map(|_| due));
+                }),
+            );
+            waiting += 1;
+        }
+        let mut due = Vec::with_capacity(waiting);
+        for _ in 0..waiting {
+            match rx.recv() {
+                Ok(Ok(d)) => due.push(d),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => break,
+            }
+        }
+        self.dispatch.dispatch(due);
+        if n > 0 {
+            log::info!("endpoint {endpoint}: {n} held deliveries released");
+        }
+        Ok(n)
+    }
+
+    /// Fails an endpoint's held deliveries (it was deleted).
+    pub(super) fn fail_held(&self, endpoint: EndpointId, reason: &str) -> Result<()> {
+        let now = self.clock.now();
+        for id in self.store.held_deliveries(endpoint)? {
+            let Some(before) = self.store.delivery(id)? else { continue };
+            let after = Delivery {
+                held: false,
+                state: DeliveryState::Failed,
+                next_attempt_at: None,
+                last_error: Some(reason.to_string()),
+                updated_at: now,
+                ..before.clone()
+            };
+            self.store.update_delivery(&before, &after, None, Box::new(|_| {}));
+        }
+        Ok(())
+    }
+}

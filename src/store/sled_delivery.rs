@@ -1,0 +1,254 @@
+//! The delivery pipeline's tables on sled: events, deliveries, attempts,
+//! the due-time index and the held index. All writes go through the
+//! group committer.
+
+use std::ops::Bound;
+
+use super::codec::Versioned;
+use super::committer::Continuation;
+use super::keys;
+use super::sled_store::{io, SledStore};
+use super::{
+    CommitOutcome, Committed, DeliveryStore, Due, Idempotency, NewEvent, Result, StoreError, Then,
+};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
+use crate::domain::event::Event;
+use crate::domain::ids::{DeliveryId, EndpointId};
+use crate::domain::time::Timestamp;
+
+/// The due-index key of a delivery in this state, if it belongs there.
+fn due_key(d: &Delivery) -> Option<Vec<u8>> {
+    match (d.state, d.held, d.next_attempt_at) {
+        (DeliveryState::Pending, false, Some(at)) => Some(keys::due(at, d.id)),
+        _ => None,
+    }
+}
+
+/// Adds to `batch` the writes that turn `before` into `after`.
+fn delivery_writes(batch: &mut sled::Batch, before: Option<&Delivery>, after: &Delivery) {
+    let old_due = before.and_then(due_key);
+    let new_due = due_key(after);
+    if old_due != new_due {
+        if let Some(k) = old_due {
+            batch.remove(k);
+        }
+        if let Some(k) = new_due {
+            batch.insert(k, &after.endpoint_id.to_bytes()[..]);
+        }
+    }
+    let was_held = before.is_some_and(|b| b.held);
+    if was_held && !after.held {
+        batch.remove(keys::held(after.endpoint_id, after.id));
+    }
+    if after.held && !was_held {
+        batch.insert(keys::held(after.endpoint_id, after.id), &[][..]);
+    }
+    if before.is_none() {
+        batch.insert(keys::delivery_by_endpoint(after.endpoint_id, after.id), &[][..]);
+        batch.insert(keys::delivery_by_tenant(&after.tenant_id, after.id), &[][..]);
+    }
+    batch.insert(keys::delivery(after.id), after.encode());
+}
+
+fn keys_value(at: Timestamp, event_keys: &[u128]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + 16 * event_keys.len());
+    v.extend_from_slice(&at.as_millis().to_be_bytes());
+    for k in event_keys {
+        v.extend_from_slice(&k.to_be_bytes());
+    }
+    v
+}
+
+fn parse_keys_value(v: &[u8]) -> Option<(Timestamp, Vec<u128>)> {
+    if v.len() < 8 || (v.len() - 8) % 16 != 0 {
+        return None;
+    }
+    let at = i64::from_be_bytes(v[..8].try_into().ok()?);
+    let ks = v[8..]
+        .chunks_exact(16)
+        .filter_map(|c| c.try_into().ok().map(u128::from_be_bytes))
+        .collect();
+    Some((Timestamp::from_millis(at), ks))
+}
+
+fn read_u128(v: &[u8], what: &'static str) -> Result<u128> {
+    <[u8; 16]>::try_from(v)
+        .map(u128::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            kind: what,
+            reason: format!("{} bytes", v.len()),
+        })
+}
+
+/// Applies the events of one commit; runs on the committer thread, which
+/// is the only writer of the id and idempotency indexes.
+fn apply_events(
+    db: &sled::Db,
+    events: Vec<NewEvent>,
+    idem: Option<Idempotency>,
+) -> Result<CommitOutcome> {
+    if let Some(i) = &idem {
+        if let Some(v) = db.get(keys::idempotency(&i.tenant_id, &i.key)).map_err(io)? {
+            if let Some((at, ks)) = parse_keys_value(&v) {
+                if at >= i.not_before {
+                    return Ok(CommitOutcome::Replayed(ks));
+                }
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(events.len());
+    let mut event_keys = Vec::with_capacity(events.len());
+    for ne in events {
+        let ev = &ne.event;
+        let id_key = keys::event_id(&ev.tenant_id, &ev.id);
+        if let Some(existing) = db.get(&id_key).map_err(io)? {
+            let k = read_u128(&existing, "event id index")?;
+            event_keys.push(k);
+            results.push(Committed::Duplicate(k));
+            continue;
+        }
+        // One atomic batch per event: the event, its id index and every
+        // delivery with its indexes. Kept per event (not per request) so a
+        // 1,000-event request never builds one giant batch (sled's memory
+        // blows up on batches of ~10k entries).
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::event(ev.key), ev.encode());
+        batch.insert(id_key, &ev.key.to_be_bytes()[..]);
+        for d in &ne.deliveries {
+            delivery_writes(&mut batch, None, d);
+        }
+        db.apply_batch(batch).map_err(io)?;
+        event_keys.push(ev.key);
+        results.push(Committed::Created);
+    }
+    if let Some(i) = &idem {
+        db.insert(
+            keys::idempotency(&i.tenant_id, &i.key),
+            keys_value(i.now, &event_keys),
+        )
+        .map_err(io)?;
+    }
+    Ok(CommitOutcome::Done(results))
+}
+
+impl DeliveryStore for SledStore {
+    fn commit_events(
+        &self,
+        events: Vec<NewEvent>,
+        idempotency: Option<Idempotency>,
+    ) -> Result<CommitOutcome> {
+        let (tx, rx) = crossbeam_channel::bounded::<Result<CommitOutcome>>(1);
+        self.committer.submit(Box::new(move |db: &sled::Db| -> Continuation {
+            let applied = apply_events(db, events, idempotency);
+            Box::new(move |flushed| {
+                let _ = tx.send(flushed.and(applied));
+            })
+        }));
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))
+    }
+
+    fn idempotent_events(
+        &self,
+        tenant: &str,
+        key: &str,
+        not_before: Timestamp,
+    ) -> Result<Option<Vec<u128>>> {
+        Ok(self
+            .db
+            .get(keys::idempotency(tenant, key))
+            .map_err(io)?
+            .and_then(|v| parse_keys_value(&v))
+            .filter(|(at, _)| *at >= not_before)
+            .map(|(_, ks)| ks))
+    }
+
+    fn event(&self, key: u128) -> Result<Option<Event>> {
+        self.get(&keys::event(key))
+    }
+
+    fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>> {
+        match self.db.get(keys::event_id(tenant, id)).map_err(io)? {
+            Some(k) => self.event(read_u128(&k, "event id index")?),
+            None => Ok(None),
+        }
+    }
+
+    fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
+        self.get(&keys::delivery(id))
+    }
+
+    fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>> {
+        self.scan_records(&keys::attempts_of(id), None, usize::MAX)
+    }
+
+    fn update_delivery(
+        &self,
+        before: &Delivery,
+        after: &Delivery,
+        attempt: Option<&Attempt>,
+        then: Then,
+    ) {
+        let mut batch = sled::Batch::default();
+        delivery_writes(&mut batch, Some(before), after);
+        if let Some(a) = attempt {
+            batch.insert(keys::attempt(a.delivery_id, a.id), a.encode());
+        }
+        self.committer.submit(Box::new(move |db: &sled::Db| -> Continuation {
+            let applied = db.apply_batch(batch).map_err(io);
+            Box::new(move |flushed| then(flushed.and(applied)))
+        }));
+    }
+
+    fn due_between(
+        &self,
+        after: Option<(Timestamp, DeliveryId)>,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Due>> {
+        let start = match after {
+            Some((t, id)) => Bound::Excluded(keys::due(t, id)),
+            None => Bound::Included(keys::DUE.to_vec()),
+        };
+        let mut out = Vec::new();
+        for item in self.db.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (k, v) = item.map_err(io)?;
+            let Some((due, delivery)) = keys::parse_due(&k) else {
+                break; // past the due table
+            };
+            if due > until || out.len() >= limit {
+                break;
+            }
+            let endpoint = EndpointId::from_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt {
+                        kind: "due index",
+                        reason: format!("{} bytes", v.len()),
+                    })?,
+            );
+            out.push(Due {
+                due,
+                delivery,
+                endpoint,
+            });
+        }
+        Ok(out)
+    }
+
+    fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>> {
+        Ok(self
+            .scan_after(&keys::held_of(endpoint), None, usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, _)| keys::trailing_id(&k).map(DeliveryId::from_bytes))
+            .collect())
+    }
+
+    fn pending_count(&self) -> Result<usize> {
+        Ok(self.db.scan_prefix(keys::DUE).count())
+    }
+
+    fn commit_stats(&self) -> std::sync::Arc<super::CommitStats> {
+        self.committer.stats.clone()
+    }
+}
