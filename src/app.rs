@@ -8,9 +8,9 @@ use actix_web::{web, App, HttpServer};
 use std::time::Duration;
 
 use crate::clock::SystemClock;
+use crate::config::Config;
 use crate::delivery::client::ClientConfig;
 use crate::delivery::{Engine, EngineConfig};
-use crate::config::Config;
 use crate::service::{Herald, ServiceError, Settings};
 use crate::store::{SledStore, Store, StoreError};
 

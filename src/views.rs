@@ -270,8 +270,9 @@ impl EventView {
     /// The view of `e` and its deliveries.
     pub fn new(e: &Event, deliveries: &[Delivery]) -> Self {
         let text = String::from_utf8_lossy(&e.body).into_owned();
-        let payload = serde_json::value::RawValue::from_string(text)
-            .unwrap_or_else(|_| serde_json::value::RawValue::from_string("null".into()).unwrap_or_default());
+        let payload = serde_json::value::RawValue::from_string(text).unwrap_or_else(|_| {
+            serde_json::value::RawValue::from_string("null".into()).unwrap_or_default()
+        });
         Self {
             id: e.id.clone(),
             event: e.event_type.clone(),

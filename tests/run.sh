@@ -4,6 +4,9 @@
 # what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The seed's receivers (Express, Flask) and the Standard Webhooks library
+# that the delivery tests run against; idempotent and quick when present.
+bash tests/receivers/install.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets

@@ -138,7 +138,10 @@ impl State {
                 if *n == 0 {
                     self.in_flight.remove(&job.endpoint);
                 }
-                let has_work = self.queues.get(&job.endpoint).is_some_and(|q| !q.is_empty());
+                let has_work = self
+                    .queues
+                    .get(&job.endpoint)
+                    .is_some_and(|q| !q.is_empty());
                 if was_full && has_work {
                     self.ready.push_back(job.endpoint);
                 }
@@ -229,6 +232,9 @@ mod tests {
         assert!(work.recv_timeout(Duration::from_millis(100)).is_err());
         d.done(j);
         d.submit(vec![j]);
-        assert!(work.recv_timeout(Duration::from_secs(2)).is_ok(), "after done it may run again");
+        assert!(
+            work.recv_timeout(Duration::from_secs(2)).is_ok(),
+            "after done it may run again"
+        );
     }
 }

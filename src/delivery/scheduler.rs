@@ -155,7 +155,9 @@ fn run(
         due.clear();
         lp.wheel.advance(now.as_millis().max(0) as u64, &mut due);
         if !due.is_empty() {
-            let lag = due.first().map_or(0, |(_, at)| now.as_millis() - *at as i64);
+            let lag = due
+                .first()
+                .map_or(0, |(_, at)| now.as_millis() - *at as i64);
             stats.lag_ms.store(lag.max(0), Ordering::Relaxed);
             lp.dispatcher.submit(
                 due.iter()
@@ -189,7 +191,10 @@ fn run(
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
             }
         };
-        for m in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+        for m in first
+            .into_iter()
+            .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        {
             match m {
                 Msg::Schedule(d) => {
                     if lp.behind_cursor(&d) {

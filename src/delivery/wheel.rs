@@ -14,7 +14,11 @@ pub struct Wheel<K: Copy + Eq + Hash + Ord> {
 impl<K: Copy + Eq + Hash + Ord> Wheel<K> {
     /// A wheel at `start_ms`.
     pub fn new(start_ms: u64, _tick_ms: u64) -> Self {
-        Self { by_id: HashMap::new(), order: BTreeSet::new(), now: start_ms }
+        Self {
+            by_id: HashMap::new(),
+            order: BTreeSet::new(),
+            now: start_ms,
+        }
     }
     /// Inserts or moves `id`.
     pub fn insert(&mut self, id: K, due_ms: u64) {

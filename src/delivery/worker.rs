@@ -129,10 +129,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
         commit(ctx, job, &d, after, None);
         return Ok(());
     };
-    let suspended = ctx
-        .store
-        .tenant(&d.tenant_id)?
-        .is_some_and(|t| t.suspended);
+    let suspended = ctx.store.tenant(&d.tenant_id)?.is_some_and(|t| t.suspended);
     if !ep.active || suspended {
         // Held until the endpoint is enabled or the tenant resumed; those
         // operations put it back in the due index.
@@ -247,5 +244,8 @@ fn decide(
     } else {
         None
     };
-    (Verdict::Retry, retry::next_due(schedule, attempts, now, retry_after))
+    (
+        Verdict::Retry,
+        retry::next_due(schedule, attempts, now, retry_after),
+    )
 }

@@ -38,8 +38,7 @@ pub struct Event {
 pub fn valid_client_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_CLIENT_ID
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
 }
 

@@ -36,10 +36,7 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<i64> {
         i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)
     } else {
         let at = httpdate::parse_http_date(v).ok()?;
-        let at_ms = at
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_millis() as i64;
+        let at_ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
         at_ms - now.as_millis()
     };
     Some(ms.clamp(RETRY_AFTER_MIN_MS, RETRY_AFTER_MAX_MS))
@@ -112,7 +109,10 @@ mod tests {
             parse_retry_after("Mon, 15 Jan 2024 10:32:00 GMT", now),
             Some(120_000)
         );
-        assert_eq!(parse_retry_after("Mon, 15 Jan 2024 10:00:00 GMT", now), Some(1_000));
+        assert_eq!(
+            parse_retry_after("Mon, 15 Jan 2024 10:00:00 GMT", now),
+            Some(1_000)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(
             next_due(&seed(), 1, now, Some(120_000)),

@@ -101,9 +101,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
-            | ServiceError::UnknownEventType(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::TenantExists(_) => StatusCode::CONFLICT,
             ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => StatusCode::CONFLICT,
             ServiceError::Store(StoreError::Conflict(Conflict::UrlTaken)) => {

@@ -86,11 +86,11 @@ impl Herald {
         }
     }
 
-    /// Resolves the tenant a call acts for. With `create`, a tenant a
-    /// platform key names for the first time is created (PRODUCT.md: "a
-    /// tenant is created explicitly, or implicitly the first time a
+    /// Resolves the tenant a call acts for. It does not create it: writes
+    /// call [`Herald::ensure_tenant`] once their input is valid (PRODUCT.md:
+    /// "a tenant is created explicitly, or implicitly the first time a
     /// platform key names it"); reads never create.
-    pub fn tenant_scope(&self, caller: &Caller, create: bool) -> Result<TenantScope> {
+    pub fn tenant_scope(&self, caller: &Caller) -> Result<TenantScope> {
         let principal = self.authenticate(caller)?;
         let asked = match caller {
             Caller::Api { tenant, .. } | Caller::Local { tenant } => tenant.as_deref(),
@@ -110,9 +110,6 @@ impl Herald {
                 if !valid_tenant_id(a) {
                     return Err(ServiceError::InvalidTenantId(a.to_string()));
                 }
-                if create {
-                    self.ensure_tenant(a)?;
-                }
                 a.to_string()
             }
         };
@@ -122,7 +119,8 @@ impl Herald {
         })
     }
 
-    fn ensure_tenant(&self, id: &str) -> Result<()> {
+    /// Creates tenant `id` unless it exists.
+    pub(super) fn ensure_tenant(&self, id: &str) -> Result<()> {
         if self.store.tenant(id)?.is_none() {
             let now = self.clock.now();
             let created = self.store.insert_tenant(&Tenant {

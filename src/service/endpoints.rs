@@ -83,11 +83,12 @@ impl Herald {
 
     /// Creates an endpoint; the answer carries its new secret.
     pub fn create_endpoint(&self, caller: &Caller, input: NewEndpoint) -> Result<Endpoint> {
+        let scope = self.tenant_scope(caller)?;
         let events = validate_events(&input.events)?;
         let description = input.description.unwrap_or_default();
         validate_description(&description)?;
         let url = self.checked_url(&input.url)?;
-        let scope = self.tenant_scope(caller, true)?;
+        self.ensure_tenant(&scope.tenant_id)?;
         let now = self.clock.now();
         let ep = Endpoint {
             id: EndpointId::new(now),
@@ -111,7 +112,7 @@ impl Herald {
 
     /// The caller's tenant's endpoints, oldest first.
     pub fn list_endpoints(&self, caller: &Caller, page: &PageRequest) -> Result<Page<Endpoint>> {
-        let scope = self.tenant_scope(caller, false)?;
+        let scope = self.tenant_scope(caller)?;
         let after = page.after_id()?.map(EndpointId::from_bytes);
         let items = self
             .store
@@ -124,7 +125,7 @@ impl Herald {
     /// One endpoint of the caller's tenant. Another tenant's endpoint is
     /// "not found", never "forbidden": ids must not leak across tenants.
     pub fn get_endpoint(&self, caller: &Caller, id: &str) -> Result<Endpoint> {
-        let scope = self.tenant_scope(caller, false)?;
+        let scope = self.tenant_scope(caller)?;
         self.endpoint_of(&scope.tenant_id, id)
     }
 
@@ -144,7 +145,7 @@ impl Herald {
         id: &str,
         mut change: impl FnMut(&mut Endpoint) -> Result<()>,
     ) -> Result<Endpoint> {
-        let scope = self.tenant_scope(caller, false)?;
+        let scope = self.tenant_scope(caller)?;
         for _ in 0..UPDATE_RETRIES {
             let before = self.endpoint_of(&scope.tenant_id, id)?;
             let mut after = before.clone();
@@ -205,7 +206,7 @@ impl Herald {
 
     /// Deletes an endpoint.
     pub fn delete_endpoint(&self, caller: &Caller, id: &str) -> Result<()> {
-        let scope = self.tenant_scope(caller, false)?;
+        let scope = self.tenant_scope(caller)?;
         let ep = self.endpoint_of(&scope.tenant_id, id)?;
         self.store.delete_endpoint(&ep)?;
         self.fail_held(ep.id, "endpoint deleted")?;

@@ -46,7 +46,10 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     let Value::Object(mut obj) = v else {
         return Err(field("event", "must be a JSON object".into()));
     };
-    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "event" | "data" | "id" | "created")) {
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "event" | "data" | "id" | "created"))
+    {
         return Err(field(
             "event",
             format!("unknown field {k:?} (expected event, data, id, created)"),
@@ -63,7 +66,12 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     let data = match obj.remove("data") {
         Some(Value::Object(d)) => d,
         Some(_) => return Err(field("data", "`data` must be an object".into())),
-        None => return Err(field("data", "`data` is required: {\"object\": {…}}".into())),
+        None => {
+            return Err(field(
+                "data",
+                "`data` is required: {\"object\": {…}}".into(),
+            ))
+        }
     };
     if !matches!(data.get("object"), Some(Value::Object(_))) {
         return Err(field("data", "`data.object` must be an object".into()));
@@ -87,7 +95,10 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     let created = match obj.remove("created") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(Timestamp::parse_rfc3339(&s).ok_or_else(|| {
-            field("created", "`created` must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z".into())
+            field(
+                "created",
+                "`created` must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z".into(),
+            )
         })?),
         Some(_) => return Err(field("created", "`created` must be a string".into())),
     };
@@ -110,6 +121,8 @@ impl Herald {
         events: Vec<Value>,
         idempotency_key: Option<&str>,
     ) -> Result<IngestOutcome> {
+        // Who is calling comes first: a bad key is 401 whatever the body.
+        let scope = self.tenant_scope(caller)?;
         if events.is_empty() || events.len() > MAX_BATCH {
             return Err(ServiceError::invalid(
                 "events",
@@ -130,12 +143,16 @@ impl Herald {
             .into_iter()
             .enumerate()
             .map(|(i, v)| {
-                let at = if batch { format!("events[{i}]: ") } else { String::new() };
+                let at = if batch {
+                    format!("events[{i}]: ")
+                } else {
+                    String::new()
+                };
                 parse_input(v, &at, self.settings.max_event_size)
             })
             .collect::<Result<Vec<_>>>()?;
-        let scope = self.tenant_scope(caller, true)?;
         let tenant_id = scope.tenant_id;
+        self.ensure_tenant(&tenant_id)?;
         let now = self.clock.now();
         let not_before = now.plus_millis(-IDEMPOTENCY_WINDOW_MS);
         if let Some(k) = idempotency_key {
@@ -260,7 +277,7 @@ impl Herald {
 
     /// One event of the caller's tenant, by its public id, with its deliveries.
     pub fn get_event(&self, caller: &Caller, id: &str) -> Result<(Event, Vec<Delivery>)> {
-        let scope = self.tenant_scope(caller, false)?;
+        let scope = self.tenant_scope(caller)?;
         let event = self
             .store
             .event_by_id(&scope.tenant_id, id)?
@@ -286,7 +303,9 @@ impl Herald {
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut waiting = 0;
         for id in held {
-            let Some(before) = self.store.delivery(id)? else { continue };
+            let Some(before) = self.store.delivery(id)? else {
+                continue;
+            };
             let after = Delivery {
                 held: false,
                 next_attempt_at: Some(now),
@@ -328,7 +347,9 @@ impl Herald {
     pub(super) fn fail_held(&self, endpoint: EndpointId, reason: &str) -> Result<()> {
         let now = self.clock.now();
         for id in self.store.held_deliveries(endpoint)? {
-            let Some(before) = self.store.delivery(id)? else { continue };
+            let Some(before) = self.store.delivery(id)? else {
+                continue;
+            };
             let after = Delivery {
                 held: false,
                 state: DeliveryState::Failed,
@@ -337,7 +358,8 @@ impl Herald {
                 updated_at: now,
                 ..before.clone()
             };
-            self.store.update_delivery(&before, &after, None, Box::new(|_| {}));
+            self.store
+                .update_delivery(&before, &after, None, Box::new(|_| {}));
         }
         Ok(())
     }

@@ -97,7 +97,9 @@ fn run(db: sled::Db, rx: Receiver<Job>, stats: Arc<CommitStats>) {
         let started = Instant::now();
         let flushed = db.flush();
         stats.flushes.fetch_add(1, Ordering::Relaxed);
-        stats.jobs.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        stats
+            .jobs
+            .fetch_add(pending.len() as u64, Ordering::Relaxed);
         stats
             .flush_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);

@@ -25,8 +25,8 @@ use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
-use crate::domain::time::Timestamp;
 use crate::domain::tenant::Tenant;
+use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 
 /// A store result.

@@ -44,8 +44,14 @@ fn delivery_writes(batch: &mut sled::Batch, before: Option<&Delivery>, after: &D
         batch.insert(keys::held(after.endpoint_id, after.id), &[][..]);
     }
     if before.is_none() {
-        batch.insert(keys::delivery_by_endpoint(after.endpoint_id, after.id), &[][..]);
-        batch.insert(keys::delivery_by_tenant(&after.tenant_id, after.id), &[][..]);
+        batch.insert(
+            keys::delivery_by_endpoint(after.endpoint_id, after.id),
+            &[][..],
+        );
+        batch.insert(
+            keys::delivery_by_tenant(&after.tenant_id, after.id),
+            &[][..],
+        );
     }
     batch.insert(keys::delivery(after.id), after.encode());
 }
@@ -88,7 +94,10 @@ fn apply_events(
     idem: Option<Idempotency>,
 ) -> Result<CommitOutcome> {
     if let Some(i) = &idem {
-        if let Some(v) = db.get(keys::idempotency(&i.tenant_id, &i.key)).map_err(io)? {
+        if let Some(v) = db
+            .get(keys::idempotency(&i.tenant_id, &i.key))
+            .map_err(io)?
+        {
             if let Some((at, ks)) = parse_keys_value(&v) {
                 if at >= i.not_before {
                     return Ok(CommitOutcome::Replayed(ks));
@@ -138,12 +147,13 @@ impl DeliveryStore for SledStore {
         idempotency: Option<Idempotency>,
     ) -> Result<CommitOutcome> {
         let (tx, rx) = crossbeam_channel::bounded::<Result<CommitOutcome>>(1);
-        self.committer.submit(Box::new(move |db: &sled::Db| -> Continuation {
-            let applied = apply_events(db, events, idempotency);
-            Box::new(move |flushed| {
-                let _ = tx.send(flushed.and(applied));
-            })
-        }));
+        self.committer
+            .submit(Box::new(move |db: &sled::Db| -> Continuation {
+                let applied = apply_events(db, events, idempotency);
+                Box::new(move |flushed| {
+                    let _ = tx.send(flushed.and(applied));
+                })
+            }));
         rx.recv()
             .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))
     }
@@ -194,10 +204,11 @@ impl DeliveryStore for SledStore {
         if let Some(a) = attempt {
             batch.insert(keys::attempt(a.delivery_id, a.id), a.encode());
         }
-        self.committer.submit(Box::new(move |db: &sled::Db| -> Continuation {
-            let applied = db.apply_batch(batch).map_err(io);
-            Box::new(move |flushed| then(flushed.and(applied)))
-        }));
+        self.committer
+            .submit(Box::new(move |db: &sled::Db| -> Continuation {
+                let applied = db.apply_batch(batch).map_err(io);
+                Box::new(move |flushed| then(flushed.and(applied)))
+            }));
     }
 
     fn due_between(
@@ -219,14 +230,11 @@ impl DeliveryStore for SledStore {
             if due > until || out.len() >= limit {
                 break;
             }
-            let endpoint = EndpointId::from_bytes(
-                v.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt {
-                        kind: "due index",
-                        reason: format!("{} bytes", v.len()),
-                    })?,
-            );
+            let endpoint =
+                EndpointId::from_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    kind: "due index",
+                    reason: format!("{} bytes", v.len()),
+                })?);
             out.push(Due {
                 due,
                 delivery,

@@ -1,6 +1,8 @@
 //! The one integration-test binary: every test drives the real `herald`
 //! binary over HTTP on loopback (one binary so the app is linked once).
 
+mod sink;
 mod support;
 
+mod delivery;
 mod foundation;

@@ -54,6 +54,13 @@ fn agent() -> ureq::Agent {
 }
 
 impl Server {
+    /// Starts a server that may deliver to loopback receivers.
+    pub fn start_delivering(extra: &[&str]) -> Self {
+        let mut args = vec!["--allow-http", "--allow-private-networks", "127.0.0.0/8"];
+        args.extend_from_slice(extra);
+        Self::start_with(&args, &[])
+    }
+
     /// Starts a server on a fresh temp dir with `--allow-http`.
     pub fn start() -> Self {
         Self::start_with(&["--allow-http"], &[])
@@ -142,6 +149,11 @@ impl Server {
         self.child = Some(child);
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     /// SIGTERM and wait: a clean shutdown.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -177,6 +189,13 @@ impl Server {
     /// Stops (cleanly) and starts again on the same data directory.
     pub fn restart(&mut self) {
         self.stop();
+        self.spawn();
+    }
+
+    /// Stops and starts again with other extra arguments.
+    pub fn restart_with(&mut self, args: &[&str]) {
+        self.stop();
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
         self.spawn();
     }
 

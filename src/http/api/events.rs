@@ -50,7 +50,11 @@ fn accepted(outcome: &IngestOutcome, batch: bool) -> HttpResponse {
     if outcome.replayed {
         res.insert_header(("Idempotent-Replayed", "true"));
     }
-    let views: Vec<_> = outcome.events.iter().map(|e| AcceptedView::new(&e.event)).collect();
+    let views: Vec<_> = outcome
+        .events
+        .iter()
+        .map(|e| AcceptedView::new(&e.event))
+        .collect();
     if batch {
         res.json(serde_json::json!({ "events": views }))
     } else {
