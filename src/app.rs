@@ -7,7 +7,7 @@ use actix_web::{web, App, HttpServer};
 
 use std::time::Duration;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::delivery::client::ClientConfig;
 use crate::delivery::{Engine, EngineConfig};
@@ -56,6 +56,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         workers: cfg.workers,
         per_endpoint: PER_ENDPOINT_IN_FLIGHT,
         retry_schedule: cfg.retry_schedule.clone(),
+        disable_after: cfg.disable_after,
         client: ClientConfig {
             request_timeout: cfg.request_timeout,
             connect_timeout: cfg.request_timeout.min(Duration::from_secs(5)),
@@ -67,8 +68,14 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
     }
 }
 
-/// Runs `herald serve` until SIGINT/SIGTERM.
-pub fn serve(cfg: Config) -> Result<(), AppError> {
+/// An opened data directory with its services and engine, before HTTP.
+struct Parts {
+    store: Arc<SledStore>,
+    herald: Herald,
+    engine: Engine,
+}
+
+fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
     std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
         StoreError::Io(format!(
             "cannot create data directory {}: {e}",
@@ -77,49 +84,146 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
     })?;
     let store = Arc::new(SledStore::open(&cfg.data_dir, cfg.cache_bytes)?);
     log::info!("data directory {} opened", cfg.data_dir.display());
-    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
-    let engine = Engine::start(store.clone(), clock.clone(), engine_config(&cfg))?;
+    let engine = Engine::start(store.clone(), clock.clone(), engine_config(cfg))?;
     log::info!(
         "delivery engine started: {} workers, retry schedule {:?}",
         cfg.workers,
         cfg.retry_schedule
     );
-    let herald = Herald::new(store.clone(), clock, settings(&cfg)).with_dispatch(Arc::new(engine));
+    let herald =
+        Herald::new(store.clone(), clock, settings(cfg)).with_dispatch(Arc::new(engine.clone()));
     if let Some(first) =
         herald.bootstrap(cfg.admin_password.as_deref(), cfg.platform_key.as_deref())?
     {
         print_first_run(&first);
     }
+    Ok(Parts {
+        store,
+        herald,
+        engine,
+    })
+}
+
+fn http_server(
+    herald: Herald,
+    listen: &str,
+    signals: bool,
+) -> Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>), std::io::Error> {
     let data = web::Data::new(herald);
-    let listen = cfg.listen.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(crate::http::routes)
+    })
+    .workers(
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .min(4),
+    )
+    .bind(listen)?;
+    let server = if signals {
+        server
+    } else {
+        server.disable_signals()
+    };
+    let addrs = server.addrs();
+    for addr in &addrs {
+        log::info!(
+            "herald {} listening on http://{addr}",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    Ok((server.run(), addrs))
+}
+
+/// Runs `herald serve` until SIGINT/SIGTERM.
+pub fn serve(cfg: Config) -> Result<(), AppError> {
+    let parts = open(&cfg, Arc::new(SystemClock))?;
     let http_err = |err| AppError::Http {
-        addr: listen.clone(),
+        addr: cfg.listen.clone(),
         err,
     };
     actix_web::rt::System::new().block_on(async {
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .configure(crate::http::routes)
-        })
-        .workers(
-            std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .min(4),
-        )
-        .bind(&cfg.listen)
-        .map_err(http_err)?;
-        for addr in server.addrs() {
-            log::info!(
-                "herald {} listening on http://{addr}",
-                env!("CARGO_PKG_VERSION")
-            );
-        }
-        server.run().await.map_err(http_err)
+        let (server, _) = http_server(parts.herald, &cfg.listen, true).map_err(http_err)?;
+        server.await.map_err(http_err)
     })?;
     log::info!("HTTP server stopped; flushing the store");
-    store.flush()?;
+    parts.store.flush()?;
     Ok(())
+}
+
+/// A server running on a background thread, for in-process tests that
+/// drive time with a manual clock.
+pub struct Running {
+    /// The bound address.
+    pub addr: std::net::SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    engine: Engine,
+    store: Arc<SledStore>,
+}
+
+impl Running {
+    /// Makes the scheduler look at the clock now (after moving a manual clock).
+    pub fn wake(&self) {
+        self.engine.scheduler().wake();
+    }
+
+    /// The engine, for gauges.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Stops HTTP, then flushes the store.
+    pub fn stop(mut self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = self.store.flush();
+    }
+}
+
+/// Starts the server on a background thread with the given clock; signals
+/// are left to the caller.
+pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
+    let parts = open(&cfg, clock)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let listen = cfg.listen.clone();
+    let herald = parts.herald;
+    let thread = std::thread::spawn(move || {
+        let sys = actix_web::rt::System::new();
+        sys.block_on(async move {
+            let (server, addrs) = match http_server(herald, &listen, false) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let addr = addrs.first().copied();
+            let _ = tx.send(
+                addr.map(|a| (server.handle(), a))
+                    .ok_or_else(|| std::io::Error::other("bound no address")),
+            );
+            let _ = server.await;
+        });
+    });
+    let (handle, addr) = rx
+        .recv()
+        .map_err(|_| std::io::Error::other("server thread died"))
+        .and_then(|r| r)
+        .map_err(|err| AppError::Http {
+            addr: cfg.listen.clone(),
+            err,
+        })?;
+    Ok(Running {
+        addr,
+        handle,
+        thread: Some(thread),
+        engine: parts.engine,
+        store: parts.store,
+    })
 }
 
 /// Prints first-start credentials once, on stdout (not the log, which may

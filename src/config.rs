@@ -70,6 +70,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_SECRET_OVERLAP", value_name = "DURATION")]
     pub secret_overlap: Option<String>,
 
+    /// Disable an endpoint that has failed continuously this long with no
+    /// success. [default: 5d]
+    #[arg(long, env = "HERALD_DISABLE_AFTER", value_name = "DURATION")]
+    pub disable_after: Option<String>,
+
     /// Largest accepted event, in bytes. [default: 262144]
     #[arg(long, env = "HERALD_MAX_EVENT_SIZE", value_name = "BYTES")]
     pub max_event_size: Option<usize>,
@@ -92,6 +97,7 @@ struct FileConfig {
     workers: Option<usize>,
     retention: Option<String>,
     secret_overlap: Option<String>,
+    disable_after: Option<String>,
     max_event_size: Option<usize>,
     cache_mb: Option<u64>,
 }
@@ -169,6 +175,8 @@ pub struct Config {
     pub retention: Duration,
     /// Secret rotation overlap.
     pub secret_overlap: Duration,
+    /// Auto-disable period for failing endpoints.
+    pub disable_after: Duration,
     /// Largest accepted event, bytes.
     pub max_event_size: usize,
     /// Storage cache, bytes.
@@ -287,6 +295,16 @@ impl ServeArgs {
                 .or(file.secret_overlap)
                 .unwrap_or("24h".into()),
         )?;
+        let disable_after = parse_duration(
+            "--disable-after",
+            &self
+                .disable_after
+                .or(file.disable_after)
+                .unwrap_or("5d".into()),
+        )?;
+        if disable_after < Duration::from_secs(60) {
+            return Err(invalid("--disable-after", "must be at least 1m"));
+        }
         let max_event_size = self
             .max_event_size
             .or(file.max_event_size)
@@ -332,6 +350,7 @@ impl ServeArgs {
             workers,
             retention,
             secret_overlap,
+            disable_after,
             max_event_size,
             cache_bytes: cache_mb * 1024 * 1024,
             admin_password,

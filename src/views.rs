@@ -5,9 +5,10 @@
 use serde::Serialize;
 
 use crate::domain::apikey::{ApiKey, KeyScope};
-use crate::domain::delivery::Delivery;
+use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
+use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::tenant::Tenant;
 use crate::service::Page;
@@ -109,6 +110,9 @@ pub struct EndpointView {
     /// Until when the previous secret keeps signing: rotate answers only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<String>,
+    /// How it has been answering: in single-endpoint reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthView>,
 }
 
 impl EndpointView {
@@ -126,6 +130,7 @@ impl EndpointView {
             updated_at: e.updated_at.to_rfc3339_millis(),
             secret: None,
             previous_secret_expires_at: None,
+            health: None,
         }
     }
 
@@ -281,6 +286,96 @@ impl EventView {
             received_at: e.received_at.to_rfc3339_millis(),
             payload,
             deliveries: deliveries.iter().map(DeliveryView::new).collect(),
+        }
+    }
+}
+
+/// One attempt, for the retry history.
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    /// `att_…`.
+    pub id: String,
+    /// 1 for the first.
+    pub number: u32,
+    /// RFC 3339.
+    pub started_at: String,
+    /// Where it went.
+    pub url: String,
+    /// Request headers sent (signatures, never secrets).
+    pub request_headers: Vec<(String, String)>,
+    /// Response status, if any.
+    pub status: Option<u16>,
+    /// Response headers.
+    pub response_headers: Vec<(String, String)>,
+    /// The first bytes of the response body, as text.
+    pub response_body: String,
+    /// Whether the body was longer.
+    pub response_truncated: bool,
+    /// Milliseconds.
+    pub latency_ms: u32,
+    /// Error kind, if no usable response.
+    pub error: Option<String>,
+    /// Error detail.
+    pub error_message: Option<String>,
+    /// `success`, `retry` or `permanent`.
+    pub verdict: &'static str,
+    /// RFC 3339, if another attempt was scheduled.
+    pub next_attempt_at: Option<String>,
+}
+
+impl AttemptView {
+    /// The view of `a`.
+    pub fn new(a: &Attempt) -> Self {
+        Self {
+            id: a.id.to_string(),
+            number: a.number,
+            started_at: a.started_at.to_rfc3339_millis(),
+            url: a.url.clone(),
+            request_headers: a.request_headers.clone(),
+            status: a.status,
+            response_headers: a.response_headers.clone(),
+            response_body: String::from_utf8_lossy(&a.response_body).into_owned(),
+            response_truncated: a.response_truncated,
+            latency_ms: a.latency_ms,
+            error: a.error_kind.clone(),
+            error_message: a.error_message.clone(),
+            verdict: a.verdict.as_str(),
+            next_attempt_at: a.next_attempt_at.map(|t| t.to_rfc3339_millis()),
+        }
+    }
+}
+
+/// A delivery with its attempts.
+#[derive(Debug, Serialize)]
+pub struct DeliveryDetailView {
+    /// The delivery.
+    #[serde(flatten)]
+    pub delivery: DeliveryView,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptView>,
+}
+
+/// An endpoint's health.
+#[derive(Debug, Serialize)]
+pub struct HealthView {
+    /// Failed attempts since the last success.
+    pub consecutive_failures: u32,
+    /// RFC 3339.
+    pub last_success_at: Option<String>,
+    /// RFC 3339: start of the current run of failures.
+    pub failing_since: Option<String>,
+    /// RFC 3339.
+    pub last_attempt_at: Option<String>,
+}
+
+impl HealthView {
+    /// The view of `h`.
+    pub fn new(h: &Health) -> Self {
+        Self {
+            consecutive_failures: h.consecutive_failures,
+            last_success_at: h.last_success_at.map(|t| t.to_rfc3339_millis()),
+            failing_since: h.failing_since.map(|t| t.to_rfc3339_millis()),
+            last_attempt_at: h.last_attempt_at.map(|t| t.to_rfc3339_millis()),
         }
     }
 }

@@ -28,7 +28,7 @@ pub use dispatcher::Dispatcher;
 pub use scheduler::Scheduler;
 
 use crate::clock::Clock;
-use crate::service::Dispatch;
+use crate::service::{Dispatch, EngineStats};
 use crate::store::{Due, Store};
 
 /// How the engine runs.
@@ -42,6 +42,8 @@ pub struct EngineConfig {
     pub retry_schedule: Vec<Duration>,
     /// The HTTP client's settings.
     pub client: client::ClientConfig,
+    /// Disable an endpoint that has failed continuously this long.
+    pub disable_after: Duration,
 }
 
 /// The running engine: scheduler, dispatcher and workers.
@@ -76,6 +78,7 @@ impl Engine {
             clock,
             http,
             schedule: config.retry_schedule,
+            disable_after_ms: config.disable_after.as_millis() as i64,
             dispatcher: dispatcher.clone(),
             scheduler: scheduler.clone(),
         });
@@ -104,5 +107,18 @@ impl Dispatch for Engine {
 
     fn wake(&self) {
         self.scheduler.wake();
+    }
+
+    fn stats(&self) -> EngineStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let d = &self.dispatcher.stats;
+        let s = &self.scheduler.stats;
+        EngineStats {
+            queued: d.queued.load(Relaxed),
+            in_flight: d.in_flight.load(Relaxed),
+            in_wheel: s.in_wheel.load(Relaxed),
+            scheduler_lag_ms: s.lag_ms.load(Relaxed),
+            scheduler_tick_ms: s.last_tick_ms.load(Relaxed),
+        }
     }
 }

@@ -17,11 +17,12 @@ use super::dispatcher::Dispatcher;
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
+use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::AttemptId;
 use crate::domain::retry;
 use crate::domain::time::Timestamp;
 use crate::signing::Signer;
-use crate::store::{Due, Store, StoreError};
+use crate::store::{Conflict, Due, Store, StoreError};
 
 /// How long a job whose processing panicked waits before it runs again.
 const PANIC_BACKOFF_MS: i64 = 30_000;
@@ -32,6 +33,8 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub http: DeliveryClient,
     pub schedule: Vec<Duration>,
+    /// Disable an endpoint failing continuously this long (ms).
+    pub disable_after_ms: i64,
     pub dispatcher: Dispatcher,
     pub scheduler: Scheduler,
 }
@@ -77,23 +80,16 @@ fn attemptable(d: &Delivery, now: Timestamp) -> bool {
     d.state == DeliveryState::Pending && !d.held && d.next_attempt_at.is_some_and(|t| t <= now)
 }
 
-/// Writes `after` (and `attempt`), then frees the dispatcher slot and, if a
+/// Writes `after` (a state change without an attempt), then frees the dispatcher slot and, if a
 /// next attempt is due, tells the scheduler.
-fn commit(ctx: &Ctx, job: Due, before: &Delivery, after: Delivery, attempt: Option<Attempt>) {
+fn commit(ctx: &Ctx, job: Due, before: &Delivery, after: Delivery) {
     let dispatcher = ctx.dispatcher.clone();
     let scheduler = ctx.scheduler.clone();
-    let next = match (after.state, after.held, after.next_attempt_at) {
-        (DeliveryState::Pending, false, Some(at)) => Some(Due {
-            due: at,
-            delivery: after.id,
-            endpoint: after.endpoint_id,
-        }),
-        _ => None,
-    };
+    let next = next_due(&after);
     ctx.store.update_delivery(
         before,
         &after,
-        attempt.as_ref(),
+        None,
         Box::new(move |r| {
             match r {
                 Ok(()) => {
@@ -126,7 +122,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             updated_at: now,
             ..d.clone()
         };
-        commit(ctx, job, &d, after, None);
+        commit(ctx, job, &d, after);
         return Ok(());
     };
     let suspended = ctx.store.tenant(&d.tenant_id)?.is_some_and(|t| t.suspended);
@@ -139,7 +135,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             updated_at: now,
             ..d.clone()
         };
-        commit(ctx, job, &d, after, None);
+        commit(ctx, job, &d, after);
         return Ok(());
     }
     let Some(event) = ctx.store.event(d.event_key)? else {
@@ -219,8 +215,112 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
         response.status,
         verdict.as_str()
     );
-    commit(ctx, job, &d, after, Some(attempt));
+    if response.status == Some(410) {
+        // Standard Webhooks: 410 Gone means "stop sending to this URL".
+        disable_endpoint(
+            ctx.store.as_ref(),
+            &ep,
+            format!(
+                "the receiver answered 410 Gone at {}",
+                finished.to_rfc3339_secs()
+            ),
+            finished,
+        );
+    }
+    record(ctx, job, &d, after, attempt, verdict == Verdict::Success);
     Ok(())
+}
+
+/// Records an attempt; once durable, frees the slot, schedules the next
+/// attempt, and disables the endpoint if it has now failed for too long.
+fn record(
+    ctx: &Ctx,
+    job: Due,
+    before: &Delivery,
+    after: Delivery,
+    attempt: Attempt,
+    success: bool,
+) {
+    let dispatcher = ctx.dispatcher.clone();
+    let scheduler = ctx.scheduler.clone();
+    let store = ctx.store.clone();
+    let period = ctx.disable_after_ms;
+    let now = attempt.started_at;
+    let next = next_due(&after);
+    let endpoint = after.endpoint_id;
+    ctx.store.record_attempt(
+        before,
+        &after,
+        &attempt,
+        success,
+        Box::new(move |r| {
+            match r {
+                Ok(health) => {
+                    if let Some(n) = next {
+                        scheduler.schedule(n);
+                    }
+                    if !success && health.failing_for(period, now) {
+                        if let Ok(Some(ep)) = store.endpoint(endpoint) {
+                            let since = health.failing_since.unwrap_or(now);
+                            disable_endpoint(
+                                store.as_ref(),
+                                &ep,
+                                format!(
+                                    "failing continuously since {} with no success",
+                                    since.to_rfc3339_secs()
+                                ),
+                                now,
+                            );
+                        }
+                    }
+                }
+                Err(e) => log::error!("recording delivery {} failed: {e}", job.delivery),
+            }
+            dispatcher.done(job);
+        }),
+    );
+}
+
+fn next_due(after: &Delivery) -> Option<Due> {
+    match (after.state, after.held, after.next_attempt_at) {
+        (DeliveryState::Pending, false, Some(at)) => Some(Due {
+            due: at,
+            delivery: after.id,
+            endpoint: after.endpoint_id,
+        }),
+        _ => None,
+    }
+}
+
+/// Turns an endpoint off with a reason (its pending deliveries are then
+/// held as they come due); a no-op if it is already off.
+fn disable_endpoint(store: &dyn Store, ep: &Endpoint, reason: String, now: Timestamp) {
+    let mut before = ep.clone();
+    for _ in 0..8 {
+        if !before.active {
+            return;
+        }
+        let after = Endpoint {
+            active: false,
+            disabled_reason: Some(reason.clone()),
+            updated_at: now,
+            ..before.clone()
+        };
+        match store.update_endpoint(&before, &after) {
+            Ok(()) => {
+                log::warn!("endpoint {} disabled: {reason}", ep.id);
+                return;
+            }
+            Err(StoreError::Conflict(Conflict::Changed)) => match store.endpoint(ep.id) {
+                Ok(Some(e)) => before = e,
+                _ => return,
+            },
+            Err(e) => {
+                log::error!("disabling endpoint {} failed: {e}", ep.id);
+                return;
+            }
+        }
+    }
 }
 
 /// The seed's rules: the verdict for this response, and when to try next.

@@ -11,21 +11,28 @@ use std::sync::Mutex;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use ulid::{Generator, Ulid};
+use ulid::Ulid;
 
 use super::time::Timestamp;
 
-static GENERATOR: Mutex<Option<Generator>> = Mutex::new(None);
+static LAST: Mutex<Option<Ulid>> = Mutex::new(None);
 
-/// A new ULID for `at`, monotonic within this process: two ids made in the
-/// same millisecond still sort in the order they were made.
+/// A new ULID for `at`. Within one millisecond ids are monotonic (the
+/// previous one plus one), so ids made in the same millisecond still sort
+/// in the order they were made; otherwise the random part is fresh. The
+/// timestamp is always `at`'s, even if an earlier call used a later time
+/// (as with several manual clocks in one test process), so an id's time
+/// can be trusted by range queries.
 pub fn new_ulid(at: Timestamp) -> Ulid {
-    let when = UNIX_EPOCH + Duration::from_millis(at.as_millis().max(0) as u64);
-    let mut guard = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
-    let generator = guard.get_or_insert_with(Generator::new);
-    generator
-        .generate_from_datetime(when)
-        .unwrap_or_else(|_| Ulid::from_datetime(when))
+    let ms = at.as_millis().max(0) as u64;
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let next = match *last {
+        Some(prev) if prev.timestamp_ms() == ms => prev.increment(),
+        _ => None,
+    }
+    .unwrap_or_else(|| Ulid::from_datetime(UNIX_EPOCH + Duration::from_millis(ms)));
+    *last = Some(next);
+    next
 }
 
 /// The error for an id string that is not `<prefix>_<ULID>`.

@@ -43,7 +43,7 @@ fn query_error(
 
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{event_types, events, keys, tenants, webhooks};
+    use api::{deliveries, event_types, events, keys, tenants, webhooks};
     cfg.app_data(web::QueryConfig::default().error_handler(query_error))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
@@ -83,6 +83,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     resource("/webhooks/{id}/rotate-secret")
                         .route(web::post().to(webhooks::rotate_secret)),
+                )
+                .service(resource("/webhooks/{id}/replay").route(web::post().to(webhooks::replay)))
+                .service(resource("/webhooks/{id}/test").route(web::post().to(webhooks::test)))
+                .service(resource("/deliveries").route(web::get().to(deliveries::list)))
+                .service(resource("/deliveries/{id}").route(web::get().to(deliveries::get)))
+                .service(
+                    resource("/deliveries/{id}/resend").route(web::post().to(deliveries::resend)),
                 ),
         )
         .default_service(web::to(not_found));

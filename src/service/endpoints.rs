@@ -129,7 +129,18 @@ impl Herald {
         self.endpoint_of(&scope.tenant_id, id)
     }
 
-    fn endpoint_of(&self, tenant: &str, id: &str) -> Result<Endpoint> {
+    /// One endpoint with its health.
+    pub fn get_endpoint_with_health(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(Endpoint, crate::domain::health::Health)> {
+        let ep = self.get_endpoint(caller, id)?;
+        let health = self.store.endpoint_health(ep.id)?;
+        Ok((ep, health))
+    }
+
+    pub(super) fn endpoint_of(&self, tenant: &str, id: &str) -> Result<Endpoint> {
         let id: EndpointId = id.parse().map_err(|_| ServiceError::NotFound("endpoint"))?;
         self.store
             .endpoint(id)?
@@ -209,8 +220,11 @@ impl Herald {
         let scope = self.tenant_scope(caller)?;
         let ep = self.endpoint_of(&scope.tenant_id, id)?;
         self.store.delete_endpoint(&ep)?;
-        self.fail_held(ep.id, "endpoint deleted")?;
-        log::info!("endpoint {} deleted", ep.id);
+        let n = self.cancel_pending(ep.id, "endpoint deleted")?;
+        log::info!(
+            "endpoint {} deleted; {n} pending deliveries cancelled",
+            ep.id
+        );
         Ok(())
     }
 

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::{Caller, Herald, Result, ServiceError};
 use crate::domain::delivery::{Delivery, DeliveryState};
+use crate::domain::endpoint::Endpoint;
 use crate::domain::event::{envelope, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID};
 use crate::domain::event_type;
 use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
@@ -110,6 +111,68 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     })
 }
 
+/// An event and one pending (or, if `held`, held) delivery per target.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn build_event(
+    key: u128,
+    id: String,
+    tenant_id: &str,
+    event_type: String,
+    created: Timestamp,
+    data: &[u8],
+    targets: &[&Endpoint],
+    held: bool,
+    now: Timestamp,
+) -> NewEvent {
+    let body = envelope(&id, &event_type, created, data, tenant_id);
+    let deliveries: Vec<Delivery> = targets
+        .iter()
+        .map(|e| Delivery {
+            id: DeliveryId::new(now),
+            event_key: key,
+            event_id: id.clone(),
+            event_type: event_type.clone(),
+            endpoint_id: e.id,
+            tenant_id: tenant_id.to_string(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: (!held).then_some(now),
+            held,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let event = Event {
+        key,
+        id,
+        tenant_id: tenant_id.to_string(),
+        event_type,
+        created,
+        received_at: now,
+        body,
+        deliveries: deliveries
+            .iter()
+            .map(|d| (d.id.as_u128(), d.endpoint_id.as_u128()))
+            .collect(),
+    };
+    NewEvent { event, deliveries }
+}
+
+/// The jobs for a new event's deliveries that are not held.
+pub(super) fn jobs_of(n: &NewEvent, now: Timestamp) -> Vec<Due> {
+    n.deliveries
+        .iter()
+        .filter(|d| !d.held)
+        .map(|d| Due {
+            due: now,
+            delivery: d.id,
+            endpoint: d.endpoint_id,
+        })
+        .collect()
+}
+
 impl Herald {
     /// Accepts events: validates all, fans each out to the tenant's
     /// matching active endpoints, writes events and deliveries durably in
@@ -174,42 +237,21 @@ impl Herald {
             let id = input
                 .id
                 .unwrap_or_else(|| format!("evt_{}", ulid::Ulid(key)));
-            let created = input.created.unwrap_or(now);
-            let body = envelope(&id, &input.event_type, created, &input.data, &tenant_id);
-            let deliveries: Vec<Delivery> = endpoints
+            let targets: Vec<&Endpoint> = endpoints
                 .iter()
                 .filter(|e| event_type::subscribed(&e.events, &input.event_type))
-                .map(|e| Delivery {
-                    id: DeliveryId::new(now),
-                    event_key: key,
-                    event_id: id.clone(),
-                    event_type: input.event_type.clone(),
-                    endpoint_id: e.id,
-                    tenant_id: tenant_id.clone(),
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    next_attempt_at: (!suspended).then_some(now),
-                    held: suspended,
-                    last_status: None,
-                    last_error: None,
-                    created_at: now,
-                    updated_at: now,
-                })
                 .collect();
-            let event = Event {
+            new_events.push(build_event(
                 key,
                 id,
-                tenant_id: tenant_id.clone(),
-                event_type: input.event_type,
-                created,
-                received_at: now,
-                body,
-                deliveries: deliveries
-                    .iter()
-                    .map(|d| (d.id.as_u128(), d.endpoint_id.as_u128()))
-                    .collect(),
-            };
-            new_events.push(NewEvent { event, deliveries });
+                &tenant_id,
+                input.event_type,
+                input.created.unwrap_or(now),
+                &input.data,
+                &targets,
+                suspended,
+                now,
+            ));
         }
 
         let idem = idempotency_key.map(|k| Idempotency {
@@ -219,20 +261,7 @@ impl Herald {
             not_before,
         });
         let submitted: Vec<Event> = new_events.iter().map(|n| n.event.clone()).collect();
-        let jobs: Vec<Vec<Due>> = new_events
-            .iter()
-            .map(|n| {
-                n.deliveries
-                    .iter()
-                    .filter(|d| !d.held)
-                    .map(|d| Due {
-                        due: now,
-                        delivery: d.id,
-                        endpoint: d.endpoint_id,
-                    })
-                    .collect()
-            })
-            .collect();
+        let jobs: Vec<Vec<Due>> = new_events.iter().map(|n| jobs_of(n, now)).collect();
         match self.store.commit_events(new_events, idem)? {
             CommitOutcome::Replayed(keys) => self.replayed(keys),
             CommitOutcome::Done(results) => {
@@ -258,7 +287,7 @@ impl Herald {
         }
     }
 
-    fn load_event(&self, key: u128) -> Result<Event> {
+    pub(super) fn load_event(&self, key: u128) -> Result<Event> {
         self.store
             .event(key)?
             .ok_or(ServiceError::NotFound("event"))
@@ -341,26 +370,5 @@ impl Herald {
             log::info!("endpoint {endpoint}: {n} held deliveries released");
         }
         Ok(n)
-    }
-
-    /// Fails an endpoint's held deliveries (it was deleted).
-    pub(super) fn fail_held(&self, endpoint: EndpointId, reason: &str) -> Result<()> {
-        let now = self.clock.now();
-        for id in self.store.held_deliveries(endpoint)? {
-            let Some(before) = self.store.delivery(id)? else {
-                continue;
-            };
-            let after = Delivery {
-                held: false,
-                state: DeliveryState::Failed,
-                next_attempt_at: None,
-                last_error: Some(reason.to_string()),
-                updated_at: now,
-                ..before.clone()
-            };
-            self.store
-                .update_delivery(&before, &after, None, Box::new(|_| {}));
-        }
-        Ok(())
     }
 }

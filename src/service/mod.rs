@@ -8,6 +8,7 @@
 
 mod auth;
 mod bootstrap;
+mod deliveries;
 mod endpoints;
 mod error;
 mod events;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 pub use auth::{Caller, Principal, TenantScope};
 pub use bootstrap::FirstRun;
+pub use deliveries::LogQuery;
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::ServiceError;
 pub use events::{IngestOutcome, IngestedEvent, MAX_BATCH};
@@ -54,6 +56,25 @@ pub trait Dispatch: Send + Sync {
     fn dispatch(&self, jobs: Vec<Due>);
     /// Re-read the clock and the due index soon.
     fn wake(&self);
+    /// The engine's gauges.
+    fn stats(&self) -> EngineStats {
+        EngineStats::default()
+    }
+}
+
+/// Gauges of the delivery engine, for readiness and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Jobs waiting in per-endpoint queues.
+    pub queued: usize,
+    /// Jobs handed to workers and not yet recorded.
+    pub in_flight: usize,
+    /// Timers in the scheduler's wheel.
+    pub in_wheel: usize,
+    /// How late the last expiry ran, ms.
+    pub scheduler_lag_ms: i64,
+    /// When the scheduler loop last ran (unix ms).
+    pub scheduler_tick_ms: i64,
 }
 
 /// A dispatcher that drops everything: for the CLI, which never delivers.
@@ -98,6 +119,11 @@ impl Herald {
     /// The clock every service reads.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
+    }
+
+    /// The delivery engine's gauges.
+    pub fn engine_stats(&self) -> EngineStats {
+        self.dispatch.stats()
     }
 
     /// The settings in force.

@@ -17,6 +17,7 @@ use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::event::Event;
+use crate::domain::health::Health;
 use crate::domain::ids::EndpointId;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
@@ -98,6 +99,7 @@ single_version!(User, "user");
 single_version!(Event, "event");
 single_version!(Delivery, "delivery");
 single_version!(Attempt, "attempt");
+single_version!(Health, "endpoint health");
 
 /// Endpoint format 1, frozen: before `disabled_reason` existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

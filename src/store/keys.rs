@@ -25,6 +25,7 @@ pub const DELIVERY_BY_TENANT: &[u8] = b"dt/";
 pub const DUE: &[u8] = b"q/";
 pub const HELD: &[u8] = b"h/";
 pub const ATTEMPT: &[u8] = b"a/";
+pub const HEALTH: &[u8] = b"eh/";
 
 pub const META_SCHEMA: &[u8] = b"m/schema_version";
 pub const META_BOOTSTRAPPED: &[u8] = b"m/bootstrapped";
@@ -124,6 +125,18 @@ pub fn held(ep: EndpointId, id: DeliveryId) -> Vec<u8> {
     cat(&[HELD, &ep.to_bytes(), &id.to_bytes()])
 }
 
+pub fn health(ep: EndpointId) -> Vec<u8> {
+    cat(&[HEALTH, &ep.to_bytes()])
+}
+
+pub fn deliveries_of_endpoint(ep: EndpointId) -> Vec<u8> {
+    cat(&[DELIVERY_BY_ENDPOINT, &ep.to_bytes()])
+}
+
+pub fn deliveries_of_tenant(tenant: &str) -> Vec<u8> {
+    cat(&[DELIVERY_BY_TENANT, &tenant_part(tenant)])
+}
+
 pub fn attempts_of(id: DeliveryId) -> Vec<u8> {
     cat(&[ATTEMPT, &id.to_bytes()])
 }
@@ -166,7 +179,8 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 17] = [
+        let all: [&[u8]; 18] = [
+            HEALTH,
             b"m/",
             TENANT,
             KEY,

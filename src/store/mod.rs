@@ -21,9 +21,10 @@ pub use committer::CommitStats;
 pub use sled_store::SledStore;
 
 use crate::domain::apikey::ApiKey;
-use crate::domain::delivery::{Attempt, Delivery};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
+use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
@@ -194,6 +195,37 @@ pub struct Due {
 /// Called once a write is durable (or failed).
 pub type Then = Box<dyn FnOnce(Result<()>) + Send>;
 
+/// Called once an attempt is durable, with the endpoint's health after it.
+pub type ThenHealth = Box<dyn FnOnce(Result<Health>) + Send>;
+
+/// Which deliveries a log query wants. The tenant (or endpoint) and the
+/// time range are served by indexes; event type and state filter the rows
+/// those yield.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// The tenant.
+    pub tenant: String,
+    /// Only this endpoint's.
+    pub endpoint: Option<EndpointId>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Only in this state.
+    pub state: Option<DeliveryState>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created at or before.
+    pub until: Option<Timestamp>,
+}
+
+/// A page of the delivery log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryPage {
+    /// The rows.
+    pub items: Vec<Delivery>,
+    /// Where the next page starts (exclusive), if there may be more.
+    pub next: Option<DeliveryId>,
+}
+
 /// Events, deliveries, attempts and the due-time index. Every write goes
 /// through the group committer: durable when its result is reported.
 ///
@@ -233,6 +265,34 @@ pub trait DeliveryStore {
         attempt: Option<&Attempt>,
         then: Then,
     );
+    /// Like [`DeliveryStore::update_delivery`] for an attempt: also folds
+    /// its outcome into the endpoint's health (on the committer thread, the
+    /// only writer of health, so concurrent attempts count correctly) and
+    /// reports the new health.
+    fn record_attempt(
+        &self,
+        before: &Delivery,
+        after: &Delivery,
+        attempt: &Attempt,
+        success: bool,
+        then: ThenHealth,
+    );
+    /// An endpoint's health.
+    fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health>;
+    /// The delivery log, newest first, strictly before `before`.
+    fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<DeliveryPage>;
+    /// An endpoint's deliveries, oldest first, strictly after `after`.
+    fn endpoint_deliveries(
+        &self,
+        endpoint: EndpointId,
+        after: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
     /// Due-index entries after `after` (exclusive) up to `until`
     /// (inclusive), in due order, at most `limit`.
     fn due_between(

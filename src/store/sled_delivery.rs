@@ -10,9 +10,11 @@ use super::keys;
 use super::sled_store::{io, SledStore};
 use super::{
     CommitOutcome, Committed, DeliveryStore, Due, Idempotency, NewEvent, Result, StoreError, Then,
+    ThenHealth,
 };
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::event::Event;
+use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::time::Timestamp;
 
@@ -211,6 +213,72 @@ impl DeliveryStore for SledStore {
             }));
     }
 
+    fn record_attempt(
+        &self,
+        before: &Delivery,
+        after: &Delivery,
+        attempt: &Attempt,
+        success: bool,
+        then: ThenHealth,
+    ) {
+        let mut batch = sled::Batch::default();
+        delivery_writes(&mut batch, Some(before), after);
+        batch.insert(
+            keys::attempt(attempt.delivery_id, attempt.id),
+            attempt.encode(),
+        );
+        let health_key = keys::health(after.endpoint_id);
+        let at = attempt.started_at.plus_millis(attempt.latency_ms as i64);
+        self.committer
+            .submit(Box::new(move |db: &sled::Db| -> Continuation {
+                // NB: read-modify-write of health is safe here: this thread is
+                // its only writer.
+                let applied = (|| {
+                    let mut health = match db.get(&health_key).map_err(io)? {
+                        Some(v) => Health::decode(&v)?,
+                        None => Health::default(),
+                    };
+                    health.record(success, at);
+                    batch.insert(health_key, health.encode());
+                    db.apply_batch(batch).map_err(io)?;
+                    Ok(health)
+                })();
+                Box::new(move |flushed| then(flushed.and(applied)))
+            }));
+    }
+
+    fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health> {
+        Ok(self.get(&keys::health(endpoint))?.unwrap_or_default())
+    }
+
+    fn list_deliveries(
+        &self,
+        filter: &super::DeliveryFilter,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<super::DeliveryPage> {
+        self.list_deliveries_impl(filter, before, limit)
+    }
+
+    fn endpoint_deliveries(
+        &self,
+        endpoint: EndpointId,
+        after: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        let prefix = keys::deliveries_of_endpoint(endpoint);
+        let after = after.map(DeliveryId::to_bytes);
+        let mut out = Vec::new();
+        for (k, _) in self.scan_after(&prefix, after.as_ref().map(|a| &a[..]), limit)? {
+            if let Some(d) = keys::trailing_id(&k).map(DeliveryId::from_bytes) {
+                if let Some(d) = self.delivery(d)? {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn due_between(
         &self,
         after: Option<(Timestamp, DeliveryId)>,
@@ -258,5 +326,69 @@ impl DeliveryStore for SledStore {
 
     fn commit_stats(&self) -> std::sync::Arc<super::CommitStats> {
         self.committer.stats.clone()
+    }
+}
+
+/// Index entries a log query may read before it answers with what it has
+/// (and a cursor): keeps a selective filter on a huge log from scanning
+/// without bound.
+const LOG_SCAN_BUDGET: usize = 20_000;
+
+/// The smallest and largest delivery ids created within `[since, until]`.
+fn id_bounds(since: Option<Timestamp>, until: Option<Timestamp>) -> ([u8; 16], [u8; 16]) {
+    let lo = since.map_or(0u128, |t| (t.as_millis().max(0) as u128) << 80);
+    let hi = until.map_or(u128::MAX, |t| {
+        (((t.as_millis().max(0) as u128) + 1) << 80).saturating_sub(1)
+    });
+    (lo.to_be_bytes(), hi.to_be_bytes())
+}
+
+impl SledStore {
+    pub(super) fn list_deliveries_impl(
+        &self,
+        f: &super::DeliveryFilter,
+        before: Option<DeliveryId>,
+        limit: usize,
+    ) -> Result<super::DeliveryPage> {
+        let prefix = match f.endpoint {
+            Some(ep) => keys::deliveries_of_endpoint(ep),
+            None => keys::deliveries_of_tenant(&f.tenant),
+        };
+        let (lo, hi) = id_bounds(f.since, f.until);
+        let start = [prefix.as_slice(), &lo].concat();
+        let end = match before {
+            Some(b) if b.to_bytes() <= hi => {
+                Bound::Excluded([prefix.as_slice(), &b.to_bytes()].concat())
+            }
+            _ => Bound::Included([prefix.as_slice(), &hi].concat()),
+        };
+        let mut page = super::DeliveryPage::default();
+        let mut scanned = 0;
+        let mut last_seen = None;
+        for item in self.db.range((Bound::Included(start), end)).rev() {
+            let (k, _) = item.map_err(io)?;
+            let Some(id) = keys::trailing_id(&k).map(DeliveryId::from_bytes) else {
+                continue;
+            };
+            // The cursor is the last id examined: with a full page that is
+            // the last row returned; with the budget spent, where we stopped.
+            if page.items.len() == limit || scanned == LOG_SCAN_BUDGET {
+                page.next = last_seen;
+                break;
+            }
+            scanned += 1;
+            last_seen = Some(id);
+            let Some(d) = self.delivery(id)? else {
+                continue;
+            };
+            if d.tenant_id != f.tenant
+                || f.event_type.as_deref().is_some_and(|e| e != d.event_type)
+                || f.state.is_some_and(|s| s != d.state)
+            {
+                continue;
+            }
+            page.items.push(d);
+        }
+        Ok(page)
     }
 }

@@ -246,39 +246,16 @@ impl Server {
         body: Option<&[u8]>,
         content_type: Option<&str>,
     ) -> Answer {
-        let url = format!("{}{}", self.base, path);
-        let mut headers: Vec<(&str, String)> = Vec::new();
-        if let Some(k) = key {
-            headers.push(("Authorization", format!("Bearer {k}")));
-        }
-        if let Some(t) = tenant {
-            headers.push(("X-Tenant-ID", t.to_string()));
-        }
-        if let (Some(ct), Some(_)) = (content_type, body) {
-            headers.push(("Content-Type", ct.to_string()));
-        }
-        macro_rules! with_headers {
-            ($rb:expr) => {{
-                let mut rb = $rb;
-                for (k, v) in &headers {
-                    rb = rb.header(*k, v);
-                }
-                rb
-            }};
-        }
-        let res = match method {
-            "GET" => with_headers!(self.agent.get(&url)).call(),
-            "DELETE" => with_headers!(self.agent.delete(&url)).call(),
-            "POST" => with_headers!(self.agent.post(&url)).send(body.unwrap_or_default()),
-            "PATCH" => with_headers!(self.agent.patch(&url)).send(body.unwrap_or_default()),
-            "PUT" => with_headers!(self.agent.put(&url)).send(body.unwrap_or_default()),
-            other => panic!("method {other}"),
-        };
-        let mut res = res.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = res.status().as_u16();
-        let text = res.body_mut().read_to_string().unwrap_or_default();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, body, text }
+        http(
+            &self.agent,
+            &self.base,
+            key,
+            method,
+            path,
+            tenant,
+            body,
+            content_type,
+        )
     }
 
     /// Runs the CLI with `args` against this server's data dir (or not).
@@ -325,4 +302,78 @@ pub fn assert_error(a: &Answer, status: u16, code: &str) {
         "a message: {}",
         a.text
     );
+}
+
+/// One HTTP request to a Herald at `base`.
+#[allow(clippy::too_many_arguments)]
+pub fn http(
+    agent: &ureq::Agent,
+    base: &str,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    tenant: Option<&str>,
+    body: Option<&[u8]>,
+    content_type: Option<&str>,
+) -> Answer {
+    let url = format!("{base}{path}");
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    if let Some(k) = key {
+        headers.push(("Authorization", format!("Bearer {k}")));
+    }
+    if let Some(t) = tenant {
+        headers.push(("X-Tenant-ID", t.to_string()));
+    }
+    if let (Some(ct), Some(_)) = (content_type, body) {
+        headers.push(("Content-Type", ct.to_string()));
+    }
+    macro_rules! with_headers {
+        ($rb:expr) => {{
+            let mut rb = $rb;
+            for (k, v) in &headers {
+                rb = rb.header(*k, v);
+            }
+            rb
+        }};
+    }
+    let res = match method {
+        "GET" => with_headers!(agent.get(&url)).call(),
+        "DELETE" => with_headers!(agent.delete(&url)).call(),
+        "POST" => with_headers!(agent.post(&url)).send(body.unwrap_or_default()),
+        "PATCH" => with_headers!(agent.patch(&url)).send(body.unwrap_or_default()),
+        "PUT" => with_headers!(agent.put(&url)).send(body.unwrap_or_default()),
+        other => panic!("method {other}"),
+    };
+    let mut res = res.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Answer { status, body, text }
+}
+
+/// A JSON call with the platform key.
+pub fn call_json(
+    agent: &ureq::Agent,
+    base: &str,
+    method: &str,
+    path: &str,
+    tenant: Option<&str>,
+    body: Option<Value>,
+) -> Answer {
+    let raw = body.map(|b| b.to_string());
+    http(
+        agent,
+        base,
+        Some(PLATFORM_KEY),
+        method,
+        path,
+        tenant,
+        raw.as_deref().map(str::as_bytes),
+        Some("application/json"),
+    )
+}
+
+/// A client agent for tests.
+pub fn test_agent() -> ureq::Agent {
+    agent()
 }

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
+pub mod deliveries;
 pub mod event_types;
 pub mod events;
 pub mod keys;

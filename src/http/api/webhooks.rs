@@ -5,7 +5,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::http::error::ApiError;
 use crate::http::extract::{call, caller, json_body, ListQuery, MANAGEMENT_BODY_LIMIT};
 use crate::service::{EndpointPatch, Herald, NewEndpoint};
-use crate::views::{EndpointView, PageView};
+use crate::views::{AcceptedView, EndpointView, HealthView, PageView};
+use serde::Deserialize;
 
 /// `POST /api/v1/webhooks` → 201 with `secret`.
 pub async fn create(
@@ -38,8 +39,10 @@ pub async fn get(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, ApiError> {
     let c = caller(&req);
-    let ep = call(&h, move |h| h.get_endpoint(&c, &id)).await?;
-    Ok(HttpResponse::Ok().json(EndpointView::new(&ep)))
+    let (ep, health) = call(&h, move |h| h.get_endpoint_with_health(&c, &id)).await?;
+    let mut view = EndpointView::new(&ep);
+    view.health = Some(HealthView::new(&health));
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// `PATCH /api/v1/webhooks/{id}`.
@@ -75,4 +78,48 @@ pub async fn rotate_secret(
     let c = caller(&req);
     let ep = call(&h, move |h| h.rotate_secret(&c, &id)).await?;
     Ok(HttpResponse::Ok().json(EndpointView::with_secret(&ep)))
+}
+
+/// `POST /api/v1/webhooks/{id}/replay` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayBody {
+    /// RFC 3339: re-queue failed deliveries created since then.
+    pub since: String,
+}
+
+/// `POST /api/v1/webhooks/{id}/replay` → 202 `{replayed: n}`.
+pub async fn replay(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, ApiError> {
+    let c = caller(&req);
+    let b: ReplayBody = json_body(&req, body, MANAGEMENT_BODY_LIMIT).await?;
+    let n = call(&h, move |h| h.replay(&c, &id, &b.since)).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "replayed": n })))
+}
+
+/// `POST /api/v1/webhooks/{id}/test` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestBody {
+    /// The event type to sample.
+    #[serde(alias = "event_type")]
+    pub event: String,
+}
+
+/// `POST /api/v1/webhooks/{id}/test` → 202 `{id, deliveries}`.
+pub async fn test(
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, ApiError> {
+    let c = caller(&req);
+    let b: TestBody = json_body(&req, body, MANAGEMENT_BODY_LIMIT).await?;
+    let out = call(&h, move |h| h.send_test(&c, &id, &b.event)).await?;
+    let view = out.events.first().map(|e| AcceptedView::new(&e.event));
+    Ok(HttpResponse::Accepted().json(view))
 }

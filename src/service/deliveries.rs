@@ -1,0 +1,267 @@
+//! The delivery log and manual operations: resend, replay, test events.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::events::{build_event, jobs_of};
+use super::{Caller, Herald, IngestOutcome, IngestedEvent, Result, ServiceError};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
+use crate::domain::endpoint::Endpoint;
+use crate::domain::event_type;
+use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
+use crate::domain::samples::sample_object;
+use crate::domain::time::Timestamp;
+use crate::store::{CommitOutcome, DeliveryFilter, DeliveryPage, Due, StoreError};
+
+/// Filters of `GET /api/v1/deliveries`, raw from the query string.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogQuery {
+    /// `ep_…`.
+    pub webhook_id: Option<String>,
+    /// An event type.
+    pub event: Option<String>,
+    /// `pending`, `succeeded`, `failed`.
+    pub status: Option<String>,
+    /// RFC 3339.
+    pub since: Option<String>,
+    /// RFC 3339.
+    pub until: Option<String>,
+    /// Page size.
+    pub limit: Option<String>,
+    /// Opaque cursor.
+    pub cursor: Option<String>,
+}
+
+fn time_param(name: &str, v: Option<&str>) -> Result<Option<Timestamp>> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            Timestamp::parse_rfc3339(s).ok_or_else(|| {
+                ServiceError::BadQuery(format!(
+                    "{name} must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+impl Herald {
+    /// The delivery log of the caller's tenant, newest first.
+    pub fn list_deliveries(&self, caller: &Caller, q: &LogQuery) -> Result<DeliveryPage> {
+        let scope = self.tenant_scope(caller)?;
+        let page = super::PageRequest::parse(q.limit.as_deref(), q.cursor.as_deref())?;
+        let before = page.after_id()?.map(DeliveryId::from_bytes);
+        let endpoint = match q.webhook_id.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(id) => {
+                // Another tenant's endpoint id yields nothing, like an unknown one.
+                let ep = self.endpoint_of(&scope.tenant_id, id).map_err(|_| {
+                    ServiceError::BadQuery(format!(
+                        "webhook_id {id:?} is not an endpoint of this tenant"
+                    ))
+                })?;
+                Some(ep.id)
+            }
+        };
+        let event_type = match q.event.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(e) if event_type::lookup(e).is_some() => Some(e.to_string()),
+            Some(e) => return Err(ServiceError::BadQuery(format!("unknown event type {e:?}"))),
+        };
+        let state = match q.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(DeliveryState::parse(s).ok_or_else(|| {
+                ServiceError::BadQuery("status must be pending, succeeded or failed".into())
+            })?),
+        };
+        let filter = DeliveryFilter {
+            tenant: scope.tenant_id,
+            endpoint,
+            event_type,
+            state,
+            since: time_param("since", q.since.as_deref())?,
+            until: time_param("until", q.until.as_deref())?,
+        };
+        Ok(self.store.list_deliveries(&filter, before, page.limit)?)
+    }
+
+    fn delivery_of(&self, tenant: &str, id: &str) -> Result<Delivery> {
+        let id: DeliveryId = id.parse().map_err(|_| ServiceError::NotFound("delivery"))?;
+        self.store
+            .delivery(id)?
+            .filter(|d| d.tenant_id == tenant)
+            .ok_or(ServiceError::NotFound("delivery"))
+    }
+
+    /// One delivery with its attempts (oldest first).
+    pub fn get_delivery(&self, caller: &Caller, id: &str) -> Result<(Delivery, Vec<Attempt>)> {
+        let scope = self.tenant_scope(caller)?;
+        let d = self.delivery_of(&scope.tenant_id, id)?;
+        let attempts = self.store.attempts(d.id)?;
+        Ok((d, attempts))
+    }
+
+    /// Writes `after` for `before` and waits until it is durable.
+    fn put_delivery(&self, before: &Delivery, after: &Delivery) -> Result<()> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.store.update_delivery(
+            before,
+            after,
+            None,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))?;
+        Ok(())
+    }
+
+    fn ready_endpoint(&self, ep: &Endpoint) -> Result<()> {
+        if !ep.active {
+            return Err(ServiceError::invalid(
+                "webhook_id",
+                "the endpoint is disabled; enable it first",
+            ));
+        }
+        if self
+            .store
+            .tenant(&ep.tenant_id)?
+            .is_some_and(|t| t.suspended)
+        {
+            return Err(ServiceError::invalid("tenant", "the tenant is suspended"));
+        }
+        Ok(())
+    }
+
+    /// Makes a delivery due now: pending, not held; `then` dispatches it.
+    fn requeue(&self, d: &Delivery, now: Timestamp) -> Result<Due> {
+        let after = Delivery {
+            state: DeliveryState::Pending,
+            held: false,
+            next_attempt_at: Some(now),
+            updated_at: now,
+            ..d.clone()
+        };
+        self.put_delivery(d, &after)?;
+        Ok(Due {
+            due: now,
+            delivery: d.id,
+            endpoint: d.endpoint_id,
+        })
+    }
+
+    /// One more attempt now, same event and body; counted in its history.
+    pub fn resend(&self, caller: &Caller, id: &str) -> Result<Delivery> {
+        let scope = self.tenant_scope(caller)?;
+        let d = self.delivery_of(&scope.tenant_id, id)?;
+        let ep = self
+            .store
+            .endpoint(d.endpoint_id)?
+            .ok_or_else(|| ServiceError::invalid("id", "its endpoint was deleted"))?;
+        self.ready_endpoint(&ep)?;
+        let now = self.clock.now();
+        let due = self.requeue(&d, now)?;
+        self.dispatch.dispatch(vec![due]);
+        log::info!("delivery {} resent", d.id);
+        Ok(self.store.delivery(d.id)?.unwrap_or(d))
+    }
+
+    /// Re-queues every failed delivery of an endpoint created since
+    /// `since`. Idempotent: re-queued deliveries are pending, not failed.
+    pub fn replay(&self, caller: &Caller, endpoint: &str, since: &str) -> Result<usize> {
+        let scope = self.tenant_scope(caller)?;
+        let ep = self.endpoint_of(&scope.tenant_id, endpoint)?;
+        self.ready_endpoint(&ep)?;
+        let since = Timestamp::parse_rfc3339(since).ok_or_else(|| {
+            ServiceError::invalid(
+                "since",
+                "must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z",
+            )
+        })?;
+        let now = self.clock.now();
+        // Ids embed their creation time: start the scan at `since`.
+        let mut after = Some(DeliveryId::from_u128(
+            ((since.as_millis().max(1) as u128 - 1) << 80) | ((1u128 << 80) - 1),
+        ));
+        let mut due = Vec::new();
+        loop {
+            let page = self.store.endpoint_deliveries(ep.id, after, 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for d in page.iter().filter(|d| d.state == DeliveryState::Failed) {
+                due.push(self.requeue(d, now)?);
+            }
+        }
+        let n = due.len();
+        self.dispatch.dispatch(due);
+        log::info!("endpoint {}: {n} failed deliveries replayed", ep.id);
+        Ok(n)
+    }
+
+    /// Sends a sample event of `event_type` to one endpoint (whatever it
+    /// subscribes to). Its id is `evt_test_…`; it shows in the log like any.
+    pub fn send_test(
+        &self,
+        caller: &Caller,
+        endpoint: &str,
+        event_type: &str,
+    ) -> Result<IngestOutcome> {
+        let scope = self.tenant_scope(caller)?;
+        let ep = self.endpoint_of(&scope.tenant_id, endpoint)?;
+        if event_type::lookup(event_type).is_none() {
+            return Err(ServiceError::UnknownEventType(event_type.to_string()));
+        }
+        self.ready_endpoint(&ep)?;
+        let now = self.clock.now();
+        let key = new_ulid(now).0;
+        let id = format!("evt_test_{}", ulid::Ulid(key));
+        let mut data = Vec::new();
+        crate::wire::write_compact(&json!({ "object": sample_object(event_type) }), &mut data);
+        let ne = build_event(
+            key,
+            id,
+            &ep.tenant_id,
+            event_type.to_string(),
+            now,
+            &data,
+            &[&ep],
+            false,
+            now,
+        );
+        let jobs = jobs_of(&ne, now);
+        let event = ne.event.clone();
+        match self.store.commit_events(vec![ne], None)? {
+            CommitOutcome::Done(_) | CommitOutcome::Replayed(_) => {}
+        }
+        self.dispatch.dispatch(jobs);
+        Ok(IngestOutcome {
+            events: vec![IngestedEvent { event }],
+            replayed: false,
+        })
+    }
+
+    /// Fails every pending delivery of an endpoint (it is being deleted).
+    pub(super) fn cancel_pending(&self, endpoint: EndpointId, reason: &str) -> Result<usize> {
+        let now = self.clock.now();
+        let mut after = None;
+        let mut n = 0;
+        loop {
+            let page = self.store.endpoint_deliveries(endpoint, after, 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for d in page.iter().filter(|d| d.state == DeliveryState::Pending) {
+                let failed = Delivery {
+                    state: DeliveryState::Failed,
+                    held: false,
+                    next_attempt_at: None,
+                    last_error: Some(reason.to_string()),
+                    updated_at: now,
+                    ..d.clone()
+                };
+                self.put_delivery(d, &failed)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
