@@ -6,4 +6,5 @@ mod support;
 
 mod delivery;
 mod foundation;
+mod recovery;
 mod schedule;

@@ -3,7 +3,6 @@
 //! clock, so a 38-hour schedule takes milliseconds; receivers are real
 //! HTTP servers on loopback.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,20 +143,6 @@ fn started(d: &Value) -> Vec<String> {
         .iter()
         .map(|a| a["started_at"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// A sink answering from a script, one reply per request in order; the
-/// last reply repeats.
-fn scripted(replies: Vec<Reply>) -> Sink {
-    let n = AtomicUsize::new(0);
-    Sink::start(move |_| {
-        let i = n.fetch_add(1, Ordering::SeqCst);
-        replies[i.min(replies.len() - 1)].clone()
-    })
-}
-
-fn status(code: u16) -> Reply {
-    Reply::Status(code, vec![], format!("status {code}"))
 }
 
 #[test]

@@ -149,6 +149,7 @@ fn serve(
     behaviour: Arc<Behaviour>,
     requests: Arc<AtomicUsize>,
 ) {
+    let _ = stream.set_nodelay(true);
     let mut writer = stream.try_clone().expect("clone stream");
     let mut reader = BufReader::new(stream);
     while let Some(req) = read_request(&mut reader) {
@@ -200,6 +201,21 @@ fn serve(
             }
         }
     }
+}
+
+/// A plain reply with `code` and a short body.
+pub fn status(code: u16) -> Reply {
+    Reply::Status(code, vec![], format!("status {code}"))
+}
+
+/// A sink answering from a script, one reply per request in order; the
+/// last reply repeats.
+pub fn scripted(replies: Vec<Reply>) -> Sink {
+    let n = AtomicUsize::new(0);
+    Sink::start(move |_| {
+        let i = n.fetch_add(1, Ordering::SeqCst);
+        replies[i.min(replies.len() - 1)].clone()
+    })
 }
 
 /// One of the seed's receivers, as a child process.
