@@ -4,6 +4,7 @@
 //! `http`/`cli` → `service` → `store` → `domain`.
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

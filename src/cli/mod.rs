@@ -33,6 +33,8 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Run a benchmark and print its figures (not a test).
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Where a management command acts: the data directory, or a server.
@@ -168,6 +170,10 @@ pub fn main() -> ExitCode {
                 KeysCmd::Revoke { id, target } => (admin::Op::RevokeKey { id }, target),
             };
             admin::run(op, &target)
+        }
+        Command::Bench(args) => {
+            init_logging("warn");
+            crate::bench::run(args)
         }
     };
     match result {
