@@ -6,5 +6,6 @@ mod support;
 
 mod delivery;
 mod foundation;
+mod monitoring;
 mod recovery;
 mod schedule;
