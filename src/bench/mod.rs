@@ -4,6 +4,7 @@
 //! with the figures and the machine's core count. Figures on a shared
 //! machine are noisy; compare ratios within one run.
 
+mod e2e;
 mod recovery;
 mod wheel;
 
@@ -30,6 +31,65 @@ enum Scenario {
         #[arg(long, default_value_t = 1_000_000)]
         timers: usize,
     },
+    /// Single-event ingest from concurrent keep-alive clients (every 202 durable).
+    Ingest {
+        /// Seconds of load.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+    },
+    /// 1,000-event batches.
+    Batch {
+        /// Batches to send.
+        #[arg(long, default_value_t = 100)]
+        batches: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+    },
+    /// Tenants × endpoints to a fast sink: deliveries/s and ingest→attempt latency.
+    Fanout {
+        /// Tenants.
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// Endpoints per tenant.
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        /// Seconds of load per phase.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    /// As fanout with 10 % of endpoints answering 500 and 1 % never answering.
+    Failing {
+        /// Tenants.
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
+        /// Endpoints per tenant.
+        #[arg(long, default_value_t = 10)]
+        endpoints: usize,
+        /// Seconds of load per phase.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    /// Overdue retries waiting at start-up: RSS, disk, time to the first retry.
+    Backlog {
+        /// Overdue retries.
+        #[arg(long, default_value_t = 1_000_000)]
+        retries: usize,
+    },
+    /// An idle server with many endpoints: RSS and CPU.
+    Idle {
+        /// Endpoints.
+        #[arg(long, default_value_t = 10_000)]
+        endpoints: usize,
+        /// Seconds to watch.
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    /// Every scenario at tiny sizes: checks the harness, not the speed.
+    Smoke,
     /// Start-up recovery with many pending retries in the store.
     Recovery {
         /// Pending retries to write before the restart.
@@ -40,11 +100,42 @@ enum Scenario {
 
 /// Runs a scenario.
 pub fn run(args: BenchArgs) -> Result<(), String> {
-    let (name, figures) = match args.scenario {
-        Scenario::Wheel { timers } => ("wheel", wheel::run(timers)),
-        Scenario::Recovery { retries } => ("recovery", recovery::run(retries)?),
+    let runs: Vec<(&str, Vec<Figure>)> = match args.scenario {
+        Scenario::Wheel { timers } => vec![("wheel", wheel::run(timers))],
+        Scenario::Recovery { retries } => vec![("recovery", recovery::run(retries)?)],
+        Scenario::Ingest { secs, clients } => vec![("ingest", e2e::ingest(secs, clients)?)],
+        Scenario::Batch { batches, clients } => vec![("batch", e2e::batch(batches, clients)?)],
+        Scenario::Fanout {
+            tenants,
+            endpoints,
+            secs,
+        } => {
+            vec![("fanout", e2e::fanout(tenants, endpoints, secs, false)?)]
+        }
+        Scenario::Failing {
+            tenants,
+            endpoints,
+            secs,
+        } => {
+            vec![("failing", e2e::fanout(tenants, endpoints, secs, true)?)]
+        }
+        Scenario::Backlog { retries } => vec![("backlog", e2e::backlog(retries)?)],
+        Scenario::Idle { endpoints, secs } => vec![("idle", e2e::idle(endpoints, secs)?)],
+        Scenario::Smoke => vec![
+            ("wheel", wheel::run(1000)),
+            ("recovery", recovery::run(2000)?),
+            ("ingest", e2e::ingest(0.5, 4)?),
+            ("batch", e2e::batch(2, 2)?),
+            ("fanout", e2e::fanout(2, 3, 0.5, false)?),
+            ("failing", e2e::fanout(2, 10, 0.5, true)?),
+            ("backlog", e2e::backlog(2000)?),
+            ("idle", e2e::idle(20, 0.5)?),
+        ],
     };
-    report(name, &figures, &args.out_dir)
+    for (name, figures) in &runs {
+        report(name, figures, &args.out_dir)?;
+    }
+    Ok(())
 }
 
 /// One figure: a name, a value and its unit.

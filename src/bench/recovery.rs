@@ -28,6 +28,61 @@ fn open(dir: &std::path::Path) -> Result<SledStore, String> {
     Err("the data directory stayed locked".into())
 }
 
+/// Writes `n` pending deliveries (one per event, round-robin over
+/// `endpoints`) due at `due`, in group-committed batches of 1000 events.
+pub fn fill(
+    store: &SledStore,
+    tenant: &str,
+    endpoints: &[EndpointId],
+    n: usize,
+    due: crate::domain::time::Timestamp,
+) -> Result<(), String> {
+    let now = SystemClock.now();
+    let mut written = 0;
+    while written < n {
+        let batch: Vec<NewEvent> = (0..BATCH.min(n - written))
+            .map(|i| {
+                let endpoint = endpoints[(written + i) % endpoints.len()];
+                let key = new_ulid(now).0;
+                let d = Delivery {
+                    id: DeliveryId::new(now),
+                    event_key: key,
+                    event_id: format!("evt_{key:x}"),
+                    event_type: "order.created".into(),
+                    endpoint_id: endpoint,
+                    tenant_id: tenant.into(),
+                    state: DeliveryState::Pending,
+                    attempts: 1,
+                    next_attempt_at: Some(due),
+                    held: false,
+                    last_status: Some(503),
+                    last_error: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                NewEvent {
+                    event: Event {
+                        key,
+                        id: d.event_id.clone(),
+                        tenant_id: tenant.into(),
+                        event_type: "order.created".into(),
+                        created: now,
+                        received_at: now,
+                        body: br#"{"id":"evt","data":{"object":{}}}"#.to_vec(),
+                        deliveries: vec![(d.id.as_u128(), endpoint.as_u128())],
+                    },
+                    deliveries: vec![d],
+                }
+            })
+            .collect();
+        written += batch.len();
+        store
+            .commit_events(batch, None)
+            .map_err(|e| e.to_string())?;
+    }
+    store.flush().map_err(|e| e.to_string())
+}
+
 pub fn run(n: usize) -> Result<Vec<Figure>, String> {
     let tmp = std::env::temp_dir().join(format!("herald-bench-recovery-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -38,48 +93,7 @@ pub fn run(n: usize) -> Result<Vec<Figure>, String> {
     let t = Instant::now();
     {
         let store = open(&tmp)?;
-        let mut written = 0;
-        while written < n {
-            let batch: Vec<NewEvent> = (0..BATCH.min(n - written))
-                .map(|_| {
-                    let key = new_ulid(now).0;
-                    let d = Delivery {
-                        id: DeliveryId::new(now),
-                        event_key: key,
-                        event_id: format!("evt_{key:x}"),
-                        event_type: "order.created".into(),
-                        endpoint_id: endpoint,
-                        tenant_id: "bench".into(),
-                        state: DeliveryState::Pending,
-                        attempts: 1,
-                        next_attempt_at: Some(overdue),
-                        held: false,
-                        last_status: Some(503),
-                        last_error: None,
-                        created_at: now,
-                        updated_at: now,
-                    };
-                    NewEvent {
-                        event: Event {
-                            key,
-                            id: d.event_id.clone(),
-                            tenant_id: "bench".into(),
-                            event_type: "order.created".into(),
-                            created: now,
-                            received_at: now,
-                            body: br#"{"id":"evt","data":{"object":{}}}"#.to_vec(),
-                            deliveries: vec![(d.id.as_u128(), endpoint.as_u128())],
-                        },
-                        deliveries: vec![d],
-                    }
-                })
-                .collect();
-            written += batch.len();
-            store
-                .commit_events(batch, None)
-                .map_err(|e| e.to_string())?;
-        }
-        store.flush().map_err(|e| e.to_string())?;
+        fill(&store, "bench", &[endpoint], n, overdue)?;
     }
     let write = t.elapsed().as_secs_f64();
 

@@ -89,6 +89,9 @@ fn read_u128(v: &[u8], what: &'static str) -> Result<u128> {
         })
 }
 
+/// Entries per sled batch when writing events (see `apply_events`).
+const CHUNK_ENTRIES: usize = 512;
+
 /// Applies the events of one commit; runs on the committer thread, which
 /// is the only writer of the id and idempotency indexes.
 fn apply_events(
@@ -110,28 +113,48 @@ fn apply_events(
     }
     let mut results = Vec::with_capacity(events.len());
     let mut event_keys = Vec::with_capacity(events.len());
+    // Events are written in chunks of a few hundred entries: one sled
+    // batch per event costs a global write lock each, while one batch for
+    // a whole 1,000-event request would blow up sled's memory. Each event
+    // stays atomic (a chunk is applied whole or not at all); the id index
+    // of events still in the unapplied chunk is checked in memory.
+    let mut batch = sled::Batch::default();
+    let mut entries = 0;
+    let mut pending: std::collections::HashMap<Vec<u8>, u128> = std::collections::HashMap::new();
     for ne in events {
         let ev = &ne.event;
         let id_key = keys::event_id(&ev.tenant_id, &ev.id);
-        if let Some(existing) = db.get(&id_key).map_err(io)? {
-            let k = read_u128(&existing, "event id index")?;
+        let existing = match pending.get(&id_key) {
+            Some(k) => Some(*k),
+            None => db
+                .get(&id_key)
+                .map_err(io)?
+                .map(|v| read_u128(&v, "event id index"))
+                .transpose()?,
+        };
+        if let Some(k) = existing {
             event_keys.push(k);
             results.push(Committed::Duplicate(k));
             continue;
         }
-        // One atomic batch per event: the event, its id index and every
-        // delivery with its indexes. Kept per event (not per request) so a
-        // 1,000-event request never builds one giant batch (sled's memory
-        // blows up on batches of ~10k entries).
-        let mut batch = sled::Batch::default();
         batch.insert(keys::event(ev.key), ev.encode());
-        batch.insert(id_key, &ev.key.to_be_bytes()[..]);
+        batch.insert(id_key.clone(), &ev.key.to_be_bytes()[..]);
+        pending.insert(id_key, ev.key);
+        entries += 2;
         for d in &ne.deliveries {
             delivery_writes(&mut batch, None, d);
+            entries += 4;
         }
-        db.apply_batch(batch).map_err(io)?;
         event_keys.push(ev.key);
         results.push(Committed::Created);
+        if entries >= CHUNK_ENTRIES {
+            db.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
+            pending.clear();
+            entries = 0;
+        }
+    }
+    if entries > 0 {
+        db.apply_batch(batch).map_err(io)?;
     }
     if let Some(i) = &idem {
         db.insert(
