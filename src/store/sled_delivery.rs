@@ -5,7 +5,7 @@
 use std::ops::Bound;
 
 use super::codec::Versioned;
-use super::committer::Continuation;
+use super::committer::{Continuation, Cycle};
 use super::keys;
 use super::sled_store::{io, SledStore};
 use super::{
@@ -27,8 +27,8 @@ fn due_key(d: &Delivery) -> Option<Vec<u8>> {
     }
 }
 
-/// Adds to `batch` the writes that turn `before` into `after`.
-fn delivery_writes(batch: &mut sled::Batch, before: Option<&Delivery>, after: &Delivery) {
+/// Adds to the cycle the writes that turn `before` into `after`.
+fn delivery_writes(batch: &mut Cycle, before: Option<&Delivery>, after: &Delivery) {
     let old_due = before.and_then(due_key);
     let new_due = due_key(after);
     if old_due != new_due {
@@ -36,7 +36,7 @@ fn delivery_writes(batch: &mut sled::Batch, before: Option<&Delivery>, after: &D
             batch.remove(k);
         }
         if let Some(k) = new_due {
-            batch.insert(k, &after.endpoint_id.to_bytes()[..]);
+            batch.insert(k, after.endpoint_id.to_bytes().to_vec());
         }
     }
     let was_held = before.is_some_and(|b| b.held);
@@ -44,17 +44,14 @@ fn delivery_writes(batch: &mut sled::Batch, before: Option<&Delivery>, after: &D
         batch.remove(keys::held(after.endpoint_id, after.id));
     }
     if after.held && !was_held {
-        batch.insert(keys::held(after.endpoint_id, after.id), &[][..]);
+        batch.insert(keys::held(after.endpoint_id, after.id), vec![]);
     }
     if before.is_none() {
         batch.insert(
             keys::delivery_by_endpoint(after.endpoint_id, after.id),
-            &[][..],
+            vec![],
         );
-        batch.insert(
-            keys::delivery_by_tenant(&after.tenant_id, after.id),
-            &[][..],
-        );
+        batch.insert(keys::delivery_by_tenant(&after.tenant_id, after.id), vec![]);
     }
     batch.insert(keys::delivery(after.id), after.encode());
 }
@@ -89,21 +86,16 @@ fn read_u128(v: &[u8], what: &'static str) -> Result<u128> {
         })
 }
 
-/// Entries per sled batch when writing events (see `apply_events`).
-const CHUNK_ENTRIES: usize = 512;
-
 /// Applies the events of one commit; runs on the committer thread, which
-/// is the only writer of the id and idempotency indexes.
+/// is the only writer of the id and idempotency indexes, and reads through
+/// the cycle, so it also sees events earlier jobs of this cycle wrote.
 fn apply_events(
-    db: &sled::Db,
+    cycle: &mut Cycle,
     events: Vec<NewEvent>,
     idem: Option<Idempotency>,
 ) -> Result<CommitOutcome> {
     if let Some(i) = &idem {
-        if let Some(v) = db
-            .get(keys::idempotency(&i.tenant_id, &i.key))
-            .map_err(io)?
-        {
+        if let Some(v) = cycle.get(&keys::idempotency(&i.tenant_id, &i.key))? {
             if let Some((at, ks)) = parse_keys_value(&v) {
                 if at >= i.not_before {
                     return Ok(CommitOutcome::Replayed(ks));
@@ -113,55 +105,31 @@ fn apply_events(
     }
     let mut results = Vec::with_capacity(events.len());
     let mut event_keys = Vec::with_capacity(events.len());
-    // Events are written in chunks of a few hundred entries: one sled
-    // batch per event costs a global write lock each, while one batch for
-    // a whole 1,000-event request would blow up sled's memory. Each event
-    // stays atomic (a chunk is applied whole or not at all); the id index
-    // of events still in the unapplied chunk is checked in memory.
-    let mut batch = sled::Batch::default();
-    let mut entries = 0;
-    let mut pending: std::collections::HashMap<Vec<u8>, u128> = std::collections::HashMap::new();
     for ne in events {
         let ev = &ne.event;
         let id_key = keys::event_id(&ev.tenant_id, &ev.id);
-        let existing = match pending.get(&id_key) {
-            Some(k) => Some(*k),
-            None => db
-                .get(&id_key)
-                .map_err(io)?
-                .map(|v| read_u128(&v, "event id index"))
-                .transpose()?,
-        };
-        if let Some(k) = existing {
+        if let Some(existing) = cycle.get(&id_key)? {
+            let k = read_u128(&existing, "event id index")?;
             event_keys.push(k);
             results.push(Committed::Duplicate(k));
             continue;
         }
-        batch.insert(keys::event(ev.key), ev.encode());
-        batch.insert(id_key.clone(), &ev.key.to_be_bytes()[..]);
-        pending.insert(id_key, ev.key);
-        entries += 2;
+        // Each event is atomic: its record, id index, deliveries and their
+        // indexes sit between two checkpoints, hence in one sled batch.
+        cycle.insert(keys::event(ev.key), ev.encode());
+        cycle.insert(id_key, ev.key.to_be_bytes().to_vec());
         for d in &ne.deliveries {
-            delivery_writes(&mut batch, None, d);
-            entries += 4;
+            delivery_writes(cycle, None, d);
         }
         event_keys.push(ev.key);
         results.push(Committed::Created);
-        if entries >= CHUNK_ENTRIES {
-            db.apply_batch(std::mem::take(&mut batch)).map_err(io)?;
-            pending.clear();
-            entries = 0;
-        }
-    }
-    if entries > 0 {
-        db.apply_batch(batch).map_err(io)?;
+        cycle.checkpoint();
     }
     if let Some(i) = &idem {
-        db.insert(
+        cycle.insert(
             keys::idempotency(&i.tenant_id, &i.key),
             keys_value(i.now, &event_keys),
-        )
-        .map_err(io)?;
+        );
     }
     Ok(CommitOutcome::Done(results))
 }
@@ -174,8 +142,8 @@ impl DeliveryStore for SledStore {
     ) -> Result<CommitOutcome> {
         let (tx, rx) = crossbeam_channel::bounded::<Result<CommitOutcome>>(1);
         self.committer
-            .submit(Box::new(move |db: &sled::Db| -> Continuation {
-                let applied = apply_events(db, events, idempotency);
+            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
+                let applied = apply_events(cycle, events, idempotency);
                 Box::new(move |flushed| {
                     let _ = tx.send(flushed.and(applied));
                 })
@@ -225,15 +193,15 @@ impl DeliveryStore for SledStore {
         attempt: Option<&Attempt>,
         then: Then,
     ) {
-        let mut batch = sled::Batch::default();
-        delivery_writes(&mut batch, Some(before), after);
-        if let Some(a) = attempt {
-            batch.insert(keys::attempt(a.delivery_id, a.id), a.encode());
-        }
+        let (before, after) = (before.clone(), after.clone());
+        let attempt = attempt.cloned();
         self.committer
-            .submit(Box::new(move |db: &sled::Db| -> Continuation {
-                let applied = db.apply_batch(batch).map_err(io);
-                Box::new(move |flushed| then(flushed.and(applied)))
+            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
+                delivery_writes(cycle, Some(&before), &after);
+                if let Some(a) = attempt {
+                    cycle.insert(keys::attempt(a.delivery_id, a.id), a.encode());
+                }
+                then
             }));
     }
 
@@ -245,45 +213,49 @@ impl DeliveryStore for SledStore {
         success: bool,
         then: ThenHealth,
     ) {
-        let mut batch = sled::Batch::default();
-        delivery_writes(&mut batch, Some(before), after);
-        batch.insert(
-            keys::attempt(attempt.delivery_id, attempt.id),
-            attempt.encode(),
-        );
-        let health_key = keys::health(after.endpoint_id);
-        let at = attempt.started_at.plus_millis(attempt.latency_ms as i64);
-        let delta = Stats::of_attempt(attempt, after.state);
-        let started = attempt.started_at;
-        let tenant = after.tenant_id.clone();
-        let endpoint = after.endpoint_id;
+        let (before, after, attempt) = (before.clone(), after.clone(), attempt.clone());
         self.committer
-            .submit(Box::new(move |db: &sled::Db| -> Continuation {
-                // NB: read-modify-write of health is safe here: this thread is
-                // its only writer.
+            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
+                // NB: the read-modify-writes of health and statistics are safe
+                // here: this thread is their only writer, and reads go through
+                // the cycle, so attempts earlier in the same batch are seen.
                 let applied = (|| {
-                    let mut health = match db.get(&health_key).map_err(io)? {
+                    delivery_writes(cycle, Some(&before), &after);
+                    cycle.insert(
+                        keys::attempt(attempt.delivery_id, attempt.id),
+                        attempt.encode(),
+                    );
+                    let health_key = keys::health(after.endpoint_id);
+                    let mut health = match cycle.get(&health_key)? {
                         Some(v) => Health::decode(&v)?,
                         None => Health::default(),
                     };
-                    health.record(success, at);
-                    batch.insert(health_key, health.encode());
-                    // Counted as it happens, into the minute, hour and day
-                    // rows: any window is then a sum of a few hundred rows.
+                    health.record(
+                        success,
+                        attempt.started_at.plus_millis(attempt.latency_ms as i64),
+                    );
+                    cycle.insert(health_key, health.encode());
+                    // Counted as it happens, into the minute, hour and day rows:
+                    // any window is then a sum of a few hundred rows.
+                    let delta = Stats::of_attempt(&attempt, after.state);
                     for (table, grain) in [
                         (keys::STATS_MINUTE, Grain::Minute),
                         (keys::STATS_HOUR, Grain::Hour),
                         (keys::STATS_DAY, Grain::Day),
                     ] {
-                        let key = keys::stats(table, &tenant, grain.floor(started), endpoint);
-                        let mut row = match db.get(&key).map_err(io)? {
+                        let key = keys::stats(
+                            table,
+                            &after.tenant_id,
+                            grain.floor(attempt.started_at),
+                            after.endpoint_id,
+                        );
+                        let mut row = match cycle.get(&key)? {
                             Some(v) => Stats::decode(&v)?,
                             None => Stats::default(),
                         };
                         row.merge(&delta);
-                        batch.insert(key, row.encode());
+                        cycle.insert(key, row.encode());
                     }
-                    db.apply_batch(batch).map_err(io)?;
                     Ok(health)
                 })();
                 Box::new(move |flushed| then(flushed.and(applied)))
