@@ -10,6 +10,7 @@ pub mod ids;
 pub mod netguard;
 pub mod retry;
 pub mod samples;
+pub mod session;
 pub mod tenant;
 pub mod time;
 pub mod user;

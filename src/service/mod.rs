@@ -14,7 +14,9 @@ mod error;
 mod events;
 mod keys;
 mod page;
+mod sessions;
 mod tenants;
+mod users;
 
 use std::sync::Arc;
 
@@ -26,7 +28,12 @@ pub use error::ServiceError;
 pub use events::{IngestOutcome, IngestedEvent, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use page::{Page, PageRequest};
+pub use sessions::{
+    Login, SessionInfo, BAD_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
+    MAX_FAILURES_PER_USER,
+};
 pub use tenants::{NewTenant, TenantPatch};
+pub use users::NewUser;
 
 use crate::clock::Clock;
 use crate::domain::netguard::IpPolicy;
@@ -92,6 +99,7 @@ pub struct Herald {
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     dispatch: Arc<dyn Dispatch>,
+    logins: Arc<sessions::LoginGuard>,
 }
 
 impl Herald {
@@ -102,6 +110,7 @@ impl Herald {
             clock,
             settings: Arc::new(settings),
             dispatch: Arc::new(NoDispatch),
+            logins: Arc::default(),
         }
     }
 

@@ -19,6 +19,7 @@ use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::EndpointId;
+use crate::domain::session::Session;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
@@ -100,6 +101,7 @@ single_version!(Event, "event");
 single_version!(Delivery, "delivery");
 single_version!(Attempt, "attempt");
 single_version!(Health, "endpoint health");
+single_version!(Session, "session");
 
 /// Endpoint format 1, frozen: before `disabled_reason` existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

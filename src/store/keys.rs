@@ -26,6 +26,7 @@ pub const DUE: &[u8] = b"q/";
 pub const HELD: &[u8] = b"h/";
 pub const ATTEMPT: &[u8] = b"a/";
 pub const HEALTH: &[u8] = b"eh/";
+pub const SESSION: &[u8] = b"s/";
 
 pub const META_SCHEMA: &[u8] = b"m/schema_version";
 pub const META_BOOTSTRAPPED: &[u8] = b"m/bootstrapped";
@@ -57,6 +58,11 @@ pub fn key_hash(hash: &[u8; 32]) -> Vec<u8> {
 
 pub fn user(name: &str) -> Vec<u8> {
     cat(&[USER, name.as_bytes()])
+}
+
+/// `s/ ‖ SHA-256 of the session id`.
+pub fn session(id_hash: &[u8; 32]) -> Vec<u8> {
+    cat(&[SESSION, id_hash])
 }
 
 pub fn endpoint(id: EndpointId) -> Vec<u8> {
@@ -179,8 +185,9 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 18] = [
+        let all: [&[u8]; 19] = [
             HEALTH,
+            SESSION,
             b"m/",
             TENANT,
             KEY,
