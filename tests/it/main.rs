@@ -8,3 +8,4 @@ mod delivery;
 mod foundation;
 mod recovery;
 mod schedule;
+mod ui;
