@@ -102,7 +102,7 @@ impl LoginGuard {
             return None;
         }
         let oldest = times.front().copied().unwrap_or(now);
-        Some(((oldest + FAILURE_WINDOW_MS - now).max(1000) / 1000) as u64)
+        Some(((oldest + FAILURE_WINDOW_MS - now).max(1000) as u64).div_ceil(1000))
     }
 
     fn record_failure(&self, key: String, now: i64) {
