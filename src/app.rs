@@ -47,6 +47,7 @@ pub fn settings(cfg: &Config) -> Settings {
         ip_policy: cfg.ip_policy(),
         secret_overlap_ms: cfg.secret_overlap.as_millis() as i64,
         max_event_size: cfg.max_event_size,
+        data_dir: Some(cfg.data_dir.clone()),
     }
 }
 
@@ -57,6 +58,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         per_endpoint: PER_ENDPOINT_IN_FLIGHT,
         retry_schedule: cfg.retry_schedule.clone(),
         disable_after: cfg.disable_after,
+        events: None,
         client: ClientConfig {
             request_timeout: cfg.request_timeout,
             connect_timeout: cfg.request_timeout.min(Duration::from_secs(5)),
@@ -84,7 +86,10 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
     })?;
     let store = Arc::new(SledStore::open(&cfg.data_dir, cfg.cache_bytes)?);
     log::info!("data directory {} opened", cfg.data_dir.display());
-    let engine = Engine::start(store.clone(), clock.clone(), engine_config(cfg))?;
+    let (events_tx, events_rx) = crossbeam_channel::unbounded();
+    let mut ecfg = engine_config(cfg);
+    ecfg.events = Some(events_tx);
+    let engine = Engine::start(store.clone(), clock.clone(), ecfg)?;
     log::info!(
         "delivery engine started: {} workers, retry schedule {:?}",
         cfg.workers,
@@ -97,6 +102,8 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
     {
         print_first_run(&first);
     }
+    herald.sync_alert_endpoints(&cfg.alert_urls, cfg.alert_secret.as_deref())?;
+    crate::service::start_alerts(herald.clone(), events_rx, cfg.alert_thresholds.clone());
     Ok(Parts {
         store,
         herald,
@@ -139,6 +146,23 @@ fn http_server(
     Ok((server.run(), addrs))
 }
 
+/// The open Prometheus listener of `--metrics-listen`.
+fn metrics_server(herald: Herald, listen: &str) -> Result<actix_web::dev::Server, std::io::Error> {
+    let data = web::Data::new(herald);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(crate::http::metrics_routes)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(listen)?;
+    for addr in server.addrs() {
+        log::info!("prometheus metrics on http://{addr}/metrics");
+    }
+    Ok(server.run())
+}
+
 /// Runs `herald serve` until SIGINT/SIGTERM.
 pub fn serve(cfg: Config) -> Result<(), AppError> {
     let parts = open(&cfg, Arc::new(SystemClock))?;
@@ -147,10 +171,18 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
         err,
     };
     actix_web::rt::System::new().block_on(async {
+        if let Some(addr) = &cfg.metrics_listen {
+            let m = metrics_server(parts.herald.clone(), addr).map_err(|err| AppError::Http {
+                addr: addr.clone(),
+                err,
+            })?;
+            actix_web::rt::spawn(m);
+        }
         let (server, _) = http_server(parts.herald, &cfg.listen, true).map_err(http_err)?;
         server.await.map_err(http_err)
     })?;
-    log::info!("HTTP server stopped; flushing the store");
+    log::info!("HTTP server stopped; stopping delivery and flushing the store");
+    parts.engine.shutdown();
     parts.store.flush()?;
     Ok(())
 }
@@ -177,12 +209,14 @@ impl Running {
         &self.engine
     }
 
-    /// Stops HTTP, then flushes the store.
+    /// Stops HTTP, then the engine, then flushes the store. Once every
+    /// thread has let go of it, the data directory can be opened again.
     pub fn stop(mut self) {
         actix_web::rt::System::new().block_on(self.handle.stop(true));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.engine.shutdown();
         let _ = self.store.flush();
     }
 }

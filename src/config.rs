@@ -35,6 +35,53 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
 
+    /// Also serve Prometheus `/metrics` here, without authentication (on the
+    /// API listener it needs the platform key). [default: off]
+    #[arg(long, env = "HERALD_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+
+    /// URL that receives operational events (alert.firing, alert.resolved,
+    /// endpoint.disabled), signed and retried like any delivery; repeat or
+    /// comma-separate for several. [default: none]
+    #[arg(
+        long,
+        env = "HERALD_ALERT_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub alert_url: Vec<String>,
+
+    /// Signing secret (`whsec_…`) for the alert URLs' deliveries, so the
+    /// operator can verify them. [default: generated]
+    #[arg(
+        long,
+        env = "HERALD_ALERT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub alert_secret: Option<String>,
+
+    /// Alert when more than this fraction of attempts fail over the alert
+    /// window. [default: 0.05]
+    #[arg(long, env = "HERALD_ALERT_FAILURE_RATE", value_name = "FRACTION")]
+    pub alert_failure_rate: Option<f64>,
+
+    /// Attempts needed in the window before the failure rate counts. [default: 20]
+    #[arg(long, env = "HERALD_ALERT_MIN_SAMPLE", value_name = "N")]
+    pub alert_min_sample: Option<u64>,
+
+    /// Alert when the p95 response time over the window exceeds this. [default: 5s]
+    #[arg(long, env = "HERALD_ALERT_SLOW", value_name = "DURATION")]
+    pub alert_slow: Option<String>,
+
+    /// Alert "endpoint down" after this many consecutive failures. [default: 5]
+    #[arg(long, env = "HERALD_ALERT_DOWN_AFTER", value_name = "N")]
+    pub alert_down_after: Option<u32>,
+
+    /// The window the failure-rate and slow-response alerts look at. [default: 15m]
+    #[arg(long, env = "HERALD_ALERT_WINDOW", value_name = "DURATION")]
+    pub alert_window: Option<String>,
+
     /// Directory holding all of Herald's data. [default: ./data]
     #[arg(long, env = "HERALD_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -89,6 +136,14 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
+    alert_url: Option<StringOrList>,
+    alert_secret: Option<String>,
+    alert_failure_rate: Option<f64>,
+    alert_min_sample: Option<u64>,
+    alert_slow: Option<String>,
+    alert_down_after: Option<u32>,
+    alert_window: Option<String>,
     data_dir: Option<PathBuf>,
     allow_http: Option<bool>,
     allow_private_networks: Option<StringOrList>,
@@ -159,6 +214,14 @@ fn invalid(option: &'static str, message: impl Into<String>) -> ConfigError {
 pub struct Config {
     /// Listen address.
     pub listen: String,
+    /// Open Prometheus listener, if any.
+    pub metrics_listen: Option<String>,
+    /// Operational event receivers.
+    pub alert_urls: Vec<String>,
+    /// Their signing secret, if the operator set one.
+    pub alert_secret: Option<String>,
+    /// Alert rule thresholds.
+    pub alert_thresholds: crate::domain::alert::Thresholds,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Whether http:// endpoints are accepted.
@@ -249,6 +312,59 @@ impl ServeArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+        let metrics_listen = self.metrics_listen.or(file.metrics_listen);
+        let alert_urls: Vec<String> = if self.alert_url.is_empty() {
+            file.alert_url
+                .map(StringOrList::joined)
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        } else {
+            self.alert_url
+        };
+        for u in &alert_urls {
+            url::Url::parse(u)
+                .map_err(|e| invalid("--alert-url", format!("{u:?} is not a URL ({e})")))?;
+        }
+        let alert_secret = self.alert_secret.or(file.alert_secret);
+        if let Some(s) = &alert_secret {
+            if crate::signing::Signer::new(&[s.as_str()]).is_err() {
+                return Err(invalid(
+                    "--alert-secret",
+                    "must be whsec_ followed by base64",
+                ));
+            }
+        }
+        let mut alert_thresholds = crate::domain::alert::Thresholds::default();
+        if let Some(r) = self.alert_failure_rate.or(file.alert_failure_rate) {
+            if !(0.0..1.0).contains(&r) {
+                return Err(invalid(
+                    "--alert-failure-rate",
+                    "must be a fraction from 0 to 1",
+                ));
+            }
+            alert_thresholds.failure_rate = r;
+            alert_thresholds.failure_rate_resolve = r / 2.0;
+        }
+        if let Some(n) = self.alert_min_sample.or(file.alert_min_sample) {
+            alert_thresholds.min_sample = n.max(1);
+        }
+        if let Some(d) = self.alert_slow.or(file.alert_slow) {
+            alert_thresholds.slow_p95_ms = parse_duration("--alert-slow", &d)?.as_millis() as u64;
+        }
+        if let Some(n) = self.alert_down_after.or(file.alert_down_after) {
+            alert_thresholds.down_after = n.max(1);
+        }
+        if let Some(d) = self.alert_window.or(file.alert_window) {
+            let w = parse_duration("--alert-window", &d)?;
+            if w < Duration::from_secs(60) || w > Duration::from_secs(6 * 3600) {
+                return Err(invalid("--alert-window", "must be 1m to 6h"));
+            }
+            alert_thresholds.window_ms = w.as_millis() as i64;
+        }
         let data_dir = self
             .data_dir
             .or(file.data_dir)
@@ -342,6 +458,10 @@ impl ServeArgs {
         }
         Ok(Config {
             listen,
+            metrics_listen,
+            alert_urls,
+            alert_secret,
+            alert_thresholds,
             data_dir,
             allow_http,
             allowed_networks,

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -14,5 +15,6 @@ pub mod http;
 pub mod service;
 pub mod signing;
 pub mod store;
+pub mod telemetry;
 pub mod views;
 pub mod wire;

@@ -10,6 +10,7 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId};
+use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::service::Page;
 
@@ -376,6 +377,117 @@ impl HealthView {
             last_success_at: h.last_success_at.map(|t| t.to_rfc3339_millis()),
             failing_since: h.failing_since.map(|t| t.to_rfc3339_millis()),
             last_attempt_at: h.last_attempt_at.map(|t| t.to_rfc3339_millis()),
+        }
+    }
+}
+
+/// One endpoint's figures in the seed's shape, plus counts.
+#[derive(Debug, Serialize)]
+pub struct EndpointMetricsView {
+    /// `ep_…`.
+    pub webhook_id: String,
+    /// Succeeded / ended deliveries; null when none ended.
+    pub success_rate: Option<f64>,
+    /// Mean response time, ms; null without responses.
+    pub avg_response_time: Option<f64>,
+    /// Deliveries that ended.
+    pub total_deliveries: u64,
+    /// Ended succeeded.
+    pub successful_deliveries: u64,
+    /// Ended failed.
+    pub failed_deliveries: u64,
+    /// HTTP attempts.
+    pub attempts: u64,
+    /// 95th percentile response time, ms (bucket upper bound).
+    pub p95_response_time: Option<u64>,
+}
+
+impl EndpointMetricsView {
+    /// The view of one endpoint's stats.
+    pub fn new(id: EndpointId, s: &Stats) -> Self {
+        Self {
+            webhook_id: id.to_string(),
+            success_rate: s.success_rate(),
+            avg_response_time: s.average_response_ms(),
+            total_deliveries: s.total_deliveries(),
+            successful_deliveries: s.delivered,
+            failed_deliveries: s.given_up,
+            attempts: s.attempts,
+            p95_response_time: s.quantile_ms(0.95),
+        }
+    }
+}
+
+/// `GET /api/v1/metrics`: the seed's shape, plus the window and percentiles.
+#[derive(Debug, Serialize)]
+pub struct MetricsView {
+    /// The window, as asked (`24h`).
+    pub window: String,
+    /// RFC 3339: the first bucket counted.
+    pub from: String,
+    /// RFC 3339: now.
+    pub to: String,
+    /// Deliveries that ended in the window.
+    pub total_deliveries: u64,
+    /// Of those, succeeded (on any attempt).
+    pub successful_deliveries: u64,
+    /// Of those, failed for good.
+    pub failed_deliveries: u64,
+    /// Mean response time of attempts that got a response, ms (0 if none).
+    pub average_response_time: f64,
+    /// Attempts after a delivery's first / all attempts.
+    pub retry_rate: f64,
+    /// Succeeded / ended; null when none ended.
+    pub success_rate: Option<f64>,
+    /// HTTP attempts in the window.
+    pub attempts: u64,
+    /// Of those, retries.
+    pub retries: u64,
+    /// Response-time percentiles, ms (histogram bucket upper bounds).
+    pub latency_ms: serde_json::Value,
+    /// Failed attempts by kind.
+    pub failures_by_kind: serde_json::Map<String, serde_json::Value>,
+    /// Per endpoint URL (deleted endpoints appear as `deleted:ep_…`).
+    pub endpoints: serde_json::Map<String, serde_json::Value>,
+}
+
+impl MetricsView {
+    /// The view of a report.
+    pub fn new(window: &str, r: &crate::service::MetricsReport) -> Self {
+        let t = &r.totals;
+        let mut endpoints = serde_json::Map::new();
+        for e in &r.endpoints {
+            let key = e
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("deleted:{}", e.endpoint_id));
+            let v = serde_json::to_value(EndpointMetricsView::new(e.endpoint_id, &e.stats))
+                .unwrap_or_default();
+            endpoints.insert(key, v);
+        }
+        Self {
+            window: window.to_string(),
+            from: r.from.to_rfc3339_secs(),
+            to: r.to.to_rfc3339_secs(),
+            total_deliveries: t.total_deliveries(),
+            successful_deliveries: t.delivered,
+            failed_deliveries: t.given_up,
+            average_response_time: t.average_response_ms().unwrap_or(0.0),
+            retry_rate: t.retry_rate(),
+            success_rate: t.success_rate(),
+            attempts: t.attempts,
+            retries: t.retries,
+            latency_ms: serde_json::json!({
+                "p50": t.quantile_ms(0.5),
+                "p95": t.quantile_ms(0.95),
+                "p99": t.quantile_ms(0.99),
+            }),
+            failures_by_kind: t
+                .failures_by_kind
+                .iter()
+                .map(|(k, n)| (k.clone(), serde_json::json!(n)))
+                .collect(),
+            endpoints,
         }
     }
 }

@@ -84,14 +84,4 @@ fn report(scenario: &str, figures: &[Figure], out_dir: &std::path::Path) -> Resu
     Ok(())
 }
 
-/// This process's resident set size, bytes (Linux).
-pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
+pub use crate::telemetry::rss_bytes;

@@ -65,6 +65,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
             ip_policy: Default::default(),
             secret_overlap_ms: 0,
             max_event_size: 0,
+            data_dir: None,
         },
     );
     let me = Caller::Local { tenant: None };

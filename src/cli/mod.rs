@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: API, admin panel and delivery.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage tenants.
     #[command(subcommand)]
     Tenants(TenantsCmd),
@@ -130,7 +130,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             init_logging("info,actix_server=warn");
-            args.resolve()
+            (*args)
+                .resolve()
                 .map_err(|e| e.to_string())
                 .and_then(|cfg| crate::app::serve(cfg).map_err(|e| e.to_string()))
         }

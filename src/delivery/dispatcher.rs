@@ -24,6 +24,7 @@ use crate::store::Due;
 enum Msg {
     Jobs(Vec<Due>),
     Done(Due),
+    Stop,
 }
 
 /// Gauges the dispatcher keeps.
@@ -33,6 +34,8 @@ pub struct DispatchStats {
     pub queued: AtomicUsize,
     /// Jobs handed to workers and not yet done.
     pub in_flight: AtomicUsize,
+    /// Worker threads running.
+    pub workers_alive: AtomicUsize,
 }
 
 /// Handle to the dispatcher thread.
@@ -63,10 +66,15 @@ impl Dispatcher {
         std::thread::Builder::new()
             .name("herald-dispatch".into())
             .spawn(move || {
+                // Ends on `Stop`: dropping the state closes the worker
+                // channel, and each worker ends after its current job.
                 while let Ok(first) = rx.recv() {
-                    state.handle(first);
+                    let mut stop = !state.handle(first);
                     while let Ok(m) = rx.try_recv() {
-                        state.handle(m);
+                        stop |= !state.handle(m);
+                    }
+                    if stop {
+                        return;
                     }
                     state.feed();
                 }
@@ -85,6 +93,11 @@ impl Dispatcher {
     /// Reports a job finished (its outcome durable), freeing its slot.
     pub fn done(&self, job: Due) {
         let _ = self.tx.send(Msg::Done(job));
+    }
+
+    /// Stops the dispatcher; the workers finish their current job and end.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
     }
 
     /// The channel workers take jobs from.
@@ -112,8 +125,10 @@ struct State {
 }
 
 impl State {
-    fn handle(&mut self, m: Msg) {
+    /// Applies a message; `false` for `Stop`.
+    fn handle(&mut self, m: Msg) -> bool {
         match m {
+            Msg::Stop => return false,
             Msg::Jobs(jobs) => {
                 for job in jobs {
                     if !self.active.insert(job.delivery) {
@@ -147,6 +162,7 @@ impl State {
                 }
             }
         }
+        true
     }
 
     /// Hands jobs to workers, one per ready endpoint per turn, until the

@@ -28,8 +28,73 @@ pub use dispatcher::Dispatcher;
 pub use scheduler::Scheduler;
 
 use crate::clock::Clock;
-use crate::service::{Dispatch, EngineStats};
+
+use crate::domain::health::Health;
+use crate::domain::ids::EndpointId;
+use crate::domain::time::Timestamp;
 use crate::store::{Due, Store};
+
+/// Where durable, due deliveries go to be attempted (the delivery engine).
+pub trait Dispatch: Send + Sync {
+    /// Attempt these now (they are durable and due).
+    fn dispatch(&self, jobs: Vec<Due>);
+    /// Re-read the clock and the due index soon.
+    fn wake(&self);
+    /// The engine's gauges.
+    fn stats(&self) -> EngineStats {
+        EngineStats::default()
+    }
+}
+
+/// Gauges of the delivery engine, for readiness and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Jobs waiting in per-endpoint queues.
+    pub queued: usize,
+    /// Jobs handed to workers and not yet recorded.
+    pub in_flight: usize,
+    /// Timers in the scheduler's wheel.
+    pub in_wheel: usize,
+    /// How late the last expiry ran, ms.
+    pub scheduler_lag_ms: i64,
+    /// When the scheduler loop last ran (unix ms).
+    pub scheduler_tick_ms: i64,
+    /// Worker threads running.
+    pub workers_alive: usize,
+    /// Worker threads configured.
+    pub workers: usize,
+}
+
+/// A dispatcher that drops everything: for the CLI, which never delivers.
+pub struct NoDispatch;
+
+impl Dispatch for NoDispatch {
+    fn dispatch(&self, _: Vec<Due>) {}
+    fn wake(&self) {}
+}
+
+/// What the engine reports as it works, for alerting.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    /// An attempt was recorded; the endpoint's health after it.
+    Attempted {
+        /// The endpoint.
+        endpoint: EndpointId,
+        /// Its health now.
+        health: Health,
+        /// When.
+        at: Timestamp,
+    },
+    /// Herald disabled an endpoint.
+    Disabled {
+        /// The endpoint.
+        endpoint: EndpointId,
+        /// Why.
+        reason: String,
+        /// When.
+        at: Timestamp,
+    },
+}
 
 /// How the engine runs.
 #[derive(Debug, Clone)]
@@ -44,6 +109,8 @@ pub struct EngineConfig {
     pub client: client::ClientConfig,
     /// Disable an endpoint that has failed continuously this long.
     pub disable_after: Duration,
+    /// Where to report [`EngineEvent`]s, if anywhere.
+    pub events: Option<crossbeam_channel::Sender<EngineEvent>>,
 }
 
 /// The running engine: scheduler, dispatcher and workers.
@@ -51,6 +118,7 @@ pub struct EngineConfig {
 pub struct Engine {
     dispatcher: Dispatcher,
     scheduler: Scheduler,
+    workers: usize,
 }
 
 /// A failure to start the engine.
@@ -79,6 +147,7 @@ impl Engine {
             http,
             schedule: config.retry_schedule,
             disable_after_ms: config.disable_after.as_millis() as i64,
+            events: config.events,
             dispatcher: dispatcher.clone(),
             scheduler: scheduler.clone(),
         });
@@ -86,7 +155,15 @@ impl Engine {
         Ok(Self {
             dispatcher,
             scheduler,
+            workers: config.workers,
         })
+    }
+
+    /// Stops the scheduler, the dispatcher and (after their current job)
+    /// the workers. Pending deliveries stay in the store's due index.
+    pub fn shutdown(&self) {
+        self.scheduler.stop();
+        self.dispatcher.stop();
     }
 
     /// The scheduler, for tests and gauges.
@@ -119,6 +196,8 @@ impl Dispatch for Engine {
             in_wheel: s.in_wheel.load(Relaxed),
             scheduler_lag_ms: s.lag_ms.load(Relaxed),
             scheduler_tick_ms: s.last_tick_ms.load(Relaxed),
+            workers_alive: d.workers_alive.load(Relaxed),
+            workers: self.workers,
         }
     }
 }

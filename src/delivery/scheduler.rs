@@ -39,6 +39,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(250);
 enum Msg {
     Schedule(Due),
     Wake,
+    Stop,
 }
 
 /// Gauges the scheduler keeps.
@@ -77,6 +78,11 @@ impl Scheduler {
     /// A retry was made durable for `due.due`.
     pub fn schedule(&self, due: Due) {
         let _ = self.tx.send(Msg::Schedule(due));
+    }
+
+    /// Ends the scheduler thread.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Msg::Stop);
     }
 
     /// Look at the clock now (a manual clock moved, or due entries were
@@ -203,6 +209,7 @@ fn run(
                     }
                 }
                 Msg::Wake => {}
+                Msg::Stop => return,
             }
         }
     }

@@ -35,6 +35,8 @@ pub struct Ctx {
     pub schedule: Vec<Duration>,
     /// Disable an endpoint failing continuously this long (ms).
     pub disable_after_ms: i64,
+    /// Where attempts and disables are reported.
+    pub events: Option<crossbeam_channel::Sender<super::EngineEvent>>,
     pub dispatcher: Dispatcher,
     pub scheduler: Scheduler,
 }
@@ -47,6 +49,7 @@ pub fn spawn_pool(ctx: Arc<Ctx>, jobs: Receiver<Due>, n: usize) {
         std::thread::Builder::new()
             .name(format!("herald-worker-{i}"))
             .spawn(move || {
+                let _alive = Alive::new(&ctx.dispatcher.stats.workers_alive);
                 for job in jobs.iter() {
                     // NB: a panic must not kill the worker nor lose the job:
                     // the delivery is still in the due index; it is put back
@@ -66,6 +69,23 @@ pub fn spawn_pool(ctx: Arc<Ctx>, jobs: Receiver<Due>, n: usize) {
                 }
             })
             .expect("spawning a worker thread");
+    }
+}
+
+/// Counts a running worker for readiness; the count drops when the thread
+/// ends, however it ends.
+struct Alive<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Alive<'a> {
+    fn new(n: &'a std::sync::atomic::AtomicUsize) -> Self {
+        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(n)
+    }
+}
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -219,6 +239,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
         // Standard Webhooks: 410 Gone means "stop sending to this URL".
         disable_endpoint(
             ctx.store.as_ref(),
+            ctx.events.as_ref(),
             &ep,
             format!(
                 "the receiver answered 410 Gone at {}",
@@ -244,10 +265,17 @@ fn record(
     let dispatcher = ctx.dispatcher.clone();
     let scheduler = ctx.scheduler.clone();
     let store = ctx.store.clone();
+    let events = ctx.events.clone();
     let period = ctx.disable_after_ms;
     let now = attempt.started_at;
     let next = next_due(&after);
     let endpoint = after.endpoint_id;
+    let (verdict, state, latency, responded) = (
+        attempt.verdict,
+        after.state,
+        attempt.latency_ms,
+        attempt.status.is_some(),
+    );
     ctx.store.record_attempt(
         before,
         &after,
@@ -256,6 +284,14 @@ fn record(
         Box::new(move |r| {
             match r {
                 Ok(health) => {
+                    crate::telemetry::attempt(verdict, state, latency, responded);
+                    if let Some(tx) = &events {
+                        let _ = tx.send(super::EngineEvent::Attempted {
+                            endpoint,
+                            health: health.clone(),
+                            at: now,
+                        });
+                    }
                     if let Some(n) = next {
                         scheduler.schedule(n);
                     }
@@ -264,6 +300,7 @@ fn record(
                             let since = health.failing_since.unwrap_or(now);
                             disable_endpoint(
                                 store.as_ref(),
+                                events.as_ref(),
                                 &ep,
                                 format!(
                                     "failing continuously since {} with no success",
@@ -294,7 +331,13 @@ fn next_due(after: &Delivery) -> Option<Due> {
 
 /// Turns an endpoint off with a reason (its pending deliveries are then
 /// held as they come due); a no-op if it is already off.
-fn disable_endpoint(store: &dyn Store, ep: &Endpoint, reason: String, now: Timestamp) {
+fn disable_endpoint(
+    store: &dyn Store,
+    events: Option<&crossbeam_channel::Sender<super::EngineEvent>>,
+    ep: &Endpoint,
+    reason: String,
+    now: Timestamp,
+) {
     let mut before = ep.clone();
     for _ in 0..8 {
         if !before.active {
@@ -309,6 +352,13 @@ fn disable_endpoint(store: &dyn Store, ep: &Endpoint, reason: String, now: Times
         match store.update_endpoint(&before, &after) {
             Ok(()) => {
                 log::warn!("endpoint {} disabled: {reason}", ep.id);
+                if let Some(tx) = events {
+                    let _ = tx.send(super::EngineEvent::Disabled {
+                        endpoint: ep.id,
+                        reason,
+                        at: now,
+                    });
+                }
                 return;
             }
             Err(StoreError::Conflict(Conflict::Changed)) => match store.endpoint(ep.id) {

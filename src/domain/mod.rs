@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O, no clock, no storage, no HTTP.
 
+pub mod alert;
 pub mod apikey;
 pub mod delivery;
 pub mod endpoint;
@@ -11,6 +12,7 @@ pub mod netguard;
 pub mod retry;
 pub mod samples;
 pub mod session;
+pub mod stats;
 pub mod tenant;
 pub mod time;
 pub mod user;

@@ -10,29 +10,14 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the store answers; the engine's gauges as detail.
+/// `GET /readyz`: store open, workers alive, scheduler on time, disk free.
 pub async fn readyz(h: web::Data<Herald>) -> HttpResponse {
-    let e = h.engine_stats();
-    let store = web::block(move || h.store().schema_version()).await;
-    let delivery = json!({
-        "queued": e.queued,
-        "in_flight": e.in_flight,
-        "in_wheel": e.in_wheel,
-        "scheduler_lag_ms": e.scheduler_lag_ms,
-    });
-    match store {
-        Ok(Ok(v)) => HttpResponse::Ok().json(json!({
-            "status": "ready",
-            "checks": { "store": { "ok": true, "schema_version": v } },
-            "delivery": delivery,
-        })),
-        Ok(Err(e)) => HttpResponse::ServiceUnavailable().json(json!({
-            "status": "unavailable",
-            "checks": { "store": { "ok": false, "error": e.to_string() } }
-        })),
+    match web::block(move || h.readiness()).await {
+        Ok((true, body)) => HttpResponse::Ok().json(body),
+        Ok((false, body)) => HttpResponse::ServiceUnavailable().json(body),
         Err(e) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "unavailable",
-            "checks": { "store": { "ok": false, "error": e.to_string() } }
+            "error": e.to_string(),
         })),
     }
 }

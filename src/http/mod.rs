@@ -43,12 +43,19 @@ fn query_error(
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", err.to_string()).into()
 }
 
+/// The routes of the `--metrics-listen` listener: Prometheus, open.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics").route(web::get().to(api::metrics::prometheus_open)))
+        .default_service(web::to(not_found));
+}
+
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{deliveries, event_types, events, keys, tenants, webhooks};
+    use api::{deliveries, event_types, events, keys, metrics, tenants, webhooks};
     cfg.app_data(web::QueryConfig::default().error_handler(query_error))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/metrics").route(web::get().to(metrics::prometheus)))
         .service(
             web::scope("/api/v1")
                 .service(resource("/event-types").route(web::get().to(event_types::list)))
@@ -88,6 +95,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(resource("/webhooks/{id}/replay").route(web::post().to(webhooks::replay)))
                 .service(resource("/webhooks/{id}/test").route(web::post().to(webhooks::test)))
+                .service(resource("/metrics").route(web::get().to(metrics::get)))
+                .service(resource("/alerts").route(web::get().to(metrics::alerts)))
                 .service(resource("/deliveries").route(web::get().to(deliveries::list)))
                 .service(resource("/deliveries/{id}").route(web::get().to(deliveries::get)))
                 .service(

@@ -165,6 +165,9 @@ impl Herald {
     /// Creates tenant `id` unless it exists.
     pub(super) fn ensure_tenant(&self, id: &str) -> Result<()> {
         if self.store.tenant(id)?.is_none() {
+            if id.starts_with('_') {
+                return Err(ServiceError::InvalidTenantId(id.to_string()));
+            }
             let now = self.clock.now();
             let created = self.store.insert_tenant(&Tenant {
                 id: id.to_string(),

@@ -267,9 +267,11 @@ impl Herald {
             CommitOutcome::Done(results) => {
                 let mut out = Vec::with_capacity(results.len());
                 let mut due = Vec::new();
+                let mut created = 0u64;
                 for ((result, event), jobs) in results.into_iter().zip(submitted).zip(jobs) {
                     match result {
                         Committed::Created => {
+                            created += 1;
                             due.extend(jobs);
                             out.push(IngestedEvent { event });
                         }
@@ -278,6 +280,10 @@ impl Herald {
                         }),
                     }
                 }
+                crate::telemetry::EVENTS_INGESTED
+                    .fetch_add(created, std::sync::atomic::Ordering::Relaxed);
+                crate::telemetry::DELIVERIES_CREATED
+                    .fetch_add(due.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 self.dispatch.dispatch(due);
                 Ok(IngestOutcome {
                     events: out,

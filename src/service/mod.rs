@@ -6,6 +6,7 @@
 //! Service calls are blocking (they touch the store); async callers run
 //! them on a blocking pool.
 
+mod alerts;
 mod auth;
 mod bootstrap;
 mod deliveries;
@@ -13,6 +14,7 @@ mod endpoints;
 mod error;
 mod events;
 mod keys;
+mod metrics;
 mod page;
 mod sessions;
 mod tenants;
@@ -20,6 +22,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use alerts::{start_alerts, INTERNAL_TENANT};
 pub use auth::{Caller, Principal, TenantScope};
 pub use bootstrap::FirstRun;
 pub use deliveries::LogQuery;
@@ -27,6 +30,7 @@ pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::ServiceError;
 pub use events::{IngestOutcome, IngestedEvent, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
+pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};
 pub use sessions::{
     Login, SessionInfo, BAD_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
@@ -36,8 +40,9 @@ pub use tenants::{NewTenant, TenantPatch};
 pub use users::NewUser;
 
 use crate::clock::Clock;
+use crate::delivery::{Dispatch, EngineStats, NoDispatch};
 use crate::domain::netguard::IpPolicy;
-use crate::store::{Due, Store};
+use crate::store::Store;
 
 /// A service result.
 pub type Result<T> = std::result::Result<T, ServiceError>;
@@ -53,44 +58,14 @@ pub struct Settings {
     pub secret_overlap_ms: i64,
     /// The largest event (its compact `data`), in bytes.
     pub max_event_size: usize,
+    /// The data directory, for the free-space check.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
-/// Where durable, due deliveries go to be attempted (the delivery engine).
-/// Defined here so services can hand work over without depending on the
-/// engine's implementation.
-pub trait Dispatch: Send + Sync {
-    /// Attempt these now (they are durable and due).
-    fn dispatch(&self, jobs: Vec<Due>);
-    /// Re-read the clock and the due index soon.
-    fn wake(&self);
-    /// The engine's gauges.
-    fn stats(&self) -> EngineStats {
-        EngineStats::default()
-    }
-}
-
-/// Gauges of the delivery engine, for readiness and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EngineStats {
-    /// Jobs waiting in per-endpoint queues.
-    pub queued: usize,
-    /// Jobs handed to workers and not yet recorded.
-    pub in_flight: usize,
-    /// Timers in the scheduler's wheel.
-    pub in_wheel: usize,
-    /// How late the last expiry ran, ms.
-    pub scheduler_lag_ms: i64,
-    /// When the scheduler loop last ran (unix ms).
-    pub scheduler_tick_ms: i64,
-}
-
-/// A dispatcher that drops everything: for the CLI, which never delivers.
-pub struct NoDispatch;
-
-impl Dispatch for NoDispatch {
-    fn dispatch(&self, _: Vec<Due>) {}
-    fn wake(&self) {}
-}
+/// Readiness fails when the scheduler runs this late or stops ticking.
+const MAX_SCHEDULER_LAG_MS: i64 = 30_000;
+/// Readiness fails below this much free disk in the data directory.
+const MIN_FREE_DISK: u64 = 100 << 20;
 
 /// The service layer: one per process, shared by every request.
 #[derive(Clone)]
@@ -133,6 +108,71 @@ impl Herald {
     /// The delivery engine's gauges.
     pub fn engine_stats(&self) -> EngineStats {
         self.dispatch.stats()
+    }
+
+    /// Readiness: each check's verdict and detail, and the overall verdict.
+    pub fn readiness(&self) -> (bool, serde_json::Value) {
+        use serde_json::json;
+        let e = self.engine_stats();
+        let now = self.clock.now().as_millis();
+        let store = match self.store.schema_version() {
+            Ok(v) => json!({ "ok": true, "schema_version": v }),
+            Err(err) => json!({ "ok": false, "error": err.to_string() }),
+        };
+        let workers = json!({
+            "ok": e.workers > 0 && e.workers_alive == e.workers,
+            "alive": e.workers_alive,
+            "configured": e.workers,
+        });
+        let stale_ms = now - e.scheduler_tick_ms;
+        let scheduler = json!({
+            "ok": e.workers == 0 || (e.scheduler_lag_ms < MAX_SCHEDULER_LAG_MS && stale_ms < MAX_SCHEDULER_LAG_MS),
+            "lag_ms": e.scheduler_lag_ms,
+            "last_tick_ms_ago": stale_ms,
+        });
+        let disk = match &self.settings.data_dir {
+            Some(dir) => match fs2::available_space(dir) {
+                Ok(free) => {
+                    json!({ "ok": free >= MIN_FREE_DISK, "free_bytes": free, "min_bytes": MIN_FREE_DISK })
+                }
+                Err(err) => json!({ "ok": false, "error": err.to_string() }),
+            },
+            None => json!({ "ok": true }),
+        };
+        let ok = [&store, &workers, &scheduler, &disk]
+            .iter()
+            .all(|c| c["ok"] == true);
+        (
+            ok,
+            json!({
+                "status": if ok { "ready" } else { "unavailable" },
+                "checks": { "store": store, "workers": workers, "scheduler": scheduler, "disk": disk },
+                "delivery": {
+                    "queued": e.queued,
+                    "in_flight": e.in_flight,
+                    "in_wheel": e.in_wheel,
+                    "scheduler_lag_ms": e.scheduler_lag_ms,
+                },
+            }),
+        )
+    }
+
+    /// Gauges for the Prometheus exposition.
+    pub fn telemetry_gauges(&self) -> Result<crate::telemetry::Gauges> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let e = self.engine_stats();
+        let c = self.store.commit_stats();
+        Ok(crate::telemetry::Gauges {
+            queued: e.queued,
+            in_flight: e.in_flight,
+            in_wheel: e.in_wheel,
+            scheduler_lag_ms: e.scheduler_lag_ms,
+            commit_flushes: c.flushes.load(Relaxed),
+            commit_jobs: c.jobs.load(Relaxed),
+            commit_flush_micros: c.flush_micros.load(Relaxed),
+            store_bytes: self.store.size_on_disk()?,
+            rss_bytes: crate::telemetry::rss_bytes(),
+        })
     }
 
     /// The settings in force.

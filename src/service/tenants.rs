@@ -39,10 +39,10 @@ impl Herald {
     /// Creates a tenant.
     pub fn create_tenant(&self, caller: &Caller, input: NewTenant) -> Result<Tenant> {
         self.require_platform(caller)?;
-        if !valid_tenant_id(&input.id) {
+        if !valid_tenant_id(&input.id) || input.id.starts_with('_') {
             return Err(ServiceError::invalid(
                 "id",
-                "use 1-64 characters from A-Z a-z 0-9 _ - .",
+                "use 1-64 characters from A-Z a-z 0-9 _ - . (not starting with _, which Herald reserves)",
             ));
         }
         let name = input.name.unwrap_or_else(|| input.id.clone());

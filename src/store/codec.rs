@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{Result, StoreError};
+use crate::domain::alert::{Alert, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::{Endpoint, RetiredSecret};
@@ -20,6 +21,7 @@ use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::EndpointId;
 use crate::domain::session::Session;
+use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
@@ -102,6 +104,9 @@ single_version!(Delivery, "delivery");
 single_version!(Attempt, "attempt");
 single_version!(Health, "endpoint health");
 single_version!(Session, "session");
+single_version!(Stats, "stats");
+single_version!(Alert, "alert");
+single_version!(Transition, "alert transition");
 
 /// Endpoint format 1, frozen: before `disabled_reason` existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

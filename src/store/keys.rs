@@ -27,6 +27,11 @@ pub const HELD: &[u8] = b"h/";
 pub const ATTEMPT: &[u8] = b"a/";
 pub const HEALTH: &[u8] = b"eh/";
 pub const SESSION: &[u8] = b"s/";
+pub const STATS_MINUTE: &[u8] = b"sm/";
+pub const STATS_HOUR: &[u8] = b"sh/";
+pub const STATS_DAY: &[u8] = b"sd/";
+pub const ALERT: &[u8] = b"al/";
+pub const ALERT_HISTORY: &[u8] = b"ah/";
 
 pub const META_SCHEMA: &[u8] = b"m/schema_version";
 pub const META_BOOTSTRAPPED: &[u8] = b"m/bootstrapped";
@@ -131,6 +136,38 @@ pub fn held(ep: EndpointId, id: DeliveryId) -> Vec<u8> {
     cat(&[HELD, &ep.to_bytes(), &id.to_bytes()])
 }
 
+/// `s?/ ‖ len ‖ tenant ‖ bucket start ms (8, BE) ‖ endpoint`: a tenant's
+/// stats rows in time order, so a window is one range scan.
+pub fn stats(table: &[u8], tenant: &str, start: Timestamp, ep: EndpointId) -> Vec<u8> {
+    let ms = start.as_millis().max(0) as u64;
+    cat(&[
+        table,
+        &tenant_part(tenant),
+        &ms.to_be_bytes(),
+        &ep.to_bytes(),
+    ])
+}
+
+/// The first key of a tenant's stats rows from `start` on.
+pub fn stats_from(table: &[u8], tenant: &str, start: Timestamp) -> Vec<u8> {
+    let ms = start.as_millis().max(0) as u64;
+    cat(&[table, &tenant_part(tenant), &ms.to_be_bytes()])
+}
+
+/// The prefix of a tenant's stats rows.
+pub fn stats_of(table: &[u8], tenant: &str) -> Vec<u8> {
+    cat(&[table, &tenant_part(tenant)])
+}
+
+pub fn alert(rule: u8, ep: EndpointId) -> Vec<u8> {
+    cat(&[ALERT, &[rule], &ep.to_bytes()])
+}
+
+pub fn alert_history(at: Timestamp, seq: u128) -> Vec<u8> {
+    let ms = at.as_millis().max(0) as u64;
+    cat(&[ALERT_HISTORY, &ms.to_be_bytes(), &seq.to_be_bytes()])
+}
+
 pub fn health(ep: EndpointId) -> Vec<u8> {
     cat(&[HEALTH, &ep.to_bytes()])
 }
@@ -185,9 +222,14 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 19] = [
+        let all: [&[u8]; 24] = [
+            ALERT,
+            ALERT_HISTORY,
             HEALTH,
             SESSION,
+            STATS_MINUTE,
+            STATS_HOUR,
+            STATS_DAY,
             b"m/",
             TENANT,
             KEY,

@@ -20,6 +20,7 @@ mod sled_store;
 pub use committer::CommitStats;
 pub use sled_store::SledStore;
 
+use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
@@ -27,6 +28,7 @@ use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
 use crate::domain::session::Session;
+use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
@@ -231,6 +233,44 @@ pub struct DeliveryFilter {
     pub until: Option<Timestamp>,
 }
 
+/// The time buckets statistics are kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// One row per endpoint per minute.
+    Minute,
+    /// Per hour.
+    Hour,
+    /// Per day (UTC).
+    Day,
+}
+
+impl Grain {
+    /// The bucket length, ms.
+    pub fn ms(self) -> i64 {
+        match self {
+            Grain::Minute => 60_000,
+            Grain::Hour => 3_600_000,
+            Grain::Day => 86_400_000,
+        }
+    }
+
+    /// The start of the bucket holding `t`.
+    pub fn floor(self, t: Timestamp) -> Timestamp {
+        Timestamp::from_millis(t.as_millis().div_euclid(self.ms()) * self.ms())
+    }
+}
+
+/// One stored statistics row.
+#[derive(Debug, Clone)]
+pub struct StatsRow {
+    /// The endpoint.
+    pub endpoint: EndpointId,
+    /// Bucket start.
+    pub start: Timestamp,
+    /// The counters.
+    pub stats: Stats,
+}
+
 /// A page of the delivery log, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryPage {
@@ -293,6 +333,14 @@ pub trait DeliveryStore {
     );
     /// An endpoint's health.
     fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health>;
+    /// A tenant's statistics rows of one grain with `from <= start <= to`.
+    fn stats_rows(
+        &self,
+        tenant: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StatsRow>>;
     /// The delivery log, newest first, strictly before `before`.
     fn list_deliveries(
         &self,
@@ -322,6 +370,18 @@ pub trait DeliveryStore {
     /// Group-commit figures.
     fn commit_stats(&self) -> std::sync::Arc<CommitStats>;
 }
+/// Alert states and their history.
+pub trait AlertStore {
+    /// The state of one rule for one endpoint.
+    fn alert(&self, rule: Rule, endpoint: EndpointId) -> Result<Option<Alert>>;
+    /// Stores a new state and its transition together, durably.
+    fn put_alert(&self, alert: &Alert, transition: &Transition) -> Result<()>;
+    /// Every alert state (few: one per rule and endpoint that ever fired).
+    fn alerts(&self) -> Result<Vec<Alert>>;
+    /// Transitions, newest first.
+    fn alert_history(&self, limit: usize) -> Result<Vec<Transition>>;
+}
+
 /// Everything Herald stores.
 pub trait Store:
     TenantStore
@@ -330,6 +390,7 @@ pub trait Store:
     + SessionStore
     + EndpointStore
     + DeliveryStore
+    + AlertStore
     + Send
     + Sync
     + 'static

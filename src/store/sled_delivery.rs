@@ -9,13 +9,14 @@ use super::committer::Continuation;
 use super::keys;
 use super::sled_store::{io, SledStore};
 use super::{
-    CommitOutcome, Committed, DeliveryStore, Due, Idempotency, NewEvent, Result, StoreError, Then,
-    ThenHealth,
+    CommitOutcome, Committed, DeliveryStore, Due, Grain, Idempotency, NewEvent, Result, StatsRow,
+    StoreError, Then, ThenHealth,
 };
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId};
+use crate::domain::stats::Stats;
 use crate::domain::time::Timestamp;
 
 /// The due-index key of a delivery in this state, if it belongs there.
@@ -229,6 +230,10 @@ impl DeliveryStore for SledStore {
         );
         let health_key = keys::health(after.endpoint_id);
         let at = attempt.started_at.plus_millis(attempt.latency_ms as i64);
+        let delta = Stats::of_attempt(attempt, after.state);
+        let started = attempt.started_at;
+        let tenant = after.tenant_id.clone();
+        let endpoint = after.endpoint_id;
         self.committer
             .submit(Box::new(move |db: &sled::Db| -> Continuation {
                 // NB: read-modify-write of health is safe here: this thread is
@@ -240,6 +245,21 @@ impl DeliveryStore for SledStore {
                     };
                     health.record(success, at);
                     batch.insert(health_key, health.encode());
+                    // Counted as it happens, into the minute, hour and day
+                    // rows: any window is then a sum of a few hundred rows.
+                    for (table, grain) in [
+                        (keys::STATS_MINUTE, Grain::Minute),
+                        (keys::STATS_HOUR, Grain::Hour),
+                        (keys::STATS_DAY, Grain::Day),
+                    ] {
+                        let key = keys::stats(table, &tenant, grain.floor(started), endpoint);
+                        let mut row = match db.get(&key).map_err(io)? {
+                            Some(v) => Stats::decode(&v)?,
+                            None => Stats::default(),
+                        };
+                        row.merge(&delta);
+                        batch.insert(key, row.encode());
+                    }
                     db.apply_batch(batch).map_err(io)?;
                     Ok(health)
                 })();
@@ -249,6 +269,42 @@ impl DeliveryStore for SledStore {
 
     fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health> {
         Ok(self.get(&keys::health(endpoint))?.unwrap_or_default())
+    }
+
+    fn stats_rows(
+        &self,
+        tenant: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StatsRow>> {
+        let table = match grain {
+            Grain::Minute => keys::STATS_MINUTE,
+            Grain::Hour => keys::STATS_HOUR,
+            Grain::Day => keys::STATS_DAY,
+        };
+        let prefix = keys::stats_of(table, tenant);
+        let start = keys::stats_from(table, tenant, from);
+        let mut out = Vec::new();
+        for item in self.db.range(start..) {
+            let (k, v) = item.map_err(io)?;
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            if rest.len() != 24 {
+                continue;
+            }
+            let ms = u64::from_be_bytes(rest[..8].try_into().unwrap_or_default()) as i64;
+            if ms > to.as_millis() {
+                break;
+            }
+            out.push(StatsRow {
+                endpoint: EndpointId::from_bytes(rest[8..].try_into().unwrap_or_default()),
+                start: Timestamp::from_millis(ms),
+                stats: Stats::decode(&v)?,
+            });
+        }
+        Ok(out)
     }
 
     fn list_deliveries(

@@ -9,9 +9,10 @@ use super::codec::Versioned;
 use super::committer::Committer;
 use super::{keys, migrations};
 use super::{
-    Conflict, EndpointStore, KeyStore, Result, SessionStore, Store, StoreError, TenantStore,
-    UserStore,
+    AlertStore, Conflict, EndpointStore, KeyStore, Result, SessionStore, Store, StoreError,
+    TenantStore, UserStore,
 };
+use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::{EndpointId, KeyId};
@@ -306,6 +307,39 @@ impl EndpointStore for SledStore {
             }
         }
         Ok(out)
+    }
+}
+
+impl AlertStore for SledStore {
+    fn alert(&self, rule: Rule, endpoint: EndpointId) -> Result<Option<Alert>> {
+        self.get(&keys::alert(rule.code(), endpoint))
+    }
+
+    fn put_alert(&self, alert: &Alert, t: &Transition) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        batch.insert(
+            keys::alert(alert.rule.code(), alert.endpoint_id),
+            alert.encode(),
+        );
+        batch.insert(
+            keys::alert_history(t.at, crate::domain::ids::new_ulid(t.at).0),
+            t.encode(),
+        );
+        self.db.apply_batch(batch).map_err(io)?;
+        self.flush()
+    }
+
+    fn alerts(&self) -> Result<Vec<Alert>> {
+        self.scan_records(keys::ALERT, None, usize::MAX)
+    }
+
+    fn alert_history(&self, limit: usize) -> Result<Vec<Transition>> {
+        self.db
+            .scan_prefix(keys::ALERT_HISTORY)
+            .rev()
+            .take(limit)
+            .map(|r| r.map_err(io).and_then(|(_, v)| Transition::decode(&v)))
+            .collect()
     }
 }
 

@@ -6,6 +6,7 @@ mod support;
 
 mod delivery;
 mod foundation;
+mod monitoring;
 mod recovery;
 mod schedule;
 mod ui;

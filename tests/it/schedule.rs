@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use crate::sink::*;
 use crate::support::*;
 
-const T0: i64 = 1_705_314_600_000; // 2024-01-15T10:30:00Z
-const MIN: i64 = 60_000;
+pub const T0: i64 = 1_705_314_600_000; // 2024-01-15T10:30:00Z
+pub const MIN: i64 = 60_000;
 const TENANT: Option<&str> = Some("company_xyz");
 
 /// Herald in this process, on a manual clock.
-struct App {
+pub struct App {
     running: Option<Running>,
     clock: Arc<ManualClock>,
     base: String,
@@ -30,7 +30,7 @@ struct App {
 }
 
 impl App {
-    fn start(tweak: impl FnOnce(&mut ServeArgs)) -> Self {
+    pub fn start(tweak: impl FnOnce(&mut ServeArgs)) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let mut args = ServeArgs {
             listen: Some("127.0.0.1:0".into()),
@@ -55,31 +55,52 @@ impl App {
         app
     }
 
-    fn boot(&mut self) {
+    pub fn boot(&mut self) {
         let mut cfg = self.args.clone().resolve().unwrap();
         cfg.platform_key = Some(PLATFORM_KEY.into());
         cfg.admin_password = Some(ADMIN_PASSWORD.into());
-        let running = herald::app::start(cfg, self.clock.clone()).unwrap();
+        // After a stop, the engine's threads let go of the data directory
+        // asynchronously; a restart waits for its lock (bounded).
+        let mut tries = 0;
+        let running = loop {
+            match herald::app::start(cfg.clone(), self.clock.clone()) {
+                Err(herald::app::AppError::Store(herald::store::StoreError::Locked { .. }))
+                    if tries < 200 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                other => break other.unwrap(),
+            }
+        };
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
 
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
         call_json(&self.agent, &self.base, method, path, TENANT, body)
     }
 
+    /// Stops and starts again on the same data directory and clock.
+    pub fn restart(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop();
+        }
+        self.boot();
+    }
+
     /// Moves the clock and lets the scheduler see it at once.
-    fn advance(&self, ms: i64) {
+    pub fn advance(&self, ms: i64) {
         self.clock.advance_ms(ms);
         self.running.as_ref().unwrap().wake();
     }
 
-    fn set(&self, at: i64) {
+    pub fn set(&self, at: i64) {
         self.clock.set(Timestamp::from_millis(at));
         self.running.as_ref().unwrap().wake();
     }
 
-    fn endpoint(&self, url: &str, events: Value) -> String {
+    pub fn endpoint(&self, url: &str, events: Value) -> String {
         let a = self.call(
             "POST",
             "/api/v1/webhooks",
@@ -89,7 +110,7 @@ impl App {
         a.body["id"].as_str().unwrap().to_string()
     }
 
-    fn post(&self, event: &str) -> (String, String) {
+    pub fn post(&self, event: &str) -> (String, String) {
         let a = self.call(
             "POST",
             "/api/v1/events",
@@ -105,14 +126,14 @@ impl App {
         )
     }
 
-    fn delivery(&self, id: &str) -> Value {
+    pub fn delivery(&self, id: &str) -> Value {
         let a = self.call("GET", &format!("/api/v1/deliveries/{id}"), None);
         assert_eq!(a.status, 200, "{}", a.text);
         a.body
     }
 
     /// Waits until the delivery has `n` attempts recorded.
-    fn attempts(&self, id: &str, n: usize) -> Value {
+    pub fn attempts(&self, id: &str, n: usize) -> Value {
         eventually(
             Duration::from_secs(20),
             &format!("{n} attempts recorded"),
@@ -132,7 +153,7 @@ impl Drop for App {
     }
 }
 
-fn iso(ms: i64) -> String {
+pub fn iso(ms: i64) -> String {
     Timestamp::from_millis(ms).to_rfc3339_millis()
 }
 

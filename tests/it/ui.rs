@@ -654,8 +654,24 @@ fn delivery_log_filters_pages_details_and_resend() {
         .assert(404, "Not found");
     b.get("/deliveries/nonsense").assert(404, "Not found");
 
-    // The dashboard lists the latest deliveries.
-    b.get("/").assert(200, "Latest deliveries");
+    // The dashboard: 24-hour figures from the metrics service, charts,
+    // per-endpoint rows, the latest deliveries.
+    let home = b.get("/");
+    home.assert(200, "Last 24 hours")
+        .assert(200, "Success rate")
+        .assert(200, "src=\"/charts/success.svg\"")
+        .assert(200, "Endpoints, last 24 hours")
+        .assert(200, "Latest deliveries");
+    b.get("/webhooks").assert(200, "Success (24 h)");
+    for chart in ["deliveries", "success", "latency"] {
+        let c = b.get(&format!("/charts/{chart}.svg"));
+        assert_eq!(c.status, 200, "{}", c.body);
+        assert_eq!(c.header("content-type"), Some("image/svg+xml"));
+        assert!(c.body.starts_with("<svg") && c.body.contains("<title>"));
+    }
+    let c = b.get(&format!("/charts/success.svg?endpoint={ep}"));
+    assert_eq!(c.status, 200);
+    b.get("/charts/nope.svg").assert(404, "Not found");
 }
 
 #[test]
@@ -739,6 +755,9 @@ fn tenant_bound_users_see_only_their_tenant() {
         .assert(404, "Not found");
     alice
         .submit(&format!("/deliveries/{their_dlv}/resend"), &[])
+        .assert(404, "Not found");
+    alice
+        .get(&format!("/charts/success.svg?endpoint={theirs}"))
         .assert(404, "Not found");
     alice
         .get(&format!("/deliveries?webhook_id={theirs}"))

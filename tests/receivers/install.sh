@@ -15,7 +15,7 @@ if ! node -e "require.resolve('express')" >/dev/null 2>&1; then
   fi
 fi
 
-if ! "$PYTHON" -c "import flask, standardwebhooks.webhooks" >/dev/null 2>&1; then
+if ! "$PYTHON" -c "import flask, standardwebhooks.webhooks, prometheus_client" >/dev/null 2>&1; then
   echo "receivers: installing PyPI packages" >&2
   "$PYTHON" -m pip install --quiet --disable-pip-version-check -r requirements.txt ||
     "$PYTHON" -m pip install --quiet --disable-pip-version-check --break-system-packages -r requirements.txt

@@ -4,5 +4,6 @@ pub mod deliveries;
 pub mod event_types;
 pub mod events;
 pub mod keys;
+pub mod metrics;
 pub mod tenants;
 pub mod webhooks;

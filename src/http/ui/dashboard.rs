@@ -1,15 +1,80 @@
-//! `GET /`: the dashboard of the current tenant — its endpoints' health,
-//! failing endpoints and recent failures.
+//! `GET /`: the dashboard of the current tenant — deliveries, success
+//! rate and latency over the last 24 hours (from the metrics service,
+//! with charts), per-endpoint figures, failing endpoints and recent
+//! failures.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
+use super::charts::WINDOW_MS;
 use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::deliveries::{rows_of, DeliveryRow};
 use super::view::{Badge, When};
-use crate::service::{Herald, LogQuery, PageRequest, ServiceError};
+use crate::domain::stats::Stats;
+use crate::service::{Herald, LogQuery, MetricsReport, PageRequest, ServiceError};
+
+/// The headline figures of a window.
+pub struct Figures {
+    /// Deliveries that ended (succeeded or given up).
+    pub deliveries: u64,
+    /// Of which succeeded.
+    pub delivered: u64,
+    /// Given up.
+    pub failed: u64,
+    /// `98.5 %` or a dash.
+    pub success: String,
+    /// Whether the success rate is under the alert threshold (95 %).
+    pub success_low: bool,
+    /// `120 ms` or a dash.
+    pub average: String,
+    /// `250 ms` or a dash.
+    pub p95: String,
+    /// `3.1 %`.
+    pub retry_rate: String,
+}
+
+impl Figures {
+    /// The figures of `s`.
+    pub fn of(s: &Stats) -> Self {
+        let ms = |v: Option<f64>| v.map_or_else(|| "—".to_string(), |v| format!("{v:.0} ms"));
+        Self {
+            deliveries: s.total_deliveries(),
+            delivered: s.delivered,
+            failed: s.given_up,
+            success: s
+                .success_rate()
+                .map_or_else(|| "—".to_string(), |r| format!("{:.1} %", r * 100.0)),
+            success_low: s.success_rate().is_some_and(|r| r < 0.95),
+            average: ms(s.average_response_ms()),
+            p95: ms(s.quantile_ms(0.95).map(|v| v as f64)),
+            retry_rate: format!("{:.1} %", s.retry_rate() * 100.0),
+        }
+    }
+}
+
+/// One endpoint's figures.
+pub struct EndpointFigures {
+    id: String,
+    url: String,
+    figures: Figures,
+}
+
+fn endpoint_figures(report: &MetricsReport) -> Vec<EndpointFigures> {
+    report
+        .endpoints
+        .iter()
+        .map(|e| EndpointFigures {
+            id: e.endpoint_id.to_string(),
+            url: e
+                .url
+                .clone()
+                .unwrap_or_else(|| "(deleted endpoint)".to_string()),
+            figures: Figures::of(&e.stats),
+        })
+        .collect()
+}
 
 /// An endpoint that is failing or was disabled.
 pub struct FailingEndpoint {
@@ -26,6 +91,8 @@ pub struct FailingEndpoint {
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     layout: Layout,
+    figures: Option<Figures>,
+    per_endpoint: Vec<EndpointFigures>,
     endpoints: usize,
     active: usize,
     failing: Vec<FailingEndpoint>,
@@ -39,6 +106,8 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
     let ctx = Ctx::load(&req, &h, "dashboard").await?;
     let mut p = DashboardPage {
         layout: ctx.layout.clone(),
+        figures: None,
+        per_endpoint: Vec::new(),
         endpoints: 0,
         active: 0,
         failing: Vec::new(),
@@ -83,7 +152,9 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
                 ..Default::default()
             },
         )?;
+        let report = h.metrics(&caller, WINDOW_MS)?;
         Ok::<_, ServiceError>((
+            report,
             eps.len(),
             eps.iter().filter(|e| e.active).count(),
             failing,
@@ -92,7 +163,10 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
         ))
     })
     .await?;
-    let (endpoints, active, failing, failures, recent) = loaded.map_err(|e| ctx.fail(&req, e))?;
+    let (report, endpoints, active, failing, failures, recent) =
+        loaded.map_err(|e| ctx.fail(&req, e))?;
+    p.figures = Some(Figures::of(&report.totals));
+    p.per_endpoint = endpoint_figures(&report);
     p.endpoints = endpoints;
     p.active = active;
     p.failing = failing;

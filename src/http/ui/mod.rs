@@ -19,6 +19,7 @@ pub mod context;
 pub mod view;
 
 mod account;
+mod charts;
 mod dashboard;
 mod deliveries;
 mod delivery;
@@ -94,5 +95,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(account::show))
             .route(web::post().to(account::change_password)),
     )
+    .service(resource("/charts/{name}").route(web::get().to(charts::show)))
     .service(resource("/static/{hash}/{file}").route(web::get().to(assets::serve)));
 }

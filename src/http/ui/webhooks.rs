@@ -6,7 +6,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::charts::WINDOW_MS;
 use super::context::{blocking, page, Ctx, Layout, UiError};
+use super::dashboard::Figures;
 use super::view::{Badge, When};
 use crate::service::{Herald, PageRequest};
 
@@ -20,6 +22,8 @@ pub struct Row {
     last: Option<When>,
     last_success: Option<When>,
     failures: u32,
+    success: String,
+    success_low: bool,
 }
 
 /// The list page.
@@ -67,8 +71,14 @@ pub async fn list(
     let result = blocking(&h, move |h| {
         let page =
             h.list_endpoints(&caller, &PageRequest::parse(Some("50"), cursor.as_deref())?)?;
+        let report = h.metrics(&caller, WINDOW_MS)?;
         let mut rows = Vec::new();
         for ep in &page.items {
+            let figures = report
+                .endpoints
+                .iter()
+                .find(|m| m.endpoint_id == ep.id)
+                .map(|m| Figures::of(&m.stats));
             let (ep, health) = h.get_endpoint_with_health(&caller, &ep.id.to_string())?;
             rows.push(Row {
                 id: ep.id.to_string(),
@@ -79,6 +89,10 @@ pub async fn list(
                 last: When::opt(health.last_attempt_at),
                 last_success: When::opt(health.last_success_at),
                 failures: health.consecutive_failures,
+                success: figures
+                    .as_ref()
+                    .map_or_else(|| "—".to_string(), |f| f.success.clone()),
+                success_low: figures.is_some_and(|f| f.success_low),
             });
         }
         Ok((rows, page.next_cursor))

@@ -1,0 +1,256 @@
+//! Alerts from the seed's "Monitoring Webhooks" section: rules, and a
+//! state machine per rule and endpoint with hysteresis, so a flapping
+//! endpoint does not page anyone on every attempt.
+
+use serde::{Deserialize, Serialize};
+
+use super::health::Health;
+use super::ids::EndpointId;
+use super::stats::Stats;
+use super::time::Timestamp;
+
+/// What an alert watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Rule {
+    /// Failed attempts / attempts over the window above the threshold.
+    FailureRate,
+    /// p95 response time over the window above the threshold, or timeouts.
+    SlowResponses,
+    /// N consecutive failed attempts.
+    EndpointDown,
+    /// Herald disabled the endpoint (410 Gone, or failing too long).
+    EndpointDisabled,
+}
+
+impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 4] = [
+        Rule::FailureRate,
+        Rule::SlowResponses,
+        Rule::EndpointDown,
+        Rule::EndpointDisabled,
+    ];
+
+    /// `failure_rate`, `slow_responses`, `endpoint_down`, `endpoint_disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::FailureRate => "failure_rate",
+            Rule::SlowResponses => "slow_responses",
+            Rule::EndpointDown => "endpoint_down",
+            Rule::EndpointDisabled => "endpoint_disabled",
+        }
+    }
+
+    /// One byte for storage keys.
+    pub fn code(self) -> u8 {
+        match self {
+            Rule::FailureRate => 1,
+            Rule::SlowResponses => 2,
+            Rule::EndpointDown => 3,
+            Rule::EndpointDisabled => 4,
+        }
+    }
+}
+
+/// Thresholds (configurable; defaults from the seed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// Fire above this failure rate (0.05 = 5 %).
+    pub failure_rate: f64,
+    /// Resolve below this failure rate (hysteresis).
+    pub failure_rate_resolve: f64,
+    /// Attempts needed in the window before the rate means anything.
+    pub min_sample: u64,
+    /// Fire when p95 exceeds this, ms.
+    pub slow_p95_ms: u64,
+    /// Or when this many attempts timed out in the window.
+    pub slow_timeouts: u64,
+    /// Consecutive failures that mean "down".
+    pub down_after: u32,
+    /// The window the rate and latency rules look at, ms.
+    pub window_ms: i64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            failure_rate: 0.05,
+            failure_rate_resolve: 0.025,
+            min_sample: 20,
+            slow_p95_ms: 5_000,
+            slow_timeouts: 3,
+            down_after: 5,
+            window_ms: 15 * 60_000,
+        }
+    }
+}
+
+/// Where a rule stands for one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    /// Nothing wrong (or resolved).
+    Ok,
+    /// The condition holds.
+    Firing,
+}
+
+/// The stored state of one rule for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Which rule.
+    pub rule: Rule,
+    /// Which endpoint.
+    pub endpoint_id: EndpointId,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Firing or ok.
+    pub state: State,
+    /// When it entered this state.
+    pub since: Timestamp,
+    /// What the measurement said at the last transition.
+    pub detail: String,
+}
+
+/// A stored state change: the alert history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// The rule.
+    pub rule: Rule,
+    /// The endpoint.
+    pub endpoint_id: EndpointId,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The endpoint's URL at the time.
+    pub url: String,
+    /// The new state.
+    pub to: State,
+    /// When.
+    pub at: Timestamp,
+    /// What triggered it.
+    pub detail: String,
+}
+
+/// What a rule sees of an endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    /// Its health after the latest attempt.
+    pub health: Health,
+    /// Its statistics over the window.
+    pub window: Option<Stats>,
+    /// Whether it is disabled, and why (by Herald).
+    pub disabled: Option<String>,
+}
+
+/// Evaluates `rule` for an endpoint now in state `current`: the new state
+/// and a detail, if it changes. Each rule fires on one threshold and
+/// resolves on a lower one, so a value hovering at the threshold flips
+/// once, not on every evaluation.
+pub fn evaluate(
+    rule: Rule,
+    current: State,
+    o: &Observation,
+    t: &Thresholds,
+) -> Option<(State, String)> {
+    let (fire, resolve, detail) = match rule {
+        Rule::EndpointDown => {
+            let n = o.health.consecutive_failures;
+            (
+                n >= t.down_after,
+                n == 0,
+                format!("{n} consecutive failed attempts"),
+            )
+        }
+        Rule::EndpointDisabled => (
+            o.disabled.is_some(),
+            o.disabled.is_none(),
+            o.disabled.clone().unwrap_or_else(|| "re-enabled".into()),
+        ),
+        Rule::FailureRate => {
+            let w = o.window.as_ref()?;
+            if w.attempts < t.min_sample {
+                return None; // too little traffic to judge either way
+            }
+            let r = w.failure_rate();
+            (
+                r > t.failure_rate,
+                r < t.failure_rate_resolve,
+                format!("{:.1} % of {} attempts failed", r * 100.0, w.attempts),
+            )
+        }
+        Rule::SlowResponses => {
+            let w = o.window.as_ref()?;
+            let p95 = w.quantile_ms(0.95).unwrap_or(0);
+            let timeouts = w.failures_of("timeout");
+            (
+                p95 > t.slow_p95_ms || timeouts >= t.slow_timeouts,
+                p95 <= t.slow_p95_ms / 2 && timeouts == 0,
+                format!("p95 {p95} ms, {timeouts} timeouts"),
+            )
+        }
+    };
+    match current {
+        State::Ok if fire => Some((State::Firing, detail)),
+        State::Firing if resolve => Some((State::Ok, detail)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(failures: u32) -> Observation {
+        Observation {
+            health: Health {
+                consecutive_failures: failures,
+                ..Health::default()
+            },
+            ..Observation::default()
+        }
+    }
+
+    #[test]
+    fn endpoint_down_fires_at_five_and_resolves_on_success_only() {
+        let t = Thresholds::default();
+        let mut state = State::Ok;
+        let mut changes = vec![];
+        for n in [1, 2, 3, 4, 5, 6, 7, 0, 1, 0] {
+            if let Some((s, _)) = evaluate(Rule::EndpointDown, state, &obs(n), &t) {
+                changes.push((n, s));
+                state = s;
+            }
+        }
+        assert_eq!(changes, vec![(5, State::Firing), (0, State::Ok)]);
+    }
+
+    #[test]
+    fn failure_rate_has_a_minimum_sample_and_hysteresis() {
+        let t = Thresholds::default();
+        let window = |attempts: u64, failed: u64| Observation {
+            window: Some(Stats {
+                attempts,
+                successes: attempts - failed,
+                ..Stats::default()
+            }),
+            ..Observation::default()
+        };
+        assert_eq!(
+            evaluate(Rule::FailureRate, State::Ok, &window(10, 5), &t),
+            None,
+            "too few"
+        );
+        assert!(matches!(
+            evaluate(Rule::FailureRate, State::Ok, &window(100, 6), &t),
+            Some((State::Firing, _))
+        ));
+        // 4 % is under the firing threshold but over the resolve one: stays.
+        assert_eq!(
+            evaluate(Rule::FailureRate, State::Firing, &window(100, 4), &t),
+            None
+        );
+        assert!(matches!(
+            evaluate(Rule::FailureRate, State::Firing, &window(100, 2), &t),
+            Some((State::Ok, _))
+        ));
+    }
+}

@@ -1,0 +1,254 @@
+//! Process-wide counters for Prometheus, and the text exposition.
+//!
+//! Counters are process-lifetime (Prometheus expects resets on restart);
+//! the persisted statistics behind `/api/v1/metrics` are the durable record.
+//! They are statics, like a metrics registry: every layer may count without
+//! threading a handle through every call.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::domain::delivery::{DeliveryState, Verdict};
+use crate::domain::stats::{bucket_of, BUCKETS_MS};
+
+/// Events accepted (durable).
+pub static EVENTS_INGESTED: AtomicU64 = AtomicU64::new(0);
+/// Deliveries created by fan-out.
+pub static DELIVERIES_CREATED: AtomicU64 = AtomicU64::new(0);
+static DELIVERED: AtomicU64 = AtomicU64::new(0);
+static GIVEN_UP: AtomicU64 = AtomicU64::new(0);
+static ATTEMPT_SUCCESS: AtomicU64 = AtomicU64::new(0);
+static ATTEMPT_RETRY: AtomicU64 = AtomicU64::new(0);
+static ATTEMPT_PERMANENT: AtomicU64 = AtomicU64::new(0);
+static LATENCY_SUM_MS: AtomicU64 = AtomicU64::new(0);
+static LATENCY_COUNT: AtomicU64 = AtomicU64::new(0);
+static LATENCY_BUCKETS: [AtomicU64; 13] = [const { AtomicU64::new(0) }; 13];
+
+/// Counts a recorded attempt (after it is durable).
+pub fn attempt(verdict: Verdict, state: DeliveryState, latency_ms: u32, got_response: bool) {
+    match verdict {
+        Verdict::Success => &ATTEMPT_SUCCESS,
+        Verdict::Retry => &ATTEMPT_RETRY,
+        Verdict::Permanent => &ATTEMPT_PERMANENT,
+    }
+    .fetch_add(1, Relaxed);
+    match state {
+        DeliveryState::Succeeded => {
+            DELIVERED.fetch_add(1, Relaxed);
+        }
+        DeliveryState::Failed => {
+            GIVEN_UP.fetch_add(1, Relaxed);
+        }
+        DeliveryState::Pending => {}
+    }
+    if got_response {
+        LATENCY_SUM_MS.fetch_add(u64::from(latency_ms), Relaxed);
+        LATENCY_COUNT.fetch_add(1, Relaxed);
+        LATENCY_BUCKETS[bucket_of(u64::from(latency_ms))].fetch_add(1, Relaxed);
+    }
+}
+
+/// Gauges sampled at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct Gauges {
+    /// Jobs waiting in the dispatcher.
+    pub queued: usize,
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Timers in the wheel.
+    pub in_wheel: usize,
+    /// Scheduler lag, ms.
+    pub scheduler_lag_ms: i64,
+    /// Group-commit flushes so far.
+    pub commit_flushes: u64,
+    /// Jobs committed so far.
+    pub commit_jobs: u64,
+    /// Time spent flushing, µs.
+    pub commit_flush_micros: u64,
+    /// Store size on disk.
+    pub store_bytes: u64,
+    /// Process resident memory.
+    pub rss_bytes: u64,
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The Prometheus text exposition (format 0.0.4).
+pub fn render(g: &Gauges) -> String {
+    let mut o = String::with_capacity(4096);
+    family(
+        &mut o,
+        "herald_events_ingested_total",
+        "counter",
+        "Events accepted and made durable.",
+    );
+    let _ = writeln!(
+        o,
+        "herald_events_ingested_total {}",
+        EVENTS_INGESTED.load(Relaxed)
+    );
+    family(
+        &mut o,
+        "herald_deliveries_created_total",
+        "counter",
+        "Deliveries created by fan-out.",
+    );
+    let _ = writeln!(
+        o,
+        "herald_deliveries_created_total {}",
+        DELIVERIES_CREATED.load(Relaxed)
+    );
+    family(
+        &mut o,
+        "herald_deliveries_total",
+        "counter",
+        "Deliveries that ended, by outcome.",
+    );
+    let _ = writeln!(
+        o,
+        "herald_deliveries_total{{outcome=\"succeeded\"}} {}",
+        DELIVERED.load(Relaxed)
+    );
+    let _ = writeln!(
+        o,
+        "herald_deliveries_total{{outcome=\"failed\"}} {}",
+        GIVEN_UP.load(Relaxed)
+    );
+    family(
+        &mut o,
+        "herald_attempts_total",
+        "counter",
+        "HTTP attempts, by verdict.",
+    );
+    for (v, c) in [
+        ("success", &ATTEMPT_SUCCESS),
+        ("retry", &ATTEMPT_RETRY),
+        ("permanent", &ATTEMPT_PERMANENT),
+    ] {
+        let _ = writeln!(
+            o,
+            "herald_attempts_total{{verdict=\"{v}\"}} {}",
+            c.load(Relaxed)
+        );
+    }
+    family(
+        &mut o,
+        "herald_attempt_duration_seconds",
+        "histogram",
+        "Response time of attempts that got an HTTP response.",
+    );
+    let mut cumulative = 0;
+    for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+        cumulative += b.load(Relaxed);
+        let le = BUCKETS_MS
+            .get(i)
+            .map_or("+Inf".to_string(), |ms| format!("{}", *ms as f64 / 1000.0));
+        let _ = writeln!(
+            o,
+            "herald_attempt_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        o,
+        "herald_attempt_duration_seconds_sum {}",
+        LATENCY_SUM_MS.load(Relaxed) as f64 / 1000.0
+    );
+    let _ = writeln!(
+        o,
+        "herald_attempt_duration_seconds_count {}",
+        LATENCY_COUNT.load(Relaxed)
+    );
+    let gauges: [(&str, &str, f64); 5] = [
+        (
+            "herald_dispatch_queue_depth",
+            "Deliveries waiting in per-endpoint queues.",
+            g.queued as f64,
+        ),
+        (
+            "herald_requests_in_flight",
+            "Delivery requests being made or recorded.",
+            g.in_flight as f64,
+        ),
+        (
+            "herald_scheduler_timers",
+            "Retries in the scheduler's time wheel.",
+            g.in_wheel as f64,
+        ),
+        (
+            "herald_scheduler_lag_seconds",
+            "How late the scheduler's last expiry ran.",
+            g.scheduler_lag_ms as f64 / 1000.0,
+        ),
+        (
+            "herald_store_size_bytes",
+            "Size of the data directory's store on disk.",
+            g.store_bytes as f64,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        family(&mut o, name, "gauge", help);
+        let _ = writeln!(o, "{name} {v}");
+    }
+    family(
+        &mut o,
+        "herald_commit_flushes_total",
+        "counter",
+        "Group-commit flushes (fsyncs).",
+    );
+    let _ = writeln!(o, "herald_commit_flushes_total {}", g.commit_flushes);
+    family(
+        &mut o,
+        "herald_commit_jobs_total",
+        "counter",
+        "Writes committed; divided by flushes, the mean batch size.",
+    );
+    let _ = writeln!(o, "herald_commit_jobs_total {}", g.commit_jobs);
+    family(
+        &mut o,
+        "herald_commit_flush_seconds_total",
+        "counter",
+        "Time spent in flushes.",
+    );
+    let _ = writeln!(
+        o,
+        "herald_commit_flush_seconds_total {}",
+        g.commit_flush_micros as f64 / 1e6
+    );
+    family(
+        &mut o,
+        "process_resident_memory_bytes",
+        "gauge",
+        "Resident set size.",
+    );
+    let _ = writeln!(o, "process_resident_memory_bytes {}", g.rss_bytes);
+    o
+}
+
+/// This process's resident set size, bytes (Linux; 0 elsewhere).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_types_and_a_cumulative_histogram() {
+        let text = render(&Gauges::default());
+        assert!(text.contains("# TYPE herald_deliveries_total counter"));
+        assert!(text.contains("herald_attempt_duration_seconds_bucket{le=\"+Inf\"}"));
+        assert!(text.contains("herald_attempt_duration_seconds_bucket{le=\"0.005\"}"));
+        assert!(text.ends_with('\n'));
+    }
+}
