@@ -164,7 +164,7 @@ pub fn event_groups(selected: &[String]) -> Vec<EventGroup> {
     let mut groups: Vec<EventGroup> = Vec::new();
     for et in CATALOG {
         let all = format!("{}.*", et.category);
-        if !groups.last().is_some_and(|g| g.all == all) {
+        if groups.last().is_none_or(|g| g.all != all) {
             let mut label = et.category.to_string();
             if let Some(first) = label.get_mut(..1) {
                 first.make_ascii_uppercase();
