@@ -119,6 +119,9 @@ fn http_server(
     let data = web::Data::new(herald);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(
+                crate::http::security::headers,
+            ))
             .app_data(data.clone())
             .configure(crate::http::routes)
     })

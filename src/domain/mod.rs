@@ -11,6 +11,7 @@ pub mod ids;
 pub mod netguard;
 pub mod retry;
 pub mod samples;
+pub mod session;
 pub mod stats;
 pub mod tenant;
 pub mod time;

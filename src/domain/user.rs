@@ -57,6 +57,34 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The longest password accepted (argon2 hashes any length; this bounds
+/// the work one request can ask for).
+pub const MAX_PASSWORD_LEN: usize = 1024;
+/// The longest username.
+pub const MAX_USERNAME_LEN: usize = 64;
+
+/// Whether `name` is a valid username: 1 to 64 characters from
+/// `A-Z a-z 0-9 _ - . @`.
+pub fn valid_username(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_USERNAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
+/// Checks a new password's length; the message says what is needed.
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_LEN {
+        return Err(format!("use at least {MIN_PASSWORD_LEN} characters"));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(format!("use at most {MAX_PASSWORD_LEN} bytes"));
+    }
+    Ok(())
+}
+
 /// A random password for first start: 18 random bytes, base64url (24 chars).
 pub fn generate_password() -> String {
     let mut bytes = [0u8; 18];
@@ -76,5 +104,11 @@ mod tests {
         assert!(!verify_password("wrong horse", &h));
         assert!(!verify_password("x", "not a hash"));
         assert_eq!(generate_password().len(), 24);
+        assert!(valid_username("ops.team@acme"));
+        assert!(!valid_username(""));
+        assert!(!valid_username("a b"));
+        assert!(!valid_username(&"a".repeat(65)));
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password("long enough").is_ok());
     }
 }

@@ -99,6 +99,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::BadQuery(_) => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,25 +1,27 @@
 //! The HTTP edge: the route table, request extraction and error answers.
 //!
 //! **Architecture invariant:** only this module knows about HTTP. Handlers
-//! translate a request into a service call and its result into JSON; they
-//! hold no business rules and never touch the store.
+//! translate a request into a service call and its result into JSON (the
+//! API) or a page (the admin panel, `ui`); they hold no business rules and
+//! never touch the store.
 
 pub mod api;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod security;
+pub mod ui;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use error::ApiError;
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such route",
-    ))
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
+    if req.path().starts_with("/api/") {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into());
+    }
+    Err(ui::context::UiError::not_found(None).into())
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
@@ -101,5 +103,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     resource("/deliveries/{id}/resend").route(web::post().to(deliveries::resend)),
                 ),
         )
+        .configure(ui::routes)
         .default_service(web::to(not_found));
 }

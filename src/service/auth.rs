@@ -2,12 +2,16 @@
 //!
 //! A platform key acts for any tenant and names it with `X-Tenant-ID`; a
 //! tenant key is bound to one tenant. The CLI, working on the data
-//! directory directly, has the platform's rights.
+//! directory directly, has the platform's rights. An admin panel user acts
+//! through a session: an operator like a platform key (the tenant is the
+//! one chosen with the tenant switcher), a tenant-bound user like a tenant
+//! key.
 
 use super::{Herald, Result, ServiceError};
 use crate::domain::apikey::{hash_key, KeyScope};
 use crate::domain::ids::KeyId;
 use crate::domain::tenant::{valid_tenant_id, Tenant};
+use crate::domain::user::Role;
 
 /// The caller of a service operation, as the edge saw it.
 #[derive(Debug, Clone)]
@@ -23,6 +27,12 @@ pub enum Caller {
     Local {
         /// The tenant it names, if any.
         tenant: Option<String>,
+    },
+    /// An admin panel request: the session id from its cookie, unverified.
+    /// The tenant is the one the session chose (operators) or the user's.
+    Session {
+        /// The session id (the cookie value).
+        token: String,
     },
 }
 
@@ -41,6 +51,13 @@ pub enum Principal {
         /// Its tenant.
         tenant: String,
     },
+    /// An admin panel user, through a session.
+    User {
+        /// The user.
+        username: String,
+        /// The tenant the user is bound to; `None` for operators.
+        bound: Option<String>,
+    },
 }
 
 /// A caller resolved to the tenant it acts for.
@@ -53,12 +70,32 @@ pub struct TenantScope {
 }
 
 impl Herald {
-    /// Checks the caller's key.
+    /// Checks the caller's key (or session).
     pub fn authenticate(&self, caller: &Caller) -> Result<Principal> {
+        Ok(self.authenticate_asking(caller)?.0)
+    }
+
+    /// The principal and the tenant the caller asks for.
+    fn authenticate_asking(&self, caller: &Caller) -> Result<(Principal, Option<String>)> {
         let bearer = match caller {
-            Caller::Local { .. } => return Ok(Principal::Platform { key: None }),
-            Caller::Api { bearer, .. } => bearer.as_deref(),
+            Caller::Local { tenant } => {
+                return Ok((Principal::Platform { key: None }, tenant.clone()))
+            }
+            Caller::Session { token } => {
+                let (session, user) = self.live_session(token)?;
+                let bound = match user.role {
+                    Role::Operator => None,
+                    Role::Tenant(t) => Some(t),
+                };
+                let principal = Principal::User {
+                    username: user.username,
+                    bound,
+                };
+                return Ok((principal, session.tenant));
+            }
+            Caller::Api { bearer, tenant } => (bearer.as_deref(), tenant.clone()),
         };
+        let (bearer, asked) = bearer;
         let text = bearer.ok_or(ServiceError::Unauthorized(
             "missing API key: send Authorization: Bearer <key>",
         ))?;
@@ -67,22 +104,23 @@ impl Herald {
             .key_by_hash(&hash_key(text))?
             .filter(|k| k.revoked_at.is_none())
             .ok_or(ServiceError::Unauthorized("invalid or revoked API key"))?;
-        Ok(match key.scope {
+        let principal = match key.scope {
             KeyScope::Platform => Principal::Platform { key: Some(key.id) },
             KeyScope::Tenant(tenant) => Principal::Tenant {
                 key: key.id,
                 tenant,
             },
-        })
+        };
+        Ok((principal, asked))
     }
 
-    /// Checks that the caller holds a platform key.
+    /// Checks that the caller holds a platform key (or is an operator).
     pub fn require_platform(&self, caller: &Caller) -> Result<Principal> {
         match self.authenticate(caller)? {
-            p @ Principal::Platform { .. } => Ok(p),
-            Principal::Tenant { .. } => Err(ServiceError::Forbidden(
-                "this operation needs a platform key".into(),
-            )),
+            p @ (Principal::Platform { .. } | Principal::User { bound: None, .. }) => Ok(p),
+            Principal::Tenant { .. } | Principal::User { bound: Some(_), .. } => Err(
+                ServiceError::Forbidden("this operation needs a platform key".into()),
+            ),
         }
     }
 
@@ -91,11 +129,16 @@ impl Herald {
     /// "a tenant is created explicitly, or implicitly the first time a
     /// platform key names it"); reads never create.
     pub fn tenant_scope(&self, caller: &Caller) -> Result<TenantScope> {
-        let principal = self.authenticate(caller)?;
-        let asked = match caller {
-            Caller::Api { tenant, .. } | Caller::Local { tenant } => tenant.as_deref(),
-        };
+        let (principal, asked) = self.authenticate_asking(caller)?;
+        let asked = asked.as_deref();
         let tenant_id = match &principal {
+            // The session never asks for another tenant than a bound user's
+            // (the switcher is for operators), so a bound user is simply
+            // scoped to its tenant.
+            Principal::User {
+                bound: Some(tenant),
+                ..
+            } => tenant.clone(),
             Principal::Tenant { tenant, .. } => match asked {
                 Some(a) if a != tenant => {
                     return Err(ServiceError::TenantMismatch {
@@ -105,7 +148,7 @@ impl Herald {
                 }
                 _ => tenant.clone(),
             },
-            Principal::Platform { .. } => {
+            Principal::Platform { .. } | Principal::User { bound: None, .. } => {
                 let a = asked.ok_or(ServiceError::TenantRequired)?;
                 if !valid_tenant_id(a) {
                     return Err(ServiceError::InvalidTenantId(a.to_string()));

@@ -44,6 +44,15 @@ pub enum ServiceError {
     /// An event or request is over its size limit.
     #[error("{0}")]
     TooLarge(String),
+    /// Too many attempts (logins) or too much work at once (password
+    /// hashing): try again later.
+    #[error("{message}")]
+    Throttled {
+        /// What to tell the person.
+        message: String,
+        /// Seconds until trying again makes sense.
+        retry_after_secs: u64,
+    },
     /// A query parameter is malformed.
     #[error("{0}")]
     BadQuery(String),
@@ -68,6 +77,7 @@ impl ServiceError {
             ServiceError::BadQuery(_) => "invalid_query",
             ServiceError::UnknownEventType(_) => "unknown_event_type",
             ServiceError::TooLarge(_) => "payload_too_large",
+            ServiceError::Throttled { .. } => "too_many_requests",
             ServiceError::Store(StoreError::Locked { .. }) => "store_locked",
             ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => "conflict",
             ServiceError::Store(_) => "internal",

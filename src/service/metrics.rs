@@ -74,7 +74,10 @@ impl Herald {
             Ok(scope) => Ok(vec![scope.tenant_id]),
             Err(ServiceError::TenantRequired) => {
                 let p = self.authenticate(caller)?;
-                debug_assert!(matches!(p, Principal::Platform { .. }));
+                debug_assert!(matches!(
+                    p,
+                    Principal::Platform { .. } | Principal::User { bound: None, .. }
+                ));
                 let mut out = Vec::new();
                 let mut after: Option<String> = None;
                 loop {

@@ -16,7 +16,9 @@ mod events;
 mod keys;
 mod metrics;
 mod page;
+mod sessions;
 mod tenants;
+mod users;
 
 use std::sync::Arc;
 
@@ -30,7 +32,12 @@ pub use events::{IngestOutcome, IngestedEvent, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};
+pub use sessions::{
+    Login, SessionInfo, BAD_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
+    MAX_FAILURES_PER_USER,
+};
 pub use tenants::{NewTenant, TenantPatch};
+pub use users::NewUser;
 
 use crate::clock::Clock;
 use crate::delivery::{Dispatch, EngineStats, NoDispatch};
@@ -67,6 +74,7 @@ pub struct Herald {
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     dispatch: Arc<dyn Dispatch>,
+    logins: Arc<sessions::LoginGuard>,
 }
 
 impl Herald {
@@ -77,6 +85,7 @@ impl Herald {
             clock,
             settings: Arc::new(settings),
             dispatch: Arc::new(NoDispatch),
+            logins: Arc::default(),
         }
     }
 

@@ -26,6 +26,7 @@ pub const DUE: &[u8] = b"q/";
 pub const HELD: &[u8] = b"h/";
 pub const ATTEMPT: &[u8] = b"a/";
 pub const HEALTH: &[u8] = b"eh/";
+pub const SESSION: &[u8] = b"s/";
 pub const STATS_MINUTE: &[u8] = b"sm/";
 pub const STATS_HOUR: &[u8] = b"sh/";
 pub const STATS_DAY: &[u8] = b"sd/";
@@ -62,6 +63,11 @@ pub fn key_hash(hash: &[u8; 32]) -> Vec<u8> {
 
 pub fn user(name: &str) -> Vec<u8> {
     cat(&[USER, name.as_bytes()])
+}
+
+/// `s/ ‖ SHA-256 of the session id`.
+pub fn session(id_hash: &[u8; 32]) -> Vec<u8> {
+    cat(&[SESSION, id_hash])
 }
 
 pub fn endpoint(id: EndpointId) -> Vec<u8> {
@@ -216,10 +222,11 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 23] = [
+        let all: [&[u8]; 24] = [
             ALERT,
             ALERT_HISTORY,
             HEALTH,
+            SESSION,
             STATS_MINUTE,
             STATS_HOUR,
             STATS_DAY,

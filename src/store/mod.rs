@@ -27,6 +27,7 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
+use crate::domain::session::Session;
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
@@ -117,6 +118,19 @@ pub trait UserStore {
     fn user(&self, username: &str) -> Result<Option<User>>;
     /// Every user in name order.
     fn list_users(&self) -> Result<Vec<User>>;
+}
+
+/// Admin panel sessions, keyed by the SHA-256 of their id.
+pub trait SessionStore {
+    /// Inserts or overwrites a session.
+    fn put_session(&self, s: &Session) -> Result<()>;
+    /// The session whose id hashes to `id_hash`.
+    fn session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
+    /// Removes a session; removing a missing one is not an error.
+    fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()>;
+    /// Every stored session (for purging expired ones and logging a user
+    /// out everywhere; there are few).
+    fn list_sessions(&self) -> Result<Vec<Session>>;
 }
 
 /// Endpoints, indexed by tenant and by (tenant, URL).
@@ -373,6 +387,7 @@ pub trait Store:
     TenantStore
     + KeyStore
     + UserStore
+    + SessionStore
     + EndpointStore
     + DeliveryStore
     + AlertStore

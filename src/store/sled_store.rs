@@ -9,13 +9,14 @@ use super::codec::Versioned;
 use super::committer::Committer;
 use super::{keys, migrations};
 use super::{
-    AlertStore, Conflict, EndpointStore, KeyStore, Result, Store, StoreError, TenantStore,
-    UserStore,
+    AlertStore, Conflict, EndpointStore, KeyStore, Result, SessionStore, Store, StoreError,
+    TenantStore, UserStore,
 };
 use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::{EndpointId, KeyId};
+use crate::domain::session::Session;
 use crate::domain::tenant::Tenant;
 use crate::domain::user::User;
 
@@ -202,6 +203,25 @@ impl UserStore for SledStore {
 
     fn list_users(&self) -> Result<Vec<User>> {
         self.scan_records(keys::USER, None, usize::MAX)
+    }
+}
+
+impl SessionStore for SledStore {
+    fn put_session(&self, s: &Session) -> Result<()> {
+        self.put(&keys::session(&s.id_hash), s)
+    }
+
+    fn session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        self.get(&keys::session(id_hash))
+    }
+
+    fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()> {
+        self.db.remove(keys::session(id_hash)).map_err(io)?;
+        self.flush()
+    }
+
+    fn list_sessions(&self) -> Result<Vec<Session>> {
+        self.scan_records(keys::SESSION, None, usize::MAX)
     }
 }
 
@@ -423,6 +443,27 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids, eps.iter().map(|e| e.id).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sessions_round_trip_and_delete() {
+        let s = SledStore::temporary().unwrap();
+        let t = Timestamp::from_millis(1_700_000_000_000);
+        let sess = Session {
+            id_hash: [7; 32],
+            username: "admin".into(),
+            csrf: "c".into(),
+            tenant: Some("acme".into()),
+            created_at: t,
+            last_seen_at: t,
+        };
+        s.put_session(&sess).unwrap();
+        assert_eq!(s.session(&[7; 32]).unwrap(), Some(sess.clone()));
+        assert_eq!(s.session(&[8; 32]).unwrap(), None);
+        assert_eq!(s.list_sessions().unwrap(), vec![sess]);
+        s.delete_session(&[7; 32]).unwrap();
+        s.delete_session(&[7; 32]).unwrap();
+        assert!(s.list_sessions().unwrap().is_empty());
     }
 
     #[test]

@@ -10,3 +10,4 @@ mod foundation;
 mod monitoring;
 mod recovery;
 mod schedule;
+mod ui;

@@ -1,0 +1,167 @@
+//! `GET /deliveries/{id}`: one delivery — its envelope and every attempt —
+//! and `POST /deliveries/{id}/resend`.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::view::{Badge, When};
+use crate::domain::delivery::{Attempt, Delivery};
+use crate::service::{Herald, ServiceError};
+
+/// One attempt, for the page.
+pub struct AttemptRow {
+    number: u32,
+    started: When,
+    url: String,
+    request_headers: Vec<(String, String)>,
+    status: Option<u16>,
+    response_headers: Vec<(String, String)>,
+    body: String,
+    truncated: bool,
+    latency_ms: u32,
+    error: Option<String>,
+    error_message: Option<String>,
+    badge: Badge,
+    next: Option<When>,
+}
+
+impl AttemptRow {
+    fn new(a: &Attempt) -> Self {
+        Self {
+            number: a.number,
+            started: When::new(a.started_at),
+            url: a.url.clone(),
+            request_headers: a.request_headers.clone(),
+            status: a.status,
+            response_headers: a.response_headers.clone(),
+            body: String::from_utf8_lossy(&a.response_body).into_owned(),
+            truncated: a.response_truncated,
+            latency_ms: a.latency_ms,
+            error: a.error_kind.clone(),
+            error_message: a.error_message.clone(),
+            badge: Badge::verdict(a.verdict.as_str()),
+            next: When::opt(a.next_attempt_at),
+        }
+    }
+}
+
+/// The page.
+#[derive(Template, WebTemplate)]
+#[template(path = "delivery.html")]
+struct DeliveryPage {
+    layout: Layout,
+    id: String,
+    event_id: String,
+    event_type: String,
+    endpoint_id: String,
+    endpoint_url: Option<String>,
+    badge: Badge,
+    created: When,
+    next_attempt: Option<When>,
+    last_error: Option<String>,
+    envelope: String,
+    attempts: Vec<AttemptRow>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+/// `GET /deliveries/{id}` query.
+#[derive(Debug, Deserialize)]
+pub struct ShowQuery {
+    notice: Option<String>,
+}
+
+/// `GET /deliveries/{id}`.
+pub async fn show(
+    req: HttpRequest,
+    id: web::Path<String>,
+    q: web::Query<ShowQuery>,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "deliveries").await?;
+    let notice = match q.notice.as_deref() {
+        Some("resent") => {
+            Some("Resent: one more attempt is on its way, with the same event id and body.")
+        }
+        _ => None,
+    };
+    render(&req, &h, ctx, id.into_inner(), notice, None, StatusCode::OK).await
+}
+
+async fn render(
+    req: &HttpRequest,
+    h: &web::Data<Herald>,
+    ctx: Ctx,
+    id: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    let caller = ctx.caller.clone();
+    type Loaded = (Delivery, Vec<Attempt>, String, Option<String>);
+    let loaded = blocking(h, move |h| -> Result<Loaded, ServiceError> {
+        let (d, attempts) = h.get_delivery(&caller, &id)?;
+        let envelope = match h.get_event(&caller, &d.event_id) {
+            Ok((e, _)) => pretty(&e.body),
+            Err(ServiceError::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        };
+        let url = h
+            .get_endpoint(&caller, &d.endpoint_id.to_string())
+            .ok()
+            .map(|e| e.url);
+        Ok((d, attempts, envelope, url))
+    })
+    .await?;
+    let (d, attempts, envelope, endpoint_url) = loaded.map_err(|e| ctx.fail(req, e))?;
+    let p = DeliveryPage {
+        layout: ctx.layout,
+        id: d.id.to_string(),
+        event_id: d.event_id.clone(),
+        event_type: d.event_type.clone(),
+        endpoint_id: d.endpoint_id.to_string(),
+        endpoint_url,
+        badge: Badge::delivery(&d),
+        created: When::new(d.created_at),
+        next_attempt: When::opt(d.next_attempt_at.filter(|_| !d.held)),
+        last_error: d.last_error.clone(),
+        envelope,
+        attempts: attempts.iter().rev().map(AttemptRow::new).collect(),
+        notice,
+        error,
+    };
+    Ok(page(req, status, p))
+}
+
+/// The envelope, indented for reading (the stored bytes are compact).
+fn pretty(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+/// `POST /deliveries/{id}/resend`.
+pub async fn resend(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "deliveries").await?;
+    ctx.form(&req, payload).await?;
+    let (caller, id) = (ctx.caller.clone(), id.into_inner());
+    let i = id.clone();
+    match blocking(&h, move |h| h.resend(&caller, &i)).await? {
+        Ok(_) => Ok(redirect(&format!("/deliveries/{id}?notice=resent"))),
+        Err(ServiceError::Invalid(f)) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render(&req, &h, ctx, id, None, Some(f.message), status).await
+        }
+        Err(e) => Err(ctx.fail(&req, e)),
+    }
+}

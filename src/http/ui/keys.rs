@@ -1,0 +1,194 @@
+//! `GET/POST /keys`, `POST /keys/{id}/revoke`: API keys (operators). A new
+//! key's text is shown once, on the page that answers its creation.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::view::{Errors, When};
+use crate::domain::apikey::KeyScope;
+use crate::service::{Herald, NewKey, PageRequest, ServiceError};
+
+/// One key.
+pub struct KeyRow {
+    id: String,
+    name: String,
+    tenant: Option<String>,
+    hint: String,
+    created: When,
+    revoked: Option<When>,
+}
+
+/// A key just created.
+pub struct NewKeyShown {
+    name: String,
+    text: String,
+    tenant: Option<String>,
+}
+
+/// The page.
+#[derive(Template, WebTemplate)]
+#[template(path = "keys.html")]
+struct KeysPage {
+    layout: Layout,
+    keys: Vec<KeyRow>,
+    next_cursor: Option<String>,
+    tenants: Vec<String>,
+    errors: Errors,
+    new_name: String,
+    new_tenant: String,
+    created: Option<NewKeyShown>,
+    notice: Option<&'static str>,
+}
+
+/// `GET /keys` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    notice: Option<String>,
+}
+
+/// What the page shows besides the list.
+#[derive(Default)]
+struct Extra {
+    errors: Errors,
+    new_name: String,
+    new_tenant: String,
+    created: Option<NewKeyShown>,
+    notice: Option<&'static str>,
+}
+
+async fn render(
+    req: &HttpRequest,
+    h: &web::Data<Herald>,
+    ctx: Ctx,
+    cursor: Option<String>,
+    status: StatusCode,
+    extra: Extra,
+) -> Result<HttpResponse, UiError> {
+    let caller = ctx.caller.clone();
+    let (p, tenants) = blocking(h, move |h| {
+        let keys = h.list_keys(
+            &caller,
+            &PageRequest::parse(Some("100"), cursor.as_deref())?,
+        )?;
+        let tenants = h.list_tenants(&caller, &PageRequest::parse(Some("100"), None)?)?;
+        Ok::<_, ServiceError>((keys, tenants))
+    })
+    .await?
+    .map_err(|e| ctx.fail(req, e))?;
+    let keys = p
+        .items
+        .iter()
+        .map(|k| KeyRow {
+            id: k.id.to_string(),
+            name: k.name.clone(),
+            tenant: match &k.scope {
+                KeyScope::Platform => None,
+                KeyScope::Tenant(t) => Some(t.clone()),
+            },
+            hint: k.hint.clone(),
+            created: When::new(k.created_at),
+            revoked: When::opt(k.revoked_at),
+        })
+        .collect();
+    Ok(page(
+        req,
+        status,
+        KeysPage {
+            layout: ctx.layout,
+            keys,
+            next_cursor: p.next_cursor,
+            tenants: tenants.items.into_iter().map(|t| t.id).collect(),
+            errors: extra.errors,
+            new_name: extra.new_name,
+            new_tenant: extra.new_tenant,
+            created: extra.created,
+            notice: extra.notice,
+        },
+    ))
+}
+
+/// `GET /keys`.
+pub async fn list(
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "keys").await?;
+    let extra = Extra {
+        notice: match q.notice.as_deref() {
+            Some("revoked") => Some("Key revoked: requests with it are refused from now on."),
+            _ => None,
+        },
+        ..Default::default()
+    };
+    render(&req, &h, ctx, q.cursor.clone(), StatusCode::OK, extra).await
+}
+
+/// `POST /keys`: `name`, `tenant_id` (empty for a platform key).
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "keys").await?;
+    let form = ctx.form(&req, payload).await?;
+    let (name, tenant) = (form.text("name"), form.text("tenant_id"));
+    let input = NewKey {
+        name: name.clone(),
+        tenant_id: (!tenant.is_empty()).then(|| tenant.clone()),
+    };
+    let caller = ctx.caller.clone();
+    match blocking(&h, move |h| h.create_key(&caller, input)).await? {
+        Ok(k) => {
+            let extra = Extra {
+                created: Some(NewKeyShown {
+                    name: k.key.name.clone(),
+                    text: k.text,
+                    tenant: input_tenant(&k.key.scope),
+                }),
+                ..Default::default()
+            };
+            render(&req, &h, ctx, None, StatusCode::CREATED, extra).await
+        }
+        Err(ServiceError::Invalid(f)) if matches!(f.field, "name" | "tenant_id") => {
+            let mut errors = Errors::default();
+            errors.add(f.field, f.message);
+            let extra = Extra {
+                errors,
+                new_name: name,
+                new_tenant: tenant,
+                ..Default::default()
+            };
+            render(&req, &h, ctx, None, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+        }
+        Err(e) => Err(ctx.fail(&req, e)),
+    }
+}
+
+fn input_tenant(scope: &KeyScope) -> Option<String> {
+    match scope {
+        KeyScope::Platform => None,
+        KeyScope::Tenant(t) => Some(t.clone()),
+    }
+}
+
+/// `POST /keys/{id}/revoke`.
+pub async fn revoke(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "keys").await?;
+    ctx.form(&req, payload).await?;
+    let caller = ctx.caller.clone();
+    blocking(&h, move |h| h.revoke_key(&caller, &id))
+        .await?
+        .map_err(|e| ctx.fail(&req, e))?;
+    Ok(redirect("/keys?notice=revoked"))
+}

@@ -1,0 +1,100 @@
+//! The admin panel: server-rendered pages over the same service layer as
+//! the JSON API.
+//!
+//! One file per page or action; every route is in [`routes`]. Templates
+//! live in `templates/` (one per page, all extending `base.html`), the
+//! stylesheet and script in `static/`, both compiled into the binary.
+//!
+//! **Invariants:**
+//! - Handlers hold no rules and never touch the store: they call `Herald`
+//!   as `Caller::Session`, exactly as the API calls it with a key.
+//! - Every POST checks the `Origin` (or `Referer`) and the session's CSRF
+//!   token before anything else ([`context::Ctx::form`]).
+//! - Everything shown is escaped by askama (`.html` templates); no
+//!   template uses `|safe`. Links are rendered only for http(s) URLs.
+//! - Another tenant's ids are "not found" (404), as in the API.
+
+pub mod assets;
+pub mod context;
+pub mod view;
+
+mod account;
+mod charts;
+mod dashboard;
+mod deliveries;
+mod delivery;
+mod keys;
+mod login;
+mod tenant_switch;
+mod tenants;
+mod users;
+mod webhook;
+mod webhook_actions;
+mod webhook_delete;
+mod webhook_new;
+mod webhooks;
+
+use actix_web::web;
+
+use super::resource;
+
+/// The admin panel's routes (mounted at `/`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/login")
+            .route(web::get().to(login::form))
+            .route(web::post().to(login::submit)),
+    )
+    .service(resource("/logout").route(web::post().to(login::logout)))
+    .service(resource("/").route(web::get().to(dashboard::show)))
+    .service(resource("/tenant").route(web::post().to(tenant_switch::switch)))
+    .service(resource("/webhooks").route(web::get().to(webhooks::list)))
+    .service(
+        resource("/webhooks/new")
+            .route(web::get().to(webhook_new::form))
+            .route(web::post().to(webhook_new::create)),
+    )
+    .service(
+        resource("/webhooks/{id}")
+            .route(web::get().to(webhook::show))
+            .route(web::post().to(webhook_actions::save)),
+    )
+    .service(resource("/webhooks/{id}/toggle").route(web::post().to(webhook_actions::toggle)))
+    .service(resource("/webhooks/{id}/rotate").route(web::post().to(webhook_actions::rotate)))
+    .service(resource("/webhooks/{id}/test").route(web::post().to(webhook_actions::test)))
+    .service(resource("/webhooks/{id}/replay").route(web::post().to(webhook_actions::replay)))
+    .service(
+        resource("/webhooks/{id}/delete")
+            .route(web::get().to(webhook_delete::confirm))
+            .route(web::post().to(webhook_delete::delete)),
+    )
+    .service(resource("/deliveries").route(web::get().to(deliveries::list)))
+    .service(resource("/deliveries/{id}").route(web::get().to(delivery::show)))
+    .service(resource("/deliveries/{id}/resend").route(web::post().to(delivery::resend)))
+    .service(
+        resource("/tenants")
+            .route(web::get().to(tenants::list))
+            .route(web::post().to(tenants::create)),
+    )
+    .service(resource("/tenants/{id}/suspend").route(web::post().to(tenants::suspend)))
+    .service(resource("/tenants/{id}/resume").route(web::post().to(tenants::resume)))
+    .service(
+        resource("/keys")
+            .route(web::get().to(keys::list))
+            .route(web::post().to(keys::create)),
+    )
+    .service(resource("/keys/{id}/revoke").route(web::post().to(keys::revoke)))
+    .service(
+        resource("/users")
+            .route(web::get().to(users::list))
+            .route(web::post().to(users::create)),
+    )
+    .service(resource("/users/{name}/password").route(web::post().to(users::set_password)))
+    .service(
+        resource("/account")
+            .route(web::get().to(account::show))
+            .route(web::post().to(account::change_password)),
+    )
+    .service(resource("/charts/{name}").route(web::get().to(charts::show)))
+    .service(resource("/static/{hash}/{file}").route(web::get().to(assets::serve)));
+}

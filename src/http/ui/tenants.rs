@@ -1,0 +1,190 @@
+//! `GET/POST /tenants`, `POST /tenants/{id}/suspend|resume` (operators).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::view::{Badge, Errors, When};
+use crate::service::{Herald, NewTenant, PageRequest, ServiceError, TenantPatch};
+
+/// One tenant.
+pub struct TenantRow {
+    id: String,
+    name: String,
+    suspended: bool,
+    badge: Badge,
+    created: When,
+}
+
+/// The page.
+#[derive(Template, WebTemplate)]
+#[template(path = "tenants.html")]
+struct TenantsPage {
+    layout: Layout,
+    tenants: Vec<TenantRow>,
+    next_cursor: Option<String>,
+    errors: Errors,
+    new_id: String,
+    new_name: String,
+    notice: Option<&'static str>,
+}
+
+/// `GET /tenants` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+    notice: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn render(
+    req: &HttpRequest,
+    h: &web::Data<Herald>,
+    ctx: Ctx,
+    cursor: Option<String>,
+    status: StatusCode,
+    errors: Errors,
+    (new_id, new_name): (String, String),
+    notice: Option<&'static str>,
+) -> Result<HttpResponse, UiError> {
+    let caller = ctx.caller.clone();
+    let p = blocking(h, move |h| {
+        h.list_tenants(
+            &caller,
+            &PageRequest::parse(Some("100"), cursor.as_deref())?,
+        )
+    })
+    .await?
+    .map_err(|e| ctx.fail(req, e))?;
+    let tenants = p
+        .items
+        .iter()
+        .map(|t| TenantRow {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            suspended: t.suspended,
+            badge: Badge::tenant(t.suspended),
+            created: When::new(t.created_at),
+        })
+        .collect();
+    Ok(page(
+        req,
+        status,
+        TenantsPage {
+            layout: ctx.layout,
+            tenants,
+            next_cursor: p.next_cursor,
+            errors,
+            new_id,
+            new_name,
+            notice,
+        },
+    ))
+}
+
+/// `GET /tenants`.
+pub async fn list(
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "tenants").await?;
+    let notice = match q.notice.as_deref() {
+        Some("created") => {
+            Some("Tenant created. Switch to it with the tenant selector to add its endpoints.")
+        }
+        Some("suspended") => Some("Tenant suspended: its events are accepted and wait."),
+        Some("resumed") => Some("Tenant resumed: waiting deliveries are on their way."),
+        _ => None,
+    };
+    let cursor = q.cursor.clone();
+    render(
+        &req,
+        &h,
+        ctx,
+        cursor,
+        StatusCode::OK,
+        Errors::default(),
+        Default::default(),
+        notice,
+    )
+    .await
+}
+
+/// `POST /tenants`: `id`, `name`.
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "tenants").await?;
+    let form = ctx.form(&req, payload).await?;
+    let (id, name) = (form.text("id"), form.text("name"));
+    let input = NewTenant {
+        id: id.clone(),
+        name: (!name.is_empty()).then(|| name.clone()),
+    };
+    let caller = ctx.caller.clone();
+    match blocking(&h, move |h| h.create_tenant(&caller, input)).await? {
+        Ok(_) => Ok(redirect("/tenants?notice=created")),
+        Err(e) => {
+            let mut errors = Errors::default();
+            match &e {
+                ServiceError::Invalid(f) if matches!(f.field, "id" | "name") => {
+                    errors.add(f.field, f.message.clone())
+                }
+                ServiceError::TenantExists(_) => errors.add("id", "a tenant with this id exists"),
+                _ => return Err(ctx.fail(&req, e)),
+            }
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            render(&req, &h, ctx, None, status, errors, (id, name), None).await
+        }
+    }
+}
+
+async fn set_suspended(
+    req: HttpRequest,
+    id: String,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+    suspended: bool,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "tenants").await?;
+    ctx.form(&req, payload).await?;
+    let caller = ctx.caller.clone();
+    let patch = TenantPatch {
+        suspended: Some(suspended),
+        ..Default::default()
+    };
+    blocking(&h, move |h| h.update_tenant(&caller, &id, patch))
+        .await?
+        .map_err(|e| ctx.fail(&req, e))?;
+    Ok(redirect(if suspended {
+        "/tenants?notice=suspended"
+    } else {
+        "/tenants?notice=resumed"
+    }))
+}
+
+/// `POST /tenants/{id}/suspend`.
+pub async fn suspend(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    set_suspended(req, id.into_inner(), payload, h, true).await
+}
+
+/// `POST /tenants/{id}/resume`.
+pub async fn resume(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    set_suspended(req, id.into_inner(), payload, h, false).await
+}

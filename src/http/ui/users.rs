@@ -1,0 +1,174 @@
+//! `GET/POST /users`, `POST /users/{name}/password`: admin panel users
+//! (operators): create an operator or a tenant-bound user, set passwords.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use askama_web::WebTemplate;
+use serde::Deserialize;
+
+use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::view::{Errors, When};
+use crate::domain::user::Role;
+use crate::service::{Herald, NewUser, PageRequest, ServiceError};
+
+/// One user.
+pub struct UserRow {
+    username: String,
+    tenant: Option<String>,
+    created: When,
+    is_me: bool,
+}
+
+/// The page.
+#[derive(Template, WebTemplate)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserRow>,
+    tenants: Vec<String>,
+    errors: Errors,
+    error_user: String,
+    new_username: String,
+    new_tenant: String,
+    notice: Option<&'static str>,
+}
+
+/// `GET /users` query.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    notice: Option<String>,
+}
+
+#[derive(Default)]
+struct Extra {
+    errors: Errors,
+    /// Whose password form the errors belong to.
+    error_user: String,
+    new_username: String,
+    new_tenant: String,
+    notice: Option<&'static str>,
+}
+
+async fn render(
+    req: &HttpRequest,
+    h: &web::Data<Herald>,
+    ctx: Ctx,
+    status: StatusCode,
+    extra: Extra,
+) -> Result<HttpResponse, UiError> {
+    let caller = ctx.caller.clone();
+    let (users, tenants) = blocking(h, move |h| {
+        let users = h.list_users(&caller)?;
+        let tenants = h.list_tenants(&caller, &PageRequest::parse(Some("100"), None)?)?;
+        Ok::<_, ServiceError>((users, tenants))
+    })
+    .await?
+    .map_err(|e| ctx.fail(req, e))?;
+    let users = users
+        .into_iter()
+        .map(|u| UserRow {
+            is_me: u.username == ctx.user.username,
+            tenant: match u.role {
+                Role::Operator => None,
+                Role::Tenant(t) => Some(t),
+            },
+            username: u.username,
+            created: When::new(u.created_at),
+        })
+        .collect();
+    Ok(page(
+        req,
+        status,
+        UsersPage {
+            layout: ctx.layout,
+            users,
+            tenants: tenants.items.into_iter().map(|t| t.id).collect(),
+            errors: extra.errors,
+            error_user: extra.error_user,
+            new_username: extra.new_username,
+            new_tenant: extra.new_tenant,
+            notice: extra.notice,
+        },
+    ))
+}
+
+/// `GET /users`.
+pub async fn list(
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "users").await?;
+    let notice = match q.notice.as_deref() {
+        Some("created") => Some("User created. Give them their password through a safe channel."),
+        Some("password") => Some("Password changed; that user's sessions were ended."),
+        _ => None,
+    };
+    let extra = Extra {
+        notice,
+        ..Default::default()
+    };
+    render(&req, &h, ctx, StatusCode::OK, extra).await
+}
+
+/// `POST /users`: `username`, `password`, `tenant_id` (empty: operator).
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "users").await?;
+    let form = ctx.form(&req, payload).await?;
+    let (username, tenant) = (form.text("username"), form.text("tenant_id"));
+    let input = NewUser {
+        username: username.clone(),
+        password: form.get("password").unwrap_or_default().to_string(),
+        tenant_id: (!tenant.is_empty()).then(|| tenant.clone()),
+    };
+    let caller = ctx.caller.clone();
+    match blocking(&h, move |h| h.create_user(&caller, input)).await? {
+        Ok(_) => Ok(redirect("/users?notice=created")),
+        Err(ServiceError::Invalid(f)) => {
+            let mut errors = Errors::default();
+            errors.add(f.field, f.message);
+            let extra = Extra {
+                errors,
+                new_username: username,
+                new_tenant: tenant,
+                ..Default::default()
+            };
+            render(&req, &h, ctx, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+        }
+        Err(e) => Err(ctx.fail(&req, e)),
+    }
+}
+
+/// `POST /users/{name}/password`: `password`.
+pub async fn set_password(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "users").await?;
+    let form = ctx.form(&req, payload).await?;
+    let password = form.get("password").unwrap_or_default().to_string();
+    let caller = ctx.caller.clone();
+    let user = name.into_inner();
+    let u = user.clone();
+    match blocking(&h, move |h| h.set_password(&caller, &u, &password)).await? {
+        Ok(()) => Ok(redirect("/users?notice=password")),
+        Err(ServiceError::Invalid(f)) => {
+            let mut errors = Errors::default();
+            errors.add("set_password", f.message);
+            let extra = Extra {
+                errors,
+                error_user: user,
+                ..Default::default()
+            };
+            render(&req, &h, ctx, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+        }
+        Err(e) => Err(ctx.fail(&req, e)),
+    }
+}

@@ -1,0 +1,278 @@
+//! Small view models the templates share: times, status badges, safe
+//! links, the event-type checkboxes.
+
+use crate::domain::delivery::{Delivery, DeliveryState};
+use crate::domain::event_type::CATALOG;
+use crate::domain::time::Timestamp;
+
+/// A time: machine-readable for `<time datetime>`, UTC text for people
+/// (the script rewrites it in the reader's locale and keeps UTC on hover).
+#[derive(Debug, Clone)]
+pub struct When {
+    /// RFC 3339 with milliseconds.
+    pub iso: String,
+    /// `2024-01-15 10:30:00 UTC`.
+    pub utc: String,
+}
+
+impl When {
+    /// The view of `t`.
+    pub fn new(t: Timestamp) -> Self {
+        let iso = t.to_rfc3339_millis();
+        let utc = format!("{} {} UTC", &iso[..10], &iso[11..19]);
+        Self { iso, utc }
+    }
+
+    /// The view of an optional time.
+    pub fn opt(t: Option<Timestamp>) -> Option<Self> {
+        t.map(Self::new)
+    }
+}
+
+/// A status shown with colour, an icon and a word (never colour alone).
+#[derive(Debug, Clone, Copy)]
+pub struct Badge {
+    /// CSS modifier: `ok`, `bad`, `wait`, `held`, `off`.
+    pub tone: &'static str,
+    /// A symbol for the word.
+    pub icon: &'static str,
+    /// The word.
+    pub label: &'static str,
+}
+
+impl Badge {
+    /// A delivery's status.
+    pub fn delivery(d: &Delivery) -> Self {
+        match d.state {
+            DeliveryState::Succeeded => Self::OK,
+            DeliveryState::Failed => Badge {
+                tone: "bad",
+                icon: "✕",
+                label: "Failed",
+            },
+            DeliveryState::Pending if d.held => Badge {
+                tone: "held",
+                icon: "⏸",
+                label: "Held",
+            },
+            DeliveryState::Pending => Badge {
+                tone: "wait",
+                icon: "…",
+                label: "Pending",
+            },
+        }
+    }
+
+    /// Succeeded.
+    pub const OK: Badge = Badge {
+        tone: "ok",
+        icon: "✓",
+        label: "Succeeded",
+    };
+
+    /// An endpoint's state.
+    pub fn endpoint(active: bool, auto_disabled: bool) -> Self {
+        match (active, auto_disabled) {
+            (true, _) => Badge {
+                tone: "ok",
+                icon: "●",
+                label: "Active",
+            },
+            (false, true) => Badge {
+                tone: "bad",
+                icon: "■",
+                label: "Auto-disabled",
+            },
+            (false, false) => Badge {
+                tone: "off",
+                icon: "○",
+                label: "Disabled",
+            },
+        }
+    }
+
+    /// A tenant's state.
+    pub fn tenant(suspended: bool) -> Self {
+        if suspended {
+            Badge {
+                tone: "held",
+                icon: "⏸",
+                label: "Suspended",
+            }
+        } else {
+            Badge {
+                tone: "ok",
+                icon: "●",
+                label: "Active",
+            }
+        }
+    }
+
+    /// An attempt's verdict.
+    pub fn verdict(v: &str) -> Self {
+        match v {
+            "success" => Self::OK,
+            "retry" => Badge {
+                tone: "wait",
+                icon: "↻",
+                label: "Will retry",
+            },
+            _ => Badge {
+                tone: "bad",
+                icon: "✕",
+                label: "Gave up",
+            },
+        }
+    }
+}
+
+/// `url` if it is an absolute http(s) URL, for an `href`; anything else
+/// is shown as text only.
+pub fn http_href(url: &str) -> Option<String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Some(u.to_string()),
+        _ => None,
+    }
+}
+
+/// One event-type checkbox.
+#[derive(Debug, Clone)]
+pub struct EventOption {
+    /// `payment.completed`.
+    pub name: &'static str,
+    /// From the catalog.
+    pub description: &'static str,
+    /// Whether it is checked.
+    pub checked: bool,
+}
+
+/// A group of event-type checkboxes (Payment, Order, User, Tenant).
+#[derive(Debug, Clone)]
+pub struct EventGroup {
+    /// `Payment`.
+    pub label: String,
+    /// `payment.*`.
+    pub all: String,
+    /// Whether `payment.*` is checked.
+    pub all_checked: bool,
+    /// The group's types.
+    pub options: Vec<EventOption>,
+}
+
+/// The catalog as checkbox groups, with `selected` patterns checked.
+pub fn event_groups(selected: &[String]) -> Vec<EventGroup> {
+    let mut groups: Vec<EventGroup> = Vec::new();
+    for et in CATALOG {
+        let all = format!("{}.*", et.category);
+        if groups.last().is_none_or(|g| g.all != all) {
+            let mut label = et.category.to_string();
+            if let Some(first) = label.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            groups.push(EventGroup {
+                label,
+                all_checked: selected.contains(&all),
+                all,
+                options: Vec::new(),
+            });
+        }
+        if let Some(g) = groups.last_mut() {
+            g.options.push(EventOption {
+                name: et.name,
+                description: et.description,
+                checked: selected.iter().any(|s| s == et.name),
+            });
+        }
+    }
+    groups
+}
+
+/// Every event type name, for selects.
+pub fn event_names() -> Vec<&'static str> {
+    CATALOG.iter().map(|e| e.name).collect()
+}
+
+/// A percentage with one decimal, or a dash.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "—".into()
+    } else {
+        format!("{:.1} %", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+/// A value for `<input type="datetime-local">` (UTC, minutes).
+pub fn datetime_local(t: Timestamp) -> String {
+    t.to_rfc3339_secs()[..16].to_string()
+}
+
+/// Parses a time from a form: `datetime-local` (read as UTC) or RFC 3339.
+pub fn parse_form_time(s: &str) -> Option<Timestamp> {
+    let s = s.trim();
+    Timestamp::parse_rfc3339(s)
+        .or_else(|| Timestamp::parse_rfc3339(&format!("{s}:00Z")))
+        .or_else(|| Timestamp::parse_rfc3339(&format!("{s}Z")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_links() {
+        assert!(http_href("https://a.test/x").is_some());
+        assert!(http_href("http://a.test/x").is_some());
+        assert!(http_href("javascript:alert(1)").is_none());
+        assert!(http_href("data:text/html,x").is_none());
+        assert!(http_href("/relative").is_none());
+    }
+
+    #[test]
+    fn groups_follow_the_catalog() {
+        let g = event_groups(&["payment.*".into(), "order.created".into()]);
+        let labels: Vec<_> = g.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(labels, ["Payment", "Order", "User", "Tenant"]);
+        assert!(g[0].all_checked);
+        assert!(g[1]
+            .options
+            .iter()
+            .any(|o| o.name == "order.created" && o.checked));
+        assert_eq!(
+            g.iter().map(|g| g.options.len()).sum::<usize>(),
+            CATALOG.len()
+        );
+    }
+
+    #[test]
+    fn form_times() {
+        let t = parse_form_time("2024-01-15T10:30").unwrap();
+        assert_eq!(t.to_rfc3339_secs(), "2024-01-15T10:30:00Z");
+        assert_eq!(datetime_local(t), "2024-01-15T10:30");
+        assert!(parse_form_time("2024-01-15T10:30:05Z").is_some());
+        assert!(parse_form_time("soon").is_none());
+        assert_eq!(When::new(t).utc, "2024-01-15 10:30:00 UTC");
+        assert_eq!(percent(1, 3), "33.3 %");
+        assert_eq!(percent(0, 0), "—");
+    }
+}
+
+/// Validation messages by form field, shown next to the field.
+#[derive(Debug, Clone, Default)]
+pub struct Errors(pub Vec<(String, String)>);
+
+impl Errors {
+    /// The message for `field`.
+    pub fn get(&self, field: &str) -> Option<&String> {
+        self.0.iter().find(|(f, _)| f == field).map(|(_, m)| m)
+    }
+
+    /// Adds a message for `field`.
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push((field.to_string(), message.into()));
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}

@@ -1,0 +1,154 @@
+//! The endpoint page's actions: save edits, enable/disable, rotate the
+//! secret, send a test event, replay failures. Each redirects back to the
+//! endpoint page with a notice, or re-renders it with the error next to
+//! the field that caused it.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::context::{blocking, redirect, Ctx, UiError};
+use super::view::{parse_form_time, Errors};
+use super::webhook::{render, PageState};
+use super::webhook_new::{field_errors, EndpointForm};
+use crate::service::{EndpointPatch, Herald, ServiceError};
+
+fn back(id: &str, notice: &str) -> HttpResponse {
+    redirect(&format!("/webhooks/{id}?notice={notice}"))
+}
+
+/// Re-renders the page with `field`'s message, or fails with the error if
+/// it is not a validation error.
+async fn with_error(
+    req: &HttpRequest,
+    h: &web::Data<Herald>,
+    ctx: Ctx,
+    id: String,
+    field: &str,
+    e: ServiceError,
+) -> Result<HttpResponse, UiError> {
+    let message = match &e {
+        ServiceError::Invalid(f) => f.message.clone(),
+        ServiceError::UnknownEventType(_) | ServiceError::BadQuery(_) => e.to_string(),
+        _ => return Err(ctx.fail(req, e)),
+    };
+    let mut errors = Errors::default();
+    errors.add(field, message);
+    let state = PageState {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        errors,
+        ..PageState::view(None)
+    };
+    render(req, h, ctx, id, state).await
+}
+
+/// `POST /webhooks/{id}`: save the edit form.
+pub async fn save(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    let form = EndpointForm::from_form(&ctx.form(&req, payload).await?);
+    let patch = EndpointPatch {
+        url: Some(form.url.clone()),
+        events: Some(form.events.clone()),
+        description: Some(form.description.clone()),
+        active: Some(form.active),
+    };
+    let (caller, id) = (ctx.caller.clone(), id.into_inner());
+    let i = id.clone();
+    match blocking(&h, move |h| h.update_endpoint(&caller, &i, patch)).await? {
+        Ok(_) => Ok(back(&id, "saved")),
+        Err(e) => {
+            let errors = field_errors(e).map_err(|e| ctx.fail(&req, e))?;
+            let state = PageState {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                form: Some(form),
+                notice: None,
+            };
+            render(&req, &h, ctx, id, state).await
+        }
+    }
+}
+
+/// `POST /webhooks/{id}/toggle`: `active=true|false`.
+pub async fn toggle(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    let form = ctx.form(&req, payload).await?;
+    let active = form.get("active") == Some("true");
+    let patch = EndpointPatch {
+        active: Some(active),
+        ..Default::default()
+    };
+    let (caller, id) = (ctx.caller.clone(), id.into_inner());
+    let i = id.clone();
+    blocking(&h, move |h| h.update_endpoint(&caller, &i, patch))
+        .await?
+        .map_err(|e| ctx.fail(&req, e))?;
+    Ok(back(&id, if active { "enabled" } else { "disabled" }))
+}
+
+/// `POST /webhooks/{id}/rotate`.
+pub async fn rotate(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    ctx.form(&req, payload).await?;
+    let (caller, id) = (ctx.caller.clone(), id.into_inner());
+    let i = id.clone();
+    blocking(&h, move |h| h.rotate_secret(&caller, &i))
+        .await?
+        .map_err(|e| ctx.fail(&req, e))?;
+    Ok(back(&id, "rotated"))
+}
+
+/// `POST /webhooks/{id}/test`: `event=<type>`.
+pub async fn test(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    let form = ctx.form(&req, payload).await?;
+    let event = form.text("event");
+    let (caller, id) = (ctx.caller.clone(), id.into_inner());
+    let i = id.clone();
+    match blocking(&h, move |h| h.send_test(&caller, &i, &event)).await? {
+        Ok(_) => Ok(back(&id, "test_sent")),
+        Err(e) => with_error(&req, &h, ctx, id, "test", e).await,
+    }
+}
+
+/// `POST /webhooks/{id}/replay`: `since=<datetime-local, UTC>`.
+pub async fn replay(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    let form = ctx.form(&req, payload).await?;
+    let id = id.into_inner();
+    let Some(since) = parse_form_time(&form.text("since")) else {
+        let e = ServiceError::invalid("since", "enter a date and time, e.g. 2024-01-15T10:30");
+        return with_error(&req, &h, ctx, id, "since", e).await;
+    };
+    let caller = ctx.caller.clone();
+    let i = id.clone();
+    let since = since.to_rfc3339_millis();
+    match blocking(&h, move |h| h.replay(&caller, &i, &since)).await? {
+        Ok(n) => Ok(redirect(&format!("/webhooks/{id}?notice=replayed&n={n}"))),
+        Err(e) => with_error(&req, &h, ctx, id, "since", e).await,
+    }
+}

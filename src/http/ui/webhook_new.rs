@@ -1,0 +1,145 @@
+//! `GET/POST /webhooks/new`: Add Webhook Endpoint.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::context::{blocking, page, redirect, Ctx, Form, Layout, UiError};
+use super::view::{event_groups, Errors, EventGroup};
+use crate::service::{Herald, NewEndpoint, ServiceError};
+
+/// The endpoint form's values (new and edit).
+#[derive(Debug, Clone)]
+pub struct EndpointForm {
+    /// URL as typed.
+    pub url: String,
+    /// Checked patterns.
+    pub events: Vec<String>,
+    /// Whether `*` is checked.
+    pub all_events: bool,
+    /// Description as typed.
+    pub description: String,
+    /// The Active toggle.
+    pub active: bool,
+}
+
+impl EndpointForm {
+    /// The values a form post carries.
+    pub fn from_form(f: &Form) -> Self {
+        let events = f.all("events");
+        Self {
+            url: f.text("url"),
+            all_events: events.iter().any(|e| e == "*"),
+            events,
+            description: f.text("description"),
+            active: f.checked("active"),
+        }
+    }
+}
+
+/// The page.
+#[derive(Template, WebTemplate)]
+#[template(path = "webhook_new.html")]
+struct NewPage {
+    layout: Layout,
+    form: EndpointForm,
+    groups: Vec<EventGroup>,
+    errors: Errors,
+    allow_http: bool,
+}
+
+/// A service error on the endpoint form as field messages, or `Err` if it
+/// is not about a field.
+pub fn field_errors(e: ServiceError) -> Result<Errors, ServiceError> {
+    let mut errors = Errors::default();
+    match &e {
+        ServiceError::Invalid(f) => {
+            let field = match f.field {
+                "url" | "events" | "description" => f.field,
+                _ => return Err(e),
+            };
+            errors.add(field, f.message.clone());
+        }
+        ServiceError::DuplicateUrl(_) => {
+            errors.add("url", "you already have an endpoint with this URL")
+        }
+        ServiceError::UnknownEventType(t) => {
+            errors.add("events", format!("{t} is not an event type"))
+        }
+        _ => return Err(e),
+    }
+    Ok(errors)
+}
+
+fn render(
+    req: &HttpRequest,
+    h: &Herald,
+    layout: Layout,
+    status: StatusCode,
+    form: EndpointForm,
+    errors: Errors,
+) -> HttpResponse {
+    page(
+        req,
+        status,
+        NewPage {
+            layout,
+            groups: event_groups(&form.events),
+            form,
+            errors,
+            allow_http: h.settings().allow_http,
+        },
+    )
+}
+
+/// `GET /webhooks/new`.
+pub async fn form(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    let form = EndpointForm {
+        url: String::new(),
+        events: Vec::new(),
+        all_events: false,
+        description: String::new(),
+        active: true,
+    };
+    Ok(render(
+        &req,
+        &h,
+        ctx.layout,
+        StatusCode::OK,
+        form,
+        Errors::default(),
+    ))
+}
+
+/// `POST /webhooks/new`: create, then show the endpoint and its secret.
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    let form = EndpointForm::from_form(&ctx.form(&req, payload).await?);
+    let input = NewEndpoint {
+        url: form.url.clone(),
+        events: form.events.clone(),
+        description: Some(form.description.clone()),
+        active: Some(form.active),
+    };
+    let caller = ctx.caller.clone();
+    match blocking(&h, move |h| h.create_endpoint(&caller, input)).await? {
+        Ok(ep) => Ok(redirect(&format!("/webhooks/{}?notice=created", ep.id))),
+        Err(e) => {
+            let errors = field_errors(e).map_err(|e| ctx.fail(&req, e))?;
+            Ok(render(
+                &req,
+                &h,
+                ctx.layout,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form,
+                errors,
+            ))
+        }
+    }
+}

@@ -1,0 +1,1017 @@
+//! Issue 6: the admin panel. Handler tests drive the real binary over HTTP
+//! like a browser without JavaScript (a cookie jar, forms with their CSRF
+//! token, no redirects followed); one test runs the whole flow in real
+//! headless Chromium (`tests/ui/e2e.js`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald::clock::ManualClock;
+use herald::config::ServeArgs;
+use herald::domain::time::Timestamp;
+use serde_json::json;
+
+use crate::sink::*;
+use crate::support::*;
+
+/// An HTML answer.
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Page {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    fn location(&self) -> &str {
+        self.header("location").unwrap_or_default()
+    }
+
+    #[track_caller]
+    fn assert(&self, status: u16, contains: &str) -> &Self {
+        assert_eq!(self.status, status, "body:\n{}", self.body);
+        assert!(
+            self.body.contains(contains),
+            "expected {contains:?} in:\n{}",
+            self.body
+        );
+        self
+    }
+
+    #[track_caller]
+    fn assert_redirect(&self, to_prefix: &str) -> &Self {
+        assert_eq!(self.status, 303, "body:\n{}", self.body);
+        assert!(
+            self.location().starts_with(to_prefix),
+            "redirect to {:?}, expected {to_prefix:?}",
+            self.location()
+        );
+        self
+    }
+
+    /// The CSRF token of the first form on the page.
+    fn csrf(&self) -> Option<String> {
+        let i = self.body.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+        let end = self.body[i..].find('"')?;
+        Some(self.body[i..i + end].to_string())
+    }
+}
+
+/// A browser without JavaScript: a cookie jar and the last CSRF token.
+struct Browser {
+    base: String,
+    agent: ureq::Agent,
+    cookies: HashMap<String, String>,
+    csrf: String,
+    /// Extra headers on every request.
+    extra: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Self {
+            base: base.to_string(),
+            agent: test_agent(),
+            cookies: HashMap::new(),
+            csrf: String::new(),
+            extra: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn absorb(&mut self, res: ureq::http::Response<ureq::Body>) -> Page {
+        let status = res.status().as_u16();
+        let headers: Vec<(String, String)> = res
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect();
+        let mut res = res;
+        let body = res.body_mut().read_to_string().unwrap_or_default();
+        let page = Page {
+            status,
+            headers,
+            body,
+        };
+        for c in page.set_cookies() {
+            let first = c.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = first.split_once('=') {
+                if v.is_empty() || c.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        if let Some(t) = page.csrf() {
+            self.csrf = t;
+        }
+        page
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        let mut rb = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header());
+        for (k, v) in &self.extra {
+            rb = rb.header(k, v);
+        }
+        let res = rb.call().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        self.absorb(res)
+    }
+
+    /// Posts exactly `fields`, from this site's origin.
+    fn post_raw(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut rb = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        if let Some(o) = origin {
+            rb = rb.header("Origin", o);
+        }
+        for (k, v) in &self.extra {
+            rb = rb.header(k, v);
+        }
+        let res = rb
+            .send(body.as_bytes())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        self.absorb(res)
+    }
+
+    /// Submits a form with the current CSRF token, like a browser would.
+    fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let origin = self.base.clone();
+        self.post_raw(path, &all, Some(&origin))
+    }
+
+    fn login(&mut self, user: &str, password: &str) -> Page {
+        self.get("/login").assert(200, "Log in to Herald");
+        self.submit("/login", &[("username", user), ("password", password)])
+    }
+
+    fn login_ok(&mut self, user: &str, password: &str) {
+        self.login(user, password).assert_redirect("/");
+        assert!(self.cookies.contains_key("herald_session"));
+    }
+}
+
+fn admin(s: &Server) -> Browser {
+    let mut b = Browser::new(&s.base);
+    b.login_ok("admin", ADMIN_PASSWORD);
+    b
+}
+
+fn tenant(s: &Server, id: &str) {
+    let a = s.call("POST", "/api/v1/tenants", None, Some(json!({"id": id})));
+    assert_eq!(a.status, 201, "{}", a.text);
+}
+
+fn endpoint_via_api(s: &Server, tenant: &str, url: &str) -> String {
+    let a = s.call(
+        "POST",
+        "/api/v1/webhooks",
+        Some(tenant),
+        Some(json!({"url": url, "events": ["*"]})),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    a.body["id"].as_str().unwrap().to_string()
+}
+
+fn id_from(location: &str, prefix: &str) -> String {
+    let rest = &location[location.find(prefix).expect("an id")..];
+    rest.split(['?', '/']).next().unwrap().to_string()
+}
+
+#[test]
+fn login_sessions_logout_and_security_headers() {
+    let s = Server::start();
+    let mut b = Browser::new(&s.base);
+
+    // Anonymous: to the login page, remembering where to return.
+    let p = b.get("/webhooks");
+    p.assert_redirect("/login?next=%2Fwebhooks");
+    let p = b.get("/login");
+    p.assert(200, "Log in to Herald");
+    assert_eq!(
+        p.header("content-security-policy"),
+        Some("default-src 'self'; frame-ancestors 'none'; form-action 'self'; object-src 'none'")
+    );
+    assert_eq!(p.header("x-frame-options"), Some("DENY"));
+    assert_eq!(p.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(p.header("referrer-policy"), Some("same-origin"));
+    assert_eq!(p.header("strict-transport-security"), None, "plain HTTP");
+    assert_eq!(p.header("cache-control"), Some("no-store"));
+    assert!(!p.body.contains("<script>"), "no inline script");
+    assert!(!p.body.contains("style="), "no inline style");
+
+    // The login form has its own CSRF token.
+    let p = b.post_raw(
+        "/login",
+        &[("username", "admin"), ("password", ADMIN_PASSWORD)],
+        None,
+    );
+    p.assert(403, "security token");
+    assert!(!b.cookies.contains_key("herald_session"));
+
+    // Same message for a wrong password and an unknown user.
+    b.get("/login");
+    let wrong = b.submit(
+        "/login",
+        &[("username", "admin"), ("password", "wrong-password")],
+    );
+    wrong.assert(401, "Invalid username or password");
+    let nobody = b.submit(
+        "/login",
+        &[("username", "nobody"), ("password", "wrong-password")],
+    );
+    nobody.assert(401, "Invalid username or password");
+
+    // Success: a session cookie with the right attributes, back to `next`.
+    b.get("/login?next=/webhooks");
+    let p = b.submit(
+        "/login",
+        &[
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/webhooks"),
+        ],
+    );
+    p.assert_redirect("/webhooks");
+    let cookie = p
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("herald_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let first = b.cookies["herald_session"].clone();
+    assert!(first.len() >= 43, "256 random bits");
+    b.get("/").assert(200, "Dashboard");
+
+    // `next` never leaves the site.
+    b.get("/login");
+    let mut other = Browser::new(&s.base);
+    other.get("/login");
+    other
+        .submit(
+            "/login",
+            &[
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("next", "//evil.test/x"),
+            ],
+        )
+        .assert_redirect("/");
+    assert_eq!(other.get("/").status, 200);
+
+    // Logging in with a session cookie already set (one planted by
+    // someone else, say) makes a new id and ends the old session.
+    b.get("/login").assert_redirect("/");
+    let mut fresh = Browser::new(&s.base);
+    fresh.get("/login");
+    fresh.cookies.insert("herald_session".into(), first.clone());
+    let csrf = fresh.csrf.clone();
+    fresh
+        .post_raw(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+            ],
+            Some(&s.base),
+        )
+        .assert_redirect("/");
+    assert_ne!(fresh.cookies["herald_session"], first, "a new id at login");
+    fresh.get("/").assert(200, "Dashboard");
+    b.get("/").assert_redirect("/login");
+    b.login_ok("admin", ADMIN_PASSWORD);
+
+    // Over TLS (as a proxy reports it): __Host- cookies, Secure, HSTS.
+    let mut tls = Browser::new(&s.base);
+    tls.extra.push(("X-Forwarded-Proto".into(), "https".into()));
+    let p = tls.get("/login");
+    assert!(p.header("strict-transport-security").is_some());
+    assert!(p
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("__Host-herald_login=") && c.contains("Secure")));
+    let csrf = tls.csrf.clone();
+    let p = tls.post_raw(
+        "/login",
+        &[
+            ("csrf", &csrf),
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+        ],
+        Some(&s.base.replace("http://", "https://")),
+    );
+    p.assert_redirect("/");
+    assert!(p
+        .set_cookies()
+        .iter()
+        .any(|c| c.starts_with("__Host-herald_session=") && c.contains("Secure")));
+    tls.get("/").assert(200, "Dashboard");
+
+    // Logout ends the session and clears the cookie.
+    b.get("/");
+    let before = b.cookies["herald_session"].clone();
+    let p = b.submit("/logout", &[]);
+    p.assert_redirect("/login?notice=logged_out");
+    assert!(!b.cookies.contains_key("herald_session"));
+    b.cookies.insert("herald_session".into(), before);
+    b.get("/").assert_redirect("/login");
+}
+
+#[test]
+fn login_is_throttled_per_user_with_the_same_message() {
+    let s = Server::start();
+    let mut a = admin(&s);
+    a.get("/users");
+    a.submit(
+        "/users",
+        &[
+            ("username", "ops"),
+            ("password", "ops-password-1"),
+            ("tenant_id", ""),
+        ],
+    )
+    .assert_redirect("/users?notice=created");
+
+    let mut b = Browser::new(&s.base);
+    for _ in 0..5 {
+        b.login("admin", "wrong-password")
+            .assert(401, "Invalid username or password");
+    }
+    // Now even the right password waits.
+    let p = b.login("admin", ADMIN_PASSWORD);
+    p.assert(429, "Too many failed logins");
+    assert!(p.header("retry-after").is_some());
+    assert!(!b.cookies.contains_key("herald_session"));
+    // The lock is per username: another user still gets in.
+    let mut ops = Browser::new(&s.base);
+    ops.login_ok("ops", "ops-password-1");
+    ops.get("/").assert(200, "Dashboard");
+    // A session opened before the lock keeps working.
+    a.get("/").assert(200, "Dashboard");
+}
+
+#[test]
+fn webhook_pages_forms_validation_csrf_and_escaping() {
+    let s = Server::start_delivering(&[]);
+    let mut b = admin(&s);
+    // No tenant yet: an empty state that says what to do.
+    b.get("/webhooks").assert(200, "Create a tenant");
+    tenant(&s, "acme");
+    b.get("/webhooks")
+        .assert(200, "No endpoints yet")
+        .assert(200, "Add Webhook Endpoint");
+
+    let p = b.get("/webhooks/new");
+    p.assert(200, "Add Webhook Endpoint");
+    for label in ["Payment", "Order", "User", "Tenant", "All events"] {
+        assert!(p.body.contains(label), "{label}");
+    }
+    for et in [
+        "payment.completed",
+        "order.shipped",
+        "user.deleted",
+        "tenant.suspended",
+    ] {
+        assert!(p.body.contains(&format!("value=\"{et}\"")), "{et}");
+    }
+
+    // Validation errors come back next to their field, with the input kept.
+    let p = b.submit(
+        "/webhooks/new",
+        &[
+            ("url", "ftp://nope.test/x"),
+            ("events", "payment.completed"),
+        ],
+    );
+    p.assert(422, "id=\"url-error\"")
+        .assert(422, "value=\"ftp://nope.test/x\"");
+    let p = b.submit("/webhooks/new", &[("url", "http://127.0.0.1:9/x")]);
+    p.assert(422, "id=\"events-error\"");
+    let p = b.submit(
+        "/webhooks/new",
+        &[
+            ("url", "http://127.0.0.1:9/x"),
+            ("events", "*"),
+            ("description", &"d".repeat(1100)),
+        ],
+    );
+    p.assert(422, "id=\"description-error\"");
+
+    // CSRF: no token, a wrong token, or another origin is 403 and changes nothing.
+    let fields = [
+        ("url", "http://127.0.0.1:9/hook"),
+        ("events", "*"),
+        ("active", "true"),
+    ];
+    let base = s.base.clone();
+    b.post_raw("/webhooks/new", &fields, Some(&base))
+        .assert(403, "security token");
+    let mut with_bad = vec![("csrf", "forged")];
+    with_bad.extend_from_slice(&fields);
+    b.post_raw("/webhooks/new", &with_bad, Some(&base))
+        .assert(403, "security token");
+    let csrf = b.csrf.clone();
+    let mut cross = vec![("csrf", csrf.as_str())];
+    cross.extend_from_slice(&fields);
+    b.post_raw("/webhooks/new", &cross, Some("http://evil.test"))
+        .assert(403, "another site");
+    let list = s.call("GET", "/api/v1/webhooks", Some("acme"), None);
+    assert_eq!(
+        list.body["data"].as_array().unwrap().len(),
+        0,
+        "nothing created"
+    );
+
+    // Happy path, with a description a tenant could abuse.
+    let p = b.submit(
+        "/webhooks/new",
+        &[
+            ("url", "http://127.0.0.1:9/hook"),
+            ("events", "payment.completed"),
+            ("events", "order.*"),
+            ("description", "<script>alert(1)</script>"),
+            ("active", "true"),
+        ],
+    );
+    p.assert_redirect("/webhooks/ep_");
+    let id = id_from(p.location(), "ep_");
+    let page = b.get(&format!("/webhooks/{id}?notice=created"));
+    page.assert(200, "Endpoint created")
+        .assert(200, "whsec_")
+        .assert(200, &html("<script>alert(1)</script>"));
+    assert!(!page.body.contains("<script>alert(1)</script>"));
+    assert!(page.body.contains("value=\"order.*\" checked"));
+    let secret1 = between(&page.body, "id=\"secret-value\" class=\"mono\">", "<");
+    let api = s.call("GET", &format!("/api/v1/webhooks/{id}"), Some("acme"), None);
+    assert_eq!(api.body["events"], json!(["payment.completed", "order.*"]));
+    assert_eq!(api.body["description"], "<script>alert(1)</script>");
+    let list = b.get("/webhooks");
+    list.assert(200, "http://127.0.0.1:9/hook")
+        .assert(200, &html("<script>alert(1)</script>"));
+    assert!(!list.body.contains("<script>alert"));
+
+    // Edit: a validation error re-renders the page with the field marked.
+    b.submit(
+        &format!("/webhooks/{id}"),
+        &[("url", "not a url"), ("events", "*")],
+    )
+    .assert(422, "id=\"url-error\"");
+    b.submit(
+        &format!("/webhooks/{id}"),
+        &[
+            ("url", "http://127.0.0.1:9/other"),
+            ("events", "*"),
+            ("description", "renamed"),
+            ("active", "true"),
+        ],
+    )
+    .assert_redirect(&format!("/webhooks/{id}?notice=saved"));
+    let api = s.call("GET", &format!("/api/v1/webhooks/{id}"), Some("acme"), None);
+    assert_eq!(api.body["url"], "http://127.0.0.1:9/other");
+    assert_eq!(api.body["events"], json!(["*"]));
+
+    // Disable; a test event is then refused next to its form; enable.
+    b.submit(&format!("/webhooks/{id}/toggle"), &[("active", "false")])
+        .assert_redirect(&format!("/webhooks/{id}?notice=disabled"));
+    let api = s.call("GET", &format!("/api/v1/webhooks/{id}"), Some("acme"), None);
+    assert_eq!(api.body["active"], false);
+    b.get(&format!("/webhooks/{id}")).assert(200, "Disabled");
+    b.submit(
+        &format!("/webhooks/{id}/test"),
+        &[("event", "payment.completed")],
+    )
+    .assert(422, "id=\"test-error\"");
+    b.submit(&format!("/webhooks/{id}/toggle"), &[("active", "true")])
+        .assert_redirect(&format!("/webhooks/{id}?notice=enabled"));
+    b.submit(&format!("/webhooks/{id}/test"), &[("event", "no.such")])
+        .assert(422, "id=\"test-error\"");
+    b.submit(
+        &format!("/webhooks/{id}/test"),
+        &[("event", "order.created")],
+    )
+    .assert_redirect(&format!("/webhooks/{id}?notice=test_sent"));
+    b.get(&format!("/webhooks/{id}"))
+        .assert(200, "order.created")
+        .assert(200, "evt_test_");
+
+    // Rotate: a new secret, and the old one's overlap is shown.
+    b.submit(&format!("/webhooks/{id}/rotate"), &[])
+        .assert_redirect(&format!("/webhooks/{id}?notice=rotated"));
+    let page = b.get(&format!("/webhooks/{id}?notice=rotated"));
+    page.assert(200, "The previous secret keeps signing until");
+    let secret2 = between(&page.body, "id=\"secret-value\" class=\"mono\">", "<");
+    assert!(secret2.starts_with("whsec_") && secret2 != secret1);
+
+    // Replay: a bad time is reported next to its field.
+    b.submit(&format!("/webhooks/{id}/replay"), &[("since", "soon")])
+        .assert(422, "id=\"since-error\"");
+    b.submit(
+        &format!("/webhooks/{id}/replay"),
+        &[("since", "2024-01-15T10:30")],
+    )
+    .assert_redirect(&format!("/webhooks/{id}?notice=replayed&n=0"));
+
+    // Delete after the confirmation page.
+    b.get(&format!("/webhooks/{id}/delete"))
+        .assert(200, "Delete this endpoint?");
+    b.submit(&format!("/webhooks/{id}/delete"), &[])
+        .assert_redirect("/webhooks?notice=deleted");
+    let api = s.call("GET", &format!("/api/v1/webhooks/{id}"), Some("acme"), None);
+    assert_eq!(api.status, 404);
+    b.get(&format!("/webhooks/{id}")).assert(404, "Not found");
+}
+
+/// `text` as the templates escape it.
+fn html(text: &str) -> String {
+    text.replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
+}
+
+/// An `href` as the browser reads it.
+fn unescape(href: &str) -> String {
+    href.replace("&#38;", "&").replace("&amp;", "&")
+}
+
+fn between(body: &str, start: &str, end: &str) -> String {
+    let i = body.find(start).expect("start marker") + start.len();
+    let j = body[i..].find(end).expect("end marker");
+    body[i..i + j].to_string()
+}
+
+#[test]
+fn delivery_log_filters_pages_details_and_resend() {
+    let s = Server::start_delivering(&[]);
+    let sink = Sink::status(200);
+    tenant(&s, "acme");
+    let ep = endpoint_via_api(&s, "acme", &sink.url());
+    let mut b = admin(&s);
+    b.get("/deliveries").assert(200, "No deliveries yet");
+
+    // 27 events: more than one page of 25.
+    for i in 0..27 {
+        let event = if i == 0 {
+            "order.created"
+        } else {
+            "payment.completed"
+        };
+        let a = s.call(
+            "POST",
+            "/api/v1/events",
+            Some("acme"),
+            Some(json!({"event": event, "data": {"object": {"n": i, "note": "<b>bold</b>"}}})),
+        );
+        assert_eq!(a.status, 202, "{}", a.text);
+    }
+    sink.take(27, Duration::from_secs(20));
+    let p = eventually(Duration::from_secs(20), "all delivered", || {
+        let p = b.get("/deliveries?status=succeeded");
+        (p.body.matches("badge-ok").count() == 25).then_some(p)
+    });
+    p.assert(200, "Older →");
+    let older = unescape(&between(&p.body, "class=\"btn\" href=\"", "\""));
+    assert!(
+        older.starts_with("/deliveries?status=succeeded&cursor="),
+        "{older}"
+    );
+    let p2 = b.get(&older);
+    p2.assert(200, "← Newest");
+    assert_eq!(p2.body.matches("badge-ok").count(), 2, "the last two");
+
+    // Filters.
+    let p = b.get("/deliveries?event=order.created");
+    assert_eq!(p.body.matches("<tr>").count() - 1, 1, "{}", p.body);
+    b.get(&format!("/deliveries?webhook_id={ep}&status=failed"))
+        .assert(200, "No deliveries match");
+    b.get("/deliveries?since=2999-01-01T00:00")
+        .assert(200, "No deliveries match");
+    b.get("/deliveries?since=yesterday")
+        .assert(422, "id=\"since-error\"");
+    b.get("/deliveries?status=bogus")
+        .assert(422, "id=\"status-error\"");
+
+    // One delivery: envelope (escaped), attempt, then resend.
+    let a = s.call("GET", "/api/v1/deliveries?limit=1", Some("acme"), None);
+    let dlv = a.body["data"][0]["id"].as_str().unwrap().to_string();
+    let p = b.get(&format!("/deliveries/{dlv}"));
+    p.assert(200, "Attempt 1")
+        .assert(200, "HTTP 200")
+        .assert(200, &html("\"api_version\""))
+        .assert(200, &html("<b>bold</b>"));
+    assert!(p.body.contains("X-BrainSAIT-Signature"), "request headers");
+    b.submit(&format!("/deliveries/{dlv}/resend"), &[])
+        .assert_redirect(&format!("/deliveries/{dlv}?notice=resent"));
+    sink.take(1, Duration::from_secs(10));
+    eventually(Duration::from_secs(10), "a second attempt", || {
+        b.get(&format!("/deliveries/{dlv}"))
+            .body
+            .contains("Attempt 2")
+            .then_some(())
+    });
+    b.get("/deliveries/dlv_01HM7ZQ3X2K8Y4T6V9B0C1D2E3")
+        .assert(404, "Not found");
+    b.get("/deliveries/nonsense").assert(404, "Not found");
+
+    // The dashboard: 24-hour figures from the metrics service, charts,
+    // per-endpoint rows, the latest deliveries.
+    let home = b.get("/");
+    home.assert(200, "Last 24 hours")
+        .assert(200, "Success rate")
+        .assert(200, "src=\"/charts/success.svg\"")
+        .assert(200, "Endpoints, last 24 hours")
+        .assert(200, "Latest deliveries");
+    b.get("/webhooks").assert(200, "Success (24 h)");
+    for chart in ["deliveries", "success", "latency"] {
+        let c = b.get(&format!("/charts/{chart}.svg"));
+        assert_eq!(c.status, 200, "{}", c.body);
+        assert_eq!(c.header("content-type"), Some("image/svg+xml"));
+        assert!(c.body.starts_with("<svg") && c.body.contains("<title>"));
+    }
+    let c = b.get(&format!("/charts/success.svg?endpoint={ep}"));
+    assert_eq!(c.status, 200);
+    b.get("/charts/nope.svg").assert(404, "Not found");
+}
+
+#[test]
+fn tenant_bound_users_see_only_their_tenant() {
+    let s = Server::start_delivering(&[]);
+    let sink = Sink::status(200);
+    tenant(&s, "alpha");
+    tenant(&s, "beta");
+    let own = endpoint_via_api(&s, "alpha", &format!("{}/alpha", sink.url()));
+    let theirs = endpoint_via_api(&s, "beta", &format!("{}/beta", sink.url()));
+    let a = s.call(
+        "POST",
+        "/api/v1/events",
+        Some("beta"),
+        Some(json!({"event": "user.created", "data": {"object": {}}})),
+    );
+    let their_dlv = a.body["deliveries"][0]["id"].as_str().unwrap().to_string();
+
+    let mut op = admin(&s);
+    op.get("/users");
+    // Validation next to the field.
+    op.submit(
+        "/users",
+        &[
+            ("username", "al ice"),
+            ("password", "alice-password"),
+            ("tenant_id", "alpha"),
+        ],
+    )
+    .assert(422, "id=\"username-error\"");
+    op.submit(
+        "/users",
+        &[
+            ("username", "alice"),
+            ("password", "short"),
+            ("tenant_id", "alpha"),
+        ],
+    )
+    .assert(422, "id=\"password-error\"");
+    op.submit(
+        "/users",
+        &[
+            ("username", "alice"),
+            ("password", "alice-password"),
+            ("tenant_id", "alpha"),
+        ],
+    )
+    .assert_redirect("/users?notice=created");
+    op.get("/users").assert(200, "alice");
+
+    let mut alice = Browser::new(&s.base);
+    alice.login_ok("alice", "alice-password");
+    let home = alice.get("/");
+    home.assert(200, "alpha");
+    assert!(
+        !home.body.contains("href=\"/tenants\""),
+        "no operator navigation"
+    );
+    assert!(!home.body.contains("tenant-switch"), "no switcher");
+    let list = alice.get("/webhooks");
+    list.assert(200, "/alpha");
+    assert!(!list.body.contains("/beta"));
+    alice.get(&format!("/webhooks/{own}")).assert(200, "/alpha");
+
+    // Another tenant's ids are "not found", for pages and actions.
+    alice
+        .get(&format!("/webhooks/{theirs}"))
+        .assert(404, "Not found");
+    alice
+        .get(&format!("/webhooks/{theirs}/delete"))
+        .assert(404, "Not found");
+    alice
+        .get(&format!("/deliveries/{their_dlv}"))
+        .assert(404, "Not found");
+    alice.get(&format!("/webhooks/{own}"));
+    alice
+        .submit(&format!("/webhooks/{theirs}/rotate"), &[])
+        .assert(404, "Not found");
+    alice
+        .submit(&format!("/webhooks/{theirs}/delete"), &[])
+        .assert(404, "Not found");
+    alice
+        .submit(&format!("/deliveries/{their_dlv}/resend"), &[])
+        .assert(404, "Not found");
+    alice
+        .get(&format!("/charts/success.svg?endpoint={theirs}"))
+        .assert(404, "Not found");
+    alice
+        .get(&format!("/deliveries?webhook_id={theirs}"))
+        .assert(422, "not an endpoint of this tenant");
+    let api = s.call(
+        "GET",
+        &format!("/api/v1/webhooks/{theirs}"),
+        Some("beta"),
+        None,
+    );
+    assert_eq!(api.status, 200, "still there");
+
+    // Operator pages and the switcher are not for tenant users.
+    for page in ["/tenants", "/keys", "/users"] {
+        alice.get(page).assert(403, "Not allowed");
+    }
+    alice.get("/");
+    alice
+        .submit("/tenant", &[("tenant", "beta"), ("next", "/webhooks")])
+        .assert(403, "Not allowed");
+    assert!(!alice.get("/webhooks").body.contains("/beta"));
+
+    // The operator switches tenants and sees beta's endpoint.
+    op.get("/");
+    op.submit("/tenant", &[("tenant", "beta"), ("next", "/webhooks")])
+        .assert_redirect("/webhooks");
+    op.get("/webhooks").assert(200, "/beta");
+    op.get(&format!("/webhooks/{theirs}")).assert(200, "/beta");
+    op.submit("/tenant", &[("tenant", "nope"), ("next", "/")])
+        .assert(404, "Not found");
+}
+
+#[test]
+fn operator_pages_tenants_keys_users_and_account() {
+    let s = Server::start();
+    let mut b = admin(&s);
+
+    // Tenants: validation, create, suspend, resume.
+    b.get("/tenants").assert(200, "No tenants yet");
+    b.submit("/tenants", &[("id", "bad id!"), ("name", "")])
+        .assert(422, "id=\"id-error\"");
+    b.submit("/tenants", &[("id", "acme"), ("name", "Acme <Corp>")])
+        .assert_redirect("/tenants?notice=created");
+    b.submit("/tenants", &[("id", "acme"), ("name", "")])
+        .assert(422, "a tenant with this id exists");
+    b.get("/tenants")
+        .assert(200, &html("Acme <Corp>"))
+        .assert(200, "Active");
+    b.submit("/tenants/acme/suspend", &[])
+        .assert_redirect("/tenants?notice=suspended");
+    b.get("/tenants").assert(200, "Suspended");
+    let api = s.call("GET", "/api/v1/tenants/acme", None, None);
+    assert_eq!(api.body["suspended"], true);
+    b.submit("/tenants/acme/resume", &[])
+        .assert_redirect("/tenants?notice=resumed");
+    b.submit("/tenants/nope/resume", &[])
+        .assert(404, "Not found");
+
+    // Keys: created and shown once, usable, revoked.
+    b.get("/keys").assert(200, "bootstrap platform key");
+    b.submit("/keys", &[("name", ""), ("tenant_id", "")])
+        .assert(422, "id=\"name-error\"");
+    let p = b.submit("/keys", &[("name", "acme backend"), ("tenant_id", "acme")]);
+    p.assert(201, "will not show it again");
+    let key = between(&p.body, "id=\"new-key\" class=\"mono\">", "<");
+    let a = s.call_as(Some(&key), "GET", "/api/v1/webhooks", None, None);
+    assert_eq!(a.status, 200, "{}", a.text);
+    let listed = b.get("/keys");
+    assert!(!listed.body.contains(&key), "never shown again");
+    let key_id = s.call("GET", "/api/v1/keys", None, None).body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "acme backend")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.submit(&format!("/keys/{key_id}/revoke"), &[])
+        .assert_redirect("/keys?notice=revoked");
+    let a = s.call_as(Some(&key), "GET", "/api/v1/webhooks", None, None);
+    assert_eq!(a.status, 401);
+
+    // Users: an operator sets another user's password; its sessions end.
+    b.get("/users");
+    b.submit(
+        "/users",
+        &[
+            ("username", "ops"),
+            ("password", "first-password"),
+            ("tenant_id", ""),
+        ],
+    )
+    .assert_redirect("/users?notice=created");
+    b.submit(
+        "/users",
+        &[
+            ("username", "ops"),
+            ("password", "first-password"),
+            ("tenant_id", ""),
+        ],
+    )
+    .assert(422, "this username is taken");
+    let mut ops = Browser::new(&s.base);
+    ops.login_ok("ops", "first-password");
+    b.get("/users");
+    b.submit("/users/ops/password", &[("password", "short")])
+        .assert(422, "id=\"set_password-error\"");
+    b.submit("/users/ops/password", &[("password", "second-password")])
+        .assert_redirect("/users?notice=password");
+    ops.get("/").assert_redirect("/login");
+    ops.login("ops", "first-password")
+        .assert(401, "Invalid username or password");
+    ops.login_ok("ops", "second-password");
+
+    // Account: change one's own password.
+    ops.get("/account").assert(200, "Change your password");
+    ops.submit(
+        "/account",
+        &[
+            ("current_password", "wrong"),
+            ("new_password", "third-password"),
+            ("confirm_password", "third-password"),
+        ],
+    )
+    .assert(422, "id=\"current_password-error\"");
+    ops.submit(
+        "/account",
+        &[
+            ("current_password", "second-password"),
+            ("new_password", "third-password"),
+            ("confirm_password", "third-passwort"),
+        ],
+    )
+    .assert(422, "id=\"confirm_password-error\"");
+    ops.submit(
+        "/account",
+        &[
+            ("current_password", "second-password"),
+            ("new_password", "third-password"),
+            ("confirm_password", "third-password"),
+        ],
+    )
+    .assert_redirect("/account?notice=password");
+    ops.get("/").assert(200, "Dashboard");
+    let mut again = Browser::new(&s.base);
+    again.login_ok("ops", "third-password");
+}
+
+#[test]
+fn static_assets_are_content_hashed_and_cached_forever() {
+    let s = Server::start();
+    let mut b = Browser::new(&s.base);
+    let p = b.get("/login");
+    let css = between(&p.body, "<link rel=\"stylesheet\" href=\"", "\"");
+    let js = between(&p.body, "<script src=\"", "\"");
+    assert!(
+        css.starts_with("/static/") && css.ends_with("/app.css"),
+        "{css}"
+    );
+    for (url, ct) in [(&css, "text/css"), (&js, "text/javascript")] {
+        let a = b.get(url);
+        assert_eq!(a.status, 200);
+        assert!(a.header("content-type").unwrap().starts_with(ct));
+        assert_eq!(
+            a.header("cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+    }
+    let stale = css.replace("/static/", "/static/0000");
+    assert_eq!(b.get(&stale).status, 404);
+    assert_eq!(b.get("/static/0123456789abcdef/app.css").status, 404);
+    // Unknown pages are HTML 404s; the API keeps its JSON ones.
+    b.get("/no-such-page").assert(404, "Not found");
+    let a = s.call("GET", "/api/v1/no-such-route", None, None);
+    assert_error(&a, 404, "not_found");
+}
+
+#[test]
+fn sessions_expire_when_idle() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ServeArgs {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(tmp.path().join("data")),
+        ..Default::default()
+    };
+    let mut cfg = args.resolve().unwrap();
+    cfg.admin_password = Some(ADMIN_PASSWORD.into());
+    cfg.platform_key = Some(PLATFORM_KEY.into());
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_705_314_600_000)));
+    let running = herald::app::start(cfg, clock.clone()).unwrap();
+    let base = format!("http://{}", running.addr);
+    let mut b = Browser::new(&base);
+    b.login_ok("admin", ADMIN_PASSWORD);
+    // Used within the idle timeout: still logged in, and the timer restarts.
+    clock.advance_ms(90 * 60_000);
+    b.get("/").assert(200, "Dashboard");
+    clock.advance_ms(90 * 60_000);
+    b.get("/").assert(200, "Dashboard");
+    // Two idle hours: over.
+    clock.advance_ms(2 * 3_600_000);
+    b.get("/").assert_redirect("/login");
+    b.login_ok("admin", ADMIN_PASSWORD);
+    b.get("/").assert(200, "Dashboard");
+    running.stop();
+}
+
+#[test]
+fn end_to_end_in_headless_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's chromium (.ci/run does)"
+    );
+    let root = env!("CARGO_MANIFEST_DIR");
+    let s = Server::start_delivering(&[]);
+    let sink = Sink::status(200);
+    let out = std::process::Command::new("node")
+        .arg(format!("{root}/tests/ui/e2e.js"))
+        .arg(&s.base)
+        .arg("admin")
+        .arg(ADMIN_PASSWORD)
+        .arg(sink.url())
+        .env("SCREENSHOT_DIR", format!("{root}/target/ui-screenshots"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node tests/ui/e2e.js (run tests/ui/install.sh first)");
+    let (stdout, stderr) = texts(&out);
+    assert!(
+        out.status.success() && stdout.contains("E2E OK"),
+        "e2e failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
+        out.status,
+        s.stderr.lock().unwrap()
+    );
+    // The receiver got the test event and its resend, signed.
+    let got = sink.drain(Duration::from_millis(200));
+    assert!(got
+        .iter()
+        .all(|r| r.header("X-BrainSAIT-Signature").is_some()));
+    for name in [
+        "login",
+        "webhook-created",
+        "deliveries",
+        "delivery",
+        "webhook-rotated",
+    ] {
+        let found = std::fs::read_dir(format!("{root}/target/ui-screenshots"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(&format!("-{name}.png"))
+            });
+        assert!(found, "screenshot of {name}");
+    }
+}

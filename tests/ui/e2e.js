@@ -1,0 +1,198 @@
+// End-to-end test of Herald's admin panel in real headless Chromium
+// (Debian's /usr/bin/chromium, driven by playwright-core over the DevTools
+// protocol). Run by tests/it/ui.rs:
+//
+//   node tests/ui/e2e.js <base url> <user> <password> <receiver url>
+//
+// It logs in, adds an endpoint pointing at the loopback receiver, sends a
+// test event, sees it succeed in the delivery log, opens the delivery and
+// resends it, rotates the secret and logs out. Every page it visits is
+// saved as a screenshot under target/ui-screenshots/ (or $SCREENSHOT_DIR).
+// Prints "E2E OK" and exits 0 on success; anything else is a failure.
+"use strict";
+
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const { chromium } = require("playwright-core");
+
+const [base, user, password, receiver] = process.argv.slice(2);
+if (!base || !user || !password || !receiver) {
+  console.error("usage: node e2e.js <base url> <user> <password> <receiver url>");
+  process.exit(2);
+}
+const shots = process.env.SCREENSHOT_DIR ||
+  path.join(__dirname, "..", "..", "target", "ui-screenshots");
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+let step = 0;
+async function shot(page, name) {
+  step += 1;
+  const file = path.join(shots, `${String(step).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`screenshot ${file}`);
+}
+
+function expect(cond, what) {
+  if (!cond) throw new Error(`expectation failed: ${what}`);
+  console.log(`ok - ${what}`);
+}
+
+// Reloads until `cond` holds (deliveries are asynchronous), bounded.
+async function reloadUntil(page, cond, what, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await page.waitForTimeout(300);
+    await page.reload();
+  }
+}
+
+async function main() {
+  fs.mkdirSync(shots, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "herald-e2e-"));
+  // A fresh profile (--user-data-dir) each run, through playwright's
+  // persistent-context API, which is how it passes that flag.
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+      "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync",
+    ],
+  });
+  const errors = [];
+  try {
+    const page = context.pages()[0] || (await context.newPage());
+    page.setDefaultTimeout(15000);
+    // Any CSP violation or script error fails the run.
+    // (A 4xx page the test asks for on purpose logs "Failed to load
+    // resource"; that is not an error of the page.)
+    page.on("console", (m) => {
+      if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) errors.push(m.text());
+    });
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("dialog", (d) => d.accept());
+
+    // Log in.
+    await page.goto(`${base}/webhooks`);
+    expect(page.url().includes("/login"), "an anonymous visit is sent to the login page");
+    await shot(page, "login");
+    await page.fill("#username", user);
+    await page.fill("#password", "not-the-password");
+    await page.click("button[type=submit]");
+    expect((await page.textContent("#login-error")).includes("Invalid username or password"),
+      "a wrong password is refused with the generic message");
+    await shot(page, "login-error");
+    await page.fill("#password", password);
+    await page.click("button[type=submit]");
+    await page.waitForURL(`${base}/webhooks`);
+    expect(true, "login returns to the page asked for");
+
+    // A tenant first (operators only): create one, it becomes the current tenant.
+    await page.goto(`${base}/tenants`);
+    await page.fill("#tenant-id", "company_xyz");
+    await page.fill("#tenant-name", "Company XYZ");
+    await page.click("text=Create tenant");
+    await page.waitForURL(/\/tenants\?notice=created/);
+    await shot(page, "tenants");
+    await page.goto(`${base}/`);
+    await shot(page, "dashboard-empty");
+
+    // Settings -> Webhooks -> Add Webhook Endpoint.
+    await page.click("nav >> text=Webhooks");
+    await shot(page, "webhooks-empty");
+    await page.click("text=+ Add Webhook Endpoint");
+    await page.waitForURL(`${base}/webhooks/new`);
+    await shot(page, "webhook-new");
+    // First an invalid submission: the error shows next to the field.
+    await page.fill("#url", "not a url");
+    await page.check("input[value='payment.completed']");
+    await page.click("button:has-text('Add endpoint')");
+    expect(await page.isVisible("#url-error"), "a bad URL is reported next to the URL field");
+    await shot(page, "webhook-new-error");
+    expect(await page.isChecked("input[value='payment.completed']"),
+      "the form keeps what was entered");
+    await page.fill("#url", receiver);
+    await page.check("input[value='order.*']");
+    await page.fill("#description", "<script>alert(1)</script> main endpoint");
+    await page.click("button:has-text('Add endpoint')");
+    await page.waitForURL(/\/webhooks\/ep_[0-9A-Z]+\?notice=created/);
+    const endpointUrl = page.url().split("?")[0];
+    expect((await page.textContent(".description")).includes("<script>alert(1)</script>"),
+      "the description renders as text");
+    const secret1 = (await page.textContent("#secret-value")).trim();
+    expect(secret1.startsWith("whsec_"), "the signing secret is shown");
+    await shot(page, "webhook-created");
+
+    // Send a test event and see it succeed in the delivery log.
+    await page.selectOption("#test-event", "payment.completed");
+    await page.click("button:has-text('Send test event')");
+    await page.waitForURL(/notice=test_sent/);
+    await page.click("nav >> text=Delivery logs");
+    await reloadUntil(page, async () => (await page.locator("tbody .badge-ok").count()) > 0,
+      "the test delivery succeeds");
+    expect((await page.textContent("tbody")).includes("payment.completed"),
+      "the delivery log lists the test event");
+    await shot(page, "deliveries");
+
+    // Open the delivery and resend it.
+    await page.click("tbody a.row-link");
+    await page.waitForURL(/\/deliveries\/dlv_/);
+    expect(await page.isVisible("text=Attempt 1"), "the delivery page shows its attempt");
+    expect((await page.textContent("#envelope")).includes("\"api_version\""),
+      "the delivery page shows the envelope");
+    await shot(page, "delivery");
+    await page.click("button:has-text('Resend')");
+    await page.waitForURL(/notice=resent/);
+    await reloadUntil(page, async () => (await page.locator("text=Attempt 2").count()) > 0,
+      "the resend makes a second attempt");
+    await shot(page, "delivery-resent");
+
+    // Rotate the secret.
+    await page.goto(endpointUrl);
+    await page.click("button:has-text('Rotate secret')");
+    await page.waitForURL(/notice=rotated/);
+    await page.click("summary:has-text('Reveal secret')");
+    const secret2 = (await page.textContent("#secret-value")).trim();
+    expect(secret2.startsWith("whsec_") && secret2 !== secret1, "rotation shows a new secret");
+    expect(await page.isVisible("text=The previous secret keeps signing until"),
+      "the overlap of the old secret is explained");
+    await shot(page, "webhook-rotated");
+
+    // A phone-sized look at the endpoint list and the log.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/webhooks`);
+    await shot(page, "webhooks-phone");
+    await page.goto(`${base}/deliveries`);
+    await shot(page, "deliveries-phone");
+    await page.setViewportSize({ width: 1280, height: 860 });
+    for (const p of ["keys", "users", "account"]) {
+      await page.goto(`${base}/${p}`);
+      await shot(page, p);
+    }
+    await page.goto(`${base}/`);
+    await shot(page, "dashboard");
+
+    // Log out: the session is gone.
+    await page.click("button:has-text('Log out')");
+    await page.waitForURL(/\/login\?notice=logged_out/);
+    await shot(page, "logged-out");
+    await page.goto(`${base}/webhooks`);
+    expect(page.url().includes("/login"), "after logout the panel needs a login again");
+
+    expect(errors.length === 0, `no console errors or CSP violations (${errors.join(" | ")})`);
+    console.log("E2E OK");
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`E2E FAILED: ${e && e.stack ? e.stack : e}`);
+  process.exit(1);
+});
