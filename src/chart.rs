@@ -123,6 +123,12 @@ pub fn render(spec: &Spec, points: &[Point]) -> String {
         // A polyline per run of consecutive points with data: gaps stay gaps.
         let mut run = String::new();
         let flush = |run: &mut String, s: &mut String| {
+            // A lone point has no line to draw: mark it with a dot.
+            if let (1, Some((x, y))) = (run.split_whitespace().count(), run.trim().split_once(','))
+            {
+                let _ = write!(s, r##"<circle cx="{x}" cy="{y}" r="3" fill="#3b82f6"/>"##);
+                run.clear();
+            }
             if !run.is_empty() {
                 let _ = write!(
                     s,
@@ -184,6 +190,20 @@ mod tests {
         );
         assert!(svg.ends_with("</svg>"));
         assert!(render(&spec(), &[]).contains("No data"));
+    }
+
+    #[test]
+    fn a_lone_point_is_drawn_as_a_dot() {
+        let mut pts: Vec<Point> = (0..24)
+            .map(|h| Point {
+                label: format!("{h:02}:00"),
+                value: None,
+            })
+            .collect();
+        pts[23].value = Some(100.0);
+        let svg = render(&spec(), &pts);
+        assert!(svg.contains("<circle"), "{svg}");
+        assert!(!svg.contains("<polyline"));
     }
 
     #[test]
