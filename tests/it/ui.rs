@@ -659,18 +659,31 @@ fn delivery_log_filters_pages_details_and_resend() {
     let home = b.get("/");
     home.assert(200, "Last 24 hours")
         .assert(200, "Success rate")
-        .assert(200, "src=\"/charts/success.svg\"")
+        .assert(200, "src=\"/charts/success.svg?window=24h\"")
+        .assert(200, "src=\"/charts/p95.svg?window=7d\"")
+        .assert(200, "Last 7 days")
+        .assert(200, "The numbers behind the charts")
+        .assert(200, "Per day, last 7 days")
         .assert(200, "Endpoints, last 24 hours")
         .assert(200, "Latest deliveries");
     b.get("/webhooks").assert(200, "Success (24 h)");
-    for chart in ["deliveries", "success", "latency"] {
+    for chart in ["deliveries", "success", "latency", "p95"] {
         let c = b.get(&format!("/charts/{chart}.svg"));
         assert_eq!(c.status, 200, "{}", c.body);
         assert_eq!(c.header("content-type"), Some("image/svg+xml"));
         assert!(c.body.starts_with("<svg") && c.body.contains("<title>"));
+        let w = b.get(&format!("/charts/{chart}.svg?window=7d"));
+        assert!(w.body.contains("last 7 days"), "{}", w.body);
     }
     let c = b.get(&format!("/charts/success.svg?endpoint={ep}"));
     assert_eq!(c.status, 200);
+    // The endpoint page has its own charts and the numbers behind them.
+    b.get(&format!("/webhooks/{ep}"))
+        .assert(
+            200,
+            &format!("src=\"/charts/p95.svg?endpoint={ep}&#38;window=24h\""),
+        )
+        .assert(200, "Per hour, last 24 hours");
     b.get("/charts/nope.svg").assert(404, "Not found");
 }
 

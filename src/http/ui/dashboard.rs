@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::charts::WINDOW_MS;
+use super::charts::{tables, ChartTables, WINDOW_MS};
 use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::deliveries::{rows_of, DeliveryRow};
 use super::view::{Badge, When};
@@ -99,6 +99,7 @@ struct DashboardPage {
     failures: Vec<DeliveryRow>,
     recent: Vec<DeliveryRow>,
     show_endpoint: bool,
+    charts: Option<ChartTables>,
 }
 
 /// `GET /`.
@@ -114,6 +115,7 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
         failures: Vec::new(),
         recent: Vec::new(),
         show_endpoint: true,
+        charts: None,
     };
     if ctx.layout.tenant.is_none() {
         return Ok(page(&req, StatusCode::OK, p));
@@ -153,8 +155,10 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
             },
         )?;
         let report = h.metrics(&caller, WINDOW_MS)?;
+        let charts = tables(h, &caller, None)?;
         Ok::<_, ServiceError>((
             report,
+            charts,
             eps.len(),
             eps.iter().filter(|e| e.active).count(),
             failing,
@@ -163,8 +167,9 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
         ))
     })
     .await?;
-    let (report, endpoints, active, failing, failures, recent) =
+    let (report, charts, endpoints, active, failing, failures, recent) =
         loaded.map_err(|e| ctx.fail(&req, e))?;
+    p.charts = Some(charts);
     p.figures = Some(Figures::of(&report.totals));
     p.per_endpoint = endpoint_figures(&report);
     p.endpoints = endpoints;

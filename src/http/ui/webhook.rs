@@ -7,6 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
+use super::charts::{tables, ChartTables};
 use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::deliveries::{rows_of, DeliveryRow};
 use super::view::{
@@ -58,6 +59,7 @@ struct EndpointPage {
     overlap: String,
     created: When,
     health: Health,
+    charts: ChartTables,
     last_attempt: Option<When>,
     last_success: Option<When>,
     failing_since: Option<When>,
@@ -124,7 +126,7 @@ pub async fn render(
     state: PageState,
 ) -> Result<HttpResponse, UiError> {
     let caller = ctx.caller.clone();
-    type Loaded = (Endpoint, Health, Vec<DeliveryRow>);
+    type Loaded = (Endpoint, Health, Vec<DeliveryRow>, ChartTables);
     let loaded = blocking(h, move |h| -> Result<Loaded, ServiceError> {
         let (ep, health) = h.get_endpoint_with_health(&caller, &id)?;
         let q = LogQuery {
@@ -134,10 +136,11 @@ pub async fn render(
         };
         let page = h.list_deliveries(&caller, &q)?;
         let rows = rows_of(&page.items, std::slice::from_ref(&ep));
-        Ok((ep, health, rows))
+        let charts = tables(h, &caller, Some(&ep.id.to_string()))?;
+        Ok((ep, health, rows, charts))
     })
     .await?;
-    let (ep, health, deliveries) = loaded.map_err(|e| ctx.fail(req, e))?;
+    let (ep, health, deliveries, charts) = loaded.map_err(|e| ctx.fail(req, e))?;
     let now = h.clock().now();
     let form = state.form.unwrap_or_else(|| EndpointForm {
         url: ep.url.clone(),
@@ -173,6 +176,7 @@ pub async fn render(
         last_success: When::opt(health.last_success_at),
         failing_since: When::opt(health.failing_since),
         health,
+        charts,
         deliveries,
         groups: event_groups(&form.events),
         form,
