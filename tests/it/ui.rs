@@ -1028,3 +1028,52 @@ fn end_to_end_in_headless_chromium() {
         assert!(found, "screenshot of {name}");
     }
 }
+
+#[test]
+fn firing_alerts_show_as_a_banner_on_every_page_and_on_the_alerts_page() {
+    let s = Server::start_delivering(&[]);
+    let sink = Sink::status(503);
+    tenant(&s, "acme");
+    tenant(&s, "other");
+    let ep = endpoint_via_api(&s, "acme", &sink.url());
+    let mut b = admin(&s);
+    b.get("/alerts").assert(200, "Nothing is firing");
+    assert!(!b.get("/").body.contains("alert-banner"));
+    for _ in 0..5 {
+        let a = s.call(
+            "POST",
+            "/api/v1/events",
+            Some("acme"),
+            Some(json!({"event": "order.created", "data": {"object": {}}})),
+        );
+        assert_eq!(a.status, 202);
+    }
+    sink.take(5, Duration::from_secs(20));
+    eventually(Duration::from_secs(20), "endpoint down to fire", || {
+        let a = s.call("GET", "/api/v1/alerts", Some("acme"), None);
+        (a.body["firing"].as_array().is_some_and(|f| f.len() == 1)).then_some(())
+    });
+    // The banner is on every page; the Alerts page says what and where.
+    for path in ["/", "/webhooks", "/deliveries"] {
+        b.get(path).assert(200, "1 alert firing.");
+    }
+    b.get("/alerts")
+        .assert(200, "Endpoint down")
+        .assert(200, "5 consecutive failed attempts")
+        .assert(200, &format!("href=\"/webhooks/{ep}\""));
+    // A user bound to another tenant sees none of it.
+    b.get("/users");
+    b.submit(
+        "/users",
+        &[
+            ("username", "otheruser"),
+            ("password", "other-password-1"),
+            ("tenant_id", "other"),
+        ],
+    )
+    .assert_redirect("/users?notice=created");
+    let mut o = Browser::new(&s.base);
+    o.login_ok("otheruser", "other-password-1");
+    assert!(!o.get("/").body.contains("alert-banner"));
+    o.get("/alerts").assert(200, "Nothing is firing");
+}

@@ -141,6 +141,8 @@ pub struct Layout {
     pub js: String,
     /// The favicon's hashed URL.
     pub icon: String,
+    /// Alerts firing for what this user sees (the banner on every page).
+    pub alerts_firing: usize,
 }
 
 impl Layout {
@@ -156,6 +158,7 @@ impl Layout {
             css: assets::url("app.css"),
             js: assets::url("app.js"),
             icon: assets::url("favicon.svg"),
+            alerts_firing: 0,
         }
     }
 
@@ -194,7 +197,7 @@ impl Ctx {
         let t = token.clone();
         let found = blocking(h, move |h| load_session(h, &t)).await?;
         let found = found.map_err(|e| UiError::from_service(req, e, None))?;
-        let Some((info, tenants, tenant)) = found else {
+        let Some((info, tenants, tenant, alerts_firing)) = found else {
             return Err(UiError::login(req));
         };
         let operator = info.user.role == Role::Operator;
@@ -205,6 +208,7 @@ impl Ctx {
             tenant,
             tenants,
             csrf: info.session.csrf.clone(),
+            alerts_firing,
             ..Layout::anonymous()
         };
         Ok(Ctx {
@@ -232,7 +236,7 @@ impl Ctx {
     }
 }
 
-type Loaded = Option<(SessionInfo, Vec<String>, Option<String>)>;
+type Loaded = Option<(SessionInfo, Vec<String>, Option<String>, usize)>;
 
 /// The session, the switcher's tenants and the current tenant. An operator
 /// without a choice yet gets the first tenant chosen.
@@ -273,7 +277,14 @@ fn load_session(h: &Herald, token: &str) -> service::Result<Loaded> {
             (ids, current)
         }
     };
-    Ok(Some((info, tenants, current)))
+    // The banner counts what this user would see on the Alerts page. The
+    // session caller resolves to its tenant like every other call; an
+    // operator without a tenant chosen sees every tenant's alerts.
+    let firing = h
+        .alerts_view(&caller, 0)
+        .map(|(firing, _)| firing.len())
+        .unwrap_or(0);
+    Ok(Some((info, tenants, current, firing)))
 }
 
 /// Refuses a cross-site POST: an `Origin` (or, without one, a `Referer`)

@@ -19,6 +19,7 @@ pub mod context;
 pub mod view;
 
 mod account;
+mod alerts;
 mod charts;
 mod dashboard;
 mod deliveries;
@@ -96,5 +97,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(account::change_password)),
     )
     .service(resource("/charts/{name}").route(web::get().to(charts::show)))
+    .service(resource("/alerts").route(web::get().to(alerts::show)))
     .service(resource("/static/{hash}/{file}").route(web::get().to(assets::serve)));
 }

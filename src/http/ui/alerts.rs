@@ -1,0 +1,110 @@
+//! `GET /alerts`: what fires now and the history of transitions, for the
+//! current tenant (or every tenant for an operator without one chosen).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::context::{blocking, page, Ctx, Layout, UiError};
+use super::view::{Badge, When};
+use crate::domain::alert::State;
+use crate::service::Herald;
+
+/// One alert or transition.
+pub struct AlertRow {
+    rule: &'static str,
+    webhook_id: String,
+    tenant: String,
+    url: String,
+    badge: Badge,
+    at: When,
+    detail: String,
+}
+
+fn badge(s: State) -> Badge {
+    match s {
+        State::Firing => Badge {
+            tone: "bad",
+            icon: "●",
+            label: "Firing",
+        },
+        State::Ok => Badge {
+            tone: "ok",
+            icon: "✓",
+            label: "Resolved",
+        },
+    }
+}
+
+fn rule_name(r: crate::domain::alert::Rule) -> &'static str {
+    use crate::domain::alert::Rule::*;
+    match r {
+        FailureRate => "Failure rate above threshold",
+        SlowResponses => "Slow responses",
+        EndpointDown => "Endpoint down",
+        EndpointDisabled => "Endpoint disabled",
+    }
+}
+
+/// The page.
+#[derive(Template, WebTemplate)]
+#[template(path = "alerts.html")]
+struct AlertsPage {
+    layout: Layout,
+    firing: Vec<AlertRow>,
+    history: Vec<AlertRow>,
+}
+
+/// `GET /alerts`.
+pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "alerts").await?;
+    let caller = ctx.caller.clone();
+    let loaded = blocking(&h, move |h| {
+        let (firing, history) = h.alerts_view(&caller, 100)?;
+        let url = |id| {
+            h.store()
+                .endpoint(id)
+                .ok()
+                .flatten()
+                .map(|e| e.url)
+                .unwrap_or_default()
+        };
+        let firing: Vec<AlertRow> = firing
+            .into_iter()
+            .map(|a| AlertRow {
+                rule: rule_name(a.rule),
+                webhook_id: a.endpoint_id.to_string(),
+                url: url(a.endpoint_id),
+                tenant: a.tenant_id,
+                badge: badge(a.state),
+                at: When::new(a.since),
+                detail: a.detail,
+            })
+            .collect();
+        let history = history
+            .into_iter()
+            .map(|t| AlertRow {
+                rule: rule_name(t.rule),
+                webhook_id: t.endpoint_id.to_string(),
+                tenant: t.tenant_id,
+                url: t.url,
+                badge: badge(t.to),
+                at: When::new(t.at),
+                detail: t.detail,
+            })
+            .collect();
+        Ok::<_, crate::service::ServiceError>((firing, history))
+    })
+    .await?;
+    let (firing, history) = loaded.map_err(|e| ctx.fail(&req, e))?;
+    Ok(page(
+        &req,
+        StatusCode::OK,
+        AlertsPage {
+            layout: ctx.layout,
+            firing,
+            history,
+        },
+    ))
+}
