@@ -26,7 +26,10 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::codec::Versioned;
 use super::{Result, StoreError};
+use crate::domain::health::Health;
+use crate::domain::stats::Stats;
 
 /// Most jobs folded into one flush; bounds the latency a job can add to
 /// others and the memory held between flushes.
@@ -55,6 +58,16 @@ pub(super) struct Cycle<'a> {
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
     entries: usize,
     failed: Option<String>,
+    /// Health and statistics rows touched in this batch, decoded once and
+    /// encoded once when the batch is applied (in that same batch): many
+    /// attempts to one endpoint in a cycle cost one read and one write.
+    deferred: HashMap<Vec<u8>, Deferred>,
+}
+
+/// A row kept decoded until its batch is applied.
+enum Deferred {
+    Health(Health),
+    Stats(Stats),
 }
 
 impl<'a> Cycle<'a> {
@@ -65,6 +78,46 @@ impl<'a> Cycle<'a> {
             overlay: HashMap::new(),
             entries: 0,
             failed: None,
+            deferred: HashMap::new(),
+        }
+    }
+
+    /// The health row at `key`, to change in place.
+    pub fn health_mut(&mut self, key: Vec<u8>) -> Result<&mut Health> {
+        if !self.deferred.contains_key(&key) {
+            let h = match self.get(&key)? {
+                Some(v) => Health::decode(&v)?,
+                None => Health::default(),
+            };
+            self.deferred.insert(key.clone(), Deferred::Health(h));
+        }
+        match self.deferred.get_mut(&key) {
+            Some(Deferred::Health(h)) => Ok(h),
+            _ => Err(StoreError::Corrupt {
+                kind: "endpoint health",
+                reason: "key used for another kind of row".into(),
+            }),
+        }
+    }
+
+    /// Adds `delta` to the statistics row at `key`.
+    pub fn add_stats(&mut self, key: Vec<u8>, delta: &Stats) -> Result<()> {
+        if !self.deferred.contains_key(&key) {
+            let row = match self.get(&key)? {
+                Some(v) => Stats::decode(&v)?,
+                None => Stats::default(),
+            };
+            self.deferred.insert(key.clone(), Deferred::Stats(row));
+        }
+        match self.deferred.get_mut(&key) {
+            Some(Deferred::Stats(row)) => {
+                row.merge(delta);
+                Ok(())
+            }
+            _ => Err(StoreError::Corrupt {
+                kind: "stats",
+                reason: "key used for another kind of row".into(),
+            }),
         }
     }
 
@@ -102,6 +155,14 @@ impl<'a> Cycle<'a> {
     }
 
     fn apply(&mut self) {
+        for (k, d) in self.deferred.drain() {
+            let v = match d {
+                Deferred::Health(h) => h.encode(),
+                Deferred::Stats(s) => s.encode(),
+            };
+            self.batch.insert(k, v);
+            self.entries += 1;
+        }
         if self.entries == 0 {
             return;
         }
@@ -177,9 +238,10 @@ fn run(db: sled::Db, rx: Receiver<Job>, stats: Arc<CommitStats>) {
                 Ok(cont) => pending.push(cont),
                 Err(_) => {
                     log::error!("a write panicked while being prepared; not committed");
-                    if before > 0 || cycle.entries > 0 {
+                    if before > 0 || cycle.entries > 0 || !cycle.deferred.is_empty() {
                         cycle.batch = sled::Batch::default();
                         cycle.overlay.clear();
+                        cycle.deferred.clear();
                         cycle.entries = 0;
                         cycle
                             .failed

@@ -225,18 +225,15 @@ impl DeliveryStore for SledStore {
                         keys::attempt(attempt.delivery_id, attempt.id),
                         attempt.encode(),
                     );
-                    let health_key = keys::health(after.endpoint_id);
-                    let mut health = match cycle.get(&health_key)? {
-                        Some(v) => Health::decode(&v)?,
-                        None => Health::default(),
-                    };
+                    let health = cycle.health_mut(keys::health(after.endpoint_id))?;
                     health.record(
                         success,
                         attempt.started_at.plus_millis(attempt.latency_ms as i64),
                     );
-                    cycle.insert(health_key, health.encode());
-                    // Counted as it happens, into the minute, hour and day rows:
-                    // any window is then a sum of a few hundred rows.
+                    let health = health.clone();
+                    // Counted as it happens, into the minute, hour and day
+                    // rows (in the attempt's own batch): any window is then
+                    // a sum of a few hundred rows.
                     let delta = Stats::of_attempt(&attempt, after.state);
                     for (table, grain) in [
                         (keys::STATS_MINUTE, Grain::Minute),
@@ -249,12 +246,7 @@ impl DeliveryStore for SledStore {
                             grain.floor(attempt.started_at),
                             after.endpoint_id,
                         );
-                        let mut row = match cycle.get(&key)? {
-                            Some(v) => Stats::decode(&v)?,
-                            None => Stats::default(),
-                        };
-                        row.merge(&delta);
-                        cycle.insert(key, row.encode());
+                        cycle.add_stats(key, &delta)?;
                     }
                     Ok(health)
                 })();

@@ -265,7 +265,17 @@ fn prometheus_parses_and_its_counters_match_the_api() {
         401,
         "unauthorized",
     );
-    let text = s.call("GET", "/metrics", None, None).text;
+    // The counters move once an attempt's record is flushed, a moment
+    // after the statistics the API reads are written: wait for them.
+    let text = eventually(Duration::from_secs(10), "the counters to catch up", || {
+        let t = s.call("GET", "/metrics", None, None).text;
+        let n: f64 = t
+            .lines()
+            .filter(|l| l.starts_with("herald_deliveries_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        (n == 3.0).then_some(t)
+    });
     let script = r#"
 import sys, json
 from prometheus_client.parser import text_string_to_metric_families
