@@ -365,8 +365,6 @@ pub trait DeliveryStore {
     ) -> Result<Vec<Due>>;
     /// Deliveries held for an endpoint.
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
-    /// Pending deliveries in the due index (for gauges).
-    fn pending_count(&self) -> Result<usize>;
     /// Group-commit figures.
     fn commit_stats(&self) -> std::sync::Arc<CommitStats>;
 }

@@ -363,10 +363,6 @@ impl DeliveryStore for SledStore {
             .collect())
     }
 
-    fn pending_count(&self) -> Result<usize> {
-        Ok(self.db.scan_prefix(keys::DUE).count())
-    }
-
     fn commit_stats(&self) -> std::sync::Arc<super::CommitStats> {
         self.committer.stats.clone()
     }
