@@ -65,6 +65,8 @@ pub struct Gauges {
     pub commit_jobs: u64,
     /// Time spent flushing, µs.
     pub commit_flush_micros: u64,
+    /// Time spent preparing and applying batches, µs.
+    pub commit_apply_micros: u64,
     /// Store size on disk.
     pub store_bytes: u64,
     /// Process resident memory.
@@ -216,6 +218,17 @@ pub fn render(g: &Gauges) -> String {
         o,
         "herald_commit_flush_seconds_total {}",
         g.commit_flush_micros as f64 / 1e6
+    );
+    family(
+        &mut o,
+        "herald_commit_apply_seconds_total",
+        "counter",
+        "Time spent preparing and applying write batches.",
+    );
+    let _ = writeln!(
+        o,
+        "herald_commit_apply_seconds_total {}",
+        g.commit_apply_micros as f64 / 1e6
     );
     family(
         &mut o,

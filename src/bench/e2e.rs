@@ -430,7 +430,16 @@ fn commit_figures(s: &Server) -> Vec<Figure> {
         .get("herald_commit_flush_seconds_total")
         .copied()
         .unwrap_or(0.0);
+    let apply = m
+        .get("herald_commit_apply_seconds_total")
+        .copied()
+        .unwrap_or(0.0);
     vec![
+        fig(
+            "group commit: prepare + apply time per cycle (mean)",
+            apply / flushes * 1000.0,
+            "ms",
+        ),
         fig(
             "group commit: writes per flush (mean)",
             jobs / flushes,

@@ -170,6 +170,7 @@ impl Herald {
             commit_flushes: c.flushes.load(Relaxed),
             commit_jobs: c.jobs.load(Relaxed),
             commit_flush_micros: c.flush_micros.load(Relaxed),
+            commit_apply_micros: c.apply_micros.load(Relaxed),
             store_bytes: self.store.size_on_disk()?,
             rss_bytes: crate::telemetry::rss_bytes(),
         })

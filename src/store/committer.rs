@@ -184,6 +184,8 @@ pub struct CommitStats {
     pub jobs: AtomicU64,
     /// Total flush time, microseconds.
     pub flush_micros: AtomicU64,
+    /// Total time preparing and applying batches, microseconds.
+    pub apply_micros: AtomicU64,
 }
 
 /// The handle writers use.
@@ -227,6 +229,7 @@ fn run(db: sled::Db, rx: Receiver<Job>, stats: Arc<CommitStats>) {
             }
         }
         let mut pending = Vec::with_capacity(jobs.len());
+        let applying = Instant::now();
         let mut cycle = Cycle::new(&db);
         for job in jobs {
             // NB: a panic inside a job must not take the others (or the
@@ -253,6 +256,9 @@ fn run(db: sled::Db, rx: Receiver<Job>, stats: Arc<CommitStats>) {
         }
         cycle.apply();
         let failed = cycle.failed.take();
+        stats
+            .apply_micros
+            .fetch_add(applying.elapsed().as_micros() as u64, Ordering::Relaxed);
         let started = Instant::now();
         let flushed = db.flush();
         stats.flushes.fetch_add(1, Ordering::Relaxed);
