@@ -51,21 +51,7 @@ pub fn spawn_pool(ctx: Arc<Ctx>, jobs: Receiver<Due>, n: usize) {
             .spawn(move || {
                 let _alive = Alive::new(&ctx.dispatcher.stats.workers_alive);
                 for job in jobs.iter() {
-                    // NB: a panic must not kill the worker nor lose the job:
-                    // the delivery is still in the due index; it is put back
-                    // in the wheel for a later try.
-                    let r = catch_unwind(AssertUnwindSafe(|| process(&ctx, job)));
-                    match r {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => {
-                            log::error!("delivery {}: {e}", job.delivery);
-                            retry_later(&ctx, job);
-                        }
-                        Err(_) => {
-                            log::error!("delivery {}: worker panicked; will retry", job.delivery);
-                            retry_later(&ctx, job);
-                        }
-                    }
+                    guarded(&ctx, job, || process(&ctx, job));
                 }
             })
             .expect("spawning a worker thread");
@@ -86,6 +72,23 @@ impl<'a> Alive<'a> {
 impl Drop for Alive<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs one job's processing. NB: a panic must not kill the worker nor
+/// lose the job: the delivery is still in the due index, so it is put back
+/// in the wheel for a later try (as is one that failed on a store error).
+fn guarded(ctx: &Ctx, job: Due, work: impl FnOnce() -> Result<(), StoreError>) {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            log::error!("delivery {}: {e}", job.delivery);
+            retry_later(ctx, job);
+        }
+        Err(_) => {
+            log::error!("delivery {}: worker panicked; will retry", job.delivery);
+            retry_later(ctx, job);
+        }
     }
 }
 
@@ -398,4 +401,49 @@ fn decide(
         Verdict::Retry,
         retry::next_due(schedule, attempts, now, retry_after),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::ids::{DeliveryId, EndpointId};
+    use crate::store::SledStore;
+
+    #[test]
+    fn a_panicking_job_comes_back_through_the_wheel_later() {
+        let t0 = Timestamp::from_millis(1_705_314_600_000);
+        let clock = Arc::new(ManualClock::new(t0));
+        let store: Arc<dyn Store> = Arc::new(SledStore::temporary().unwrap());
+        let dispatcher = Dispatcher::start(4, 1);
+        let scheduler = Scheduler::start(store.clone(), clock.clone(), dispatcher.clone());
+        let ctx = Ctx {
+            store,
+            clock: clock.clone(),
+            http: DeliveryClient::new(Default::default()).unwrap(),
+            schedule: vec![],
+            disable_after_ms: i64::MAX,
+            events: None,
+            dispatcher: dispatcher.clone(),
+            scheduler: scheduler.clone(),
+        };
+        let job = Due {
+            due: t0,
+            delivery: DeliveryId::new(t0),
+            endpoint: EndpointId::new(t0),
+        };
+        // The worker survives the panic (we are still here) ...
+        guarded(&ctx, job, || panic!("boom"));
+        let work = dispatcher.work_queue();
+        scheduler.wake();
+        assert!(
+            work.recv_timeout(Duration::from_millis(300)).is_err(),
+            "not retried at once"
+        );
+        // ... and the job is dispatched again once its back-off has passed.
+        clock.advance_ms(PANIC_BACKOFF_MS);
+        scheduler.wake();
+        let again = work.recv_timeout(Duration::from_secs(5)).expect("retried");
+        assert_eq!(again.delivery, job.delivery);
+    }
 }
