@@ -162,24 +162,29 @@ impl Herald {
         })
     }
 
-    /// Creates tenant `id` unless it exists.
-    pub(super) fn ensure_tenant(&self, id: &str) -> Result<()> {
-        if self.store.tenant(id)?.is_none() {
-            if id.starts_with('_') {
-                return Err(ServiceError::InvalidTenantId(id.to_string()));
-            }
-            let now = self.clock.now();
-            let created = self.store.insert_tenant(&Tenant {
-                id: id.to_string(),
-                name: id.to_string(),
-                suspended: false,
-                created_at: now,
-                updated_at: now,
-            })?;
-            if created {
-                log::info!("tenant {id} created implicitly by a platform key");
-            }
+    /// Tenant `id`, created first if it does not exist yet.
+    pub(super) fn ensure_tenant(&self, id: &str) -> Result<Tenant> {
+        if let Some(t) = self.store.tenant(id)? {
+            return Ok(t);
         }
-        Ok(())
+        if id.starts_with('_') {
+            return Err(ServiceError::InvalidTenantId(id.to_string()));
+        }
+        let now = self.clock.now();
+        let tenant = Tenant {
+            id: id.to_string(),
+            name: id.to_string(),
+            suspended: false,
+            created_at: now,
+            updated_at: now,
+        };
+        if self.store.insert_tenant(&tenant)? {
+            log::info!("tenant {id} created implicitly by a platform key");
+            return Ok(tenant);
+        }
+        // Another request created it in between: that one is the tenant.
+        self.store
+            .tenant(id)?
+            .ok_or(ServiceError::NotFound("tenant"))
     }
 }

@@ -215,7 +215,7 @@ impl Herald {
             })
             .collect::<Result<Vec<_>>>()?;
         let tenant_id = scope.tenant_id;
-        self.ensure_tenant(&tenant_id)?;
+        let suspended = self.ensure_tenant(&tenant_id)?.suspended;
         let now = self.clock.now();
         let not_before = now.plus_millis(-IDEMPOTENCY_WINDOW_MS);
         if let Some(k) = idempotency_key {
@@ -224,7 +224,6 @@ impl Herald {
             }
         }
 
-        let suspended = self.store.tenant(&tenant_id)?.is_some_and(|t| t.suspended);
         let endpoints: Vec<_> = self
             .store
             .list_endpoints(&tenant_id, None, usize::MAX)?
