@@ -75,6 +75,9 @@ fn spawn(dir: &std::path::Path, args: &[String]) -> Result<(Child, String), Stri
         for line in BufReader::new(err).lines().map_while(Result::ok) {
             if let Some(i) = line.find("listening on http://") {
                 let _ = tx.send(line[i + "listening on ".len()..].trim().to_string());
+            } else if line.contains("WARN") || line.contains("ERROR") {
+                // The server's own complaints belong in the bench's output.
+                eprintln!("server: {line}");
             }
         }
     });
@@ -230,7 +233,9 @@ fn event(i: u64) -> Value {
 
 /// Posts single events from `clients` threads for `secs`, optionally
 /// paced to `rate` events/s in total; returns (count, latencies, sends).
+/// Event ids carry `phase`, so no phase re-posts (and dedups) another's.
 fn post_load(
+    phase: &str,
     base: &str,
     clients: usize,
     secs: f64,
@@ -242,7 +247,7 @@ fn post_load(
     let count = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for c in 0..clients {
-        let (base, count) = (base.to_string(), count.clone());
+        let (base, count, phase) = (base.to_string(), count.clone(), phase.to_string());
         handles.push(std::thread::spawn(move || {
             let a = agent();
             let mut lat = Vec::new();
@@ -259,7 +264,7 @@ fn post_load(
                 }
                 let n = (c as u64) << 40 | i;
                 let tenant = format!("t{}", n % tenants.max(1) as u64);
-                let id = format!("evt_b{c}_{i}");
+                let id = format!("evt_{phase}{c}_{i}");
                 let mut body = event(n);
                 body["id"] = json!(id);
                 let t = Instant::now();
@@ -298,10 +303,10 @@ fn post_load(
 pub fn ingest(secs: f64, clients: usize) -> Result<Vec<Figure>, String> {
     let s = Server::start(&[])?;
     let t = Instant::now();
-    let (n, lat, _) = post_load(&s.base, clients, secs, None, 1, false);
+    let (n, lat, _) = post_load("load", &s.base, clients, secs, None, 1, false);
     let el = t.elapsed().as_secs_f64();
     let commit = commit_figures(&s);
-    let (n2, lat2, _) = post_load(&s.base, 8, secs.min(5.0), Some(1000.0), 1, false);
+    let (n2, lat2, _) = post_load("paced", &s.base, 8, secs.min(5.0), Some(1000.0), 1, false);
     let mut figs = vec![
         fig("clients", clients as f64, "count"),
         fig("durable events/s (saturation)", n as f64 / el, "events/s"),
@@ -417,6 +422,14 @@ fn attempts_recorded(s: &Server) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// Deliveries created so far, from the server's Prometheus counters.
+fn deliveries_created(s: &Server) -> u64 {
+    server_metrics(s)
+        .get("herald_deliveries_created_total")
+        .copied()
+        .unwrap_or(0.0) as u64
+}
+
 /// Group-commit figures: mean jobs per flush and mean flush time.
 fn commit_figures(s: &Server) -> Vec<Figure> {
     let m = server_metrics(s);
@@ -467,10 +480,40 @@ pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Ve
         }
     };
     endpoints(&s, port, &st, tenants, per, kind)?;
-    // Latency at a fixed, modest offered rate first.
+    // The share of deliveries that go to endpoints answering 200.
+    let healthy_share = (0..tenants * per).filter(|i| kind(*i) == "ok").count() as f64
+        / (tenants * per).max(1) as f64;
+    // Waits until the sink has seen (nearly) every healthy delivery the
+    // server created so far, or `limit` passes; logs the rate each second.
+    let drain = |limit: Duration| {
+        let deadline = Instant::now() + limit;
+        let target = (deliveries_created(&s) as f64 * healthy_share * 0.98) as u64;
+        let mut last = (Instant::now(), st.ok.load(Ordering::Relaxed));
+        while st.ok.load(Ordering::Relaxed) < target && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            if last.0.elapsed() >= Duration::from_secs(1) {
+                let ok = st.ok.load(Ordering::Relaxed);
+                log::info!(
+                    "draining: {:.0} deliveries/s at the sink, {ok} of {target}",
+                    (ok - last.1) as f64 / last.0.elapsed().as_secs_f64(),
+                );
+                last = (Instant::now(), ok);
+            }
+        }
+    };
+    // Latency at a fixed, modest offered rate first; every arrival until
+    // the backlog drains counts, so late ones are not left out.
     st.record.store(true, Ordering::SeqCst);
-    let (_, _, sends) = post_load(&s.base, 8, secs.min(5.0), Some(1000.0), tenants, true);
-    std::thread::sleep(Duration::from_millis(500));
+    let (_, _, sends) = post_load(
+        "paced",
+        &s.base,
+        8,
+        secs.min(5.0),
+        Some(1000.0),
+        tenants,
+        true,
+    );
+    drain(Duration::from_secs_f64(secs * 6.0));
     st.record.store(false, Ordering::SeqCst);
     let sent: HashMap<String, Instant> = sends.into_iter().collect();
     let mut first: Vec<Duration> = st
@@ -483,19 +526,13 @@ pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Ve
         })
         .unwrap_or_default();
     first.sort();
-    // Then saturation: deliveries per second to healthy endpoints.
+    // Then saturation: events as fast as 16 clients can post them, and
+    // the time until the sink has seen their deliveries.
     let ok0 = st.ok.load(Ordering::Relaxed);
     let rec0 = attempts_recorded(&s);
     let t = Instant::now();
-    let (events, _, _) = post_load(&s.base, 16, secs, None, tenants, false);
-    // Keep measuring until the backlog drains (or twice the load time).
-    let target = events * per as u64;
-    let deadline = Instant::now() + Duration::from_secs_f64(secs * 3.0);
-    while st.ok.load(Ordering::Relaxed) + st.failed.load(Ordering::Relaxed) - ok0 < target * 9 / 10
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (events, _, _) = post_load("load", &s.base, 16, secs, None, tenants, false);
+    drain(Duration::from_secs_f64(secs * 6.0));
     let el = t.elapsed().as_secs_f64();
     let healthy = (st.ok.load(Ordering::Relaxed) - ok0) as f64 / el;
     let recorded = (attempts_recorded(&s) - rec0) as f64 / el;
