@@ -3,6 +3,7 @@
 //! on loopback. The sink verifies `X-BrainSAIT-Signature` on a sample, so a
 //! build that skipped signing could not pass for fast.
 
+use super::load::RawClient;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -227,8 +228,13 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-fn event(i: u64) -> Value {
-    json!({"event": "order.created", "data": {"object": {"id": format!("ord_{i}"), "total": 299.99, "currency": "USD", "items": [{"sku": "prod_123", "qty": 1}]}}})
+/// The benchmark's event as JSON text (built without a JSON library: the
+/// generator must stay cheap next to the server it measures).
+fn event_text(i: u64, id: Option<&str>) -> String {
+    let id = id.map(|id| format!(r#""id":"{id}","#)).unwrap_or_default();
+    format!(
+        r#"{{{id}"event":"order.created","data":{{"object":{{"id":"ord_{i}","total":299.99,"currency":"USD","items":[{{"sku":"prod_123","qty":1}}]}}}}}}"#
+    )
 }
 
 /// Posts single events from `clients` threads for `secs`, optionally
@@ -249,7 +255,7 @@ fn post_load(
     for c in 0..clients {
         let (base, count, phase) = (base.to_string(), count.clone(), phase.to_string());
         handles.push(std::thread::spawn(move || {
-            let a = agent();
+            let mut client = RawClient::new(&base, KEY);
             let mut lat = Vec::new();
             let mut sends = Vec::new();
             let mut i = 0u64;
@@ -265,17 +271,9 @@ fn post_load(
                 let n = (c as u64) << 40 | i;
                 let tenant = format!("t{}", n % tenants.max(1) as u64);
                 let id = format!("evt_{phase}{c}_{i}");
-                let mut body = event(n);
-                body["id"] = json!(id);
+                let body = event_text(n, Some(&id));
                 let t = Instant::now();
-                if let Ok((202, _)) = api(
-                    &a,
-                    &base,
-                    "POST",
-                    "/api/v1/events",
-                    Some(&tenant),
-                    Some(&body),
-                ) {
+                if let Ok(202) = client.post("/api/v1/events", Some(&tenant), body.as_bytes()) {
                     lat.push(t.elapsed());
                     count.fetch_add(1, Ordering::Relaxed);
                     if record {
@@ -329,20 +327,18 @@ pub fn batch(batches: usize, clients: usize) -> Result<Vec<Figure>, String> {
     for c in 0..clients {
         let base = s.base.clone();
         hs.push(std::thread::spawn(move || {
-            let a = agent();
+            let mut client = RawClient::new(&base, KEY);
             let mut ok = 0u64;
             for b in 0..per {
-                let events: Vec<Value> = (0..1000)
-                    .map(|i| event((c * per + b) as u64 * 1000 + i))
-                    .collect();
-                if let Ok((202, _)) = api(
-                    &a,
-                    &base,
-                    "POST",
-                    "/api/v1/events/batch",
-                    Some("t0"),
-                    Some(&json!({"events": events})),
-                ) {
+                let mut body = String::from(r#"{"events":["#);
+                for i in 0..1000 {
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    body.push_str(&event_text((c * per + b) as u64 * 1000 + i, None));
+                }
+                body.push_str("]}");
+                if let Ok(202) = client.post("/api/v1/events/batch", Some("t0"), body.as_bytes()) {
                     ok += 1000;
                 }
             }

@@ -5,6 +5,7 @@
 //! machine are noisy; compare ratios within one run.
 
 mod e2e;
+mod load;
 mod recovery;
 mod wheel;
 
