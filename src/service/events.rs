@@ -3,13 +3,14 @@
 use serde_json::Value;
 
 use super::{Caller, Herald, Result, ServiceError};
+use crate::delivery::Dispatch;
 use crate::domain::delivery::{Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::{envelope, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID};
 use crate::domain::event_type;
 use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
 use crate::domain::time::Timestamp;
-use crate::store::{CommitOutcome, Committed, Due, Idempotency, NewEvent};
+use crate::store::{CommitOutcome, Committed, Due, Idempotency, NewEvent, Store};
 
 /// The most events in one batch request.
 pub const MAX_BATCH: usize = 1000;
@@ -173,6 +174,77 @@ pub(super) fn jobs_of(n: &NewEvent, now: Timestamp) -> Vec<Due> {
         .collect()
 }
 
+/// Receives an ingest's answer.
+pub type IngestDone = Box<dyn FnOnce(Result<IngestOutcome>) + Send>;
+
+/// An ingest request after validation and fan-out.
+enum Prepared {
+    /// Answered without a write (a replayed Idempotency-Key).
+    Answer(IngestOutcome),
+    /// The write to make durable.
+    Write(PreparedWrite),
+}
+
+struct PreparedWrite {
+    new_events: Vec<NewEvent>,
+    idem: Option<Idempotency>,
+    submitted: Vec<Event>,
+    jobs: Vec<Vec<Due>>,
+}
+
+fn load_event(store: &dyn Store, key: u128) -> Result<Event> {
+    store.event(key)?.ok_or(ServiceError::NotFound("event"))
+}
+
+fn replayed(store: &dyn Store, keys: Vec<u128>) -> Result<IngestOutcome> {
+    let events = keys
+        .into_iter()
+        .map(|k| load_event(store, k).map(|event| IngestedEvent { event }))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(IngestOutcome {
+        events,
+        replayed: true,
+    })
+}
+
+/// Turns a durable commit into the answer, and hands the new deliveries
+/// to the engine (only now: a job must never run ahead of its record).
+fn finish_ingest(
+    store: &dyn Store,
+    dispatch: &dyn Dispatch,
+    committed: CommitOutcome,
+    submitted: Vec<Event>,
+    jobs: Vec<Vec<Due>>,
+) -> Result<IngestOutcome> {
+    let results = match committed {
+        CommitOutcome::Replayed(keys) => return replayed(store, keys),
+        CommitOutcome::Done(results) => results,
+    };
+    let mut out = Vec::with_capacity(results.len());
+    let mut due = Vec::new();
+    let mut created = 0u64;
+    for ((result, event), jobs) in results.into_iter().zip(submitted).zip(jobs) {
+        match result {
+            Committed::Created => {
+                created += 1;
+                due.extend(jobs);
+                out.push(IngestedEvent { event });
+            }
+            Committed::Duplicate(k) => out.push(IngestedEvent {
+                event: load_event(store, k)?,
+            }),
+        }
+    }
+    crate::telemetry::EVENTS_INGESTED.fetch_add(created, std::sync::atomic::Ordering::Relaxed);
+    crate::telemetry::DELIVERIES_CREATED
+        .fetch_add(due.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    dispatch.dispatch(due);
+    Ok(IngestOutcome {
+        events: out,
+        replayed: false,
+    })
+}
+
 impl Herald {
     /// Accepts events: validates all, fans each out to the tenant's
     /// matching active endpoints, writes events and deliveries durably in
@@ -184,6 +256,64 @@ impl Herald {
         events: Vec<Value>,
         idempotency_key: Option<&str>,
     ) -> Result<IngestOutcome> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.ingest_then(
+            caller,
+            events,
+            idempotency_key,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or_else(|_| {
+            Err(ServiceError::from(crate::store::StoreError::Io(
+                "the store is shutting down".into(),
+            )))
+        })
+    }
+
+    /// As [`Herald::ingest`], without waiting for the disk: everything
+    /// before the write runs on the calling thread (it only reads, but
+    /// for creating a tenant on its first event), then `done` is called
+    /// with the answer — at once for a rejected or replayed request, else
+    /// on a store thread once the events are durable. An
+    /// async caller thus holds no thread while the flush happens.
+    pub fn ingest_then(
+        &self,
+        caller: &Caller,
+        events: Vec<Value>,
+        idempotency_key: Option<&str>,
+        done: IngestDone,
+    ) {
+        let prepared = match self.prepare_ingest(caller, events, idempotency_key) {
+            Ok(Prepared::Answer(outcome)) => return done(Ok(outcome)),
+            Ok(Prepared::Write(w)) => w,
+            Err(e) => return done(Err(e)),
+        };
+        let (store, dispatch) = (self.store.clone(), self.dispatch.clone());
+        let PreparedWrite {
+            new_events,
+            idem,
+            submitted,
+            jobs,
+        } = prepared;
+        self.store.commit_events_then(
+            new_events,
+            idem,
+            Box::new(move |committed| {
+                done(committed.map_err(ServiceError::from).and_then(|c| {
+                    finish_ingest(store.as_ref(), dispatch.as_ref(), c, submitted, jobs)
+                }))
+            }),
+        );
+    }
+
+    fn prepare_ingest(
+        &self,
+        caller: &Caller,
+        events: Vec<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Prepared> {
         // Who is calling comes first: a bad key is 401 whatever the body.
         let scope = self.tenant_scope(caller)?;
         if events.is_empty() || events.len() > MAX_BATCH {
@@ -220,7 +350,7 @@ impl Herald {
         let not_before = now.plus_millis(-IDEMPOTENCY_WINDOW_MS);
         if let Some(k) = idempotency_key {
             if let Some(keys) = self.store.idempotent_events(&tenant_id, k, not_before)? {
-                return self.replayed(keys);
+                return replayed(self.store.as_ref(), keys).map(Prepared::Answer);
             }
         }
 
@@ -261,52 +391,12 @@ impl Herald {
         });
         let submitted: Vec<Event> = new_events.iter().map(|n| n.event.clone()).collect();
         let jobs: Vec<Vec<Due>> = new_events.iter().map(|n| jobs_of(n, now)).collect();
-        match self.store.commit_events(new_events, idem)? {
-            CommitOutcome::Replayed(keys) => self.replayed(keys),
-            CommitOutcome::Done(results) => {
-                let mut out = Vec::with_capacity(results.len());
-                let mut due = Vec::new();
-                let mut created = 0u64;
-                for ((result, event), jobs) in results.into_iter().zip(submitted).zip(jobs) {
-                    match result {
-                        Committed::Created => {
-                            created += 1;
-                            due.extend(jobs);
-                            out.push(IngestedEvent { event });
-                        }
-                        Committed::Duplicate(k) => out.push(IngestedEvent {
-                            event: self.load_event(k)?,
-                        }),
-                    }
-                }
-                crate::telemetry::EVENTS_INGESTED
-                    .fetch_add(created, std::sync::atomic::Ordering::Relaxed);
-                crate::telemetry::DELIVERIES_CREATED
-                    .fetch_add(due.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                self.dispatch.dispatch(due);
-                Ok(IngestOutcome {
-                    events: out,
-                    replayed: false,
-                })
-            }
-        }
-    }
-
-    pub(super) fn load_event(&self, key: u128) -> Result<Event> {
-        self.store
-            .event(key)?
-            .ok_or(ServiceError::NotFound("event"))
-    }
-
-    fn replayed(&self, keys: Vec<u128>) -> Result<IngestOutcome> {
-        let events = keys
-            .into_iter()
-            .map(|k| self.load_event(k).map(|event| IngestedEvent { event }))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(IngestOutcome {
-            events,
-            replayed: true,
-        })
+        Ok(Prepared::Write(PreparedWrite {
+            new_events,
+            idem,
+            submitted,
+            jobs,
+        }))
     }
 
     /// One event of the caller's tenant, by its public id, with its deliveries.

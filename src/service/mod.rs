@@ -28,7 +28,7 @@ pub use bootstrap::FirstRun;
 pub use deliveries::LogQuery;
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::ServiceError;
-pub use events::{IngestOutcome, IngestedEvent, MAX_BATCH};
+pub use events::{IngestDone, IngestOutcome, IngestedEvent, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};

@@ -211,6 +211,9 @@ pub struct Due {
 /// Called once a write is durable (or failed).
 pub type Then = Box<dyn FnOnce(Result<()>) + Send>;
 
+/// Called once committed events are durable (or the write failed).
+pub type ThenCommitted = Box<dyn FnOnce(Result<CommitOutcome>) + Send>;
+
 /// Called once an attempt is durable, with the endpoint's health after it.
 pub type ThenHealth = Box<dyn FnOnce(Result<Health>) + Send>;
 
@@ -294,6 +297,14 @@ pub trait DeliveryStore {
         events: Vec<NewEvent>,
         idempotency: Option<Idempotency>,
     ) -> Result<CommitOutcome>;
+    /// As [`DeliveryStore::commit_events`], without waiting: `then` runs
+    /// (on a store thread) once the write is durable or has failed.
+    fn commit_events_then(
+        &self,
+        events: Vec<NewEvent>,
+        idempotency: Option<Idempotency>,
+        then: ThenCommitted,
+    );
     /// The event keys an idempotency key answered, if used since `not_before`.
     fn idempotent_events(
         &self,

@@ -5,12 +5,12 @@
 use std::ops::Bound;
 
 use super::codec::Versioned;
-use super::committer::{Continuation, Cycle};
+use super::committer::{Continuation, Cycle, Deferred};
 use super::keys;
 use super::sled_store::{io, SledStore};
 use super::{
     CommitOutcome, Committed, DeliveryStore, Due, Grain, Idempotency, NewEvent, Result, StatsRow,
-    StoreError, Then, ThenHealth,
+    StoreError, Then, ThenCommitted, ThenHealth,
 };
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::event::Event;
@@ -141,15 +141,28 @@ impl DeliveryStore for SledStore {
         idempotency: Option<Idempotency>,
     ) -> Result<CommitOutcome> {
         let (tx, rx) = crossbeam_channel::bounded::<Result<CommitOutcome>>(1);
+        self.commit_events_then(
+            events,
+            idempotency,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))
+    }
+
+    fn commit_events_then(
+        &self,
+        events: Vec<NewEvent>,
+        idempotency: Option<Idempotency>,
+        then: ThenCommitted,
+    ) {
         self.committer
             .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
                 let applied = apply_events(cycle, events, idempotency);
-                Box::new(move |flushed| {
-                    let _ = tx.send(flushed.and(applied));
-                })
+                Box::new(move |flushed| then(flushed.and(applied)))
             }));
-        rx.recv()
-            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))
     }
 
     fn idempotent_events(
@@ -255,7 +268,11 @@ impl DeliveryStore for SledStore {
     }
 
     fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health> {
-        Ok(self.get(&keys::health(endpoint))?.unwrap_or_default())
+        let key = keys::health(endpoint);
+        if let Some(Deferred::Health(h)) = self.committer.rows.get(&key) {
+            return Ok(h);
+        }
+        Ok(self.get(&key)?.unwrap_or_default())
     }
 
     fn stats_rows(
@@ -272,25 +289,49 @@ impl DeliveryStore for SledStore {
         };
         let prefix = keys::stats_of(table, tenant);
         let start = keys::stats_from(table, tenant, from);
+        // Rows the committer holds newer than sled's copy (write-behind).
+        let newer: std::collections::BTreeMap<Vec<u8>, Stats> = self
+            .committer
+            .rows
+            .dirty_with_prefix(&prefix)
+            .into_iter()
+            .filter_map(|(k, d)| match d {
+                Deferred::Stats(s) => Some((k, s)),
+                Deferred::Health(_) => None,
+            })
+            .collect();
+        let row = |k: &[u8], stats: Stats| -> Option<StatsRow> {
+            let rest = k.strip_prefix(prefix.as_slice())?;
+            if rest.len() != 24 {
+                return None;
+            }
+            let ms = u64::from_be_bytes(rest[..8].try_into().ok()?) as i64;
+            (ms >= from.as_millis() && ms <= to.as_millis()).then(|| StatsRow {
+                endpoint: EndpointId::from_bytes(rest[8..].try_into().unwrap_or_default()),
+                start: Timestamp::from_millis(ms),
+                stats,
+            })
+        };
         let mut out = Vec::new();
         for item in self.db.range(start..) {
             let (k, v) = item.map_err(io)?;
-            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+            if !k.starts_with(prefix.as_slice()) {
                 break;
-            };
-            if rest.len() != 24 {
+            }
+            let rest = &k[prefix.len()..];
+            if rest.len() == 24
+                && u64::from_be_bytes(rest[..8].try_into().unwrap_or_default()) as i64
+                    > to.as_millis()
+            {
+                break;
+            }
+            if newer.contains_key(k.as_ref()) {
                 continue;
             }
-            let ms = u64::from_be_bytes(rest[..8].try_into().unwrap_or_default()) as i64;
-            if ms > to.as_millis() {
-                break;
-            }
-            out.push(StatsRow {
-                endpoint: EndpointId::from_bytes(rest[8..].try_into().unwrap_or_default()),
-                start: Timestamp::from_millis(ms),
-                stats: Stats::decode(&v)?,
-            });
+            out.extend(row(&k, Stats::decode(&v)?));
         }
+        out.extend(newer.into_iter().filter_map(|(k, s)| row(&k, s)));
+        out.sort_by_key(|r| (r.start, r.endpoint));
         Ok(out)
     }
 
@@ -429,5 +470,118 @@ impl SledStore {
             page.items.push(d);
         }
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::delivery::Verdict;
+    use crate::domain::ids::AttemptId;
+    use crate::store::Store;
+
+    fn pending(ep: EndpointId, at: Timestamp) -> Delivery {
+        Delivery {
+            id: DeliveryId::new(at),
+            event_key: 1,
+            event_id: "evt_1".into(),
+            event_type: "order.created".into(),
+            endpoint_id: ep,
+            tenant_id: "acme".into(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: Some(at),
+            held: false,
+            last_status: None,
+            last_error: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn attempt(d: &Delivery, at: Timestamp, status: u16) -> Attempt {
+        Attempt {
+            id: AttemptId::new(at),
+            delivery_id: d.id,
+            number: 1,
+            started_at: at,
+            url: "https://x.test/hook".into(),
+            request_headers: vec![],
+            status: Some(status),
+            response_headers: vec![],
+            response_body: vec![],
+            response_truncated: false,
+            latency_ms: 12,
+            error_kind: None,
+            error_message: None,
+            verdict: if status < 300 {
+                Verdict::Success
+            } else {
+                Verdict::Permanent
+            },
+            next_attempt_at: None,
+        }
+    }
+
+    fn record(s: &SledStore, d: &Delivery, at: Timestamp, status: u16) {
+        let a = attempt(d, at, status);
+        let after = Delivery {
+            state: if status < 300 {
+                DeliveryState::Succeeded
+            } else {
+                DeliveryState::Failed
+            },
+            attempts: 1,
+            next_attempt_at: None,
+            last_status: Some(status),
+            ..d.clone()
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        s.record_attempt(
+            d,
+            &after,
+            &a,
+            status < 300,
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|_| ()));
+            }),
+        );
+        rx.recv().unwrap().unwrap();
+    }
+
+    /// Health and statistics rows are written behind (once a second), yet
+    /// every read sees each recorded attempt at once, and a flush (as at
+    /// shutdown) puts them on disk.
+    #[test]
+    fn health_and_stats_rows_are_read_at_once_and_written_by_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let ep = EndpointId::new(at);
+        let minute = Grain::Minute.floor(at);
+        let check = |s: &SledStore| {
+            let h = s.endpoint_health(ep).unwrap();
+            assert_eq!(h.consecutive_failures, 1);
+            assert!(h.last_success_at.is_some());
+            let rows = s.stats_rows("acme", Grain::Minute, minute, minute).unwrap();
+            assert_eq!(rows.len(), 1);
+            assert_eq!((rows[0].stats.attempts, rows[0].stats.successes), (2, 1));
+            let days = s
+                .stats_rows("acme", Grain::Day, Grain::Day.floor(at), at)
+                .unwrap();
+            assert_eq!(days[0].stats.attempts, 2);
+            assert!(s
+                .stats_rows("other", Grain::Minute, minute, at)
+                .unwrap()
+                .is_empty());
+        };
+        {
+            let s = SledStore::open(dir.path(), 16 << 20).unwrap();
+            record(&s, &pending(ep, at), at, 200);
+            record(&s, &pending(ep, at), at.plus_millis(5), 500);
+            check(&s);
+            s.flush().unwrap();
+        }
+        let s = SledStore::open(dir.path(), 16 << 20).unwrap();
+        check(&s);
     }
 }

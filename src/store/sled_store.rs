@@ -76,6 +76,12 @@ impl SledStore {
         Ok(Self { db, committer })
     }
 
+    /// Flushes sled (an fsync) after a direct write; the write-behind
+    /// rows are left to the committer.
+    fn sync(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(io)
+    }
+
     pub(super) fn get<T: Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.db.get(key).map_err(io)? {
             Some(bytes) => T::decode(&bytes).map(Some),
@@ -85,7 +91,7 @@ impl SledStore {
 
     fn put<T: Versioned>(&self, key: &[u8], value: &T) -> Result<()> {
         self.db.insert(key, value.encode()).map_err(io)?;
-        self.flush()
+        self.sync()
     }
 
     fn insert_new<T: Versioned>(&self, key: &[u8], value: &T) -> Result<bool> {
@@ -94,7 +100,7 @@ impl SledStore {
             .compare_and_swap(key, None as Option<&[u8]>, Some(value.encode()))
             .map_err(io)?;
         if swapped.is_ok() {
-            self.flush()?;
+            self.sync()?;
         }
         Ok(swapped.is_ok())
     }
@@ -158,7 +164,7 @@ impl KeyStore for SledStore {
         batch.insert(keys::key(k.id), k.encode());
         batch.insert(keys::key_hash(&k.hash), &k.id.to_bytes());
         self.db.apply_batch(batch).map_err(io)?;
-        self.flush()
+        self.sync()
     }
 
     fn put_key(&self, k: &ApiKey) -> Result<()> {
@@ -217,7 +223,7 @@ impl SessionStore for SledStore {
 
     fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()> {
         self.db.remove(keys::session(id_hash)).map_err(io)?;
-        self.flush()
+        self.sync()
     }
 
     fn list_sessions(&self) -> Result<Vec<Session>> {
@@ -241,7 +247,7 @@ impl EndpointStore for SledStore {
                 Ok(())
             })
             .map_err(tx_err)?;
-        self.flush()
+        self.sync()
     }
 
     fn update_endpoint(&self, before: &Endpoint, after: &Endpoint) -> Result<()> {
@@ -272,7 +278,7 @@ impl EndpointStore for SledStore {
                 Ok(())
             })
             .map_err(tx_err)?;
-        self.flush()
+        self.sync()
     }
 
     fn delete_endpoint(&self, e: &Endpoint) -> Result<()> {
@@ -281,7 +287,7 @@ impl EndpointStore for SledStore {
         batch.remove(keys::endpoint_by_tenant(&e.tenant_id, e.id));
         batch.remove(keys::endpoint_url(&e.tenant_id, &e.url));
         self.db.apply_batch(batch).map_err(io)?;
-        self.flush()
+        self.sync()
     }
 
     fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>> {
@@ -326,7 +332,7 @@ impl AlertStore for SledStore {
             t.encode(),
         );
         self.db.apply_batch(batch).map_err(io)?;
-        self.flush()
+        self.sync()
     }
 
     fn alerts(&self) -> Result<Vec<Alert>> {
@@ -352,7 +358,7 @@ impl Store for SledStore {
         self.db
             .insert(keys::META_BOOTSTRAPPED, &[1u8][..])
             .map_err(io)?;
-        self.flush()
+        self.sync()
     }
 
     fn schema_version(&self) -> Result<u32> {
@@ -360,7 +366,27 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(io)
+        // Through the committer, so the health and statistics rows it
+        // holds in memory are written too — except on the committer's own
+        // threads (a job or a continuation), which cannot wait for a cycle.
+        let name = std::thread::current().name().map(str::to_owned);
+        if name.as_deref() == Some(super::committer::THREAD_NAME)
+            || name.as_deref() == Some(super::committer::FSYNC_THREAD_NAME)
+        {
+            return self.sync();
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Result<()>>(1);
+        self.committer.submit(Box::new(move |cycle| {
+            cycle.request_rows_write();
+            Box::new(move |flushed| {
+                let _ = tx.send(flushed);
+            })
+        }));
+        match rx.recv() {
+            Ok(r) => r,
+            // The committer has stopped (and wrote its rows on the way out).
+            Err(_) => self.sync(),
+        }
     }
 
     fn size_on_disk(&self) -> Result<u64> {

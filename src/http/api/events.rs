@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::http::error::ApiError;
-use crate::http::extract::{call, caller, raw_json_body};
+use crate::http::extract::{call, caller, ingest, raw_json_body};
 use crate::service::{Herald, IngestOutcome, MAX_BATCH};
 use crate::views::{AcceptedView, EventView};
 use crate::wire::{self, WireError};
@@ -76,7 +76,7 @@ pub async fn create(
     let limit = h.settings().max_event_size + ENVELOPE_SLACK;
     let bytes = raw_json_body(&req, body, limit).await?;
     let value = parse(&bytes)?;
-    let outcome = call(&h, move |h| h.ingest(&c, vec![value], key.as_deref())).await?;
+    let outcome = ingest(&h, c, vec![value], key).await?;
     Ok(accepted(&outcome, false))
 }
 
@@ -106,7 +106,7 @@ pub async fn create_batch(
         e.field = Some("events");
         return Err(e);
     }
-    let outcome = call(&h, move |h| h.ingest(&c, events, key.as_deref())).await?;
+    let outcome = ingest(&h, c, events, key).await?;
     Ok(accepted(&outcome, true))
 }
 
