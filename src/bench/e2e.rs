@@ -499,12 +499,13 @@ pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Ve
     };
     // Latency at fixed offered rates first; every arrival until the
     // backlog drains counts, so late ones are not left out.
-    let paced = |phase: &str, rate: f64| -> (u64, Vec<Duration>) {
+    let paced = |phase: &str, rate: f64| -> (u64, Vec<Duration>, Vec<Duration>) {
         if let Ok(mut a) = st.arrivals.lock() {
             a.clear();
         }
         st.record.store(true, Ordering::SeqCst);
-        let (n, _, sends) = post_load(phase, &s.base, 8, secs.min(5.0), Some(rate), tenants, true);
+        let (n, acks, sends) =
+            post_load(phase, &s.base, 8, secs.min(5.0), Some(rate), tenants, true);
         drain(Duration::from_secs_f64(secs * 6.0));
         st.record.store(false, Ordering::SeqCst);
         let sent: HashMap<String, Instant> = sends.into_iter().collect();
@@ -518,10 +519,10 @@ pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Ve
             })
             .unwrap_or_default();
         first.sort();
-        (n, first)
+        (n, acks, first)
     };
-    let (n_low, low) = paced("low", 100.0);
-    let (n_paced, first) = paced("paced", 1000.0);
+    let (n_low, low_acks, low) = paced("low", 100.0);
+    let (n_paced, acks, first) = paced("paced", 1000.0);
     // Then saturation: events as fast as 16 clients can post them, and
     // the time until the sink has seen their deliveries.
     let ok0 = st.ok.load(Ordering::Relaxed);
@@ -543,6 +544,7 @@ pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Ve
             n_low as f64 / secs.min(5.0),
             "events/s",
         ),
+        fig("ack p50 at 100 events/s", pct(&low_acks, 0.5), "ms"),
         fig(
             "ingest → first attempt p50 at 100 events/s",
             pct(&low, 0.5),
@@ -558,6 +560,7 @@ pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Ve
             n_paced as f64 / secs.min(5.0),
             "events/s",
         ),
+        fig("ack p50 at 1,000 events/s", pct(&acks, 0.5), "ms"),
         fig(
             "ingest → first attempt p50 at 1,000 events/s",
             pct(&first, 0.5),
