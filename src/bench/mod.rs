@@ -118,7 +118,27 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             endpoints,
             secs,
         } => {
-            vec![("failing", e2e::fanout(tenants, endpoints, secs, true)?)]
+            // `fanout` first, in the same run: the figure that matters is
+            // the ratio, and machines this shared only compare within a run.
+            let healthy = e2e::fanout(tenants, endpoints, secs, false)?;
+            let mut failing = e2e::fanout(tenants, endpoints, secs, true)?;
+            let rate = |figs: &[Figure]| {
+                figs.iter()
+                    .find(|f| f.name.starts_with("deliveries/s to healthy"))
+                    .map_or(0.0, |f| f.value)
+            };
+            let base = rate(&healthy);
+            let ratio = if base > 0.0 {
+                rate(&failing) / base
+            } else {
+                0.0
+            };
+            failing.push(fig(
+                "healthy deliveries/s as a share of fanout's",
+                ratio,
+                "ratio",
+            ));
+            vec![("fanout", healthy), ("failing", failing)]
         }
         Scenario::Backlog { retries } => vec![("backlog", e2e::backlog(retries)?)],
         Scenario::Idle { endpoints, secs } => vec![("idle", e2e::idle(endpoints, secs)?)],

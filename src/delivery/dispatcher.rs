@@ -2,8 +2,8 @@
 //!
 //! A slow or dead endpoint must never delay anyone else's deliveries. So
 //! the dispatcher lets at most `per_endpoint` deliveries of one endpoint be
-//! in flight (queued for a worker or being sent); the rest wait in that
-//! endpoint's own queue. Endpoints with work and spare capacity take turns
+//! in flight (queued for a worker or being sent) — and only one until its
+//! last attempt succeeded; the rest wait in that endpoint's own queue. Endpoints with work and spare capacity take turns
 //! (round robin), and the worker channel is bounded, so a backlog for one
 //! endpoint sits in its queue, not in front of everyone else.
 //!
@@ -23,7 +23,8 @@ use crate::store::Due;
 
 enum Msg {
     Jobs(Vec<Due>),
-    Done(Due),
+    /// A job ended; `Some(ok)` if it made an attempt.
+    Done(Due, Option<bool>),
     Stop,
 }
 
@@ -60,6 +61,7 @@ impl Dispatcher {
             in_flight: HashMap::new(),
             ready: VecDeque::new(),
             active: HashSet::new(),
+            proven: HashSet::new(),
             work_tx,
             stats: stats.clone(),
         };
@@ -90,9 +92,15 @@ impl Dispatcher {
         }
     }
 
-    /// Reports a job finished (its outcome durable), freeing its slot.
+    /// Reports a job finished without an attempt, freeing its slot.
     pub fn done(&self, job: Due) {
-        let _ = self.tx.send(Msg::Done(job));
+        let _ = self.tx.send(Msg::Done(job, None));
+    }
+
+    /// Reports a job's attempt recorded (durably), freeing its slot;
+    /// `succeeded` sets the endpoint's cap (see `State::cap`).
+    pub fn attempted(&self, job: Due, succeeded: bool) {
+        let _ = self.tx.send(Msg::Done(job, Some(succeeded)));
     }
 
     /// Stops the dispatcher; the workers finish their current job and end.
@@ -115,17 +123,37 @@ struct State {
     per_endpoint: usize,
     queues: HashMap<EndpointId, VecDeque<Due>>,
     in_flight: HashMap<EndpointId, usize>,
-    /// Endpoints with queued jobs and spare capacity, in turn order. An
-    /// endpoint is in here at most once.
+    /// Endpoints that may have work sent; an endpoint may appear more than
+    /// once or be at its cap when popped (`feed` re-checks).
     ready: VecDeque<EndpointId>,
-    /// Deliveries queued or in flight.
     active: HashSet<DeliveryId>,
+    /// Endpoints whose last attempt succeeded: they get the full cap.
+    proven: HashSet<EndpointId>,
     work_tx: Sender<Due>,
     stats: Arc<DispatchStats>,
 }
 
 impl State {
-    /// Applies a message; `false` for `Stop`.
+    /// How many of an endpoint's deliveries may be in flight.
+    ///
+    /// Why not always `per_endpoint`: a receiver that never answers ties up
+    /// a worker per slot until the request timeout. With 4 slots each, 8 such
+    /// endpoints took all 32 workers and healthy endpoints got nothing
+    /// (the `failing` bench: 6 % of `fanout`). So an endpoint starts with
+    /// one slot, gets the full cap once an attempt succeeds, and drops back
+    /// to one when an attempt fails: a dead endpoint holds one worker.
+    fn cap(&self, ep: &EndpointId) -> usize {
+        if self.proven.contains(ep) {
+            self.per_endpoint
+        } else {
+            1
+        }
+    }
+
+    fn busy(&self, ep: &EndpointId) -> usize {
+        self.in_flight.get(ep).copied().unwrap_or(0)
+    }
+
     fn handle(&mut self, m: Msg) -> bool {
         match m {
             Msg::Stop => return false,
@@ -138,37 +166,46 @@ impl State {
                     let was_empty = q.is_empty();
                     q.push_back(job);
                     self.stats.queued.fetch_add(1, Ordering::Relaxed);
-                    let busy = self.in_flight.get(&job.endpoint).copied().unwrap_or(0);
-                    if was_empty && busy < self.per_endpoint {
+                    if was_empty && self.busy(&job.endpoint) < self.cap(&job.endpoint) {
                         self.ready.push_back(job.endpoint);
                     }
                 }
             }
-            Msg::Done(job) => {
+            Msg::Done(job, outcome) => {
                 self.active.remove(&job.delivery);
                 self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-                let n = self.in_flight.entry(job.endpoint).or_insert(1);
-                *n = n.saturating_sub(1);
-                let was_full = *n + 1 == self.per_endpoint;
-                if *n == 0 {
-                    self.in_flight.remove(&job.endpoint);
+                let ep = job.endpoint;
+                match outcome {
+                    Some(true) => {
+                        self.proven.insert(ep);
+                    }
+                    Some(false) => {
+                        self.proven.remove(&ep);
+                    }
+                    None => {}
                 }
-                let has_work = self
-                    .queues
-                    .get(&job.endpoint)
-                    .is_some_and(|q| !q.is_empty());
-                if was_full && has_work {
-                    self.ready.push_back(job.endpoint);
+                let n = self.in_flight.entry(ep).or_insert(1);
+                *n = n.saturating_sub(1);
+                let n = *n;
+                if n == 0 {
+                    self.in_flight.remove(&ep);
+                }
+                let has_work = self.queues.get(&ep).is_some_and(|q| !q.is_empty());
+                // NB: the cap may have grown by more than the one slot just
+                // freed; `feed` pushes the endpoint again while it has room.
+                if has_work && n < self.cap(&ep) {
+                    self.ready.push_back(ep);
                 }
             }
         }
         true
     }
 
-    /// Hands jobs to workers, one per ready endpoint per turn, until the
-    /// worker channel is full or nothing is ready.
     fn feed(&mut self) {
         while let Some(ep) = self.ready.pop_front() {
+            if self.busy(&ep) >= self.cap(&ep) {
+                continue; // a stale entry: it is re-added when a slot frees
+            }
             let Some(job) = self.queues.get_mut(&ep).and_then(VecDeque::pop_front) else {
                 self.queues.remove(&ep);
                 continue;
@@ -179,8 +216,9 @@ impl State {
                     self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
                     let n = self.in_flight.entry(ep).or_insert(0);
                     *n += 1;
+                    let n = *n;
                     let more = self.queues.get(&ep).is_some_and(|q| !q.is_empty());
-                    if more && *n < self.per_endpoint {
+                    if more && n < self.cap(&ep) {
                         self.ready.push_back(ep);
                     } else if !more {
                         self.queues.remove(&ep);
@@ -218,9 +256,15 @@ mod tests {
         let d = Dispatcher::start(2, 8);
         let slow = EndpointId::new(Timestamp::from_millis(1));
         let fast = EndpointId::new(Timestamp::from_millis(2));
+        let work = d.work_queue();
+        // One success each earns both endpoints the full cap.
+        for ep in [slow, fast] {
+            d.submit(vec![job(ep)]);
+            let j = work.recv_timeout(Duration::from_secs(2)).unwrap();
+            d.attempted(j, true);
+        }
         d.submit((0..10).map(|_| job(slow)).collect());
         d.submit((0..5).map(|_| job(fast)).collect());
-        let work = d.work_queue();
         let mut got = Vec::new();
         while let Ok(j) = work.recv_timeout(Duration::from_millis(200)) {
             got.push(j);
@@ -234,6 +278,36 @@ mod tests {
         d.done(f);
         let next = work.recv_timeout(Duration::from_secs(2)).unwrap();
         assert_eq!(next.endpoint, fast);
+    }
+
+    #[test]
+    fn an_endpoint_gets_one_slot_until_an_attempt_succeeds_and_after_one_fails() {
+        let d = Dispatcher::start(4, 16);
+        let ep = EndpointId::new(Timestamp::from_millis(1));
+        let work = d.work_queue();
+        let out = |n: usize| -> Vec<Due> {
+            let mut got = Vec::new();
+            while let Ok(j) = work.recv_timeout(Duration::from_millis(150)) {
+                got.push(j);
+            }
+            assert_eq!(got.len(), n);
+            got
+        };
+        d.submit((0..10).map(|_| job(ep)).collect());
+        let first = out(1); // unproven: one at a time
+        d.attempted(first[0], true);
+        let four = out(4); // proven: the full cap
+                           // A failure: back to one slot. Three are still out, so nothing
+                           // more goes until all of them are back.
+        d.attempted(four[3], false);
+        out(0);
+        for j in &four[..3] {
+            d.done(*j);
+        }
+        let one = out(1);
+        // A success earns the full cap back: the last four go at once.
+        d.attempted(one[0], true);
+        out(4);
     }
 
     #[test]

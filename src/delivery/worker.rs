@@ -316,7 +316,7 @@ fn record(
                 }
                 Err(e) => log::error!("recording delivery {} failed: {e}", job.delivery),
             }
-            dispatcher.done(job);
+            dispatcher.attempted(job, success);
         }),
     );
 }
