@@ -466,7 +466,10 @@ fn commit_figures(s: &Server) -> Vec<Figure> {
 /// `fanout` (and `failing` when `failing` is set): tenants × endpoints.
 pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Vec<Figure>, String> {
     let (port, st) = start_sink(2)?;
-    let s = Server::start(&["--workers", "32"])?;
+    let s = Server::start(&[
+        "--workers",
+        &std::env::var("BENCH_WORKERS").unwrap_or_else(|_| "32".into()),
+    ])?;
     let kind = |i: usize| {
         if failing && i % 100 == 0 {
             "tarpit"

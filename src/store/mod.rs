@@ -10,6 +10,7 @@
 //! `Ok`, so an API that acknowledges after a store call never acknowledges
 //! something a crash could lose.
 
+mod cache;
 mod codec;
 mod committer;
 mod keys;

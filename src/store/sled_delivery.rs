@@ -181,7 +181,15 @@ impl DeliveryStore for SledStore {
     }
 
     fn event(&self, key: u128) -> Result<Option<Event>> {
-        self.get(&keys::event(key))
+        // Events never change once written: a cached copy is always good.
+        if let Some(e) = self.cache.event(key) {
+            return Ok(Some(e.as_ref().clone()));
+        }
+        let e: Option<Event> = self.get(&keys::event(key))?;
+        if let Some(e) = &e {
+            self.cache.fill_event(std::sync::Arc::new(e.clone()));
+        }
+        Ok(e)
     }
 
     fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>> {

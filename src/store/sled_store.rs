@@ -2,9 +2,11 @@
 
 use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::cache::ReadCache;
 use super::codec::Versioned;
 use super::committer::Committer;
 use super::{keys, migrations};
@@ -25,6 +27,8 @@ use crate::domain::user::User;
 pub struct SledStore {
     pub(super) db: sled::Db,
     pub(super) committer: Committer,
+    /// Copies of hot records, so hot reads skip sled's global lock.
+    pub(super) cache: Arc<ReadCache>,
 }
 
 pub(super) fn io(e: sled::Error) -> StoreError {
@@ -61,7 +65,11 @@ impl SledStore {
             })?;
         migrations::run(&db)?;
         let committer = Committer::start(db.clone());
-        Ok(Self { db, committer })
+        Ok(Self {
+            db,
+            committer,
+            cache: Arc::default(),
+        })
     }
 
     /// A store in a temporary directory that vanishes on drop; for tests.
@@ -73,7 +81,11 @@ impl SledStore {
             .map_err(io)?;
         migrations::run(&db)?;
         let committer = Committer::start(db.clone());
-        Ok(Self { db, committer })
+        Ok(Self {
+            db,
+            committer,
+            cache: Arc::default(),
+        })
     }
 
     /// Flushes sled (an fsync) after a direct write; the write-behind
@@ -142,15 +154,27 @@ impl SledStore {
 
 impl TenantStore for SledStore {
     fn insert_tenant(&self, t: &Tenant) -> Result<bool> {
-        self.insert_new(&keys::tenant(&t.id), t)
+        let r = self.insert_new(&keys::tenant(&t.id), t);
+        self.cache.tenant_changed(&t.id);
+        r
     }
 
     fn put_tenant(&self, t: &Tenant) -> Result<()> {
-        self.put(&keys::tenant(&t.id), t)
+        let r = self.put(&keys::tenant(&t.id), t);
+        self.cache.tenant_changed(&t.id);
+        r
     }
 
     fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        self.get(&keys::tenant(id))
+        if let Some(t) = self.cache.tenant(id) {
+            return Ok(Some(t));
+        }
+        let generation = self.cache.generation();
+        let t: Option<Tenant> = self.get(&keys::tenant(id))?;
+        if let Some(t) = &t {
+            self.cache.fill_tenant(generation, t);
+        }
+        Ok(t)
     }
 
     fn list_tenants(&self, after: Option<&str>, limit: usize) -> Result<Vec<Tenant>> {
@@ -247,6 +271,7 @@ impl EndpointStore for SledStore {
                 Ok(())
             })
             .map_err(tx_err)?;
+        self.cache.endpoint_changed(e);
         self.sync()
     }
 
@@ -257,7 +282,8 @@ impl EndpointStore for SledStore {
         let new_url = keys::endpoint_url(&after.tenant_id, &after.url);
         let id = after.id.to_bytes();
         let record = after.encode();
-        self.db
+        let r = self
+            .db
             .transaction(|tx| {
                 let current = tx.get(&key)?;
                 let unchanged = current
@@ -277,7 +303,11 @@ impl EndpointStore for SledStore {
                 tx.insert(key.clone(), record.clone())?;
                 Ok(())
             })
-            .map_err(tx_err)?;
+            .map_err(tx_err);
+        // Even a failed transaction may have raced another writer: drop
+        // the copies either way.
+        self.cache.endpoint_changed(before);
+        r?;
         self.sync()
     }
 
@@ -286,12 +316,22 @@ impl EndpointStore for SledStore {
         batch.remove(keys::endpoint(e.id));
         batch.remove(keys::endpoint_by_tenant(&e.tenant_id, e.id));
         batch.remove(keys::endpoint_url(&e.tenant_id, &e.url));
-        self.db.apply_batch(batch).map_err(io)?;
+        let r = self.db.apply_batch(batch).map_err(io);
+        self.cache.endpoint_changed(e);
+        r?;
         self.sync()
     }
 
     fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>> {
-        self.get(&keys::endpoint(id))
+        if let Some(e) = self.cache.endpoint(id) {
+            return Ok(Some(e));
+        }
+        let generation = self.cache.generation();
+        let e: Option<Endpoint> = self.get(&keys::endpoint(id))?;
+        if let Some(e) = &e {
+            self.cache.fill_endpoint(generation, e);
+        }
+        Ok(e)
     }
 
     fn list_endpoints(
@@ -300,6 +340,14 @@ impl EndpointStore for SledStore {
         after: Option<EndpointId>,
         limit: usize,
     ) -> Result<Vec<Endpoint>> {
+        // Ingest asks for the whole list on every event: keep that one.
+        let whole = after.is_none() && limit == usize::MAX;
+        if whole {
+            if let Some(list) = self.cache.endpoint_list(tenant) {
+                return Ok(list.as_ref().clone());
+            }
+        }
+        let generation = self.cache.generation();
         let after = after.map(EndpointId::to_bytes);
         let prefix = keys::endpoints_of(tenant);
         let mut out = Vec::new();
@@ -311,6 +359,10 @@ impl EndpointStore for SledStore {
                 Some(Some(e)) => out.push(e),
                 _ => log::warn!("endpoint index entry without a record: {k:?}"),
             }
+        }
+        if whole {
+            self.cache
+                .fill_endpoint_list(generation, tenant, out.clone());
         }
         Ok(out)
     }
