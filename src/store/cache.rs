@@ -1,6 +1,6 @@
 //! Read-through copies of the records every delivery and every ingest
-//! reads: endpoints (one by one and as a tenant's whole list), tenants and
-//! events.
+//! reads: endpoints (one by one and as a tenant's whole list), tenants,
+//! API keys and events.
 //!
 //! Why: sled 0.34 takes a process-wide read lock for every read, and
 //! `apply_batch` takes it exclusively; the committer waits for every reader
@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::ids::EndpointId;
@@ -35,6 +36,9 @@ pub(super) struct ReadCache {
     endpoints: RwLock<HashMap<EndpointId, Endpoint>>,
     lists: RwLock<HashMap<String, Arc<Vec<Endpoint>>>>,
     tenants: RwLock<HashMap<String, Tenant>>,
+    /// API keys by the SHA-256 of their text (only keys that exist: an
+    /// unknown key is not remembered, so guessing fills nothing).
+    keys: RwLock<HashMap<[u8; 32], ApiKey>>,
     events: RwLock<Events>,
 }
 
@@ -108,6 +112,24 @@ impl ReadCache {
     pub fn tenant_changed(&self, id: &str) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         write(&self.tenants).remove(id);
+    }
+
+    pub fn key(&self, hash: &[u8; 32]) -> Option<ApiKey> {
+        read(&self.keys).get(hash).cloned()
+    }
+
+    pub fn fill_key(&self, generation: u64, hash: [u8; 32], k: &ApiKey) {
+        let mut m = write(&self.keys);
+        if self.unchanged_since(generation) {
+            m.insert(hash, k.clone());
+        }
+    }
+
+    /// After a key was written (created or revoked): keys change rarely,
+    /// so all copies go.
+    pub fn key_changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        write(&self.keys).clear();
     }
 
     pub fn event(&self, key: u128) -> Option<Arc<Event>> {

@@ -187,12 +187,16 @@ impl KeyStore for SledStore {
         let mut batch = sled::Batch::default();
         batch.insert(keys::key(k.id), k.encode());
         batch.insert(keys::key_hash(&k.hash), &k.id.to_bytes());
-        self.db.apply_batch(batch).map_err(io)?;
+        let r = self.db.apply_batch(batch).map_err(io);
+        self.cache.key_changed();
+        r?;
         self.sync()
     }
 
     fn put_key(&self, k: &ApiKey) -> Result<()> {
-        self.put(&keys::key(k.id), k)
+        let r = self.put(&keys::key(k.id), k);
+        self.cache.key_changed();
+        r
     }
 
     fn key(&self, id: KeyId) -> Result<Option<ApiKey>> {
@@ -200,16 +204,28 @@ impl KeyStore for SledStore {
     }
 
     fn key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>> {
-        match self.db.get(keys::key_hash(hash)).map_err(io)? {
-            Some(id) => match <[u8; 16]>::try_from(id.as_ref()) {
-                Ok(b) => self.key(KeyId::from_bytes(b)),
-                Err(_) => Err(StoreError::Corrupt {
-                    kind: "key hash index",
-                    reason: format!("{} bytes", id.len()),
-                }),
-            },
-            None => Ok(None),
+        // Every API request asks: served from memory it skips two sled
+        // reads (and sled's global lock).
+        if let Some(k) = self.cache.key(hash) {
+            return Ok(Some(k));
         }
+        let generation = self.cache.generation();
+        let k = match self.db.get(keys::key_hash(hash)).map_err(io)? {
+            Some(id) => match <[u8; 16]>::try_from(id.as_ref()) {
+                Ok(b) => self.key(KeyId::from_bytes(b))?,
+                Err(_) => {
+                    return Err(StoreError::Corrupt {
+                        kind: "key hash index",
+                        reason: format!("{} bytes", id.len()),
+                    })
+                }
+            },
+            None => None,
+        };
+        if let Some(k) = &k {
+            self.cache.fill_key(generation, *hash, k);
+        }
+        Ok(k)
     }
 
     fn list_keys(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<ApiKey>> {
