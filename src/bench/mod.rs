@@ -62,7 +62,7 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
-    /// As fanout with 10 % of endpoints answering 500 and 1 % never answering.
+    /// Fanout, then again with 10 % of endpoints answering 500 and 1 % never answering; prints the ratio.
     Failing {
         /// Tenants.
         #[arg(long, default_value_t = 100)]
