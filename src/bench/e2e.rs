@@ -687,6 +687,8 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
     let t = Instant::now();
     let s = Server::start_in(dir, &["--workers", "16"])?;
     let listening = t.elapsed();
+    // Before the retries flow: what opening the directory costs by itself.
+    let rss_open = rss_of(s.pid());
     let first = loop {
         if st.ok.load(Ordering::Relaxed) > 0 || t.elapsed() > Duration::from_secs(300) {
             break t.elapsed();
@@ -709,6 +711,11 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
             "start until the first due retry arrived",
             first.as_secs_f64() * 1000.0,
             "ms",
+        ),
+        fig(
+            "RSS when listening",
+            rss_open as f64 / (1 << 20) as f64,
+            "MiB",
         ),
         fig(
             "RSS 5 s after the first retry",
