@@ -324,9 +324,16 @@ pub(super) struct Committer {
 }
 
 /// The committer thread's name.
-pub(super) const THREAD_NAME: &str = "herald-commit";
+const THREAD_NAME: &str = "herald-commit";
 /// The thread that flushes applied cycles and runs their continuations.
-pub(super) const FSYNC_THREAD_NAME: &str = "herald-fsync";
+const FSYNC_THREAD_NAME: &str = "herald-fsync";
+
+/// Whether the caller runs on the committer or its fsync thread (a job or
+/// a continuation): such a caller must never wait for a cycle.
+pub(super) fn on_committer_thread() -> bool {
+    let here = std::thread::current();
+    matches!(here.name(), Some(THREAD_NAME | FSYNC_THREAD_NAME))
+}
 
 /// Joins the committer thread when the last handle is dropped.
 struct JoinOnDrop(Option<std::thread::JoinHandle<()>>);
@@ -337,8 +344,7 @@ impl Drop for JoinOnDrop {
             // A job or continuation on the committer's own threads may
             // hold the last handle; they cannot wait for themselves (the
             // committer joins the fsync thread as it ends).
-            let here = std::thread::current();
-            if !matches!(here.name(), Some(THREAD_NAME | FSYNC_THREAD_NAME)) {
+            if !on_committer_thread() {
                 let _ = h.join();
             }
         }

@@ -308,14 +308,17 @@ impl DeliveryStore for SledStore {
                 Deferred::Health(_) => None,
             })
             .collect();
-        let row = |k: &[u8], stats: Stats| -> Option<StatsRow> {
+        // A row key is prefix ‖ bucket start (8 bytes) ‖ endpoint (16).
+        let parse = |k: &[u8]| -> Option<(i64, EndpointId)> {
             let rest = k.strip_prefix(prefix.as_slice())?;
-            if rest.len() != 24 {
-                return None;
-            }
-            let ms = u64::from_be_bytes(rest[..8].try_into().ok()?) as i64;
+            let ms = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) as i64;
+            let ep = rest.get(8..).filter(|e| e.len() == 16)?;
+            Some((ms, EndpointId::from_bytes(ep.try_into().ok()?)))
+        };
+        let row = |k: &[u8], stats: Stats| -> Option<StatsRow> {
+            let (ms, endpoint) = parse(k)?;
             (ms >= from.as_millis() && ms <= to.as_millis()).then(|| StatsRow {
-                endpoint: EndpointId::from_bytes(rest[8..].try_into().unwrap_or_default()),
+                endpoint,
                 start: Timestamp::from_millis(ms),
                 stats,
             })
@@ -326,11 +329,7 @@ impl DeliveryStore for SledStore {
             if !k.starts_with(prefix.as_slice()) {
                 break;
             }
-            let rest = &k[prefix.len()..];
-            if rest.len() == 24
-                && u64::from_be_bytes(rest[..8].try_into().unwrap_or_default()) as i64
-                    > to.as_millis()
-            {
+            if parse(&k).is_some_and(|(ms, _)| ms > to.as_millis()) {
                 break;
             }
             if newer.contains_key(k.as_ref()) {

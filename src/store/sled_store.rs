@@ -437,10 +437,7 @@ impl Store for SledStore {
         // Through the committer, so the health and statistics rows it
         // holds in memory are written too — except on the committer's own
         // threads (a job or a continuation), which cannot wait for a cycle.
-        let name = std::thread::current().name().map(str::to_owned);
-        if name.as_deref() == Some(super::committer::THREAD_NAME)
-            || name.as_deref() == Some(super::committer::FSYNC_THREAD_NAME)
-        {
+        if super::committer::on_committer_thread() {
             return self.sync();
         }
         let (tx, rx) = crossbeam_channel::bounded::<Result<()>>(1);
@@ -537,6 +534,83 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(ids, eps.iter().map(|e| e.id).collect::<Vec<_>>());
+    }
+
+    /// Reads are served from memory once made; every write must still
+    /// show in the next read (endpoints, a tenant's list, tenants, keys).
+    #[test]
+    fn cached_reads_follow_every_write() {
+        let s = SledStore::temporary().unwrap();
+        let whole = |s: &SledStore| -> Vec<(String, bool)> {
+            s.list_endpoints("a", None, usize::MAX)
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.url, e.active))
+                .collect()
+        };
+        let a = endpoint("a", "https://x.test/1");
+        s.insert_endpoint(&a).unwrap();
+        assert_eq!(whole(&s), [("https://x.test/1".to_string(), true)]);
+        assert!(s.endpoint(a.id).unwrap().unwrap().active);
+        // Created after the list was cached.
+        let b = endpoint("a", "https://x.test/2");
+        s.insert_endpoint(&b).unwrap();
+        assert_eq!(whole(&s).len(), 2);
+        // Disabled after both were cached.
+        let off = Endpoint {
+            active: false,
+            ..a.clone()
+        };
+        s.update_endpoint(&a, &off).unwrap();
+        assert!(!s.endpoint(a.id).unwrap().unwrap().active);
+        assert!(whole(&s).contains(&("https://x.test/1".to_string(), false)));
+        s.delete_endpoint(&b).unwrap();
+        assert!(s.endpoint(b.id).unwrap().is_none());
+        assert_eq!(whole(&s).len(), 1);
+
+        let t = Tenant {
+            id: "a".into(),
+            name: "a".into(),
+            suspended: false,
+            created_at: a.created_at,
+            updated_at: a.created_at,
+        };
+        s.insert_tenant(&t).unwrap();
+        assert!(!s.tenant("a").unwrap().unwrap().suspended);
+        s.put_tenant(&Tenant {
+            suspended: true,
+            ..t
+        })
+        .unwrap();
+        assert!(s.tenant("a").unwrap().unwrap().suspended);
+
+        let key = ApiKey {
+            id: KeyId::new(a.created_at),
+            name: "k".into(),
+            scope: crate::domain::apikey::KeyScope::Platform,
+            hash: crate::domain::apikey::hash_key("hpk_cache_test"),
+            hint: "hpk_cach".into(),
+            created_at: a.created_at,
+            revoked_at: None,
+        };
+        s.insert_key(&key).unwrap();
+        assert!(s
+            .key_by_hash(&key.hash)
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none());
+        s.put_key(&ApiKey {
+            revoked_at: Some(a.created_at),
+            ..key.clone()
+        })
+        .unwrap();
+        assert!(s
+            .key_by_hash(&key.hash)
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some());
     }
 
     #[test]
