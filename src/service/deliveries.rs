@@ -97,6 +97,11 @@ impl Herald {
         let scope = self.tenant_scope(caller)?;
         let d = self.delivery_of(&scope.tenant_id, id)?;
         let attempts = self.store.attempts(d.id)?;
+        // An attempt and its delivery's new state are applied together, so
+        // the delivery read after the attempts is at least as new as the
+        // last of them: the view never shows an attempt with the state from
+        // before it (reads are not one snapshot).
+        let d = self.store.delivery(d.id)?.unwrap_or(d);
         Ok((d, attempts))
     }
 
