@@ -47,7 +47,8 @@ pub fn fill(
                 let d = Delivery {
                     id: DeliveryId::new(now),
                     event_key: key,
-                    event_id: format!("evt_{key:x}"),
+                    // Named as the server names events sent without an id.
+                    event_id: crate::domain::event::generated_id(key),
                     event_type: "order.created".into(),
                     endpoint_id: endpoint,
                     tenant_id: tenant.into(),

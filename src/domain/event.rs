@@ -33,6 +33,28 @@ pub struct Event {
     pub deliveries: Vec<(u128, u128)>,
 }
 
+/// The public id Herald gives an event the client did not name.
+pub fn generated_id(key: u128) -> String {
+    format!("evt_{}", ulid::Ulid(key))
+}
+
+/// The event key an id names by itself: `Some` only for an id in exactly
+/// the form [`generated_id`] writes. Such ids need no id index, since the
+/// id says where the event is; whether the event found there is really
+/// the one asked for (tenant, exact id) is the caller's check, because a
+/// client may send an id of this form too.
+pub fn key_named_by(id: &str) -> Option<u128> {
+    let key = ulid::Ulid::from_string(id.strip_prefix("evt_")?).ok()?.0;
+    (generated_id(key) == id).then_some(key)
+}
+
+impl Event {
+    /// Whether the public id is the one Herald generated from the key.
+    pub fn self_named(&self) -> bool {
+        key_named_by(&self.id) == Some(self.key)
+    }
+}
+
 /// Whether a client-supplied id or idempotency key is acceptable: 1–128
 /// characters from `[A-Za-z0-9_.:-]`, so it is safe in headers and logs.
 pub fn valid_client_id(s: &str) -> bool {
@@ -83,6 +105,24 @@ pub fn envelope(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_generated_form_of_an_id_names_a_key() {
+        let key = crate::domain::ids::new_ulid(crate::domain::time::Timestamp::from_millis(1)).0;
+        let id = super::generated_id(key);
+        assert_eq!(super::key_named_by(&id), Some(key));
+        for other in [
+            id.to_lowercase(),
+            id.replacen("evt_", "evt-", 1),
+            id[4..].to_string(),
+            format!("{id}0"),
+            "evt_".into(),
+            "evt_ZZZZZZZZZZZZZZZZZZZZZZZZZZ".into(),
+            "order-1".into(),
+        ] {
+            assert_eq!(super::key_named_by(&other), None, "{other}");
+        }
+    }
+
     use super::*;
 
     #[test]

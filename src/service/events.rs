@@ -6,7 +6,9 @@ use super::{Caller, Herald, Result, ServiceError};
 use crate::delivery::Dispatch;
 use crate::domain::delivery::{Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
-use crate::domain::event::{envelope, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID};
+use crate::domain::event::{
+    envelope, generated_id, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID,
+};
 use crate::domain::event_type;
 use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
 use crate::domain::time::Timestamp;
@@ -363,9 +365,7 @@ impl Herald {
         let mut new_events = Vec::with_capacity(inputs.len());
         for input in inputs {
             let key = new_ulid(now).0;
-            let id = input
-                .id
-                .unwrap_or_else(|| format!("evt_{}", ulid::Ulid(key)));
+            let id = input.id.unwrap_or_else(|| generated_id(key));
             let targets: Vec<&Endpoint> = endpoints
                 .iter()
                 .filter(|e| event_type::subscribed(&e.events, &input.event_type))

@@ -13,7 +13,7 @@ use super::{
     StoreError, Then, ThenCommitted, ThenHealth,
 };
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
-use crate::domain::event::Event;
+use crate::domain::event::{key_named_by, Event};
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::stats::Stats;
@@ -86,6 +86,24 @@ fn read_u128(v: &[u8], what: &'static str) -> Result<u128> {
         })
 }
 
+/// The key of the tenant's event that already has this client-chosen id:
+/// from the id index, or, for an id in the server's own `evt_<ULID>` form,
+/// the server-named event of that key if it is the tenant's.
+fn client_named_duplicate(cycle: &Cycle, ev: &Event) -> Result<Option<u128>> {
+    if let Some(existing) = cycle.get(&keys::event_id(&ev.tenant_id, &ev.id))? {
+        return read_u128(&existing, "event id index").map(Some);
+    }
+    if let Some(k) = key_named_by(&ev.id) {
+        if let Some(bytes) = cycle.get(&keys::event(k))? {
+            let other = Event::decode(&bytes)?;
+            if other.tenant_id == ev.tenant_id && other.id == ev.id {
+                return Ok(Some(k));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Applies the events of one commit; runs on the committer thread, which
 /// is the only writer of the id and idempotency indexes, and reads through
 /// the cycle, so it also sees events earlier jobs of this cycle wrote.
@@ -107,17 +125,24 @@ fn apply_events(
     let mut event_keys = Vec::with_capacity(events.len());
     for ne in events {
         let ev = &ne.event;
-        let id_key = keys::event_id(&ev.tenant_id, &ev.id);
-        if let Some(existing) = cycle.get(&id_key)? {
-            let k = read_u128(&existing, "event id index")?;
-            event_keys.push(k);
-            results.push(Committed::Duplicate(k));
-            continue;
+        // A server-named event (`evt_` + the ULID of its fresh key) cannot
+        // have been stored before, and its id says where it is: no id
+        // index, no lookup. That is two of an event's three sled writes
+        // and reads, which is what a batch's commit time is made of.
+        if !ev.self_named() {
+            if let Some(k) = client_named_duplicate(cycle, ev)? {
+                event_keys.push(k);
+                results.push(Committed::Duplicate(k));
+                continue;
+            }
+            cycle.insert(
+                keys::event_id(&ev.tenant_id, &ev.id),
+                ev.key.to_be_bytes().to_vec(),
+            );
         }
         // Each event is atomic: its record, id index, deliveries and their
         // indexes sit between two checkpoints, hence in one sled batch.
         cycle.insert(keys::event(ev.key), ev.encode());
-        cycle.insert(id_key, ev.key.to_be_bytes().to_vec());
         for d in &ne.deliveries {
             delivery_writes(cycle, None, d);
         }
@@ -193,6 +218,17 @@ impl DeliveryStore for SledStore {
     }
 
     fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>> {
+        // A server-named event is found by its key (stores written before
+        // server-named events went unindexed also find it through the
+        // index below). A client may send an id of the same form, so the
+        // event found there must be the tenant's and carry exactly this id.
+        if let Some(k) = key_named_by(id) {
+            if let Some(e) = self.event(k)? {
+                if e.tenant_id == tenant && e.id == id {
+                    return Ok(Some(e));
+                }
+            }
+        }
         match self.db.get(keys::event_id(tenant, id)).map_err(io)? {
             Some(k) => self.event(read_u128(&k, "event id index")?),
             None => Ok(None),
@@ -484,7 +520,8 @@ impl SledStore {
 mod tests {
     use super::*;
     use crate::domain::delivery::Verdict;
-    use crate::domain::ids::AttemptId;
+    use crate::domain::event::generated_id;
+    use crate::domain::ids::{new_ulid, AttemptId};
     use crate::store::Store;
 
     fn pending(ep: EndpointId, at: Timestamp) -> Delivery {
@@ -554,6 +591,78 @@ mod tests {
             }),
         );
         rx.recv().unwrap().unwrap();
+    }
+
+    fn event(tenant: &str, key: u128, id: Option<&str>) -> NewEvent {
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        NewEvent {
+            event: Event {
+                key,
+                id: id.map_or_else(|| generated_id(key), str::to_string),
+                tenant_id: tenant.into(),
+                event_type: "order.created".into(),
+                created: at,
+                received_at: at,
+                body: b"{}".to_vec(),
+                deliveries: vec![],
+            },
+            deliveries: vec![],
+        }
+    }
+
+    fn commit(s: &SledStore, events: Vec<NewEvent>) -> Vec<Committed> {
+        match s.commit_events(events, None).unwrap() {
+            CommitOutcome::Done(r) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A server-named event gets no id index entry, yet is found by its id
+    /// in its own tenant only; a client that sends the same id is told it
+    /// is a duplicate in that tenant and gets its own event in another.
+    #[test]
+    fn server_named_events_need_no_id_index_and_still_deduplicate() {
+        let s = SledStore::temporary().unwrap();
+        let key = new_ulid(Timestamp::from_millis(1_700_000_000_000)).0;
+        let id = generated_id(key);
+        assert_eq!(
+            commit(&s, vec![event("acme", key, None)]),
+            [Committed::Created]
+        );
+        assert!(s.db.get(keys::event_id("acme", &id)).unwrap().is_none());
+        assert_eq!(s.event_by_id("acme", &id).unwrap().unwrap().key, key);
+        assert!(s.event_by_id("globex", &id).unwrap().is_none());
+        // Neither the lower-case spelling nor another key's id finds it.
+        assert!(s.event_by_id("acme", &id.to_lowercase()).unwrap().is_none());
+
+        // The same id sent by a client of the tenant: a duplicate of it,
+        // also when both arrive in one commit.
+        let again = event("acme", key + 1, Some(&id));
+        assert_eq!(commit(&s, vec![again]), [Committed::Duplicate(key)]);
+        let k2 = key + 100;
+        let both = vec![
+            event("acme", k2, None),
+            event("acme", k2 + 1, Some(&generated_id(k2))),
+        ];
+        assert_eq!(
+            commit(&s, both),
+            [Committed::Created, Committed::Duplicate(k2)]
+        );
+
+        // Another tenant's client may use it: its own event, found by it.
+        let theirs = event("globex", key + 2, Some(&id));
+        assert_eq!(commit(&s, vec![theirs]), [Committed::Created]);
+        assert_eq!(s.event_by_id("globex", &id).unwrap().unwrap().key, key + 2);
+        assert_eq!(s.event_by_id("acme", &id).unwrap().unwrap().key, key);
+
+        // Client-named events keep their index entry, and a store written
+        // when server-named events were indexed too still finds them.
+        assert!(s.db.get(keys::event_id("globex", &id)).unwrap().is_some());
+        let old = key + 3;
+        commit(&s, vec![event("acme", old, None)]);
+        s.db.insert(keys::event_id("acme", "legacy"), &old.to_be_bytes())
+            .unwrap();
+        assert_eq!(s.event_by_id("acme", "legacy").unwrap().unwrap().key, old);
     }
 
     /// Health and statistics rows are written behind (once a second), yet
