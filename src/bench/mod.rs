@@ -178,7 +178,9 @@ fn report(scenario: &str, figures: &[Figure], out_dir: &std::path::Path) -> Resu
     println!("scenario: {scenario}   cores: {}", cores());
     println!("{:<44} {:>16}  unit", "figure", "value");
     for f in figures {
-        println!("{:<44} {:>16.1}  {}", f.name, f.value, f.unit);
+        // A ratio near its target (0.9) needs the second decimal.
+        let decimals = if f.unit == "ratio" { 2 } else { 1 };
+        println!("{:<44} {:>16.decimals$}  {}", f.name, f.value, f.unit);
     }
     let mut map = serde_json::Map::new();
     for f in figures {
