@@ -48,6 +48,7 @@ pub fn settings(cfg: &Config) -> Settings {
         secret_overlap_ms: cfg.secret_overlap.as_millis() as i64,
         max_event_size: cfg.max_event_size,
         data_dir: Some(cfg.data_dir.clone()),
+        retention: cfg.retention,
     }
 }
 
@@ -75,6 +76,7 @@ struct Parts {
     store: Arc<SledStore>,
     herald: Herald,
     engine: Engine,
+    retention: crate::service::Retention,
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
@@ -104,10 +106,12 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
     }
     herald.sync_alert_endpoints(&cfg.alert_urls, cfg.alert_secret.as_deref())?;
     crate::service::start_alerts(herald.clone(), events_rx, cfg.alert_thresholds.clone());
+    let retention = crate::service::start_retention(herald.clone(), crate::service::PURGE_EVERY);
     Ok(Parts {
         store,
         herald,
         engine,
+        retention,
     })
 }
 
@@ -182,6 +186,7 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
         server.await.map_err(http_err)
     })?;
     log::info!("HTTP server stopped; stopping delivery and flushing the store");
+    drop(parts.retention);
     parts.engine.shutdown();
     parts.store.flush()?;
     Ok(())
@@ -196,6 +201,8 @@ pub struct Running {
     thread: Option<std::thread::JoinHandle<()>>,
     engine: Engine,
     store: Arc<SledStore>,
+    herald: Herald,
+    retention: Option<crate::service::Retention>,
 }
 
 impl Running {
@@ -209,6 +216,11 @@ impl Running {
         &self.engine
     }
 
+    /// Runs a retention pass now (the thread runs one every hour).
+    pub fn purge_expired(&self) -> Result<crate::store::Purged, crate::service::ServiceError> {
+        self.herald.purge_expired()
+    }
+
     /// Stops HTTP, then the engine, then flushes the store. Once every
     /// thread has let go of it, the data directory can be opened again.
     pub fn stop(mut self) {
@@ -216,6 +228,7 @@ impl Running {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.retention.take();
         self.engine.shutdown();
         let _ = self.store.flush();
     }
@@ -227,7 +240,7 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
     let parts = open(&cfg, clock)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let listen = cfg.listen.clone();
-    let herald = parts.herald;
+    let herald = parts.herald.clone();
     let thread = std::thread::spawn(move || {
         let sys = actix_web::rt::System::new();
         sys.block_on(async move {
@@ -260,6 +273,8 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
         thread: Some(thread),
         engine: parts.engine,
         store: parts.store,
+        herald: parts.herald,
+        retention: Some(parts.retention),
     })
 }
 

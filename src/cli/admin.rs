@@ -66,6 +66,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
             secret_overlap_ms: 0,
             max_event_size: 0,
             data_dir: None,
+            retention: std::time::Duration::MAX,
         },
     );
     let me = Caller::Local { tenant: None };

@@ -16,6 +16,7 @@ mod events;
 mod keys;
 mod metrics;
 mod page;
+mod retention;
 mod sessions;
 mod tenants;
 mod users;
@@ -32,6 +33,7 @@ pub use events::{IngestDone, IngestOutcome, IngestedEvent, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};
+pub use retention::{start_retention, Retention, PURGE_EVERY};
 pub use sessions::{
     Login, SessionInfo, BAD_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
     MAX_FAILURES_PER_USER,
@@ -60,6 +62,9 @@ pub struct Settings {
     pub max_event_size: usize,
     /// The data directory, for the free-space check.
     pub data_dir: Option<std::path::PathBuf>,
+    /// How long ended deliveries, their events and attempts, statistics
+    /// and alert history are kept.
+    pub retention: std::time::Duration,
 }
 
 /// Readiness fails when the scheduler runs this late or stops ticking.

@@ -14,8 +14,9 @@
 //! copy. Writers change sled first, then bump the generation and drop the
 //! entry; a reader fills the cache only if the generation did not move
 //! while it read sled, so a read that raced a write never caches the old
-//! record. Events are written once and never changed, so they need no
-//! invalidation, only a bound.
+//! record. Events are written once and never changed; only the retention
+//! purge removes them, and it bumps the generation under the events lock,
+//! so a read that raced a purge does not bring a purged event back.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -132,12 +133,28 @@ impl ReadCache {
         write(&self.keys).clear();
     }
 
+    /// Drops purged events.
+    pub fn events_removed(&self, keys: &[u128]) {
+        let mut ev = write(&self.events);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        for k in keys {
+            if let Some(e) = ev.map.remove(k) {
+                ev.bytes -= e.body.len();
+            }
+        }
+    }
+
     pub fn event(&self, key: u128) -> Option<Arc<Event>> {
         read(&self.events).map.get(&key).cloned()
     }
 
-    pub fn fill_event(&self, e: Arc<Event>) {
+    /// Keeps a copy of an event read from sled at `generation`, unless a
+    /// purge removed events meanwhile.
+    pub fn fill_event(&self, generation: u64, e: Arc<Event>) {
         let mut ev = write(&self.events);
+        if !self.unchanged_since(generation) {
+            return;
+        }
         if ev.bytes + e.body.len() > EVENT_BYTES {
             ev.map.clear();
             ev.bytes = 0;

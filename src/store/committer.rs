@@ -234,6 +234,36 @@ impl<'a> Cycle<'a> {
         }
     }
 
+    /// Drops write-behind rows that are being removed, so they are not
+    /// written back.
+    pub fn forget_rows(&mut self, keys: &[Vec<u8>]) {
+        let mut g = self.rows.lock();
+        for k in keys {
+            self.deferred.remove(k);
+            g.dirty.remove(k);
+            g.clean.remove(k);
+        }
+    }
+
+    /// The keys under `prefix` as this cycle's writes so far leave them,
+    /// in no particular order.
+    pub fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(prefix) {
+            let (k, _) = item.map_err(|e| StoreError::Io(e.to_string()))?;
+            if !self.overlay.contains_key(k.as_ref()) {
+                out.push(k.to_vec());
+            }
+        }
+        out.extend(
+            self.overlay
+                .iter()
+                .filter(|(k, v)| v.is_some() && k.starts_with(prefix))
+                .map(|(k, _)| k.clone()),
+        );
+        Ok(out)
+    }
+
     /// Writes `key`.
     pub fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.overlay.insert(key, Some(value));

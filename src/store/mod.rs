@@ -291,6 +291,31 @@ pub struct DeliveryPage {
 /// index (`due` = `next_attempt_at`) while pending and not held, and in the
 /// held index while held. [`DeliveryStore::update_delivery`] keeps both in
 /// step from the before and after states, so no caller maintains indexes.
+/// What a retention pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Events received before the cutoff that the pass looked at.
+    pub examined: usize,
+    /// Events removed, with their deliveries.
+    pub events: usize,
+    /// Deliveries removed (each had ended: succeeded or failed).
+    pub deliveries: usize,
+    /// Attempt records removed.
+    pub attempts: usize,
+    /// Statistics rows, alert history entries and idempotency keys removed.
+    pub rows: usize,
+}
+
+impl std::ops::AddAssign for Purged {
+    fn add_assign(&mut self, o: Self) {
+        self.examined += o.examined;
+        self.events += o.events;
+        self.deliveries += o.deliveries;
+        self.attempts += o.attempts;
+        self.rows += o.rows;
+    }
+}
+
 pub trait DeliveryStore {
     /// Stores events and their deliveries durably (one flush for all).
     fn commit_events(
@@ -379,6 +404,28 @@ pub trait DeliveryStore {
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
     /// Group-commit figures.
     fn commit_stats(&self) -> std::sync::Arc<CommitStats>;
+    /// Removes up to `limit` events received before `before` (oldest first,
+    /// after the event key `after`) whose every delivery has ended, with
+    /// their deliveries, attempts and index entries, in one atomic write
+    /// per event. An event with a pending or held delivery stays, whatever
+    /// its age: nothing acknowledged is dropped before it is delivered or
+    /// given up. Returns what went and the last event key examined (`None`
+    /// once no older event is left to examine).
+    fn purge_events(
+        &self,
+        before: Timestamp,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<(Purged, Option<u128>)>;
+    /// Removes the statistics rows of `tenants` whose bucket ended before
+    /// `before`, alert history before `before`, and idempotency keys
+    /// recorded before `idempotency_before`; returns how many rows went.
+    fn purge_rows(
+        &self,
+        tenants: &[String],
+        before: Timestamp,
+        idempotency_before: Timestamp,
+    ) -> Result<usize>;
 }
 /// Alert states and their history.
 pub trait AlertStore {

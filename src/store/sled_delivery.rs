@@ -9,8 +9,8 @@ use super::committer::{Continuation, Cycle, Deferred};
 use super::keys;
 use super::sled_store::{io, SledStore};
 use super::{
-    CommitOutcome, Committed, DeliveryStore, Due, Grain, Idempotency, NewEvent, Result, StatsRow,
-    StoreError, Then, ThenCommitted, ThenHealth,
+    CommitOutcome, Committed, DeliveryStore, Due, Grain, Idempotency, NewEvent, Purged, Result,
+    StatsRow, StoreError, Then, ThenCommitted, ThenHealth,
 };
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::event::{key_named_by, Event};
@@ -102,6 +102,63 @@ fn client_named_duplicate(cycle: &Cycle, ev: &Event) -> Result<Option<u128>> {
         }
     }
     Ok(None)
+}
+
+/// What one event's purge removed, if it could go.
+struct EventPurge {
+    deliveries: usize,
+    attempts: usize,
+}
+
+/// Removes event `key` with its deliveries, attempts and index entries if
+/// every delivery has ended. Runs on the committer thread, which writes
+/// every delivery change, so no attempt or resend can slip in between
+/// the check and the removal.
+fn purge_event(cycle: &mut Cycle, key: u128) -> Result<Option<EventPurge>> {
+    let Some(bytes) = cycle.get(&keys::event(key))? else {
+        return Ok(None);
+    };
+    let event = Event::decode(&bytes)?;
+    let mut deliveries = Vec::with_capacity(event.deliveries.len());
+    for (d, _) in &event.deliveries {
+        if let Some(b) = cycle.get(&keys::delivery(DeliveryId::from_u128(*d)))? {
+            let d = Delivery::decode(&b)?;
+            if d.state == DeliveryState::Pending {
+                return Ok(None);
+            }
+            deliveries.push(d);
+        }
+    }
+    let mut attempts = 0;
+    for d in &deliveries {
+        for k in cycle.keys_with_prefix(&keys::attempts_of(d.id))? {
+            cycle.remove(k);
+            attempts += 1;
+        }
+        if let Some(k) = due_key(d) {
+            cycle.remove(k);
+        }
+        if d.held {
+            cycle.remove(keys::held(d.endpoint_id, d.id));
+        }
+        cycle.remove(keys::delivery_by_endpoint(d.endpoint_id, d.id));
+        cycle.remove(keys::delivery_by_tenant(&d.tenant_id, d.id));
+        cycle.remove(keys::delivery(d.id));
+    }
+    if !event.self_named() {
+        cycle.remove(keys::event_id(&event.tenant_id, &event.id));
+    }
+    cycle.remove(keys::event(key));
+    Ok(Some(EventPurge {
+        deliveries: deliveries.len(),
+        attempts,
+    }))
+}
+
+/// The smallest event key made at or after `at` (keys are ULIDs: 48 bits
+/// of milliseconds first).
+fn first_key_at(at: Timestamp) -> u128 {
+    (at.as_millis().max(0) as u128) << 80
 }
 
 /// Applies the events of one commit; runs on the committer thread, which
@@ -210,9 +267,11 @@ impl DeliveryStore for SledStore {
         if let Some(e) = self.cache.event(key) {
             return Ok(Some(e.as_ref().clone()));
         }
+        let generation = self.cache.generation();
         let e: Option<Event> = self.get(&keys::event(key))?;
         if let Some(e) = &e {
-            self.cache.fill_event(std::sync::Arc::new(e.clone()));
+            self.cache
+                .fill_event(generation, std::sync::Arc::new(e.clone()));
         }
         Ok(e)
     }
@@ -445,6 +504,123 @@ impl DeliveryStore for SledStore {
             .into_iter()
             .filter_map(|(k, _)| keys::trailing_id(&k).map(DeliveryId::from_bytes))
             .collect())
+    }
+
+    fn purge_events(
+        &self,
+        before: Timestamp,
+        after: Option<u128>,
+        limit: usize,
+    ) -> Result<(Purged, Option<u128>)> {
+        let start = match after {
+            Some(k) => Bound::Excluded(keys::event(k)),
+            None => Bound::Included(keys::EVENT.to_vec()),
+        };
+        let end = Bound::Excluded(keys::event(first_key_at(before)));
+        let mut candidates = Vec::new();
+        for item in self.db.range::<Vec<u8>, _>((start, end)).take(limit) {
+            let (k, _) = item.map_err(io)?;
+            candidates.push(read_u128(&k[keys::EVENT.len()..], "event key")?);
+        }
+        let next = if candidates.len() == limit {
+            candidates.last().copied()
+        } else {
+            None
+        };
+        let (tx, rx) = crossbeam_channel::bounded::<Result<(Purged, Vec<u128>)>>(1);
+        let cache = self.cache.clone();
+        self.committer
+            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
+                let mut purged = Purged {
+                    examined: candidates.len(),
+                    ..Purged::default()
+                };
+                let mut gone = Vec::new();
+                let applied = (|| {
+                    for key in candidates {
+                        if let Some(p) = purge_event(cycle, key)? {
+                            purged.events += 1;
+                            purged.deliveries += p.deliveries;
+                            purged.attempts += p.attempts;
+                            gone.push(key);
+                        }
+                        // Each event goes whole or not at all.
+                        cycle.checkpoint();
+                    }
+                    Ok(())
+                })();
+                Box::new(move |flushed| {
+                    // Applied (if not flushed) either way: the copies go.
+                    cache.events_removed(&gone);
+                    let _ = tx.send(flushed.and(applied).map(|()| (purged, gone)));
+                })
+            }));
+        let (purged, _) = rx
+            .recv()
+            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))?;
+        Ok((purged, next))
+    }
+
+    fn purge_rows(
+        &self,
+        tenants: &[String],
+        before: Timestamp,
+        idempotency_before: Timestamp,
+    ) -> Result<usize> {
+        let mut doomed: Vec<Vec<u8>> = Vec::new();
+        // Statistics rows whose whole bucket lies before the cutoff; each
+        // tenant's rows are in bucket order, so this is one range each.
+        for tenant in tenants {
+            for (table, grain) in [
+                (keys::STATS_MINUTE, Grain::Minute),
+                (keys::STATS_HOUR, Grain::Hour),
+                (keys::STATS_DAY, Grain::Day),
+            ] {
+                let end = keys::stats_from(table, tenant, before.plus_millis(1 - grain.ms()));
+                let start = keys::stats_of(table, tenant);
+                // Rows not yet written behind are purged from memory too.
+                for (k, _) in self.committer.rows.dirty_with_prefix(&start) {
+                    if k < end {
+                        doomed.push(k);
+                    }
+                }
+                for item in self.db.range(start..end) {
+                    doomed.push(item.map_err(io)?.0.to_vec());
+                }
+            }
+        }
+        let end = keys::alert_history(before, 0);
+        for item in self.db.range(keys::ALERT_HISTORY.to_vec()..end) {
+            doomed.push(item.map_err(io)?.0.to_vec());
+        }
+        for item in self.db.scan_prefix(keys::IDEMPOTENCY) {
+            let (k, v) = item.map_err(io)?;
+            if parse_keys_value(&v).is_none_or(|(at, _)| at < idempotency_before) {
+                doomed.push(k.to_vec());
+            }
+        }
+        doomed.sort_unstable();
+        doomed.dedup();
+        let n = doomed.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Result<()>>(1);
+        self.committer
+            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
+                // A row still held in memory would be written back.
+                cycle.forget_rows(&doomed);
+                for k in doomed {
+                    cycle.remove(k);
+                    cycle.checkpoint();
+                }
+                Box::new(move |flushed| {
+                    let _ = tx.send(flushed);
+                })
+            }));
+        rx.recv()
+            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))?;
+        Ok(n)
     }
 
     fn commit_stats(&self) -> std::sync::Arc<super::CommitStats> {

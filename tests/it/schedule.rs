@@ -576,3 +576,74 @@ fn resend_replay_and_test_events_show_in_the_log_with_filters_and_pages() {
     );
     assert_error(&bad, 422, "unknown_event_type");
 }
+
+/// `--retention`: an event whose deliveries have all ended goes with its
+/// deliveries, attempts and statistics once older than the retention; an
+/// event with a pending delivery stays however old, until it ends.
+#[test]
+fn retention_purges_ended_deliveries_and_keeps_pending_ones() {
+    let app = App::start(|a| {
+        a.retention = Some("1h".into());
+        // Failing for days must not disable the endpoint (and hold it).
+        a.disable_after = Some("30d".into());
+    });
+    let ok = Sink::status(200);
+    let bad = Sink::status(503);
+    app.endpoint(&ok.url(), json!(["order.created"]));
+    app.endpoint(&bad.url(), json!(["payment.completed"]));
+    let (evt_ok, dlv_ok) = app.post("order.created");
+    let (evt_bad, dlv_bad) = app.post("payment.completed");
+    assert_eq!(app.attempts(&dlv_ok, 1)["status"], "succeeded");
+    app.attempts(&dlv_bad, 1);
+    let purge = || app.running.as_ref().unwrap().purge_expired().unwrap();
+
+    // Younger than the retention: nothing goes.
+    let p = purge();
+    assert_eq!((p.examined, p.events, p.rows), (0, 0, 0), "{p:?}");
+
+    // Two hours on: the delivered event goes, the pending one stays.
+    app.set(T0 + 120 * MIN);
+    let p = purge();
+    assert_eq!((p.events, p.deliveries, p.attempts), (1, 1, 1), "{p:?}");
+    assert!(
+        p.rows >= 2,
+        "the minute and hour statistics rows of T0: {p:?}"
+    );
+    for path in [
+        format!("/api/v1/events/{evt_ok}"),
+        format!("/api/v1/deliveries/{dlv_ok}"),
+    ] {
+        assert_eq!(app.call("GET", &path, None).status, 404, "{path}");
+    }
+    assert_eq!(app.delivery(&dlv_bad)["status"], "pending");
+    let e = app.call("GET", &format!("/api/v1/events/{evt_bad}"), None);
+    assert_eq!(e.status, 200, "{}", e.text);
+    let log = app.call("GET", "/api/v1/deliveries", None);
+    let ids: Vec<_> = log.body["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", log.text))
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec![dlv_bad.clone()], "the log lists what is left");
+    let again = purge();
+    assert_eq!((again.examined, again.events), (1, 0), "{again:?}");
+
+    // Once its schedule runs out it has ended, and goes with the next pass.
+    let count = |d: &Value| d["attempts"].as_array().map_or(0, |a| a.len());
+    let mut seen = count(&app.delivery(&dlv_bad));
+    while seen < 6 {
+        app.advance(48 * 60 * MIN);
+        seen = eventually(Duration::from_secs(20), "another attempt", || {
+            let n = count(&app.delivery(&dlv_bad));
+            (n > seen).then_some(n)
+        });
+    }
+    assert_eq!(app.delivery(&dlv_bad)["status"], "failed");
+    let p = purge();
+    assert_eq!((p.events, p.deliveries, p.attempts), (1, 1, 6), "{p:?}");
+    let d = app.call("GET", &format!("/api/v1/deliveries/{dlv_bad}"), None);
+    assert_eq!(d.status, 404, "{}", d.text);
+    drop(bad);
+    drop(ok);
+}
