@@ -348,7 +348,8 @@ pub trait DeliveryStore {
     fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>>;
     /// Replaces `before` with `after` (same id), keeping the due and held
     /// indexes in step, and records `attempt` if given; `then` runs once
-    /// it is durable.
+    /// it is durable, or gets `Conflict::Changed` if the delivery is gone
+    /// (the retention purge removed it) and nothing was written.
     fn update_delivery(
         &self,
         before: &Delivery,

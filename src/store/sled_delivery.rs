@@ -9,8 +9,8 @@ use super::committer::{Continuation, Cycle, Deferred};
 use super::keys;
 use super::sled_store::{io, SledStore};
 use super::{
-    CommitOutcome, Committed, DeliveryStore, Due, Grain, Idempotency, NewEvent, Purged, Result,
-    StatsRow, StoreError, Then, ThenCommitted, ThenHealth,
+    CommitOutcome, Committed, Conflict, DeliveryStore, Due, Grain, Idempotency, NewEvent, Purged,
+    Result, StatsRow, StoreError, Then, ThenCommitted, ThenHealth,
 };
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::event::{key_named_by, Event};
@@ -313,11 +313,21 @@ impl DeliveryStore for SledStore {
         let attempt = attempt.cloned();
         self.committer
             .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
-                delivery_writes(cycle, Some(&before), &after);
-                if let Some(a) = attempt {
-                    cycle.insert(keys::attempt(a.delivery_id, a.id), a.encode());
-                }
-                then
+                // A resend read the delivery before the retention purge
+                // removed it: writing it back would leave a delivery with
+                // no event, so the resend is told it changed meanwhile.
+                let applied = match cycle.get(&keys::delivery(after.id)) {
+                    Ok(Some(_)) => {
+                        delivery_writes(cycle, Some(&before), &after);
+                        if let Some(a) = attempt {
+                            cycle.insert(keys::attempt(a.delivery_id, a.id), a.encode());
+                        }
+                        Ok(())
+                    }
+                    Ok(None) => Err(StoreError::Conflict(Conflict::Changed)),
+                    Err(e) => Err(e),
+                };
+                Box::new(move |flushed| then(flushed.and(applied)))
             }));
     }
 
@@ -839,6 +849,94 @@ mod tests {
         s.db.insert(keys::event_id("acme", "legacy"), &old.to_be_bytes())
             .unwrap();
         assert_eq!(s.event_by_id("acme", "legacy").unwrap().unwrap().key, old);
+    }
+
+    /// The purge takes an event whose deliveries ended, with everything of
+    /// it, and keeps one with a pending delivery; a resend that read a
+    /// delivery before the purge cannot write it back afterwards.
+    #[test]
+    fn purge_takes_ended_events_whole_and_refuses_late_writes() {
+        let s = SledStore::temporary().unwrap();
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let ep = EndpointId::new(at);
+        let make = |state: DeliveryState| {
+            let key = new_ulid(at).0;
+            let d = Delivery {
+                event_key: key,
+                event_id: generated_id(key),
+                state,
+                next_attempt_at: (state == DeliveryState::Pending).then_some(at),
+                ..pending(ep, at)
+            };
+            let mut ne = event("acme", key, None);
+            ne.event.deliveries = vec![(d.id.as_u128(), ep.as_u128())];
+            ne.deliveries = vec![d.clone()];
+            commit(&s, vec![ne]);
+            d
+        };
+        let done = make(DeliveryState::Succeeded);
+        record(&s, &done, at, 200);
+        let waiting = make(DeliveryState::Pending);
+        assert!(s.event(done.event_key).unwrap().is_some()); // cached now
+
+        // Not old enough yet.
+        let (p, next) = s.purge_events(at, None, 10).unwrap();
+        assert_eq!((p.examined, p.events, next), (0, 0, None));
+
+        let later = at.plus_millis(3_600_000);
+        let (p, next) = s.purge_events(later, None, 10).unwrap();
+        assert_eq!(
+            (p.examined, p.events, p.deliveries, p.attempts),
+            (2, 1, 1, 1)
+        );
+        assert_eq!(next, None);
+        assert!(
+            s.event(done.event_key).unwrap().is_none(),
+            "not served from the cache"
+        );
+        assert!(s.delivery(done.id).unwrap().is_none());
+        assert!(s.attempts(done.id).unwrap().is_empty());
+        for prefix in [
+            keys::deliveries_of_endpoint(ep),
+            keys::deliveries_of_tenant("acme"),
+        ] {
+            let left: Vec<_> = s.db.scan_prefix(&prefix).keys().collect();
+            assert_eq!(left.len(), 1, "only the pending delivery's index entry");
+        }
+        assert_eq!(
+            s.delivery(waiting.id).unwrap().unwrap().state,
+            DeliveryState::Pending
+        );
+        assert_eq!(s.due_between(None, later, 10).unwrap().len(), 1);
+
+        // A page at a time: the cursor comes back when the page was full.
+        let (p, next) = s.purge_events(later, None, 1).unwrap();
+        assert_eq!(
+            (p.examined, p.events, next),
+            (1, 0, Some(waiting.event_key))
+        );
+
+        // A resend of the purged delivery writes nothing.
+        let resent = Delivery {
+            state: DeliveryState::Pending,
+            next_attempt_at: Some(later),
+            ..done.clone()
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        s.update_delivery(
+            &done,
+            &resent,
+            None,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        assert!(matches!(
+            rx.recv().unwrap(),
+            Err(StoreError::Conflict(super::super::Conflict::Changed))
+        ));
+        assert!(s.delivery(done.id).unwrap().is_none());
+        assert_eq!(s.due_between(None, later, 10).unwrap().len(), 1);
     }
 
     /// Health and statistics rows are written behind (once a second), yet
