@@ -106,7 +106,11 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
     }
     herald.sync_alert_endpoints(&cfg.alert_urls, cfg.alert_secret.as_deref())?;
     crate::service::start_alerts(herald.clone(), events_rx, cfg.alert_thresholds.clone());
-    let retention = crate::service::start_retention(herald.clone(), crate::service::PURGE_EVERY);
+    let retention = crate::service::start_retention(
+        herald.clone(),
+        crate::service::FIRST_PURGE_AFTER,
+        crate::service::PURGE_EVERY,
+    );
     Ok(Parts {
         store,
         herald,

@@ -33,7 +33,7 @@ pub use events::{IngestDone, IngestOutcome, IngestedEvent, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};
-pub use retention::{start_retention, Retention, PURGE_EVERY};
+pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};
 pub use sessions::{
     Login, SessionInfo, BAD_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
     MAX_FAILURES_PER_USER,

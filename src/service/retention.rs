@@ -7,10 +7,9 @@
 //! held delivery stays whatever its age, and the check and the removal
 //! are one write on the committer thread (see `DeliveryStore::purge_events`).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use super::events::IDEMPOTENCY_WINDOW_MS;
 use super::{Herald, Result};
@@ -18,12 +17,22 @@ use crate::store::Purged;
 
 /// Events looked at per write: bounds the committer's time on one job.
 const PAGE: usize = 500;
-/// How often the purge runs (the first run comes one interval after start).
+/// How often the purge runs.
 pub const PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// When the first pass runs after start: soon, so a server restarted more
+/// often than hourly still purges, but not while start-up recovery and
+/// the first retries are busy.
+pub const FIRST_PURGE_AFTER: Duration = Duration::from_secs(300);
 
 impl Herald {
     /// Runs one whole retention pass now, against the service's clock.
     pub fn purge_expired(&self) -> Result<Purged> {
+        self.purge_expired_unless(&|| false)
+    }
+
+    /// A retention pass that ends early, between pages, once `stop` says
+    /// so (a shutdown does not wait for a long pass).
+    fn purge_expired_unless(&self, stop: &dyn Fn() -> bool) -> Result<Purged> {
         let now = self.clock.now();
         let retention = self.settings.retention.as_millis().min(i64::MAX as u128) as i64;
         let cutoff = now.plus_millis(-retention);
@@ -33,6 +42,7 @@ impl Herald {
             let (p, next) = self.store.purge_events(cutoff, after, PAGE)?;
             total += p;
             match next {
+                Some(_) if stop() => return Ok(total),
                 Some(k) => after = Some(k),
                 None => break,
             }
@@ -70,26 +80,31 @@ impl Drop for Retention {
     }
 }
 
-/// Starts the purge thread: a pass every `every`.
-pub fn start_retention(herald: Herald, every: Duration) -> Retention {
+/// Starts the purge thread: a pass `first` after start, then every `every`.
+pub fn start_retention(herald: Herald, first: Duration, every: Duration) -> Retention {
     let (tx, rx): (Sender<()>, Receiver<()>) = crossbeam_channel::bounded(0);
-    let herald = Arc::new(herald);
     let thread = std::thread::Builder::new()
         .name("herald-retention".into())
-        .spawn(move || loop {
-            match rx.recv_timeout(every) {
-                Err(RecvTimeoutError::Timeout) => match herald.purge_expired() {
-                    Ok(p) if p.events + p.rows > 0 => log::info!(
-                        "retention: removed {} events ({} deliveries, {} attempts) and {} rows",
-                        p.events,
-                        p.deliveries,
-                        p.attempts,
-                        p.rows
-                    ),
-                    Ok(_) => {}
-                    Err(e) => log::error!("retention: the purge failed: {e}"),
-                },
-                _ => return,
+        .spawn(move || {
+            let mut wait = first;
+            loop {
+                match rx.recv_timeout(wait) {
+                    Err(RecvTimeoutError::Timeout) => match herald.purge_expired_unless(&|| {
+                        matches!(rx.try_recv(), Err(TryRecvError::Disconnected))
+                    }) {
+                        Ok(p) if p.events + p.rows > 0 => log::info!(
+                            "retention: removed {} events ({} deliveries, {} attempts) and {} rows",
+                            p.events,
+                            p.deliveries,
+                            p.attempts,
+                            p.rows
+                        ),
+                        Ok(_) => {}
+                        Err(e) => log::error!("retention: the purge failed: {e}"),
+                    },
+                    _ => return,
+                }
+                wait = every;
             }
         })
         .expect("spawning the retention thread");
