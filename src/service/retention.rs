@@ -36,10 +36,14 @@ impl Herald {
         let now = self.clock.now();
         let retention = self.settings.retention.as_millis().min(i64::MAX as u128) as i64;
         let cutoff = now.plus_millis(-retention);
+        // Events stay for the Idempotency-Key window at least, so a retried
+        // request is still answered with the events it created.
+        let idempotency_cutoff = now.plus_millis(-IDEMPOTENCY_WINDOW_MS);
+        let events_cutoff = cutoff.min(idempotency_cutoff);
         let mut total = Purged::default();
         let mut after = None;
         loop {
-            let (p, next) = self.store.purge_events(cutoff, after, PAGE)?;
+            let (p, next) = self.store.purge_events(events_cutoff, after, PAGE)?;
             total += p;
             match next {
                 Some(_) if stop() => return Ok(total),
@@ -58,9 +62,9 @@ impl Herald {
                 break;
             }
         }
-        total.rows +=
-            self.store
-                .purge_rows(&tenants, cutoff, now.plus_millis(-IDEMPOTENCY_WINDOW_MS))?;
+        total.rows += self
+            .store
+            .purge_rows(&tenants, cutoff, idempotency_cutoff)?;
         Ok(total)
     }
 }

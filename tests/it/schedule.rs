@@ -601,13 +601,18 @@ fn retention_purges_ended_deliveries_and_keeps_pending_ones() {
     let p = purge();
     assert_eq!((p.examined, p.events, p.rows), (0, 0, 0), "{p:?}");
 
-    // Two hours on: the delivered event goes, the pending one stays.
+    // Past the retention but inside the 24-hour Idempotency-Key window:
+    // events stay, so a retried request can still be answered with them.
     app.set(T0 + 120 * MIN);
+    assert_eq!(purge().events, 0);
+
+    // A day and an hour on: the delivered event goes, the pending one stays.
+    app.set(T0 + 25 * 60 * MIN);
     let p = purge();
     assert_eq!((p.events, p.deliveries, p.attempts), (1, 1, 1), "{p:?}");
     assert!(
-        p.rows >= 2,
-        "the minute and hour statistics rows of T0: {p:?}"
+        p.rows >= 3,
+        "T0's minute, hour and day statistics rows: {p:?}"
     );
     for path in [
         format!("/api/v1/events/{evt_ok}"),
