@@ -17,6 +17,13 @@ use super::time::Timestamp;
 
 static LAST: Mutex<Option<Ulid>> = Mutex::new(None);
 
+/// The smallest ULID made at or after `at`: ULIDs start with 48 bits of
+/// milliseconds, so ids (and keys) made before `at` are exactly those below
+/// it, and a time range of ids is a key range.
+pub fn first_ulid_at(at: Timestamp) -> u128 {
+    (at.as_millis().max(0) as u128) << 80
+}
+
 /// A new ULID for `at`. Within one millisecond ids are monotonic (the
 /// previous one plus one), so ids made in the same millisecond still sort
 /// in the order they were made; otherwise the random part is fresh. The

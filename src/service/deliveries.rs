@@ -8,7 +8,7 @@ use super::{Caller, Herald, IngestOutcome, IngestedEvent, Result, ServiceError};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event_type;
-use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
+use crate::domain::ids::{first_ulid_at, new_ulid, DeliveryId, EndpointId};
 use crate::domain::samples::sample_object;
 use crate::domain::time::Timestamp;
 use crate::store::{CommitOutcome, DeliveryFilter, DeliveryPage, Due, StoreError};
@@ -186,7 +186,7 @@ impl Herald {
         let now = self.clock.now();
         // Ids embed their creation time: start the scan at `since`.
         let mut after = Some(DeliveryId::from_u128(
-            ((since.as_millis().max(1) as u128 - 1) << 80) | ((1u128 << 80) - 1),
+            first_ulid_at(since.max(Timestamp::from_millis(1))) - 1,
         ));
         let mut due = Vec::new();
         loop {

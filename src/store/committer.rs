@@ -70,6 +70,13 @@ pub(super) struct Cycle<'a> {
     rows_wanted: bool,
 }
 
+fn wrong_kind(kind: &'static str) -> StoreError {
+    StoreError::Corrupt {
+        kind,
+        reason: "key used for another kind of row".into(),
+    }
+}
+
 /// A row kept decoded in memory.
 #[derive(Clone)]
 pub(super) enum Deferred {
@@ -177,48 +184,51 @@ impl<'a> Cycle<'a> {
         self.rows_wanted = true;
     }
 
+    /// The write-behind row at `key`: this cycle's copy, else the one in
+    /// memory, else sled's, decoded by `load` (`None`: not stored yet).
+    fn deferred_mut(
+        &mut self,
+        key: Vec<u8>,
+        load: impl FnOnce(Option<&[u8]>) -> Result<Deferred>,
+    ) -> Result<&mut Deferred> {
+        if !self.deferred.contains_key(&key) {
+            let row = match self.rows.get(&key) {
+                Some(d) => d,
+                None => load(self.get(&key)?.as_deref())?,
+            };
+            self.deferred.insert(key.clone(), row);
+        }
+        self.deferred
+            .get_mut(&key)
+            .ok_or_else(|| StoreError::Io("write-behind row vanished".into()))
+    }
+
     /// The health row at `key`, to change in place.
     pub fn health_mut(&mut self, key: Vec<u8>) -> Result<&mut Health> {
-        if !self.deferred.contains_key(&key) {
-            let h = match self.rows.get(&key) {
-                Some(d) => d,
-                None => Deferred::Health(match self.get(&key)? {
-                    Some(v) => Health::decode(&v)?,
-                    None => Health::default(),
-                }),
-            };
-            self.deferred.insert(key.clone(), h);
-        }
-        match self.deferred.get_mut(&key) {
-            Some(Deferred::Health(h)) => Ok(h),
-            _ => Err(StoreError::Corrupt {
-                kind: "endpoint health",
-                reason: "key used for another kind of row".into(),
-            }),
+        let row = self.deferred_mut(key, |v| {
+            Ok(Deferred::Health(
+                v.map_or(Ok(Health::default()), Health::decode)?,
+            ))
+        })?;
+        match row {
+            Deferred::Health(h) => Ok(h),
+            Deferred::Stats(_) => Err(wrong_kind("endpoint health")),
         }
     }
 
     /// Adds `delta` to the statistics row at `key`.
     pub fn add_stats(&mut self, key: Vec<u8>, delta: &Stats) -> Result<()> {
-        if !self.deferred.contains_key(&key) {
-            let row = match self.rows.get(&key) {
-                Some(d) => d,
-                None => Deferred::Stats(match self.get(&key)? {
-                    Some(v) => Stats::decode(&v)?,
-                    None => Stats::default(),
-                }),
-            };
-            self.deferred.insert(key.clone(), row);
-        }
-        match self.deferred.get_mut(&key) {
-            Some(Deferred::Stats(row)) => {
+        let row = self.deferred_mut(key, |v| {
+            Ok(Deferred::Stats(
+                v.map_or(Ok(Stats::default()), Stats::decode)?,
+            ))
+        })?;
+        match row {
+            Deferred::Stats(row) => {
                 row.merge(delta);
                 Ok(())
             }
-            _ => Err(StoreError::Corrupt {
-                kind: "stats",
-                reason: "key used for another kind of row".into(),
-            }),
+            Deferred::Health(_) => Err(wrong_kind("stats")),
         }
     }
 

@@ -94,6 +94,26 @@ impl SledStore {
         self.db.flush().map(|_| ()).map_err(io)
     }
 
+    /// A record through the read cache: `cached` if it was there, else
+    /// sled's copy at `key`, offered to `fill` with the cache generation
+    /// taken before the read (so a read that raced a write is not kept).
+    pub(super) fn read_through<T: Versioned>(
+        &self,
+        cached: Option<T>,
+        key: &[u8],
+        fill: impl FnOnce(u64, &T),
+    ) -> Result<Option<T>> {
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let generation = self.cache.generation();
+        let t: Option<T> = self.get(key)?;
+        if let Some(t) = &t {
+            fill(generation, t);
+        }
+        Ok(t)
+    }
+
     pub(super) fn get<T: Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.db.get(key).map_err(io)? {
             Some(bytes) => T::decode(&bytes).map(Some),
@@ -166,15 +186,9 @@ impl TenantStore for SledStore {
     }
 
     fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
-        if let Some(t) = self.cache.tenant(id) {
-            return Ok(Some(t));
-        }
-        let generation = self.cache.generation();
-        let t: Option<Tenant> = self.get(&keys::tenant(id))?;
-        if let Some(t) = &t {
-            self.cache.fill_tenant(generation, t);
-        }
-        Ok(t)
+        self.read_through(self.cache.tenant(id), &keys::tenant(id), |g, t| {
+            self.cache.fill_tenant(g, t)
+        })
     }
 
     fn list_tenants(&self, after: Option<&str>, limit: usize) -> Result<Vec<Tenant>> {
@@ -339,15 +353,9 @@ impl EndpointStore for SledStore {
     }
 
     fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>> {
-        if let Some(e) = self.cache.endpoint(id) {
-            return Ok(Some(e));
-        }
-        let generation = self.cache.generation();
-        let e: Option<Endpoint> = self.get(&keys::endpoint(id))?;
-        if let Some(e) = &e {
-            self.cache.fill_endpoint(generation, e);
-        }
-        Ok(e)
+        self.read_through(self.cache.endpoint(id), &keys::endpoint(id), |g, e| {
+            self.cache.fill_endpoint(g, e)
+        })
     }
 
     fn list_endpoints(
