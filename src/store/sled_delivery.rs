@@ -15,7 +15,7 @@ use super::{
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::event::{key_named_by, Event};
 use crate::domain::health::Health;
-use crate::domain::ids::{DeliveryId, EndpointId};
+use crate::domain::ids::{first_ulid_at, DeliveryId, EndpointId};
 use crate::domain::stats::Stats;
 use crate::domain::time::Timestamp;
 
@@ -155,12 +155,6 @@ fn purge_event(cycle: &mut Cycle, key: u128) -> Result<Option<EventPurge>> {
     }))
 }
 
-/// The smallest event key made at or after `at` (keys are ULIDs: 48 bits
-/// of milliseconds first).
-fn first_key_at(at: Timestamp) -> u128 {
-    (at.as_millis().max(0) as u128) << 80
-}
-
 /// Applies the events of one commit; runs on the committer thread, which
 /// is the only writer of the id and idempotency indexes, and reads through
 /// the cycle, so it also sees events earlier jobs of this cycle wrote.
@@ -263,17 +257,12 @@ impl DeliveryStore for SledStore {
     }
 
     fn event(&self, key: u128) -> Result<Option<Event>> {
-        // Events never change once written: a cached copy is always good.
-        if let Some(e) = self.cache.event(key) {
-            return Ok(Some(e.as_ref().clone()));
-        }
-        let generation = self.cache.generation();
-        let e: Option<Event> = self.get(&keys::event(key))?;
-        if let Some(e) = &e {
-            self.cache
-                .fill_event(generation, std::sync::Arc::new(e.clone()));
-        }
-        Ok(e)
+        // Events never change once written: a cached copy is good until
+        // the retention purge drops it.
+        let cached = self.cache.event(key).map(|e| e.as_ref().clone());
+        self.read_through(cached, &keys::event(key), |g, e| {
+            self.cache.fill_event(g, std::sync::Arc::new(e.clone()))
+        })
     }
 
     fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>> {
@@ -526,7 +515,7 @@ impl DeliveryStore for SledStore {
             Some(k) => Bound::Excluded(keys::event(k)),
             None => Bound::Included(keys::EVENT.to_vec()),
         };
-        let end = Bound::Excluded(keys::event(first_key_at(before)));
+        let end = Bound::Excluded(keys::event(first_ulid_at(before)));
         let mut candidates = Vec::new();
         for item in self.db.range::<Vec<u8>, _>((start, end)).take(limit) {
             let (k, _) = item.map_err(io)?;
@@ -577,6 +566,24 @@ impl DeliveryStore for SledStore {
         before: Timestamp,
         idempotency_before: Timestamp,
     ) -> Result<usize> {
+        let doomed = self.expired_rows(tenants, before, idempotency_before)?;
+        self.remove_rows(doomed, idempotency_before)
+    }
+
+    fn commit_stats(&self) -> std::sync::Arc<super::CommitStats> {
+        self.committer.stats.clone()
+    }
+}
+
+impl SledStore {
+    /// The keys [`DeliveryStore::purge_rows`] removes, found by reading
+    /// (off the committer thread).
+    fn expired_rows(
+        &self,
+        tenants: &[String],
+        before: Timestamp,
+        idempotency_before: Timestamp,
+    ) -> Result<Vec<Vec<u8>>> {
         let mut doomed: Vec<Vec<u8>> = Vec::new();
         // Statistics rows whose whole bucket lies before the cutoff; each
         // tenant's rows are in bucket order, so this is one range each.
@@ -605,37 +612,58 @@ impl DeliveryStore for SledStore {
         }
         for item in self.db.scan_prefix(keys::IDEMPOTENCY) {
             let (k, v) = item.map_err(io)?;
-            if parse_keys_value(&v).is_none_or(|(at, _)| at < idempotency_before) {
+            if idempotency_expired(Some(&v), idempotency_before) {
                 doomed.push(k.to_vec());
             }
         }
         doomed.sort_unstable();
         doomed.dedup();
-        let n = doomed.len();
-        if n == 0 {
+        Ok(doomed)
+    }
+
+    /// Removes `doomed` on the committer thread; returns how many went.
+    /// Statistics rows and alert history of past times are never written
+    /// again, but an Idempotency-Key may be used afresh between the scan
+    /// and this write, so each key is checked again here.
+    fn remove_rows(&self, doomed: Vec<Vec<u8>>, idempotency_before: Timestamp) -> Result<usize> {
+        if doomed.is_empty() {
             return Ok(0);
         }
-        let (tx, rx) = crossbeam_channel::bounded::<Result<()>>(1);
+        let (tx, rx) = crossbeam_channel::bounded::<Result<usize>>(1);
         self.committer
             .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
-                // A row still held in memory would be written back.
-                cycle.forget_rows(&doomed);
-                for k in doomed {
-                    cycle.remove(k);
-                    cycle.checkpoint();
-                }
+                let removed = (|| {
+                    let mut gone = Vec::with_capacity(doomed.len());
+                    for k in doomed {
+                        if k.starts_with(keys::IDEMPOTENCY)
+                            && !idempotency_expired(cycle.get(&k)?.as_deref(), idempotency_before)
+                        {
+                            continue;
+                        }
+                        gone.push(k);
+                    }
+                    // A row still held in memory would be written back.
+                    cycle.forget_rows(&gone);
+                    let n = gone.len();
+                    for k in gone {
+                        cycle.remove(k);
+                        cycle.checkpoint();
+                    }
+                    Ok(n)
+                })();
                 Box::new(move |flushed| {
-                    let _ = tx.send(flushed);
+                    let _ = tx.send(flushed.and(removed));
                 })
             }));
         rx.recv()
-            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))?;
-        Ok(n)
+            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))
     }
+}
 
-    fn commit_stats(&self) -> std::sync::Arc<super::CommitStats> {
-        self.committer.stats.clone()
-    }
+/// Whether an idempotency record (or its absence) is past its window:
+/// recorded before `before`, or unreadable.
+fn idempotency_expired(value: Option<&[u8]>, before: Timestamp) -> bool {
+    value.is_some_and(|v| parse_keys_value(v).is_none_or(|(at, _)| at < before))
 }
 
 /// Index entries a log query may read before it answers with what it has
@@ -645,9 +673,9 @@ const LOG_SCAN_BUDGET: usize = 20_000;
 
 /// The smallest and largest delivery ids created within `[since, until]`.
 fn id_bounds(since: Option<Timestamp>, until: Option<Timestamp>) -> ([u8; 16], [u8; 16]) {
-    let lo = since.map_or(0u128, |t| (t.as_millis().max(0) as u128) << 80);
+    let lo = since.map_or(0, first_ulid_at);
     let hi = until.map_or(u128::MAX, |t| {
-        (((t.as_millis().max(0) as u128) + 1) << 80).saturating_sub(1)
+        first_ulid_at(t.max(Timestamp::from_millis(0)).plus_millis(1)) - 1
     });
     (lo.to_be_bytes(), hi.to_be_bytes())
 }
@@ -937,6 +965,43 @@ mod tests {
         ));
         assert!(s.delivery(done.id).unwrap().is_none());
         assert_eq!(s.due_between(None, later, 10).unwrap().len(), 1);
+    }
+
+    /// An Idempotency-Key that expired when the purge scanned, but was
+    /// used afresh before the removal ran, keeps its new record.
+    #[test]
+    fn an_idempotency_key_used_again_after_the_scan_is_kept() {
+        let s = SledStore::temporary().unwrap();
+        let day = 24 * 3_600_000;
+        let old = Timestamp::from_millis(1_700_000_000_000);
+        let fresh = old.plus_millis(2 * day);
+        let idem = |at: Timestamp| Idempotency {
+            key: "order-1".into(),
+            tenant_id: "acme".into(),
+            now: at,
+            not_before: at.plus_millis(-day),
+        };
+        let first = event("acme", new_ulid(old).0, None);
+        s.commit_events(vec![first], Some(idem(old))).unwrap();
+        let cutoff = fresh.plus_millis(-day);
+        let doomed = s.expired_rows(&[], cutoff, cutoff).unwrap();
+        assert_eq!(doomed, vec![keys::idempotency("acme", "order-1")]);
+
+        let again = event("acme", new_ulid(fresh).0, None);
+        s.commit_events(vec![again], Some(idem(fresh))).unwrap();
+        assert_eq!(s.remove_rows(doomed, cutoff).unwrap(), 0);
+        assert!(s
+            .idempotent_events("acme", "order-1", cutoff)
+            .unwrap()
+            .is_some());
+
+        // Once that one expires too, it goes.
+        let later = fresh.plus_millis(1);
+        assert_eq!(s.purge_rows(&[], later, later).unwrap(), 1);
+        assert!(s
+            .idempotent_events("acme", "order-1", old)
+            .unwrap()
+            .is_none());
     }
 
     /// Health and statistics rows are written behind (once a second), yet
