@@ -10,12 +10,45 @@
 use serde::{Deserialize, Serialize};
 
 use super::delivery::{Attempt, DeliveryState, Verdict};
+use super::time::Timestamp;
 
 /// Upper bounds (ms, inclusive) of the latency histogram buckets; a last,
 /// open bucket holds everything slower.
 pub const BUCKETS_MS: [u64; 12] = [
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000,
 ];
+
+/// The time buckets statistics are kept in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// One row per endpoint per minute.
+    Minute,
+    /// Per hour.
+    Hour,
+    /// Per day (UTC).
+    Day,
+}
+
+impl Grain {
+    /// The bucket length, ms.
+    pub fn ms(self) -> i64 {
+        match self {
+            Grain::Minute => 60_000,
+            Grain::Hour => 3_600_000,
+            Grain::Day => 86_400_000,
+        }
+    }
+
+    /// The start of the bucket holding `t`.
+    pub fn floor(self, t: Timestamp) -> Timestamp {
+        Timestamp::from_millis(t.as_millis().div_euclid(self.ms()) * self.ms())
+    }
+}
+
+impl Grain {
+    /// Every grain, finest first: an attempt is counted into one row of each.
+    pub const ALL: [Grain; 3] = [Grain::Minute, Grain::Hour, Grain::Day];
+}
 
 /// Counters for one endpoint over one time bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,10 +16,10 @@ use crate::delivery::EngineEvent;
 use crate::domain::alert::{evaluate, Alert, Observation, Rule, State, Thresholds, Transition};
 use crate::domain::endpoint::{generate_secret, validate_url, Endpoint};
 use crate::domain::ids::{new_ulid, EndpointId};
+use crate::domain::stats::Grain;
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::store::Grain;
 
 /// The tenant whose endpoints receive operational events. Its id starts
 /// with `_`, which API and CLI callers may not use for their tenants.

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use super::{Caller, Herald, Result, ServiceError};
 use crate::domain::ids::EndpointId;
+use crate::domain::stats::Grain;
 use crate::domain::stats::Stats;
 use crate::domain::time::Timestamp;
-use crate::store::Grain;
 
 /// The longest window answered.
 pub const MAX_WINDOW_MS: i64 = 90 * 86_400_000;

@@ -29,6 +29,7 @@ use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
 use crate::domain::session::Session;
+pub use crate::domain::stats::Grain;
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
@@ -235,33 +236,6 @@ pub struct DeliveryFilter {
     pub since: Option<Timestamp>,
     /// Created at or before.
     pub until: Option<Timestamp>,
-}
-
-/// The time buckets statistics are kept in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Grain {
-    /// One row per endpoint per minute.
-    Minute,
-    /// Per hour.
-    Hour,
-    /// Per day (UTC).
-    Day,
-}
-
-impl Grain {
-    /// The bucket length, ms.
-    pub fn ms(self) -> i64 {
-        match self {
-            Grain::Minute => 60_000,
-            Grain::Hour => 3_600_000,
-            Grain::Day => 86_400_000,
-        }
-    }
-
-    /// The start of the bucket holding `t`.
-    pub fn floor(self, t: Timestamp) -> Timestamp {
-        Timestamp::from_millis(t.as_millis().div_euclid(self.ms()) * self.ms())
-    }
 }
 
 /// One stored statistics row.

@@ -10,9 +10,9 @@ use serde::Deserialize;
 
 use super::context::{blocking, Ctx, UiError};
 use crate::chart::{self, Point, Spec};
+use crate::domain::stats::Grain;
 use crate::domain::stats::Stats;
 use crate::service::Herald;
-use crate::store::Grain;
 
 /// The window the charts cover.
 pub const WINDOW_MS: i64 = 24 * 3_600_000;
