@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::delivery::client::ClientConfig;
 use crate::delivery::{Engine, EngineConfig};
 use crate::service::{Herald, ServiceError, Settings};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 
 /// Requests in flight per endpoint: a slow endpoint ties up at most this
 /// many workers.
@@ -71,22 +71,22 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
     }
 }
 
+/// Opens the store the configuration names: the one place `serve`, the
+/// CLI and the bench get a store from.
+pub fn open_store(location: &Location) -> Result<Arc<dyn Store>, StoreError> {
+    crate::store::open(location)
+}
+
 /// An opened data directory with its services and engine, before HTTP.
 struct Parts {
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     herald: Herald,
     engine: Engine,
     retention: crate::service::Retention,
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-        StoreError::Io(format!(
-            "cannot create data directory {}: {e}",
-            cfg.data_dir.display()
-        ))
-    })?;
-    let store = Arc::new(SledStore::open(&cfg.data_dir, cfg.cache_bytes)?);
+    let store = open_store(&cfg.store_location())?;
     log::info!("data directory {} opened", cfg.data_dir.display());
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
     let mut ecfg = engine_config(cfg);
@@ -204,7 +204,7 @@ pub struct Running {
     handle: actix_web::dev::ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
     engine: Engine,
-    store: Arc<SledStore>,
+    store: Arc<dyn Store>,
     herald: Herald,
     retention: Option<crate::service::Retention>,
 }

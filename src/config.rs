@@ -251,6 +251,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Where the store lives.
+    pub fn store_location(&self) -> crate::store::Location {
+        crate::store::Location::Sled {
+            dir: self.data_dir.clone(),
+            cache_bytes: self.cache_bytes,
+        }
+    }
+}
+
+impl Config {
     /// The network policy deliveries and URL checks follow.
     pub fn ip_policy(&self) -> IpPolicy {
         IpPolicy::new(self.allowed_networks.clone())

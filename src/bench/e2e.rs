@@ -639,14 +639,18 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
     use crate::domain::endpoint::{generate_secret, Endpoint};
     use crate::domain::ids::EndpointId;
     use crate::domain::tenant::Tenant;
-    use crate::store::{EndpointStore, SledStore, TenantStore};
+    use crate::store::Location;
     let (port, st) = start_sink(2)?;
     let dir = std::env::temp_dir().join(format!("herald-bench-backlog-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let t = Instant::now();
     {
-        let store = SledStore::open(&dir, 64 << 20).map_err(|e| e.to_string())?;
+        let store = crate::app::open_store(&Location::Sled {
+            dir: dir.clone(),
+            cache_bytes: 64 << 20,
+        })
+        .map_err(|e| e.to_string())?;
         store
             .insert_tenant(&Tenant {
                 id: "t0".into(),
@@ -678,7 +682,7 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
             store.insert_endpoint(&ep).map_err(|e| e.to_string())?;
             ids.push(ep.id);
         }
-        super::recovery::fill(&store, "t0", &ids, n, now.plus_millis(-3_600_000))?;
+        super::recovery::fill(store.as_ref(), "t0", &ids, n, now.plus_millis(-3_600_000))?;
     }
     let written = t.elapsed();
     let disk = dir_size(&dir);

@@ -12,15 +12,19 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::delivery::{Delivery, DeliveryState};
 use crate::domain::event::Event;
 use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
-use crate::store::{DeliveryStore, NewEvent, SledStore, Store, StoreError};
+use crate::store::{Location, NewEvent, Store, StoreError};
 
 const BATCH: usize = 1000;
 const PAGE: usize = 10_000;
 
-fn open(dir: &std::path::Path) -> Result<SledStore, String> {
+fn open(dir: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, String> {
+    let location = Location::Sled {
+        dir: dir.to_path_buf(),
+        cache_bytes: 64 << 20,
+    };
     // The previous handle's committer thread may still be letting go.
     for _ in 0..100 {
-        match SledStore::open(dir, 64 << 20) {
+        match crate::app::open_store(&location) {
             Err(StoreError::Locked { .. }) => std::thread::sleep(Duration::from_millis(50)),
             other => return other.map_err(|e| e.to_string()),
         }
@@ -31,7 +35,7 @@ fn open(dir: &std::path::Path) -> Result<SledStore, String> {
 /// Writes `n` pending deliveries (one per event, round-robin over
 /// `endpoints`) due at `due`, in group-committed batches of 1000 events.
 pub fn fill(
-    store: &SledStore,
+    store: &dyn Store,
     tenant: &str,
     endpoints: &[EndpointId],
     n: usize,
@@ -79,6 +83,7 @@ pub fn fill(
         written += batch.len();
         store
             .commit_events(batch, None)
+            .wait()
             .map_err(|e| e.to_string())?;
     }
     store.flush().map_err(|e| e.to_string())
@@ -94,13 +99,13 @@ pub fn run(n: usize) -> Result<Vec<Figure>, String> {
     let t = Instant::now();
     {
         let store = open(&tmp)?;
-        fill(&store, "bench", &[endpoint], n, overdue)?;
+        fill(store.as_ref(), "bench", &[endpoint], n, overdue)?;
     }
     let write = t.elapsed().as_secs_f64();
 
     let rss_before = rss_bytes();
     let t = Instant::now();
-    let store: Arc<dyn Store> = Arc::new(open(&tmp)?);
+    let store: Arc<dyn Store> = open(&tmp)?;
     let opened = t.elapsed().as_secs_f64();
     let horizon = now.plus_millis(15 * 60_000);
     let first = store

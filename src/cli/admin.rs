@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::Target;
 use crate::clock::SystemClock;
 use crate::service::{Caller, Herald, NewKey, NewTenant, PageRequest, Settings, TenantPatch};
-use crate::store::{SledStore, StoreError};
+use crate::store::{Location, StoreError};
 use crate::views::{KeyView, PageView, TenantView};
 
 /// A management operation.
@@ -50,7 +50,11 @@ fn to_value<T: serde::Serialize>(v: T) -> Value {
 }
 
 fn local(op: &Op, target: &Target) -> Result<Value, String> {
-    let store = SledStore::open(&target.data_dir, 16 << 20).map_err(|e| match e {
+    let location = Location::Sled {
+        dir: target.data_dir.clone(),
+        cache_bytes: 16 << 20,
+    };
+    let store = crate::app::open_store(&location).map_err(|e| match e {
         StoreError::Locked { path } => format!(
             "the data directory {path} is locked by a running herald server; \
              stop it, or run this command through its API with --server http://ADDR --key PLATFORM_KEY"
@@ -58,7 +62,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
         other => other.to_string(),
     })?;
     let herald = Herald::new(
-        Arc::new(store),
+        store,
         Arc::new(SystemClock),
         Settings {
             allow_http: false,

@@ -17,6 +17,7 @@
 
 pub mod client;
 mod dispatcher;
+mod recorder;
 mod scheduler;
 pub mod wheel;
 mod worker;
@@ -127,6 +128,9 @@ pub enum EngineError {
     /// The HTTP client configuration is invalid.
     #[error("delivery client: {0}")]
     Client(#[from] client::ClientConfigError),
+    /// A thread could not be started.
+    #[error("starting a delivery thread: {0}")]
+    Thread(std::io::Error),
 }
 
 impl Engine {
@@ -141,15 +145,27 @@ impl Engine {
         let http = client::DeliveryClient::new(config.client.clone())?;
         let dispatcher = Dispatcher::start(config.per_endpoint, config.workers);
         let scheduler = Scheduler::start(store.clone(), clock.clone(), dispatcher.clone());
+        let (record_tx, record_rx) = crossbeam_channel::unbounded();
+        let recorder = recorder::Recorder {
+            store: store.clone(),
+            dispatcher: dispatcher.clone(),
+            scheduler: scheduler.clone(),
+            disable_after_ms: config.disable_after.as_millis().min(i64::MAX as u128) as i64,
+            events: config.events.clone(),
+        };
+        std::thread::Builder::new()
+            .name("herald-recorder".into())
+            .spawn(move || recorder.run(record_rx))
+            .map_err(EngineError::Thread)?;
         let ctx = Arc::new(worker::Ctx {
             store,
             clock,
             http,
             schedule: config.retry_schedule,
-            disable_after_ms: config.disable_after.as_millis() as i64,
             events: config.events,
             dispatcher: dispatcher.clone(),
             scheduler: scheduler.clone(),
+            recorder: record_tx,
         });
         worker::spawn_pool(ctx, dispatcher.work_queue(), config.workers);
         Ok(Self {

@@ -14,15 +14,15 @@ use crossbeam_channel::Receiver;
 
 use super::client::{DeliveryClient, Response};
 use super::dispatcher::Dispatcher;
+use super::recorder::{disable_endpoint, AttemptSummary, Recording};
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
-use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::AttemptId;
 use crate::domain::retry;
 use crate::domain::time::Timestamp;
 use crate::signing::Signer;
-use crate::store::{Conflict, Due, Store, StoreError};
+use crate::store::{Due, Store, StoreError};
 
 /// How long a job whose processing panicked waits before it runs again.
 const PANIC_BACKOFF_MS: i64 = 30_000;
@@ -33,12 +33,25 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub http: DeliveryClient,
     pub schedule: Vec<Duration>,
-    /// Disable an endpoint failing continuously this long (ms).
-    pub disable_after_ms: i64,
-    /// Where attempts and disables are reported.
+    /// Where attempts (410 Gone) disable endpoints are reported.
     pub events: Option<crossbeam_channel::Sender<super::EngineEvent>>,
     pub dispatcher: Dispatcher,
     pub scheduler: Scheduler,
+    /// Where durable-to-be writes go to be followed up.
+    pub recorder: crossbeam_channel::Sender<Recording>,
+}
+
+impl Ctx {
+    /// Hands a write to the recorder; if it has stopped (shutdown), frees
+    /// the slot here: the delivery is still in the due index.
+    fn record(&self, r: Recording) {
+        if let Err(crossbeam_channel::SendError(r)) = self.recorder.send(r) {
+            let job = match r {
+                Recording::StateChange { job, .. } | Recording::Attempt { job, .. } => job,
+            };
+            self.dispatcher.done(job);
+        }
+    }
 }
 
 /// Starts `n` worker threads taking jobs from `jobs`.
@@ -103,28 +116,13 @@ fn attemptable(d: &Delivery, now: Timestamp) -> bool {
     d.state == DeliveryState::Pending && !d.held && d.next_attempt_at.is_some_and(|t| t <= now)
 }
 
-/// Writes `after` (a state change without an attempt), then frees the dispatcher slot and, if a
-/// next attempt is due, tells the scheduler.
-fn commit(ctx: &Ctx, job: Due, before: &Delivery, after: Delivery) {
-    let dispatcher = ctx.dispatcher.clone();
-    let scheduler = ctx.scheduler.clone();
+/// Writes `after` (a state change without an attempt); the recorder frees
+/// the dispatcher slot once it is durable and, if a next attempt is due,
+/// tells the scheduler.
+fn commit(ctx: &Ctx, job: Due, after: Delivery) {
     let next = next_due(&after);
-    ctx.store.update_delivery(
-        before,
-        &after,
-        None,
-        Box::new(move |r| {
-            match r {
-                Ok(()) => {
-                    if let Some(n) = next {
-                        scheduler.schedule(n);
-                    }
-                }
-                Err(e) => log::error!("recording delivery {} failed: {e}", job.delivery),
-            }
-            dispatcher.done(job);
-        }),
-    );
+    let ticket = ctx.store.update_delivery(&after, None);
+    ctx.record(Recording::StateChange { job, ticket, next });
 }
 
 fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
@@ -145,7 +143,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             updated_at: now,
             ..d.clone()
         };
-        commit(ctx, job, &d, after);
+        commit(ctx, job, after);
         return Ok(());
     };
     let suspended = ctx.store.tenant(&d.tenant_id)?.is_some_and(|t| t.suspended);
@@ -158,7 +156,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             updated_at: now,
             ..d.clone()
         };
-        commit(ctx, job, &d, after);
+        commit(ctx, job, after);
         return Ok(());
     }
     let Some(event) = ctx.store.event(d.event_key)? else {
@@ -243,7 +241,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
         disable_endpoint(
             ctx.store.as_ref(),
             ctx.events.as_ref(),
-            &ep,
+            ep.id,
             format!(
                 "the receiver answered 410 Gone at {}",
                 finished.to_rfc3339_secs()
@@ -251,74 +249,29 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             finished,
         );
     }
-    record(ctx, job, &d, after, attempt, verdict == Verdict::Success);
+    record(ctx, job, after, attempt);
     Ok(())
 }
 
-/// Records an attempt; once durable, frees the slot, schedules the next
-/// attempt, and disables the endpoint if it has now failed for too long.
-fn record(
-    ctx: &Ctx,
-    job: Due,
-    before: &Delivery,
-    after: Delivery,
-    attempt: Attempt,
-    success: bool,
-) {
-    let dispatcher = ctx.dispatcher.clone();
-    let scheduler = ctx.scheduler.clone();
-    let store = ctx.store.clone();
-    let events = ctx.events.clone();
-    let period = ctx.disable_after_ms;
-    let now = attempt.started_at;
+/// Records an attempt; once it is durable the recorder frees the slot,
+/// schedules the next attempt, and disables the endpoint if it has now
+/// failed for too long.
+fn record(ctx: &Ctx, job: Due, after: Delivery, attempt: Attempt) {
     let next = next_due(&after);
-    let endpoint = after.endpoint_id;
-    let (verdict, state, latency, responded) = (
-        attempt.verdict,
-        after.state,
-        attempt.latency_ms,
-        attempt.status.is_some(),
-    );
-    ctx.store.record_attempt(
-        before,
-        &after,
-        &attempt,
-        success,
-        Box::new(move |r| {
-            match r {
-                Ok(health) => {
-                    crate::telemetry::attempt(verdict, state, latency, responded);
-                    if let Some(tx) = &events {
-                        let _ = tx.send(super::EngineEvent::Attempted {
-                            endpoint,
-                            health: health.clone(),
-                            at: now,
-                        });
-                    }
-                    if let Some(n) = next {
-                        scheduler.schedule(n);
-                    }
-                    if !success && health.failing_for(period, now) {
-                        if let Ok(Some(ep)) = store.endpoint(endpoint) {
-                            let since = health.failing_since.unwrap_or(now);
-                            disable_endpoint(
-                                store.as_ref(),
-                                events.as_ref(),
-                                &ep,
-                                format!(
-                                    "failing continuously since {} with no success",
-                                    since.to_rfc3339_secs()
-                                ),
-                                now,
-                            );
-                        }
-                    }
-                }
-                Err(e) => log::error!("recording delivery {} failed: {e}", job.delivery),
-            }
-            dispatcher.attempted(job, success);
-        }),
-    );
+    let summary = AttemptSummary {
+        at: attempt.started_at,
+        verdict: attempt.verdict,
+        state: after.state,
+        latency_ms: attempt.latency_ms,
+        responded: attempt.status.is_some(),
+    };
+    let ticket = ctx.store.record_attempt(&after, &attempt);
+    ctx.record(Recording::Attempt {
+        job,
+        ticket,
+        next,
+        summary,
+    });
 }
 
 fn next_due(after: &Delivery) -> Option<Due> {
@@ -329,50 +282,6 @@ fn next_due(after: &Delivery) -> Option<Due> {
             endpoint: after.endpoint_id,
         }),
         _ => None,
-    }
-}
-
-/// Turns an endpoint off with a reason (its pending deliveries are then
-/// held as they come due); a no-op if it is already off.
-fn disable_endpoint(
-    store: &dyn Store,
-    events: Option<&crossbeam_channel::Sender<super::EngineEvent>>,
-    ep: &Endpoint,
-    reason: String,
-    now: Timestamp,
-) {
-    let mut before = ep.clone();
-    for _ in 0..8 {
-        if !before.active {
-            return;
-        }
-        let after = Endpoint {
-            active: false,
-            disabled_reason: Some(reason.clone()),
-            updated_at: now,
-            ..before.clone()
-        };
-        match store.update_endpoint(&before, &after) {
-            Ok(()) => {
-                log::warn!("endpoint {} disabled: {reason}", ep.id);
-                if let Some(tx) = events {
-                    let _ = tx.send(super::EngineEvent::Disabled {
-                        endpoint: ep.id,
-                        reason,
-                        at: now,
-                    });
-                }
-                return;
-            }
-            Err(StoreError::Conflict(Conflict::Changed)) => match store.endpoint(ep.id) {
-                Ok(Some(e)) => before = e,
-                _ => return,
-            },
-            Err(e) => {
-                log::error!("disabling endpoint {} failed: {e}", ep.id);
-                return;
-            }
-        }
     }
 }
 
@@ -408,13 +317,12 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::domain::ids::{DeliveryId, EndpointId};
-    use crate::store::SledStore;
 
     #[test]
     fn a_panicking_job_comes_back_through_the_wheel_later() {
         let t0 = Timestamp::from_millis(1_705_314_600_000);
         let clock = Arc::new(ManualClock::new(t0));
-        let store: Arc<dyn Store> = Arc::new(SledStore::temporary().unwrap());
+        let store: Arc<dyn Store> = crate::store::temporary();
         let dispatcher = Dispatcher::start(4, 1);
         let scheduler = Scheduler::start(store.clone(), clock.clone(), dispatcher.clone());
         let ctx = Ctx {
@@ -422,10 +330,10 @@ mod tests {
             clock: clock.clone(),
             http: DeliveryClient::new(Default::default()).unwrap(),
             schedule: vec![],
-            disable_after_ms: i64::MAX,
             events: None,
             dispatcher: dispatcher.clone(),
             scheduler: scheduler.clone(),
+            recorder: crossbeam_channel::unbounded().0,
         };
         let job = Due {
             due: t0,

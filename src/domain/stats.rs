@@ -78,6 +78,22 @@ impl Stats {
     /// The counters one recorded attempt contributes; `state` is the
     /// delivery's state after it.
     pub fn of_attempt(a: &Attempt, state: DeliveryState) -> Self {
+        Self::delta_of(a, state)
+    }
+
+    /// The rows an attempt counts into, one per grain, as (grain, bucket
+    /// start), with the delta each gets ([`Stats::of_attempt`]): counted as
+    /// it happens into the minute, hour and day rows, any window is then a
+    /// sum of a few hundred rows.
+    pub fn rows_of_attempt(a: &Attempt, state: DeliveryState) -> (Stats, [(Grain, Timestamp); 3]) {
+        let at = a.started_at;
+        (
+            Self::delta_of(a, state),
+            Grain::ALL.map(|g| (g, g.floor(at))),
+        )
+    }
+
+    fn delta_of(a: &Attempt, state: DeliveryState) -> Self {
         let mut s = Stats {
             attempts: 1,
             retries: u64::from(a.number > 1),

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::service::{self, Caller, Herald, IngestDone, IngestOutcome, PageRequest};
+use crate::service::{self, Caller, Herald, IngestOutcome, PageRequest};
 
 /// The largest body the management routes accept (tenants, keys, webhooks).
 pub const MANAGEMENT_BODY_LIMIT: usize = 64 * 1024;
@@ -130,8 +130,6 @@ impl ListQuery {
     }
 }
 
-/// Runs a blocking service call on actix's blocking pool, so store I/O
-/// never stalls the async workers.
 /// Runs an ingest. Single events are prepared right here (a few reads
 /// from sled's cache); a batch is prepared on the blocking pool (it may
 /// be a thousand events to validate). Either way the wait for the group
@@ -142,23 +140,19 @@ pub async fn ingest(
     events: Vec<serde_json::Value>,
     idempotency_key: Option<String>,
 ) -> Result<IngestOutcome, ApiError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let done: IngestDone = Box::new(move |r| {
-        let _ = tx.send(r);
-    });
-    if events.len() == 1 {
-        herald.ingest_then(&caller, events, idempotency_key.as_deref(), done);
+    let ingesting = if events.len() == 1 {
+        herald.ingest_start(&caller, events, idempotency_key.as_deref())
     } else {
         let h = herald.clone();
-        web::block(move || h.ingest_then(&caller, events, idempotency_key.as_deref(), done))
+        web::block(move || h.ingest_start(&caller, events, idempotency_key.as_deref()))
             .await
-            .map_err(ApiError::internal)?;
-    }
-    rx.await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
+            .map_err(ApiError::internal)?
+    };
+    ingesting.outcome().await.map_err(ApiError::from)
 }
 
+/// Runs a blocking service call on actix's blocking pool, so store I/O
+/// never stalls the async workers.
 pub async fn call<T, F>(herald: &web::Data<Herald>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,

@@ -122,7 +122,7 @@ impl Herald {
             now,
         );
         let jobs = jobs_of(&ne, now);
-        self.store.commit_events(vec![ne], None)?;
+        self.store.commit_events(vec![ne], None).wait()?;
         self.dispatch.dispatch(jobs);
         Ok(())
     }

@@ -11,7 +11,7 @@ use crate::domain::event_type;
 use crate::domain::ids::{first_ulid_at, new_ulid, DeliveryId, EndpointId};
 use crate::domain::samples::sample_object;
 use crate::domain::time::Timestamp;
-use crate::store::{CommitOutcome, DeliveryFilter, DeliveryPage, Due, StoreError};
+use crate::store::{CommitOutcome, DeliveryFilter, DeliveryPage, Due};
 
 /// Filters of `GET /api/v1/deliveries`, raw from the query string.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,20 +105,9 @@ impl Herald {
         Ok((d, attempts))
     }
 
-    /// Writes `after` for `before` and waits until it is durable.
-    fn put_delivery(&self, before: &Delivery, after: &Delivery) -> Result<()> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.store.update_delivery(
-            before,
-            after,
-            None,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv()
-            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))?;
-        Ok(())
+    /// Writes `after` and waits until it is durable.
+    fn put_delivery(&self, after: &Delivery) -> Result<()> {
+        Ok(self.store.update_delivery(after, None).wait()?)
     }
 
     fn ready_endpoint(&self, ep: &Endpoint) -> Result<()> {
@@ -147,7 +136,7 @@ impl Herald {
             updated_at: now,
             ..d.clone()
         };
-        self.put_delivery(d, &after)?;
+        self.put_delivery(&after)?;
         Ok(Due {
             due: now,
             delivery: d.id,
@@ -235,7 +224,7 @@ impl Herald {
         );
         let jobs = jobs_of(&ne, now);
         let event = ne.event.clone();
-        match self.store.commit_events(vec![ne], None)? {
+        match self.store.commit_events(vec![ne], None).wait()? {
             CommitOutcome::Done(_) | CommitOutcome::Replayed(_) => {}
         }
         self.dispatch.dispatch(jobs);
@@ -263,7 +252,7 @@ impl Herald {
                     updated_at: now,
                     ..d.clone()
                 };
-                self.put_delivery(d, &failed)?;
+                self.put_delivery(&failed)?;
                 n += 1;
             }
         }

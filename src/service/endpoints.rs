@@ -12,13 +12,11 @@ use crate::domain::endpoint::{
     generate_secret, validate_description, validate_events, validate_url, Endpoint,
 };
 use crate::domain::ids::EndpointId;
-use crate::store::{Conflict, StoreError};
+use crate::store::{modify_endpoint, Conflict, ModifyError, StoreError};
 
 /// How long a save waits for DNS before accepting the URL unchecked (the
 /// delivery client checks every address again at connect time anyway).
 const SAVE_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Retries of a read-modify-write that lost a race with another writer.
-const UPDATE_RETRIES: usize = 8;
 
 /// `POST /api/v1/webhooks`.
 #[derive(Debug, Clone, Deserialize)]
@@ -148,8 +146,10 @@ impl Herald {
             .ok_or(ServiceError::NotFound("endpoint"))
     }
 
-    /// Applies `change` to an endpoint with optimistic concurrency: if
-    /// another writer changed it in between, re-read and re-apply.
+    /// Applies `change` to one of the caller's endpoints with optimistic
+    /// concurrency (the store's [`modify_endpoint`], shared with the
+    /// engine's auto-disable): if another writer changed it in between,
+    /// re-read and re-apply.
     fn modify_endpoint(
         &self,
         caller: &Caller,
@@ -157,18 +157,25 @@ impl Herald {
         mut change: impl FnMut(&mut Endpoint) -> Result<()>,
     ) -> Result<Endpoint> {
         let scope = self.tenant_scope(caller)?;
-        for _ in 0..UPDATE_RETRIES {
-            let before = self.endpoint_of(&scope.tenant_id, id)?;
+        let id: EndpointId = id.parse().map_err(|_| ServiceError::NotFound("endpoint"))?;
+        let now = self.clock.now();
+        let written = modify_endpoint(self.store.as_ref(), id, |before| {
+            // Another tenant's endpoint is "not found", never "forbidden".
+            if before.tenant_id != scope.tenant_id {
+                return Err(ServiceError::NotFound("endpoint"));
+            }
             let mut after = before.clone();
             change(&mut after)?;
-            after.updated_at = self.clock.now();
-            match self.store.update_endpoint(&before, &after) {
-                Ok(()) => return Ok(after),
-                Err(StoreError::Conflict(Conflict::Changed)) => continue,
-                Err(e) => return Err(url_conflict(e, &after.url)),
-            }
+            after.updated_at = now;
+            Ok(Some(after))
+        });
+        match written {
+            Ok(Some(ep)) => Ok(ep),
+            Ok(None) => Err(ServiceError::NotFound("endpoint")),
+            Err(ModifyError::Refused(e)) => Err(e),
+            Err(ModifyError::Store(e, Some(after))) => Err(url_conflict(e, &after.url)),
+            Err(ModifyError::Store(e, None)) => Err(e.into()),
         }
-        Err(StoreError::Conflict(Conflict::Changed).into())
     }
 
     /// Changes url, events, description or active.

@@ -1,5 +1,7 @@
 //! Ingest: validate, fan out, commit durably, hand to the engine.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{Caller, Herald, Result, ServiceError};
@@ -12,7 +14,7 @@ use crate::domain::event::{
 use crate::domain::event_type;
 use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
 use crate::domain::time::Timestamp;
-use crate::store::{CommitOutcome, Committed, Due, Idempotency, NewEvent, Store};
+use crate::store::{CommitOutcome, Committed, Due, Idempotency, NewEvent, Store, Ticket};
 
 /// The most events in one batch request.
 pub const MAX_BATCH: usize = 1000;
@@ -176,8 +178,59 @@ pub(super) fn jobs_of(n: &NewEvent, now: Timestamp) -> Vec<Due> {
         .collect()
 }
 
-/// Receives an ingest's answer.
-pub type IngestDone = Box<dyn FnOnce(Result<IngestOutcome>) + Send>;
+/// An ingest on its way to disk: the caller awaits it
+/// ([`Ingesting::outcome`], holding no thread while the group commit
+/// happens) or waits for it ([`Ingesting::wait`]). Either way the new
+/// deliveries reach the engine only once their records are durable.
+#[must_use = "an ingest is answered only once its outcome is awaited"]
+pub struct Ingesting {
+    state: IngestState,
+}
+
+enum IngestState {
+    /// Answered without a write (rejected, or a replayed Idempotency-Key).
+    Answered(Result<IngestOutcome>),
+    /// Waiting for the group commit.
+    Committing(Ticket<CommitOutcome>, Commit),
+}
+
+/// What turns a durable commit into the answer.
+struct Commit {
+    store: Arc<dyn Store>,
+    dispatch: Arc<dyn Dispatch>,
+    submitted: Vec<Event>,
+    jobs: Vec<Vec<Due>>,
+}
+
+impl Commit {
+    fn finish(self, committed: crate::store::Result<CommitOutcome>) -> Result<IngestOutcome> {
+        finish_ingest(
+            self.store.as_ref(),
+            self.dispatch.as_ref(),
+            committed?,
+            self.submitted,
+            self.jobs,
+        )
+    }
+}
+
+impl Ingesting {
+    /// The answer, once the events are durable (or the write failed).
+    pub async fn outcome(self) -> Result<IngestOutcome> {
+        match self.state {
+            IngestState::Answered(r) => r,
+            IngestState::Committing(ticket, commit) => commit.finish(ticket.await),
+        }
+    }
+
+    /// Blocks until the answer is there. Never on an async executor's thread.
+    pub fn wait(self) -> Result<IngestOutcome> {
+        match self.state {
+            IngestState::Answered(r) => r,
+            IngestState::Committing(ticket, commit) => commit.finish(ticket.wait()),
+        }
+    }
+}
 
 /// An ingest request after validation and fan-out.
 enum Prepared {
@@ -258,56 +311,51 @@ impl Herald {
         events: Vec<Value>,
         idempotency_key: Option<&str>,
     ) -> Result<IngestOutcome> {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.ingest_then(
-            caller,
-            events,
-            idempotency_key,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv().unwrap_or_else(|_| {
-            Err(ServiceError::from(crate::store::StoreError::Io(
-                "the store is shutting down".into(),
-            )))
-        })
+        self.ingest_start(caller, events, idempotency_key).wait()
     }
 
     /// As [`Herald::ingest`], without waiting for the disk: everything
     /// before the write runs on the calling thread (it only reads, but
-    /// for creating a tenant on its first event), then `done` is called
-    /// with the answer — at once for a rejected or replayed request, else
-    /// on a store thread once the events are durable. An
-    /// async caller thus holds no thread while the flush happens.
-    pub fn ingest_then(
+    /// for creating a tenant on its first event); the write is handed to
+    /// the group committer, and the returned [`Ingesting`] answers once it
+    /// is durable. An async caller thus holds no thread while the flush
+    /// happens.
+    pub fn ingest_start(
         &self,
         caller: &Caller,
         events: Vec<Value>,
         idempotency_key: Option<&str>,
-        done: IngestDone,
-    ) {
+    ) -> Ingesting {
         let prepared = match self.prepare_ingest(caller, events, idempotency_key) {
-            Ok(Prepared::Answer(outcome)) => return done(Ok(outcome)),
+            Ok(Prepared::Answer(outcome)) => {
+                return Ingesting {
+                    state: IngestState::Answered(Ok(outcome)),
+                }
+            }
             Ok(Prepared::Write(w)) => w,
-            Err(e) => return done(Err(e)),
+            Err(e) => {
+                return Ingesting {
+                    state: IngestState::Answered(Err(e)),
+                }
+            }
         };
-        let (store, dispatch) = (self.store.clone(), self.dispatch.clone());
         let PreparedWrite {
             new_events,
             idem,
             submitted,
             jobs,
         } = prepared;
-        self.store.commit_events_then(
-            new_events,
-            idem,
-            Box::new(move |committed| {
-                done(committed.map_err(ServiceError::from).and_then(|c| {
-                    finish_ingest(store.as_ref(), dispatch.as_ref(), c, submitted, jobs)
-                }))
-            }),
-        );
+        Ingesting {
+            state: IngestState::Committing(
+                self.store.commit_events(new_events, idem),
+                Commit {
+                    store: self.store.clone(),
+                    dispatch: self.dispatch.clone(),
+                    submitted,
+                    jobs,
+                },
+            ),
+        }
     }
 
     fn prepare_ingest(
@@ -424,8 +472,7 @@ impl Herald {
         let now = self.clock.now();
         let held = self.store.held_deliveries(endpoint)?;
         let n = held.len();
-        let (tx, rx) = crossbeam_channel::unbounded();
-        let mut waiting = 0;
+        let mut waiting = Vec::with_capacity(n);
         for id in held {
             let Some(before) = self.store.delivery(id)? else {
                 continue;
@@ -434,31 +481,20 @@ impl Herald {
                 held: false,
                 next_attempt_at: Some(now),
                 updated_at: now,
-                ..before.clone()
+                ..before
             };
-            let tx = tx.clone();
             let due = Due {
                 due: now,
                 delivery: id,
                 endpoint,
             };
-            self.store.update_delivery(
-                &before,
-                &after,
-                None,
-                Box::new(move |r| {
-                    let _ = tx.send(r.map(|_| due));
-                }),
-            );
-            waiting += 1;
+            // Submitted together, so they share a group commit.
+            waiting.push((self.store.update_delivery(&after, None), due));
         }
-        let mut due = Vec::with_capacity(waiting);
-        for _ in 0..waiting {
-            match rx.recv() {
-                Ok(Ok(d)) => due.push(d),
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_) => break,
-            }
+        let mut due = Vec::with_capacity(waiting.len());
+        for (ticket, d) in waiting {
+            ticket.wait()?;
+            due.push(d);
         }
         self.dispatch.dispatch(due);
         if n > 0 {

@@ -29,7 +29,7 @@ pub use bootstrap::FirstRun;
 pub use deliveries::LogQuery;
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::ServiceError;
-pub use events::{IngestDone, IngestOutcome, IngestedEvent, MAX_BATCH};
+pub use events::{IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};
@@ -164,18 +164,17 @@ impl Herald {
 
     /// Gauges for the Prometheus exposition.
     pub fn telemetry_gauges(&self) -> Result<crate::telemetry::Gauges> {
-        use std::sync::atomic::Ordering::Relaxed;
         let e = self.engine_stats();
-        let c = self.store.commit_stats();
+        let c = self.store.store_stats();
         Ok(crate::telemetry::Gauges {
             queued: e.queued,
             in_flight: e.in_flight,
             in_wheel: e.in_wheel,
             scheduler_lag_ms: e.scheduler_lag_ms,
-            commit_flushes: c.flushes.load(Relaxed),
-            commit_jobs: c.jobs.load(Relaxed),
-            commit_flush_micros: c.flush_micros.load(Relaxed),
-            commit_apply_micros: c.apply_micros.load(Relaxed),
+            commit_flushes: c.syncs,
+            commit_jobs: c.ops,
+            commit_flush_micros: c.sync_micros,
+            commit_apply_micros: c.apply_micros,
             store_bytes: self.store.size_on_disk()?,
             rss_bytes: crate::telemetry::rss_bytes(),
         })

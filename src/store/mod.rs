@@ -1,25 +1,43 @@
-//! Persistence behind small traits.
+//! Persistence behind backend-neutral traits.
 //!
-//! **Architecture invariant:** no sled type appears outside this module.
-//! Services see the traits below and [`StoreError`]; the sled implementation
-//! (`sled_store`), its key layout (`keys`), record codec (`codec`) and
-//! migrations (`migrations`) are private details, so another backend can be
-//! added without touching the layers above.
+//! **Architecture invariant:** no sled type appears outside `store/sled/`.
+//! Services see the traits below, their plain types and [`StoreError`];
+//! a backend implements them (sled in `sled/`), so another backend is
+//! added without touching the layers above, and proves itself with the
+//! conformance suite (`conformance`), which every backend passes.
 //!
-//! Durability: every mutating call has been flushed to disk when it returns
-//! `Ok`, so an API that acknowledges after a store call never acknowledges
-//! something a crash could lose.
+//! What the traits own:
+//! - the records written directly, each call durable when it returns:
+//!   [`TenantStore`], [`KeyStore`], [`UserStore`], [`SessionStore`],
+//!   [`EndpointStore`], [`AlertStore`];
+//! - ingest (events with their deliveries, idempotency) and event reads:
+//!   [`EventStore`];
+//! - delivery state, attempts, the due and held indexes, the delivery
+//!   log: [`DeliveryStore`];
+//! - endpoint health, statistics rows, the retention purge, group-commit
+//!   figures: [`StatsStore`].
+//!
+//! The pipeline's writes (events, delivery changes, attempts, purges) are
+//! [`ops::WriteOp`]s applied by the group committer (`committer`), generic
+//! over a small backend trait; each answers a [`Ticket`] that resolves
+//! once the write is durable, so nothing a caller wrote runs on a store
+//! thread. The rules those writes follow (what may be purged, whether an
+//! idempotency record still answers, which statistics rows an attempt
+//! counts into) are pure functions in `domain`, which every backend calls.
+//!
+//! Durability: every mutating call has been made durable when it returns
+//! `Ok` (or its ticket resolves `Ok`), so an API that acknowledges after a
+//! store call never acknowledges something a crash could lose.
 
-mod cache;
 mod codec;
 mod committer;
-mod keys;
-mod migrations;
-mod sled_delivery;
-mod sled_store;
+#[cfg(test)]
+mod conformance;
+pub mod ops;
+pub mod sled;
 
-pub use committer::CommitStats;
-pub use sled_store::SledStore;
+pub use ops::{Ticket, WriteOp};
+pub use sled::SledStore;
 
 use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
@@ -29,11 +47,45 @@ use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
 use crate::domain::session::Session;
-pub use crate::domain::stats::Grain;
-use crate::domain::stats::Stats;
+use crate::domain::stats::{Grain, Stats};
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
 use crate::domain::user::User;
+
+/// Where a store lives. [`open`] picks the backend from it; it is the only
+/// place that names a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A sled data directory (the default: one binary, one directory).
+    Sled {
+        /// The directory (created if missing).
+        dir: std::path::PathBuf,
+        /// sled's page cache, bytes.
+        cache_bytes: u64,
+    },
+}
+
+/// Opens the store at `location`, bringing its schema up to date.
+pub fn open(location: &Location) -> Result<std::sync::Arc<dyn Store>> {
+    match location {
+        Location::Sled { dir, cache_bytes } => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Io(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            Ok(std::sync::Arc::new(SledStore::open(dir, *cache_bytes)?))
+        }
+    }
+}
+
+/// An empty store in a temporary place that vanishes on drop, for tests
+/// of the layers above (the default backend).
+#[cfg(test)]
+pub fn temporary() -> std::sync::Arc<dyn Store> {
+    std::sync::Arc::new(SledStore::temporary().expect("opening a temporary store"))
+}
 
 /// A store result.
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -157,6 +209,57 @@ pub trait EndpointStore {
     ) -> Result<Vec<Endpoint>>;
 }
 
+/// How many times [`modify_endpoint`] re-reads and re-applies a change
+/// that lost a race with another writer.
+pub const MODIFY_RETRIES: usize = 8;
+
+/// Why [`modify_endpoint`] did not write.
+#[derive(Debug)]
+pub enum ModifyError<E> {
+    /// The change itself refused (a rule of the caller's).
+    Refused(E),
+    /// The store failed or refused the write (with what was being
+    /// written, if it got that far).
+    Store(StoreError, Option<Box<Endpoint>>),
+}
+
+/// The one optimistic read-modify-write of an endpoint, for every writer
+/// (the endpoint service and the delivery engine's auto-disable): reads
+/// endpoint `id`, lets `change` produce the new record from it (`Ok(None)`
+/// leaves it as it is), and writes it if nobody changed the endpoint
+/// meanwhile; if somebody did, reads again and re-applies, up to
+/// [`MODIFY_RETRIES`] times. Answers the endpoint as written (or as found,
+/// when left as is), or `None` if there is no such endpoint.
+pub fn modify_endpoint<S, E>(
+    store: &S,
+    id: EndpointId,
+    mut change: impl FnMut(&Endpoint) -> std::result::Result<Option<Endpoint>, E>,
+) -> std::result::Result<Option<Endpoint>, ModifyError<E>>
+where
+    S: EndpointStore + ?Sized,
+{
+    for _ in 0..MODIFY_RETRIES {
+        let Some(before) = store
+            .endpoint(id)
+            .map_err(|e| ModifyError::Store(e, None))?
+        else {
+            return Ok(None);
+        };
+        let Some(after) = change(&before).map_err(ModifyError::Refused)? else {
+            return Ok(Some(before));
+        };
+        match store.update_endpoint(&before, &after) {
+            Ok(()) => return Ok(Some(after)),
+            Err(StoreError::Conflict(Conflict::Changed)) => continue,
+            Err(e) => return Err(ModifyError::Store(e, Some(Box::new(after)))),
+        }
+    }
+    Err(ModifyError::Store(
+        StoreError::Conflict(Conflict::Changed),
+        None,
+    ))
+}
+
 /// An event to store with the deliveries fan-out made for it.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -210,15 +313,6 @@ pub struct Due {
     pub endpoint: EndpointId,
 }
 
-/// Called once a write is durable (or failed).
-pub type Then = Box<dyn FnOnce(Result<()>) + Send>;
-
-/// Called once committed events are durable (or the write failed).
-pub type ThenCommitted = Box<dyn FnOnce(Result<CommitOutcome>) + Send>;
-
-/// Called once an attempt is durable, with the endpoint's health after it.
-pub type ThenHealth = Box<dyn FnOnce(Result<Health>) + Send>;
-
 /// Which deliveries a log query wants. The tenant (or endpoint) and the
 /// time range are served by indexes; event type and state filter the rows
 /// those yield.
@@ -258,13 +352,6 @@ pub struct DeliveryPage {
     pub next: Option<DeliveryId>,
 }
 
-/// Events, deliveries, attempts and the due-time index. Every write goes
-/// through the group committer: durable when its result is reported.
-///
-/// A delivery's index entries follow from its state: it is in the due
-/// index (`due` = `next_attempt_at`) while pending and not held, and in the
-/// held index while held. [`DeliveryStore::update_delivery`] keeps both in
-/// step from the before and after states, so no caller maintains indexes.
 /// What a retention pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
@@ -290,21 +377,61 @@ impl std::ops::AddAssign for Purged {
     }
 }
 
-pub trait DeliveryStore {
-    /// Stores events and their deliveries durably (one flush for all).
+/// A row the retention purge removes, named independently of any backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowKey {
+    /// A statistics row.
+    Stats {
+        /// Its grain.
+        grain: Grain,
+        /// The tenant.
+        tenant: String,
+        /// The bucket start, unix ms.
+        start_ms: i64,
+        /// The endpoint.
+        endpoint: EndpointId,
+    },
+    /// An alert history entry.
+    AlertHistory {
+        /// When, unix ms.
+        at_ms: i64,
+        /// Its sequence number.
+        seq: u128,
+    },
+    /// An idempotency record.
+    Idempotency {
+        /// The tenant.
+        tenant: String,
+        /// The `Idempotency-Key`.
+        key: String,
+    },
+}
+
+/// Group-commit figures, for `/metrics` and the bench.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Syncs (fsyncs, or commits) performed.
+    pub syncs: u64,
+    /// Writes committed.
+    pub ops: u64,
+    /// Total sync time, microseconds.
+    pub sync_micros: u64,
+    /// Total time applying and writing cycles, microseconds.
+    pub apply_micros: u64,
+}
+
+/// Events: ingest and reads. Every write goes through the group committer.
+pub trait EventStore {
+    /// Stores events and their deliveries durably (one sync for all the
+    /// writers of a cycle); the ticket answers once durable. Client-chosen
+    /// ids already used in the tenant are not stored again
+    /// ([`Committed::Duplicate`]); an `Idempotency-Key` used within its
+    /// window writes nothing ([`CommitOutcome::Replayed`]).
     fn commit_events(
         &self,
         events: Vec<NewEvent>,
         idempotency: Option<Idempotency>,
-    ) -> Result<CommitOutcome>;
-    /// As [`DeliveryStore::commit_events`], without waiting: `then` runs
-    /// (on a store thread) once the write is durable or has failed.
-    fn commit_events_then(
-        &self,
-        events: Vec<NewEvent>,
-        idempotency: Option<Idempotency>,
-        then: ThenCommitted,
-    );
+    ) -> Ticket<CommitOutcome>;
     /// The event keys an idempotency key answered, if used since `not_before`.
     fn idempotent_events(
         &self,
@@ -316,43 +443,29 @@ pub trait DeliveryStore {
     fn event(&self, key: u128) -> Result<Option<Event>>;
     /// One event by its public id within a tenant.
     fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
+}
+
+/// Deliveries, attempts, the due-time and held indexes, the log.
+///
+/// A delivery's index entries follow from its state: it is in the due
+/// index (`due` = `next_attempt_at`) while pending and not held, and in the
+/// held index while held. The store keeps both in step with every write,
+/// from the stored state to the new one, so no caller maintains indexes.
+pub trait DeliveryStore {
     /// One delivery.
     fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>>;
     /// A delivery's attempts, oldest first.
     fn attempts(&self, id: DeliveryId) -> Result<Vec<Attempt>>;
-    /// Replaces `before` with `after` (same id), keeping the due and held
-    /// indexes in step, and records `attempt` if given; `then` runs once
-    /// it is durable, or gets `Conflict::Changed` if the delivery is gone
-    /// (the retention purge removed it) and nothing was written.
-    fn update_delivery(
-        &self,
-        before: &Delivery,
-        after: &Delivery,
-        attempt: Option<&Attempt>,
-        then: Then,
-    );
+    /// Replaces the stored delivery of `delivery.id` with `delivery`,
+    /// keeping the indexes in step, and stores `attempt` if given. The
+    /// ticket answers `Conflict::Changed` if the delivery is no longer
+    /// stored (the retention purge removed it): nothing is written.
+    fn update_delivery(&self, delivery: &Delivery, attempt: Option<&Attempt>) -> Ticket<()>;
     /// Like [`DeliveryStore::update_delivery`] for an attempt: also folds
-    /// its outcome into the endpoint's health (on the committer thread, the
-    /// only writer of health, so concurrent attempts count correctly) and
-    /// reports the new health.
-    fn record_attempt(
-        &self,
-        before: &Delivery,
-        after: &Delivery,
-        attempt: &Attempt,
-        success: bool,
-        then: ThenHealth,
-    );
-    /// An endpoint's health.
-    fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health>;
-    /// A tenant's statistics rows of one grain with `from <= start <= to`.
-    fn stats_rows(
-        &self,
-        tenant: &str,
-        grain: Grain,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<StatsRow>>;
+    /// it into the endpoint's health and statistics (on the committer, the
+    /// only writer of both, so concurrent attempts count correctly), and
+    /// answers the health after it.
+    fn record_attempt(&self, delivery: &Delivery, attempt: &Attempt) -> Ticket<Health>;
     /// The delivery log, newest first, strictly before `before`.
     fn list_deliveries(
         &self,
@@ -377,8 +490,21 @@ pub trait DeliveryStore {
     ) -> Result<Vec<Due>>;
     /// Deliveries held for an endpoint.
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
-    /// Group-commit figures.
-    fn commit_stats(&self) -> std::sync::Arc<CommitStats>;
+}
+
+/// Endpoint health, statistics rows, the retention purge.
+pub trait StatsStore {
+    /// An endpoint's health (every recorded attempt counted).
+    fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health>;
+    /// A tenant's statistics rows of one grain with `from <= start <= to`,
+    /// in (start, endpoint) order.
+    fn stats_rows(
+        &self,
+        tenant: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StatsRow>>;
     /// Removes up to `limit` events received before `before` (oldest first,
     /// after the event key `after`) whose every delivery has ended, with
     /// their deliveries, attempts and index entries, in one atomic write
@@ -401,7 +527,10 @@ pub trait DeliveryStore {
         before: Timestamp,
         idempotency_before: Timestamp,
     ) -> Result<usize>;
+    /// Group-commit figures.
+    fn store_stats(&self) -> StoreStats;
 }
+
 /// Alert states and their history.
 pub trait AlertStore {
     /// The state of one rule for one endpoint.
@@ -421,7 +550,9 @@ pub trait Store:
     + UserStore
     + SessionStore
     + EndpointStore
+    + EventStore
     + DeliveryStore
+    + StatsStore
     + AlertStore
     + Send
     + Sync

@@ -7,7 +7,9 @@
 //! prefix scan for tenant `a` never returns tenant `ab`.
 
 use crate::domain::ids::{AttemptId, DeliveryId, EndpointId, KeyId};
+use crate::domain::stats::Grain;
 use crate::domain::time::Timestamp;
+use crate::store::RowKey;
 
 pub const TENANT: &[u8] = b"t/";
 pub const KEY: &[u8] = b"k/";
@@ -188,6 +190,71 @@ pub fn attempt(id: DeliveryId, att: AttemptId) -> Vec<u8> {
     cat(&[ATTEMPT, &id.to_bytes(), &att.to_bytes()])
 }
 
+/// The table of a statistics grain.
+pub fn stats_table(grain: Grain) -> &'static [u8] {
+    match grain {
+        Grain::Minute => STATS_MINUTE,
+        Grain::Hour => STATS_HOUR,
+        Grain::Day => STATS_DAY,
+    }
+}
+
+/// Splits `len ‖ tenant ‖ rest`.
+fn split_tenant(key: &[u8]) -> Option<(String, &[u8])> {
+    let (&len, rest) = key.split_first()?;
+    let len = usize::from(len);
+    let tenant = std::str::from_utf8(rest.get(..len)?).ok()?;
+    Some((tenant.to_string(), &rest[len..]))
+}
+
+/// The sled key of a backend-neutral row name.
+pub fn row(r: &RowKey) -> Vec<u8> {
+    match r {
+        RowKey::Stats {
+            grain,
+            tenant,
+            start_ms,
+            endpoint,
+        } => stats(
+            stats_table(*grain),
+            tenant,
+            Timestamp::from_millis(*start_ms),
+            *endpoint,
+        ),
+        RowKey::AlertHistory { at_ms, seq } => alert_history(Timestamp::from_millis(*at_ms), *seq),
+        RowKey::Idempotency { tenant, key } => idempotency(tenant, key),
+    }
+}
+
+/// Names a stored row's key (the inverse of [`row`]) for the kinds the
+/// retention purge removes.
+pub fn parse_row(key: &[u8]) -> Option<RowKey> {
+    if let Some(rest) = key.strip_prefix(IDEMPOTENCY) {
+        let (tenant, k) = split_tenant(rest)?;
+        let key = std::str::from_utf8(k).ok()?.to_string();
+        return Some(RowKey::Idempotency { tenant, key });
+    }
+    if let Some(rest) = key.strip_prefix(ALERT_HISTORY) {
+        let at_ms = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) as i64;
+        let seq = u128::from_be_bytes(rest.get(8..)?.try_into().ok()?);
+        return Some(RowKey::AlertHistory { at_ms, seq });
+    }
+    for grain in Grain::ALL {
+        if let Some(rest) = key.strip_prefix(stats_table(grain)) {
+            let (tenant, rest) = split_tenant(rest)?;
+            let start_ms = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) as i64;
+            let endpoint = EndpointId::from_bytes(rest.get(8..)?.try_into().ok()?);
+            return Some(RowKey::Stats {
+                grain,
+                tenant,
+                start_ms,
+                endpoint,
+            });
+        }
+    }
+    None
+}
+
 /// The last 16 bytes of an index key, read as an id.
 pub fn trailing_id(key: &[u8]) -> Option<[u8; 16]> {
     key.len()
@@ -198,6 +265,27 @@ pub fn trailing_id(key: &[u8]) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn purged_row_keys_parse_back() {
+        let endpoint = EndpointId::new(Timestamp::from_millis(7));
+        for r in [
+            RowKey::Stats {
+                grain: Grain::Hour,
+                tenant: "acme".into(),
+                start_ms: 3_600_000,
+                endpoint,
+            },
+            RowKey::AlertHistory { at_ms: 5, seq: 9 },
+            RowKey::Idempotency {
+                tenant: "acme".into(),
+                key: "order-1".into(),
+            },
+        ] {
+            assert_eq!(parse_row(&row(&r)), Some(r));
+        }
+        assert_eq!(parse_row(&tenant("acme")), None);
+    }
 
     #[test]
     fn tenant_prefixes_do_not_overlap() {

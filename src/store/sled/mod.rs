@@ -1,4 +1,12 @@
-//! The sled implementation of the store traits.
+//! The sled backend: Herald's default store, one data directory.
+//!
+//! One sled tree holds every table under its own prefix (`keys`), each
+//! record versioned (`store::codec`), the schema migrated in order
+//! (`migrations`). Records other than the pipeline's are written directly,
+//! each write flushed; the pipeline's writes go through the generic group
+//! committer with sled as its backend (`cycle`); `cache` keeps read-through
+//! copies of hot records (sled takes a global lock for every read that its
+//! batch writes wait on).
 
 use std::ops::Bound;
 use std::path::Path;
@@ -6,14 +14,15 @@ use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::cache::ReadCache;
-use super::codec::Versioned;
-use super::committer::Committer;
-use super::{keys, migrations};
-use super::{
-    AlertStore, Conflict, EndpointStore, KeyStore, Result, SessionStore, Store, StoreError,
-    TenantStore, UserStore,
-};
+mod cache;
+mod cycle;
+mod delivery;
+mod keys;
+mod migrations;
+
+use cache::ReadCache;
+use cycle::{Rows, SledBackend};
+
 use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
@@ -21,17 +30,28 @@ use crate::domain::ids::{EndpointId, KeyId};
 use crate::domain::session::Session;
 use crate::domain::tenant::Tenant;
 use crate::domain::user::User;
+use crate::store::codec::Versioned;
+use crate::store::committer::{on_committer_thread, Committer};
+use crate::store::ops::{output, WriteOp};
+use crate::store::{
+    AlertStore, Conflict, EndpointStore, KeyStore, Result, SessionStore, Store, StoreError,
+    TenantStore, UserStore,
+};
 
 /// Herald's data directory, opened.
 #[derive(Clone)]
 pub struct SledStore {
-    pub(super) db: sled::Db,
-    pub(super) committer: Committer,
+    db: sled::Db,
+    /// The group committer, over [`SledBackend`].
+    committer: Committer,
+    /// The write-behind health and statistics rows (the committer's
+    /// backend changes them; readers look here first).
+    rows: Arc<Rows>,
     /// Copies of hot records, so hot reads skip sled's global lock.
-    pub(super) cache: Arc<ReadCache>,
+    cache: Arc<ReadCache>,
 }
 
-pub(super) fn io(e: sled::Error) -> StoreError {
+fn io(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
@@ -63,12 +83,20 @@ impl SledStore {
                 }
                 other => io(other),
             })?;
+        Self::with_db(db)
+    }
+
+    fn with_db(db: sled::Db) -> Result<Self> {
         migrations::run(&db)?;
-        let committer = Committer::start(db.clone());
+        let (rows, cache) = (Arc::new(Rows::default()), Arc::new(ReadCache::default()));
+        let backend = SledBackend::new(db.clone(), rows.clone(), cache.clone());
+        let committer = Committer::start(backend)
+            .map_err(|e| StoreError::Io(format!("starting the committer: {e}")))?;
         Ok(Self {
             db,
             committer,
-            cache: Arc::default(),
+            rows,
+            cache,
         })
     }
 
@@ -79,13 +107,7 @@ impl SledStore {
             .cache_capacity(16 << 20)
             .open()
             .map_err(io)?;
-        migrations::run(&db)?;
-        let committer = Committer::start(db.clone());
-        Ok(Self {
-            db,
-            committer,
-            cache: Arc::default(),
-        })
+        Self::with_db(db)
     }
 
     /// Flushes sled (an fsync) after a direct write; the write-behind
@@ -97,7 +119,7 @@ impl SledStore {
     /// A record through the read cache: `cached` if it was there, else
     /// sled's copy at `key`, offered to `fill` with the cache generation
     /// taken before the read (so a read that raced a write is not kept).
-    pub(super) fn read_through<T: Versioned>(
+    fn read_through<T: Versioned>(
         &self,
         cached: Option<T>,
         key: &[u8],
@@ -114,7 +136,7 @@ impl SledStore {
         Ok(t)
     }
 
-    pub(super) fn get<T: Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
+    fn get<T: Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
         match self.db.get(key).map_err(io)? {
             Some(bytes) => T::decode(&bytes).map(Some),
             None => Ok(None),
@@ -138,7 +160,7 @@ impl SledStore {
     }
 
     /// Keys under `prefix`, strictly after `prefix ‖ after`, at most `limit`.
-    pub(super) fn scan_after(
+    fn scan_after(
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
@@ -159,7 +181,7 @@ impl SledStore {
         Ok(out)
     }
 
-    pub(super) fn scan_records<T: Versioned>(
+    fn scan_records<T: Versioned>(
         &self,
         prefix: &[u8],
         after: Option<&[u8]>,
@@ -444,22 +466,11 @@ impl Store for SledStore {
     fn flush(&self) -> Result<()> {
         // Through the committer, so the health and statistics rows it
         // holds in memory are written too — except on the committer's own
-        // threads (a job or a continuation), which cannot wait for a cycle.
-        if super::committer::on_committer_thread() {
+        // threads, which cannot wait for a cycle.
+        if on_committer_thread() {
             return self.sync();
         }
-        let (tx, rx) = crossbeam_channel::bounded::<Result<()>>(1);
-        self.committer.submit(Box::new(move |cycle| {
-            cycle.request_rows_write();
-            Box::new(move |flushed| {
-                let _ = tx.send(flushed);
-            })
-        }));
-        match rx.recv() {
-            Ok(r) => r,
-            // The committer has stopped (and wrote its rows on the way out).
-            Err(_) => self.sync(),
-        }
+        self.committer.submit(WriteOp::Flush, output::done).wait()
     }
 
     fn size_on_disk(&self) -> Result<u64> {
@@ -470,177 +481,9 @@ impl Store for SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::time::Timestamp;
 
-    fn endpoint(tenant: &str, url: &str) -> Endpoint {
-        let t = Timestamp::from_millis(1_700_000_000_000);
-        Endpoint {
-            id: EndpointId::new(t),
-            tenant_id: tenant.into(),
-            url: url.into(),
-            events: vec!["*".into()],
-            description: String::new(),
-            active: true,
-            secret: "whsec_x".into(),
-            previous_secrets: vec![],
-            disabled_reason: None,
-            created_at: t,
-            updated_at: t,
-        }
-    }
-
-    #[test]
-    fn endpoint_url_is_unique_per_tenant_and_index_follows_updates() {
-        let s = SledStore::temporary().unwrap();
-        let a = endpoint("a", "https://x.test/1");
-        s.insert_endpoint(&a).unwrap();
-        let dup = endpoint("a", "https://x.test/1");
-        assert!(matches!(
-            s.insert_endpoint(&dup),
-            Err(StoreError::Conflict(Conflict::UrlTaken))
-        ));
-        // Another tenant may use the same URL.
-        s.insert_endpoint(&endpoint("b", "https://x.test/1"))
-            .unwrap();
-
-        let mut moved = a.clone();
-        moved.url = "https://x.test/2".into();
-        s.update_endpoint(&a, &moved).unwrap();
-        // The old URL is free again, the new one taken.
-        s.insert_endpoint(&endpoint("a", "https://x.test/1"))
-            .unwrap();
-        assert!(s
-            .insert_endpoint(&endpoint("a", "https://x.test/2"))
-            .is_err());
-        // A stale `before` is refused.
-        assert!(matches!(
-            s.update_endpoint(&a, &moved),
-            Err(StoreError::Conflict(Conflict::Changed))
-        ));
-        assert_eq!(s.list_endpoints("a", None, 10).unwrap().len(), 2);
-        assert_eq!(s.list_endpoints("b", None, 10).unwrap().len(), 1);
-        s.delete_endpoint(&moved).unwrap();
-        assert_eq!(s.endpoint(moved.id).unwrap(), None);
-        assert_eq!(s.list_endpoints("a", None, 10).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn list_pages_with_an_exclusive_cursor() {
-        let s = SledStore::temporary().unwrap();
-        let eps: Vec<_> = (0..5)
-            .map(|i| endpoint("t", &format!("https://x.test/{i}")))
-            .collect();
-        for e in &eps {
-            s.insert_endpoint(e).unwrap();
-        }
-        let page1 = s.list_endpoints("t", None, 2).unwrap();
-        let page2 = s.list_endpoints("t", Some(page1[1].id), 2).unwrap();
-        let page3 = s.list_endpoints("t", Some(page2[1].id), 2).unwrap();
-        let ids: Vec<_> = [page1, page2, page3]
-            .concat()
-            .iter()
-            .map(|e| e.id)
-            .collect();
-        assert_eq!(ids, eps.iter().map(|e| e.id).collect::<Vec<_>>());
-    }
-
-    /// Reads are served from memory once made; every write must still
-    /// show in the next read (endpoints, a tenant's list, tenants, keys).
-    #[test]
-    fn cached_reads_follow_every_write() {
-        let s = SledStore::temporary().unwrap();
-        let whole = |s: &SledStore| -> Vec<(String, bool)> {
-            s.list_endpoints("a", None, usize::MAX)
-                .unwrap()
-                .into_iter()
-                .map(|e| (e.url, e.active))
-                .collect()
-        };
-        let a = endpoint("a", "https://x.test/1");
-        s.insert_endpoint(&a).unwrap();
-        assert_eq!(whole(&s), [("https://x.test/1".to_string(), true)]);
-        assert!(s.endpoint(a.id).unwrap().unwrap().active);
-        // Created after the list was cached.
-        let b = endpoint("a", "https://x.test/2");
-        s.insert_endpoint(&b).unwrap();
-        assert_eq!(whole(&s).len(), 2);
-        // Disabled after both were cached.
-        let off = Endpoint {
-            active: false,
-            ..a.clone()
-        };
-        s.update_endpoint(&a, &off).unwrap();
-        assert!(!s.endpoint(a.id).unwrap().unwrap().active);
-        assert!(whole(&s).contains(&("https://x.test/1".to_string(), false)));
-        s.delete_endpoint(&b).unwrap();
-        assert!(s.endpoint(b.id).unwrap().is_none());
-        assert_eq!(whole(&s).len(), 1);
-
-        let t = Tenant {
-            id: "a".into(),
-            name: "a".into(),
-            suspended: false,
-            created_at: a.created_at,
-            updated_at: a.created_at,
-        };
-        s.insert_tenant(&t).unwrap();
-        assert!(!s.tenant("a").unwrap().unwrap().suspended);
-        s.put_tenant(&Tenant {
-            suspended: true,
-            ..t
-        })
-        .unwrap();
-        assert!(s.tenant("a").unwrap().unwrap().suspended);
-
-        let key = ApiKey {
-            id: KeyId::new(a.created_at),
-            name: "k".into(),
-            scope: crate::domain::apikey::KeyScope::Platform,
-            hash: crate::domain::apikey::hash_key("hpk_cache_test"),
-            hint: "hpk_cach".into(),
-            created_at: a.created_at,
-            revoked_at: None,
-        };
-        s.insert_key(&key).unwrap();
-        assert!(s
-            .key_by_hash(&key.hash)
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_none());
-        s.put_key(&ApiKey {
-            revoked_at: Some(a.created_at),
-            ..key.clone()
-        })
-        .unwrap();
-        assert!(s
-            .key_by_hash(&key.hash)
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_some());
-    }
-
-    #[test]
-    fn sessions_round_trip_and_delete() {
-        let s = SledStore::temporary().unwrap();
-        let t = Timestamp::from_millis(1_700_000_000_000);
-        let sess = Session {
-            id_hash: [7; 32],
-            username: "admin".into(),
-            csrf: "c".into(),
-            tenant: Some("acme".into()),
-            created_at: t,
-            last_seen_at: t,
-        };
-        s.put_session(&sess).unwrap();
-        assert_eq!(s.session(&[7; 32]).unwrap(), Some(sess.clone()));
-        assert_eq!(s.session(&[8; 32]).unwrap(), None);
-        assert_eq!(s.list_sessions().unwrap(), vec![sess]);
-        s.delete_session(&[7; 32]).unwrap();
-        s.delete_session(&[7; 32]).unwrap();
-        assert!(s.list_sessions().unwrap().is_empty());
-    }
+    // The whole store contract, on sled.
+    crate::store::conformance::suite!(|| Arc::new(SledStore::temporary().unwrap()));
 
     #[test]
     fn a_second_open_reports_the_lock_clearly() {

@@ -1,23 +1,26 @@
 //! The delivery pipeline's tables on sled: events, deliveries, attempts,
-//! the due-time index and the held index. All writes go through the
-//! group committer.
+//! the due-time and held indexes, health and statistics rows. Reads go to
+//! sled (and the write-behind rows); every write is a [`WriteOp`] applied
+//! here, on the committer thread, by the `apply_*` functions.
 
 use std::ops::Bound;
 
-use super::codec::Versioned;
-use super::committer::{Continuation, Cycle, Deferred};
+use super::cycle::{Cycle, Deferred};
 use super::keys;
-use super::sled_store::{io, SledStore};
-use super::{
-    CommitOutcome, Committed, Conflict, DeliveryStore, Due, Grain, Idempotency, NewEvent, Purged,
-    Result, StatsRow, StoreError, Then, ThenCommitted, ThenHealth,
-};
-use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
+use super::{io, SledStore};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
 use crate::domain::event::{key_named_by, Event};
 use crate::domain::health::Health;
 use crate::domain::ids::{first_ulid_at, DeliveryId, EndpointId};
-use crate::domain::stats::Stats;
+use crate::domain::retention;
+use crate::domain::stats::{Grain, Stats};
 use crate::domain::time::Timestamp;
+use crate::store::codec::Versioned;
+use crate::store::ops::{output, WriteOp};
+use crate::store::{
+    CommitOutcome, Committed, Conflict, DeliveryStore, Due, EventStore, Idempotency, NewEvent,
+    Purged, Result, RowKey, StatsRow, StatsStore, StoreError, StoreStats, Ticket,
+};
 
 /// The due-index key of a delivery in this state, if it belongs there.
 fn due_key(d: &Delivery) -> Option<Vec<u8>> {
@@ -27,7 +30,7 @@ fn due_key(d: &Delivery) -> Option<Vec<u8>> {
     }
 }
 
-/// Adds to the cycle the writes that turn `before` into `after`.
+/// Adds to the cycle the writes that turn `before` (as stored) into `after`.
 fn delivery_writes(batch: &mut Cycle, before: Option<&Delivery>, after: &Delivery) {
     let old_due = before.and_then(due_key);
     let new_due = due_key(after);
@@ -104,6 +107,14 @@ fn client_named_duplicate(cycle: &Cycle, ev: &Event) -> Result<Option<u128>> {
     Ok(None)
 }
 
+/// The stored delivery `id` as this cycle leaves it.
+fn stored_delivery(cycle: &Cycle, id: DeliveryId) -> Result<Option<Delivery>> {
+    cycle
+        .get(&keys::delivery(id))?
+        .map(|b| Delivery::decode(&b))
+        .transpose()
+}
+
 /// What one event's purge removed, if it could go.
 struct EventPurge {
     deliveries: usize,
@@ -111,9 +122,9 @@ struct EventPurge {
 }
 
 /// Removes event `key` with its deliveries, attempts and index entries if
-/// every delivery has ended. Runs on the committer thread, which writes
-/// every delivery change, so no attempt or resend can slip in between
-/// the check and the removal.
+/// [`retention::event_purgeable`] allows it. Runs on the committer thread,
+/// which writes every delivery change, so no attempt or resend can slip in
+/// between the check and the removal.
 fn purge_event(cycle: &mut Cycle, key: u128) -> Result<Option<EventPurge>> {
     let Some(bytes) = cycle.get(&keys::event(key))? else {
         return Ok(None);
@@ -121,13 +132,12 @@ fn purge_event(cycle: &mut Cycle, key: u128) -> Result<Option<EventPurge>> {
     let event = Event::decode(&bytes)?;
     let mut deliveries = Vec::with_capacity(event.deliveries.len());
     for (d, _) in &event.deliveries {
-        if let Some(b) = cycle.get(&keys::delivery(DeliveryId::from_u128(*d)))? {
-            let d = Delivery::decode(&b)?;
-            if d.state == DeliveryState::Pending {
-                return Ok(None);
-            }
+        if let Some(d) = stored_delivery(cycle, DeliveryId::from_u128(*d))? {
             deliveries.push(d);
         }
+    }
+    if !retention::event_purgeable(&deliveries) {
+        return Ok(None);
     }
     let mut attempts = 0;
     for d in &deliveries {
@@ -149,24 +159,25 @@ fn purge_event(cycle: &mut Cycle, key: u128) -> Result<Option<EventPurge>> {
         cycle.remove(keys::event_id(&event.tenant_id, &event.id));
     }
     cycle.remove(keys::event(key));
+    cycle.purged_event(key);
     Ok(Some(EventPurge {
         deliveries: deliveries.len(),
         attempts,
     }))
 }
 
-/// Applies the events of one commit; runs on the committer thread, which
-/// is the only writer of the id and idempotency indexes, and reads through
-/// the cycle, so it also sees events earlier jobs of this cycle wrote.
-fn apply_events(
+/// [`WriteOp::CommitEvents`]: the committer thread is the only writer of
+/// the id and idempotency indexes, and reads go through the cycle, so it
+/// also sees events earlier ops of this cycle wrote.
+pub(super) fn apply_events(
     cycle: &mut Cycle,
-    events: Vec<NewEvent>,
-    idem: Option<Idempotency>,
+    events: &[NewEvent],
+    idem: Option<&Idempotency>,
 ) -> Result<CommitOutcome> {
-    if let Some(i) = &idem {
+    if let Some(i) = idem {
         if let Some(v) = cycle.get(&keys::idempotency(&i.tenant_id, &i.key))? {
             if let Some((at, ks)) = parse_keys_value(&v) {
-                if at >= i.not_before {
+                if retention::idempotency_answers(at, i.not_before) {
                     return Ok(CommitOutcome::Replayed(ks));
                 }
             }
@@ -201,7 +212,7 @@ fn apply_events(
         results.push(Committed::Created);
         cycle.checkpoint();
     }
-    if let Some(i) = &idem {
+    if let Some(i) = idem {
         cycle.insert(
             keys::idempotency(&i.tenant_id, &i.key),
             keys_value(i.now, &event_keys),
@@ -210,35 +221,121 @@ fn apply_events(
     Ok(CommitOutcome::Done(results))
 }
 
-impl DeliveryStore for SledStore {
+/// [`WriteOp::UpdateDelivery`]. A resend that read the delivery before the
+/// retention purge removed it must not write it back (a delivery with no
+/// event), so a delivery no longer stored is a conflict.
+pub(super) fn apply_update(
+    cycle: &mut Cycle,
+    after: &Delivery,
+    attempt: Option<&Attempt>,
+) -> Result<()> {
+    let before =
+        stored_delivery(cycle, after.id)?.ok_or(StoreError::Conflict(Conflict::Changed))?;
+    delivery_writes(cycle, Some(&before), after);
+    if let Some(a) = attempt {
+        cycle.insert(keys::attempt(a.delivery_id, a.id), a.encode());
+    }
+    Ok(())
+}
+
+/// [`WriteOp::RecordAttempt`]. NB: the read-modify-writes of health and
+/// statistics are safe here: this thread is their only writer, and reads
+/// go through the cycle, so attempts earlier in the same cycle are seen.
+pub(super) fn apply_attempt(
+    cycle: &mut Cycle,
+    after: &Delivery,
+    attempt: &Attempt,
+) -> Result<Health> {
+    apply_update(cycle, after, Some(attempt))?;
+    let success = attempt.verdict == Verdict::Success;
+    let health = cycle.health_mut(keys::health(after.endpoint_id))?;
+    health.record(
+        success,
+        attempt.started_at.plus_millis(attempt.latency_ms as i64),
+    );
+    let health = health.clone();
+    let (delta, rows) = Stats::rows_of_attempt(attempt, after.state);
+    for (grain, start) in rows {
+        let key = keys::stats(
+            keys::stats_table(grain),
+            &after.tenant_id,
+            start,
+            after.endpoint_id,
+        );
+        cycle.add_stats(key, &delta)?;
+    }
+    Ok(health)
+}
+
+/// [`WriteOp::PurgeEvents`].
+pub(super) fn apply_purge(cycle: &mut Cycle, candidates: &[u128]) -> Result<(Purged, Vec<u128>)> {
+    let mut purged = Purged {
+        examined: candidates.len(),
+        ..Purged::default()
+    };
+    let mut gone = Vec::new();
+    for &key in candidates {
+        if let Some(p) = purge_event(cycle, key)? {
+            purged.events += 1;
+            purged.deliveries += p.deliveries;
+            purged.attempts += p.attempts;
+            gone.push(key);
+        }
+        // Each event goes whole or not at all.
+        cycle.checkpoint();
+    }
+    Ok((purged, gone))
+}
+
+/// Whether a stored idempotency record (or its absence) is past its
+/// window at `before`.
+fn idempotency_expired(value: Option<&[u8]>, before: Timestamp) -> bool {
+    value.is_some_and(|v| {
+        retention::idempotency_expired(parse_keys_value(v).map(|(at, _)| at), before)
+    })
+}
+
+/// [`WriteOp::RemoveRows`]. Statistics rows and alert history of past
+/// times are never written again, but an Idempotency-Key may be used
+/// afresh between the scan and this write, so each key is checked again.
+pub(super) fn apply_remove_rows(
+    cycle: &mut Cycle,
+    rows: &[RowKey],
+    idempotency_before: Timestamp,
+) -> Result<usize> {
+    let mut gone = Vec::with_capacity(rows.len());
+    for r in rows {
+        let k = keys::row(r);
+        if matches!(r, RowKey::Idempotency { .. })
+            && !idempotency_expired(cycle.get(&k)?.as_deref(), idempotency_before)
+        {
+            continue;
+        }
+        gone.push(k);
+    }
+    // A row still held in memory would be written back.
+    cycle.forget_rows(&gone);
+    let n = gone.len();
+    for k in gone {
+        cycle.remove(k);
+        cycle.checkpoint();
+    }
+    Ok(n)
+}
+
+impl EventStore for SledStore {
     fn commit_events(
         &self,
         events: Vec<NewEvent>,
         idempotency: Option<Idempotency>,
-    ) -> Result<CommitOutcome> {
-        let (tx, rx) = crossbeam_channel::bounded::<Result<CommitOutcome>>(1);
-        self.commit_events_then(
-            events,
-            idempotency,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
-        rx.recv()
-            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))
-    }
-
-    fn commit_events_then(
-        &self,
-        events: Vec<NewEvent>,
-        idempotency: Option<Idempotency>,
-        then: ThenCommitted,
-    ) {
-        self.committer
-            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
-                let applied = apply_events(cycle, events, idempotency);
-                Box::new(move |flushed| then(flushed.and(applied)))
-            }));
+    ) -> Ticket<CommitOutcome> {
+        self.committer.submit(
+            WriteOp::CommitEvents {
+                events,
+                idempotency,
+            },
+            output::committed,
+        )
     }
 
     fn idempotent_events(
@@ -252,7 +349,7 @@ impl DeliveryStore for SledStore {
             .get(keys::idempotency(tenant, key))
             .map_err(io)?
             .and_then(|v| parse_keys_value(&v))
-            .filter(|(at, _)| *at >= not_before)
+            .filter(|(at, _)| retention::idempotency_answers(*at, not_before))
             .map(|(_, ks)| ks))
     }
 
@@ -282,7 +379,9 @@ impl DeliveryStore for SledStore {
             None => Ok(None),
         }
     }
+}
 
+impl DeliveryStore for SledStore {
     fn delivery(&self, id: DeliveryId) -> Result<Option<Delivery>> {
         self.get(&keys::delivery(id))
     }
@@ -291,157 +390,32 @@ impl DeliveryStore for SledStore {
         self.scan_records(&keys::attempts_of(id), None, usize::MAX)
     }
 
-    fn update_delivery(
-        &self,
-        before: &Delivery,
-        after: &Delivery,
-        attempt: Option<&Attempt>,
-        then: Then,
-    ) {
-        let (before, after) = (before.clone(), after.clone());
-        let attempt = attempt.cloned();
-        self.committer
-            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
-                // A resend read the delivery before the retention purge
-                // removed it: writing it back would leave a delivery with
-                // no event, so the resend is told it changed meanwhile.
-                let applied = match cycle.get(&keys::delivery(after.id)) {
-                    Ok(Some(_)) => {
-                        delivery_writes(cycle, Some(&before), &after);
-                        if let Some(a) = attempt {
-                            cycle.insert(keys::attempt(a.delivery_id, a.id), a.encode());
-                        }
-                        Ok(())
-                    }
-                    Ok(None) => Err(StoreError::Conflict(Conflict::Changed)),
-                    Err(e) => Err(e),
-                };
-                Box::new(move |flushed| then(flushed.and(applied)))
-            }));
+    fn update_delivery(&self, delivery: &Delivery, attempt: Option<&Attempt>) -> Ticket<()> {
+        self.committer.submit(
+            WriteOp::UpdateDelivery {
+                delivery: delivery.clone(),
+                attempt: attempt.cloned(),
+            },
+            output::done,
+        )
     }
 
-    fn record_attempt(
-        &self,
-        before: &Delivery,
-        after: &Delivery,
-        attempt: &Attempt,
-        success: bool,
-        then: ThenHealth,
-    ) {
-        let (before, after, attempt) = (before.clone(), after.clone(), attempt.clone());
-        self.committer
-            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
-                // NB: the read-modify-writes of health and statistics are safe
-                // here: this thread is their only writer, and reads go through
-                // the cycle, so attempts earlier in the same batch are seen.
-                let applied = (|| {
-                    delivery_writes(cycle, Some(&before), &after);
-                    cycle.insert(
-                        keys::attempt(attempt.delivery_id, attempt.id),
-                        attempt.encode(),
-                    );
-                    let health = cycle.health_mut(keys::health(after.endpoint_id))?;
-                    health.record(
-                        success,
-                        attempt.started_at.plus_millis(attempt.latency_ms as i64),
-                    );
-                    let health = health.clone();
-                    // Counted as it happens, into the minute, hour and day
-                    // rows (in the attempt's own batch): any window is then
-                    // a sum of a few hundred rows.
-                    let delta = Stats::of_attempt(&attempt, after.state);
-                    for (table, grain) in [
-                        (keys::STATS_MINUTE, Grain::Minute),
-                        (keys::STATS_HOUR, Grain::Hour),
-                        (keys::STATS_DAY, Grain::Day),
-                    ] {
-                        let key = keys::stats(
-                            table,
-                            &after.tenant_id,
-                            grain.floor(attempt.started_at),
-                            after.endpoint_id,
-                        );
-                        cycle.add_stats(key, &delta)?;
-                    }
-                    Ok(health)
-                })();
-                Box::new(move |flushed| then(flushed.and(applied)))
-            }));
-    }
-
-    fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health> {
-        let key = keys::health(endpoint);
-        if let Some(Deferred::Health(h)) = self.committer.rows.get(&key) {
-            return Ok(h);
-        }
-        Ok(self.get(&key)?.unwrap_or_default())
-    }
-
-    fn stats_rows(
-        &self,
-        tenant: &str,
-        grain: Grain,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<StatsRow>> {
-        let table = match grain {
-            Grain::Minute => keys::STATS_MINUTE,
-            Grain::Hour => keys::STATS_HOUR,
-            Grain::Day => keys::STATS_DAY,
-        };
-        let prefix = keys::stats_of(table, tenant);
-        let start = keys::stats_from(table, tenant, from);
-        // Rows the committer holds newer than sled's copy (write-behind).
-        let newer: std::collections::BTreeMap<Vec<u8>, Stats> = self
-            .committer
-            .rows
-            .dirty_with_prefix(&prefix)
-            .into_iter()
-            .filter_map(|(k, d)| match d {
-                Deferred::Stats(s) => Some((k, s)),
-                Deferred::Health(_) => None,
-            })
-            .collect();
-        // A row key is prefix ‖ bucket start (8 bytes) ‖ endpoint (16).
-        let parse = |k: &[u8]| -> Option<(i64, EndpointId)> {
-            let rest = k.strip_prefix(prefix.as_slice())?;
-            let ms = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) as i64;
-            let ep = rest.get(8..).filter(|e| e.len() == 16)?;
-            Some((ms, EndpointId::from_bytes(ep.try_into().ok()?)))
-        };
-        let row = |k: &[u8], stats: Stats| -> Option<StatsRow> {
-            let (ms, endpoint) = parse(k)?;
-            (ms >= from.as_millis() && ms <= to.as_millis()).then(|| StatsRow {
-                endpoint,
-                start: Timestamp::from_millis(ms),
-                stats,
-            })
-        };
-        let mut out = Vec::new();
-        for item in self.db.range(start..) {
-            let (k, v) = item.map_err(io)?;
-            if !k.starts_with(prefix.as_slice()) {
-                break;
-            }
-            if parse(&k).is_some_and(|(ms, _)| ms > to.as_millis()) {
-                break;
-            }
-            if newer.contains_key(k.as_ref()) {
-                continue;
-            }
-            out.extend(row(&k, Stats::decode(&v)?));
-        }
-        out.extend(newer.into_iter().filter_map(|(k, s)| row(&k, s)));
-        out.sort_by_key(|r| (r.start, r.endpoint));
-        Ok(out)
+    fn record_attempt(&self, delivery: &Delivery, attempt: &Attempt) -> Ticket<Health> {
+        self.committer.submit(
+            WriteOp::RecordAttempt {
+                delivery: delivery.clone(),
+                attempt: attempt.clone(),
+            },
+            output::health,
+        )
     }
 
     fn list_deliveries(
         &self,
-        filter: &super::DeliveryFilter,
+        filter: &crate::store::DeliveryFilter,
         before: Option<DeliveryId>,
         limit: usize,
-    ) -> Result<super::DeliveryPage> {
+    ) -> Result<crate::store::DeliveryPage> {
         self.list_deliveries_impl(filter, before, limit)
     }
 
@@ -504,6 +478,70 @@ impl DeliveryStore for SledStore {
             .filter_map(|(k, _)| keys::trailing_id(&k).map(DeliveryId::from_bytes))
             .collect())
     }
+}
+
+impl StatsStore for SledStore {
+    fn endpoint_health(&self, endpoint: EndpointId) -> Result<Health> {
+        let key = keys::health(endpoint);
+        if let Some(Deferred::Health(h)) = self.rows.get(&key) {
+            return Ok(h);
+        }
+        Ok(self.get(&key)?.unwrap_or_default())
+    }
+
+    fn stats_rows(
+        &self,
+        tenant: &str,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StatsRow>> {
+        let table = keys::stats_table(grain);
+        let prefix = keys::stats_of(table, tenant);
+        let start = keys::stats_from(table, tenant, from);
+        // Rows the committer holds newer than sled's copy (write-behind).
+        let newer: std::collections::BTreeMap<Vec<u8>, Stats> = self
+            .rows
+            .dirty_with_prefix(&prefix)
+            .into_iter()
+            .filter_map(|(k, d)| match d {
+                Deferred::Stats(s) => Some((k, s)),
+                Deferred::Health(_) => None,
+            })
+            .collect();
+        // A row key is prefix ‖ bucket start (8 bytes) ‖ endpoint (16).
+        let parse = |k: &[u8]| -> Option<(i64, EndpointId)> {
+            let rest = k.strip_prefix(prefix.as_slice())?;
+            let ms = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?) as i64;
+            let ep = rest.get(8..).filter(|e| e.len() == 16)?;
+            Some((ms, EndpointId::from_bytes(ep.try_into().ok()?)))
+        };
+        let row = |k: &[u8], stats: Stats| -> Option<StatsRow> {
+            let (ms, endpoint) = parse(k)?;
+            (ms >= from.as_millis() && ms <= to.as_millis()).then(|| StatsRow {
+                endpoint,
+                start: Timestamp::from_millis(ms),
+                stats,
+            })
+        };
+        let mut out = Vec::new();
+        for item in self.db.range(start..) {
+            let (k, v) = item.map_err(io)?;
+            if !k.starts_with(prefix.as_slice()) {
+                break;
+            }
+            if parse(&k).is_some_and(|(ms, _)| ms > to.as_millis()) {
+                break;
+            }
+            if newer.contains_key(k.as_ref()) {
+                continue;
+            }
+            out.extend(row(&k, Stats::decode(&v)?));
+        }
+        out.extend(newer.into_iter().filter_map(|(k, s)| row(&k, s)));
+        out.sort_by_key(|r| (r.start, r.endpoint));
+        Ok(out)
+    }
 
     fn purge_events(
         &self,
@@ -526,37 +564,13 @@ impl DeliveryStore for SledStore {
         } else {
             None
         };
-        let (tx, rx) = crossbeam_channel::bounded::<Result<(Purged, Vec<u128>)>>(1);
-        let cache = self.cache.clone();
-        self.committer
-            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
-                let mut purged = Purged {
-                    examined: candidates.len(),
-                    ..Purged::default()
-                };
-                let mut gone = Vec::new();
-                let applied = (|| {
-                    for key in candidates {
-                        if let Some(p) = purge_event(cycle, key)? {
-                            purged.events += 1;
-                            purged.deliveries += p.deliveries;
-                            purged.attempts += p.attempts;
-                            gone.push(key);
-                        }
-                        // Each event goes whole or not at all.
-                        cycle.checkpoint();
-                    }
-                    Ok(())
-                })();
-                Box::new(move |flushed| {
-                    // Applied (if not flushed) either way: the copies go.
-                    cache.events_removed(&gone);
-                    let _ = tx.send(flushed.and(applied).map(|()| (purged, gone)));
-                })
-            }));
-        let (purged, _) = rx
-            .recv()
-            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))?;
+        if candidates.is_empty() {
+            return Ok((Purged::default(), next));
+        }
+        let (purged, _) = self
+            .committer
+            .submit(WriteOp::PurgeEvents { candidates }, output::purged)
+            .wait()?;
         Ok((purged, next))
     }
 
@@ -566,37 +580,45 @@ impl DeliveryStore for SledStore {
         before: Timestamp,
         idempotency_before: Timestamp,
     ) -> Result<usize> {
-        let doomed = self.expired_rows(tenants, before, idempotency_before)?;
-        self.remove_rows(doomed, idempotency_before)
+        let rows = self.expired_rows(tenants, before, idempotency_before)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.committer
+            .submit(
+                WriteOp::RemoveRows {
+                    rows,
+                    idempotency_before,
+                },
+                output::removed,
+            )
+            .wait()
     }
 
-    fn commit_stats(&self) -> std::sync::Arc<super::CommitStats> {
-        self.committer.stats.clone()
+    fn store_stats(&self) -> StoreStats {
+        self.committer.stats()
     }
 }
 
 impl SledStore {
-    /// The keys [`DeliveryStore::purge_rows`] removes, found by reading
-    /// (off the committer thread).
-    fn expired_rows(
+    /// The rows [`StatsStore::purge_rows`] removes, found by reading (off
+    /// the committer thread, so a long scan holds up no write).
+    pub(super) fn expired_rows(
         &self,
         tenants: &[String],
         before: Timestamp,
         idempotency_before: Timestamp,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Result<Vec<RowKey>> {
         let mut doomed: Vec<Vec<u8>> = Vec::new();
         // Statistics rows whose whole bucket lies before the cutoff; each
         // tenant's rows are in bucket order, so this is one range each.
         for tenant in tenants {
-            for (table, grain) in [
-                (keys::STATS_MINUTE, Grain::Minute),
-                (keys::STATS_HOUR, Grain::Hour),
-                (keys::STATS_DAY, Grain::Day),
-            ] {
+            for grain in Grain::ALL {
+                let table = keys::stats_table(grain);
                 let end = keys::stats_from(table, tenant, before.plus_millis(1 - grain.ms()));
                 let start = keys::stats_of(table, tenant);
                 // Rows not yet written behind are purged from memory too.
-                for (k, _) in self.committer.rows.dirty_with_prefix(&start) {
+                for (k, _) in self.rows.dirty_with_prefix(&start) {
                     if k < end {
                         doomed.push(k);
                     }
@@ -618,52 +640,8 @@ impl SledStore {
         }
         doomed.sort_unstable();
         doomed.dedup();
-        Ok(doomed)
+        Ok(doomed.iter().filter_map(|k| keys::parse_row(k)).collect())
     }
-
-    /// Removes `doomed` on the committer thread; returns how many went.
-    /// Statistics rows and alert history of past times are never written
-    /// again, but an Idempotency-Key may be used afresh between the scan
-    /// and this write, so each key is checked again here.
-    fn remove_rows(&self, doomed: Vec<Vec<u8>>, idempotency_before: Timestamp) -> Result<usize> {
-        if doomed.is_empty() {
-            return Ok(0);
-        }
-        let (tx, rx) = crossbeam_channel::bounded::<Result<usize>>(1);
-        self.committer
-            .submit(Box::new(move |cycle: &mut Cycle| -> Continuation {
-                let removed = (|| {
-                    let mut gone = Vec::with_capacity(doomed.len());
-                    for k in doomed {
-                        if k.starts_with(keys::IDEMPOTENCY)
-                            && !idempotency_expired(cycle.get(&k)?.as_deref(), idempotency_before)
-                        {
-                            continue;
-                        }
-                        gone.push(k);
-                    }
-                    // A row still held in memory would be written back.
-                    cycle.forget_rows(&gone);
-                    let n = gone.len();
-                    for k in gone {
-                        cycle.remove(k);
-                        cycle.checkpoint();
-                    }
-                    Ok(n)
-                })();
-                Box::new(move |flushed| {
-                    let _ = tx.send(flushed.and(removed));
-                })
-            }));
-        rx.recv()
-            .unwrap_or_else(|_| Err(StoreError::Io("the store is shutting down".into())))
-    }
-}
-
-/// Whether an idempotency record (or its absence) is past its window:
-/// recorded before `before`, or unreadable.
-fn idempotency_expired(value: Option<&[u8]>, before: Timestamp) -> bool {
-    value.is_some_and(|v| parse_keys_value(v).is_none_or(|(at, _)| at < before))
 }
 
 /// Index entries a log query may read before it answers with what it has
@@ -683,10 +661,10 @@ fn id_bounds(since: Option<Timestamp>, until: Option<Timestamp>) -> ([u8; 16], [
 impl SledStore {
     pub(super) fn list_deliveries_impl(
         &self,
-        f: &super::DeliveryFilter,
+        f: &crate::store::DeliveryFilter,
         before: Option<DeliveryId>,
         limit: usize,
-    ) -> Result<super::DeliveryPage> {
+    ) -> Result<crate::store::DeliveryPage> {
         let prefix = match f.endpoint {
             Some(ep) => keys::deliveries_of_endpoint(ep),
             None => keys::deliveries_of_tenant(&f.tenant),
@@ -699,7 +677,7 @@ impl SledStore {
             }
             _ => Bound::Included([prefix.as_slice(), &hi].concat()),
         };
-        let mut page = super::DeliveryPage::default();
+        let mut page = crate::store::DeliveryPage::default();
         let mut scanned = 0;
         let mut last_seen = None;
         for item in self.db.range((Bound::Included(start), end)).rev() {
@@ -733,7 +711,6 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::delivery::Verdict;
     use crate::domain::event::generated_id;
     use crate::domain::ids::{new_ulid, AttemptId};
     use crate::store::Store;
@@ -794,17 +771,7 @@ mod tests {
             last_status: Some(status),
             ..d.clone()
         };
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        s.record_attempt(
-            d,
-            &after,
-            &a,
-            status < 300,
-            Box::new(move |r| {
-                let _ = tx.send(r.map(|_| ()));
-            }),
-        );
-        rx.recv().unwrap().unwrap();
+        s.record_attempt(&after, &a).wait().unwrap();
     }
 
     fn event(tenant: &str, key: u128, id: Option<&str>) -> NewEvent {
@@ -825,7 +792,7 @@ mod tests {
     }
 
     fn commit(s: &SledStore, events: Vec<NewEvent>) -> Vec<Committed> {
-        match s.commit_events(events, None).unwrap() {
+        match s.commit_events(events, None).wait().unwrap() {
             CommitOutcome::Done(r) => r,
             other => panic!("{other:?}"),
         }
@@ -950,18 +917,9 @@ mod tests {
             next_attempt_at: Some(later),
             ..done.clone()
         };
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        s.update_delivery(
-            &done,
-            &resent,
-            None,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
         assert!(matches!(
-            rx.recv().unwrap(),
-            Err(StoreError::Conflict(super::super::Conflict::Changed))
+            s.update_delivery(&resent, None).wait(),
+            Err(StoreError::Conflict(Conflict::Changed))
         ));
         assert!(s.delivery(done.id).unwrap().is_none());
         assert_eq!(s.due_between(None, later, 10).unwrap().len(), 1);
@@ -982,14 +940,32 @@ mod tests {
             not_before: at.plus_millis(-day),
         };
         let first = event("acme", new_ulid(old).0, None);
-        s.commit_events(vec![first], Some(idem(old))).unwrap();
+        s.commit_events(vec![first], Some(idem(old)))
+            .wait()
+            .unwrap();
         let cutoff = fresh.plus_millis(-day);
         let doomed = s.expired_rows(&[], cutoff, cutoff).unwrap();
-        assert_eq!(doomed, vec![keys::idempotency("acme", "order-1")]);
+        assert_eq!(
+            doomed.iter().map(keys::row).collect::<Vec<_>>(),
+            vec![keys::idempotency("acme", "order-1")]
+        );
 
         let again = event("acme", new_ulid(fresh).0, None);
-        s.commit_events(vec![again], Some(idem(fresh))).unwrap();
-        assert_eq!(s.remove_rows(doomed, cutoff).unwrap(), 0);
+        s.commit_events(vec![again], Some(idem(fresh)))
+            .wait()
+            .unwrap();
+        let removed = s
+            .committer
+            .submit(
+                WriteOp::RemoveRows {
+                    rows: doomed,
+                    idempotency_before: cutoff,
+                },
+                output::removed,
+            )
+            .wait()
+            .unwrap();
+        assert_eq!(removed, 0);
         assert!(s
             .idempotent_events("acme", "order-1", cutoff)
             .unwrap()
@@ -1031,8 +1007,13 @@ mod tests {
         };
         {
             let s = SledStore::open(dir.path(), 16 << 20).unwrap();
-            record(&s, &pending(ep, at), at, 200);
-            record(&s, &pending(ep, at), at.plus_millis(5), 500);
+            // Two stored deliveries, each ended by one attempt.
+            let (d1, d2) = (pending(ep, at), pending(ep, at));
+            let mut ne = event("acme", new_ulid(at).0, None);
+            ne.deliveries = vec![d1.clone(), d2.clone()];
+            commit(&s, vec![ne]);
+            record(&s, &d1, at, 200);
+            record(&s, &d2, at.plus_millis(5), 500);
             check(&s);
             s.flush().unwrap();
         }

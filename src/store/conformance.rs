@@ -1,0 +1,1111 @@
+//! The store conformance suite: every behaviour the services rely on, as
+//! tests generic over a backend's constructor, plus a model-based property
+//! test (random sequences of pipeline writes against a plain in-memory
+//! model). Each backend runs all of it unchanged through [`suite!`]:
+//!
+//! ```ignore
+//! crate::store::conformance::suite!(|| Arc::new(SledStore::temporary().unwrap()));
+//! ```
+//!
+//! A new backend is done when this suite passes against it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::apikey::{hash_key, KeyScope};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
+use crate::domain::endpoint::Endpoint;
+use crate::domain::event::{generated_id, Event};
+use crate::domain::ids::{new_ulid, AttemptId, DeliveryId, EndpointId, KeyId};
+use crate::domain::session::Session;
+use crate::domain::tenant::Tenant;
+
+/// Makes a new, empty store.
+pub type Factory = fn() -> Arc<dyn Store>;
+
+/// Generates one `#[test]` per behaviour of this suite for the backend
+/// that `$factory` (a `fn() -> Arc<dyn Store>`) opens.
+macro_rules! suite {
+    ($factory:expr) => {
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            const NEW: $crate::store::conformance::Factory = $factory;
+            $crate::store::conformance::suite!(@tests NEW;
+                endpoint_urls_are_unique_per_tenant_and_follow_updates,
+                lists_page_with_an_exclusive_cursor,
+                every_write_shows_in_the_next_read,
+                sessions_round_trip_and_delete,
+                client_ids_deduplicate_per_tenant,
+                idempotency_keys_answer_within_their_window,
+                an_update_or_attempt_moves_the_indexes,
+                attempts_count_into_health_and_statistics,
+                purge_takes_ended_events_whole_and_keeps_pending_ones,
+                purge_rows_removes_what_ended_and_keeps_fresh_keys,
+                the_log_filters_and_pages_newest_first,
+                writes_match_a_model_of_the_pipeline,
+            );
+        }
+    };
+    (@tests $new:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::store::conformance::$name($new);
+            }
+        )*
+    };
+}
+pub(crate) use suite;
+
+fn t0() -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000)
+}
+
+fn endpoint(tenant: &str, url: &str) -> Endpoint {
+    let t = t0();
+    Endpoint {
+        id: EndpointId::new(t),
+        tenant_id: tenant.into(),
+        url: url.into(),
+        events: vec!["*".into()],
+        description: String::new(),
+        active: true,
+        secret: "whsec_x".into(),
+        previous_secrets: vec![],
+        disabled_reason: None,
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+fn delivery(tenant: &str, ep: EndpointId, event_key: u128, at: Timestamp) -> Delivery {
+    Delivery {
+        id: DeliveryId::new(at),
+        event_key,
+        event_id: generated_id(event_key),
+        event_type: "order.created".into(),
+        endpoint_id: ep,
+        tenant_id: tenant.into(),
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_at: Some(at),
+        held: false,
+        last_status: None,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// An event of `tenant` received at `at`, with one pending delivery to
+/// each of `endpoints`.
+fn new_event(tenant: &str, at: Timestamp, id: Option<&str>, endpoints: &[EndpointId]) -> NewEvent {
+    let key = new_ulid(at).0;
+    let deliveries: Vec<Delivery> = endpoints
+        .iter()
+        .map(|ep| Delivery {
+            event_id: id.map_or_else(|| generated_id(key), str::to_string),
+            ..delivery(tenant, *ep, key, at)
+        })
+        .collect();
+    NewEvent {
+        event: Event {
+            key,
+            id: id.map_or_else(|| generated_id(key), str::to_string),
+            tenant_id: tenant.into(),
+            event_type: "order.created".into(),
+            created: at,
+            received_at: at,
+            body: b"{}".to_vec(),
+            deliveries: deliveries
+                .iter()
+                .map(|d| (d.id.as_u128(), d.endpoint_id.as_u128()))
+                .collect(),
+        },
+        deliveries,
+    }
+}
+
+fn commit(s: &dyn Store, events: Vec<NewEvent>) -> Vec<Committed> {
+    match s.commit_events(events, None).wait().unwrap() {
+        CommitOutcome::Done(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn attempt(d: &Delivery, at: Timestamp, status: Option<u16>, verdict: Verdict) -> Attempt {
+    Attempt {
+        id: AttemptId::new(at),
+        delivery_id: d.id,
+        number: d.attempts + 1,
+        started_at: at,
+        url: "https://x.test/hook".into(),
+        request_headers: vec![],
+        status,
+        response_headers: vec![],
+        response_body: vec![],
+        response_truncated: false,
+        latency_ms: 12,
+        error_kind: status.is_none().then(|| "timeout".into()),
+        error_message: None,
+        verdict,
+        next_attempt_at: None,
+    }
+}
+
+/// Records an attempt that ends `d` (2xx: succeeded, else failed).
+fn end(s: &dyn Store, d: &Delivery, at: Timestamp, status: u16) -> (Delivery, Health) {
+    let ok = status < 300;
+    let a = attempt(
+        d,
+        at,
+        Some(status),
+        if ok {
+            Verdict::Success
+        } else {
+            Verdict::Permanent
+        },
+    );
+    let after = Delivery {
+        state: if ok {
+            DeliveryState::Succeeded
+        } else {
+            DeliveryState::Failed
+        },
+        attempts: d.attempts + 1,
+        next_attempt_at: None,
+        last_status: Some(status),
+        updated_at: at,
+        ..d.clone()
+    };
+    let h = s.record_attempt(&after, &a).wait().unwrap();
+    (after, h)
+}
+
+fn all_due(s: &dyn Store) -> Vec<Due> {
+    s.due_between(None, Timestamp::from_millis(i64::MAX / 2), usize::MAX)
+        .unwrap()
+}
+
+/// Endpoint URLs are unique within a tenant; the URL index follows
+/// updates; a stale `before` is refused.
+pub fn endpoint_urls_are_unique_per_tenant_and_follow_updates(new: Factory) {
+    let s = new();
+    let a = endpoint("a", "https://x.test/1");
+    s.insert_endpoint(&a).unwrap();
+    let dup = endpoint("a", "https://x.test/1");
+    assert!(matches!(
+        s.insert_endpoint(&dup),
+        Err(StoreError::Conflict(Conflict::UrlTaken))
+    ));
+    // Another tenant may use the same URL.
+    s.insert_endpoint(&endpoint("b", "https://x.test/1"))
+        .unwrap();
+
+    let mut moved = a.clone();
+    moved.url = "https://x.test/2".into();
+    s.update_endpoint(&a, &moved).unwrap();
+    // The old URL is free again, the new one taken.
+    s.insert_endpoint(&endpoint("a", "https://x.test/1"))
+        .unwrap();
+    assert!(s
+        .insert_endpoint(&endpoint("a", "https://x.test/2"))
+        .is_err());
+    // A stale `before` is refused.
+    assert!(matches!(
+        s.update_endpoint(&a, &moved),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
+    assert_eq!(s.list_endpoints("a", None, 10).unwrap().len(), 2);
+    assert_eq!(s.list_endpoints("b", None, 10).unwrap().len(), 1);
+    s.delete_endpoint(&moved).unwrap();
+    assert_eq!(s.endpoint(moved.id).unwrap(), None);
+    assert_eq!(s.list_endpoints("a", None, 10).unwrap().len(), 1);
+
+    // The shared read-modify-write: a change, a no-change, a missing one.
+    let kept = s.list_endpoints("a", None, 1).unwrap().remove(0);
+    let off = modify_endpoint(s.as_ref(), kept.id, |e| {
+        Ok::<_, ()>(Some(Endpoint {
+            active: false,
+            ..e.clone()
+        }))
+    })
+    .unwrap()
+    .unwrap();
+    assert!(!off.active && !s.endpoint(kept.id).unwrap().unwrap().active);
+    let same = modify_endpoint(s.as_ref(), kept.id, |_| Ok::<_, ()>(None));
+    assert_eq!(same.unwrap().unwrap(), off);
+    assert!(modify_endpoint(s.as_ref(), moved.id, |_| Ok::<_, ()>(None))
+        .unwrap()
+        .is_none());
+}
+
+/// Cursors are exclusive, pages in creation order.
+pub fn lists_page_with_an_exclusive_cursor(new: Factory) {
+    let s = new();
+    let eps: Vec<_> = (0..5)
+        .map(|i| endpoint("t", &format!("https://x.test/{i}")))
+        .collect();
+    for e in &eps {
+        s.insert_endpoint(e).unwrap();
+    }
+    let page1 = s.list_endpoints("t", None, 2).unwrap();
+    let page2 = s.list_endpoints("t", Some(page1[1].id), 2).unwrap();
+    let page3 = s.list_endpoints("t", Some(page2[1].id), 2).unwrap();
+    let ids: Vec<_> = [page1, page2, page3]
+        .concat()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, eps.iter().map(|e| e.id).collect::<Vec<_>>());
+}
+
+/// Reads may be served from memory; every write still shows in the next
+/// read (endpoints, a tenant's list, tenants, keys).
+pub fn every_write_shows_in_the_next_read(new: Factory) {
+    let s = new();
+    let whole = |s: &dyn Store| -> Vec<(String, bool)> {
+        s.list_endpoints("a", None, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.url, e.active))
+            .collect()
+    };
+    let a = endpoint("a", "https://x.test/1");
+    s.insert_endpoint(&a).unwrap();
+    assert_eq!(whole(s.as_ref()), [("https://x.test/1".to_string(), true)]);
+    assert!(s.endpoint(a.id).unwrap().unwrap().active);
+    // Created after the list was read.
+    let b = endpoint("a", "https://x.test/2");
+    s.insert_endpoint(&b).unwrap();
+    assert_eq!(whole(s.as_ref()).len(), 2);
+    // Disabled after both were read.
+    let off = Endpoint {
+        active: false,
+        ..a.clone()
+    };
+    s.update_endpoint(&a, &off).unwrap();
+    assert!(!s.endpoint(a.id).unwrap().unwrap().active);
+    assert!(whole(s.as_ref()).contains(&("https://x.test/1".to_string(), false)));
+    s.delete_endpoint(&b).unwrap();
+    assert!(s.endpoint(b.id).unwrap().is_none());
+    assert_eq!(whole(s.as_ref()).len(), 1);
+
+    let t = Tenant {
+        id: "a".into(),
+        name: "a".into(),
+        suspended: false,
+        created_at: a.created_at,
+        updated_at: a.created_at,
+    };
+    assert!(s.insert_tenant(&t).unwrap());
+    assert!(!s.insert_tenant(&t).unwrap(), "inserted once");
+    assert!(!s.tenant("a").unwrap().unwrap().suspended);
+    s.put_tenant(&Tenant {
+        suspended: true,
+        ..t
+    })
+    .unwrap();
+    assert!(s.tenant("a").unwrap().unwrap().suspended);
+
+    let key = ApiKey {
+        id: KeyId::new(a.created_at),
+        name: "k".into(),
+        scope: KeyScope::Platform,
+        hash: hash_key("hpk_cache_test"),
+        hint: "hpk_cach".into(),
+        created_at: a.created_at,
+        revoked_at: None,
+    };
+    s.insert_key(&key).unwrap();
+    assert!(s
+        .key_by_hash(&key.hash)
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_none());
+    s.put_key(&ApiKey {
+        revoked_at: Some(a.created_at),
+        ..key.clone()
+    })
+    .unwrap();
+    assert!(s
+        .key_by_hash(&key.hash)
+        .unwrap()
+        .unwrap()
+        .revoked_at
+        .is_some());
+    assert_eq!(s.key(key.id).unwrap().unwrap().id, key.id);
+    assert!(s.key_by_hash(&hash_key("hpk_unknown")).unwrap().is_none());
+}
+
+/// Sessions by the hash of their id; deleting twice is fine.
+pub fn sessions_round_trip_and_delete(new: Factory) {
+    let s = new();
+    let t = t0();
+    let sess = Session {
+        id_hash: [7; 32],
+        username: "admin".into(),
+        csrf: "c".into(),
+        tenant: Some("acme".into()),
+        created_at: t,
+        last_seen_at: t,
+    };
+    s.put_session(&sess).unwrap();
+    assert_eq!(s.session(&[7; 32]).unwrap(), Some(sess.clone()));
+    assert_eq!(s.session(&[8; 32]).unwrap(), None);
+    assert_eq!(s.list_sessions().unwrap(), vec![sess]);
+    s.delete_session(&[7; 32]).unwrap();
+    s.delete_session(&[7; 32]).unwrap();
+    assert!(s.list_sessions().unwrap().is_empty());
+}
+
+/// A server-named event is found by its id in its own tenant only; a
+/// client that sends the same id is told it is a duplicate in that tenant
+/// (also within one commit) and gets its own event in another.
+pub fn client_ids_deduplicate_per_tenant(new: Factory) {
+    let s = new();
+    let first = new_event("acme", t0(), None, &[]);
+    let (key, id) = (first.event.key, first.event.id.clone());
+    assert_eq!(commit(s.as_ref(), vec![first]), [Committed::Created]);
+    assert_eq!(s.event_by_id("acme", &id).unwrap().unwrap().key, key);
+    assert!(s.event_by_id("globex", &id).unwrap().is_none());
+    // Neither the lower-case spelling nor another key's id finds it.
+    assert!(s.event_by_id("acme", &id.to_lowercase()).unwrap().is_none());
+
+    let again = new_event("acme", t0(), Some(&id), &[]);
+    assert_eq!(commit(s.as_ref(), vec![again]), [Committed::Duplicate(key)]);
+    let a = new_event("acme", t0(), None, &[]);
+    let k2 = a.event.key;
+    let b = new_event("acme", t0(), Some(&generated_id(k2)), &[]);
+    assert_eq!(
+        commit(s.as_ref(), vec![a, b]),
+        [Committed::Created, Committed::Duplicate(k2)]
+    );
+    // Client-chosen ids: one per tenant.
+    let c1 = new_event("acme", t0(), Some("order-1"), &[]);
+    let c1_key = c1.event.key;
+    assert_eq!(commit(s.as_ref(), vec![c1]), [Committed::Created]);
+    let c2 = new_event("acme", t0(), Some("order-1"), &[]);
+    assert_eq!(commit(s.as_ref(), vec![c2]), [Committed::Duplicate(c1_key)]);
+    assert_eq!(
+        s.event_by_id("acme", "order-1").unwrap().unwrap().key,
+        c1_key
+    );
+
+    // Another tenant's client may use it: its own event, found by it.
+    let theirs = new_event("globex", t0(), Some(&id), &[]);
+    let theirs_key = theirs.event.key;
+    assert_eq!(commit(s.as_ref(), vec![theirs]), [Committed::Created]);
+    assert_eq!(
+        s.event_by_id("globex", &id).unwrap().unwrap().key,
+        theirs_key
+    );
+    assert_eq!(s.event_by_id("acme", &id).unwrap().unwrap().key, key);
+    assert_eq!(s.event(key).unwrap().unwrap().id, id);
+}
+
+/// An `Idempotency-Key` used within its window answers the first
+/// request's events and writes nothing; past the window it is used afresh.
+pub fn idempotency_keys_answer_within_their_window(new: Factory) {
+    let s = new();
+    let day = 86_400_000;
+    let idem = |at: Timestamp| Idempotency {
+        key: "req-1".into(),
+        tenant_id: "acme".into(),
+        now: at,
+        not_before: at.plus_millis(-day),
+    };
+    let ep = EndpointId::new(t0());
+    let first = new_event("acme", t0(), None, &[ep]);
+    let key = first.event.key;
+    let done = s
+        .commit_events(vec![first], Some(idem(t0())))
+        .wait()
+        .unwrap();
+    assert_eq!(done, CommitOutcome::Done(vec![Committed::Created]));
+    let later = t0().plus_millis(day);
+    let second = new_event("acme", later, None, &[ep]);
+    let second_key = second.event.key;
+    assert_eq!(
+        s.commit_events(vec![second], Some(idem(later)))
+            .wait()
+            .unwrap(),
+        CommitOutcome::Replayed(vec![key])
+    );
+    assert!(s.event(second_key).unwrap().is_none(), "nothing written");
+    assert_eq!(all_due(s.as_ref()).len(), 1);
+    assert_eq!(
+        s.idempotent_events("acme", "req-1", t0()).unwrap(),
+        Some(vec![key])
+    );
+    assert_eq!(s.idempotent_events("globex", "req-1", t0()).unwrap(), None);
+    // Past the window: a new request.
+    let much_later = later.plus_millis(1);
+    assert_eq!(
+        s.idempotent_events("acme", "req-1", much_later).unwrap(),
+        None
+    );
+    let third = new_event("acme", much_later, None, &[ep]);
+    assert_eq!(
+        s.commit_events(vec![third], Some(idem(much_later)))
+            .wait()
+            .unwrap(),
+        CommitOutcome::Done(vec![Committed::Created])
+    );
+}
+
+/// A delivery's due and held entries follow its state, whatever the
+/// caller knew of it.
+pub fn an_update_or_attempt_moves_the_indexes(new: Factory) {
+    let s = new();
+    let ep = EndpointId::new(t0());
+    let ne = new_event("acme", t0(), None, &[ep, ep]);
+    let (d1, d2) = (ne.deliveries[0].clone(), ne.deliveries[1].clone());
+    commit(s.as_ref(), vec![ne]);
+    assert_eq!(all_due(s.as_ref()).len(), 2);
+    assert_eq!(
+        all_due(s.as_ref())[0],
+        Due {
+            due: t0(),
+            delivery: d1.id.min(d2.id),
+            endpoint: ep
+        }
+    );
+
+    // Held: out of the due index, into the held one.
+    let held = Delivery {
+        held: true,
+        next_attempt_at: None,
+        ..d1.clone()
+    };
+    s.update_delivery(&held, None).wait().unwrap();
+    assert_eq!(s.held_deliveries(ep).unwrap(), vec![d1.id]);
+    assert_eq!(all_due(s.as_ref()).len(), 1);
+    // Released, due later.
+    let later = t0().plus_millis(60_000);
+    let released = Delivery {
+        held: false,
+        next_attempt_at: Some(later),
+        ..d1.clone()
+    };
+    s.update_delivery(&released, None).wait().unwrap();
+    assert!(s.held_deliveries(ep).unwrap().is_empty());
+    let due = s.due_between(None, t0(), 10).unwrap();
+    assert_eq!(due.iter().map(|d| d.delivery).collect::<Vec<_>>(), [d2.id]);
+    // The cursor is exclusive and the bound inclusive.
+    assert_eq!(
+        s.due_between(Some((t0(), d2.id)), later, 10).unwrap()[0].delivery,
+        d1.id
+    );
+
+    // An attempt that retries moves it; one that ends it removes it.
+    let a = attempt(&d2, t0(), Some(500), Verdict::Retry);
+    let retrying = Delivery {
+        attempts: 1,
+        next_attempt_at: Some(later.plus_millis(1)),
+        ..d2.clone()
+    };
+    s.record_attempt(&retrying, &a).wait().unwrap();
+    assert_eq!(s.attempts(d2.id).unwrap(), vec![a]);
+    assert_eq!(
+        s.due_between(None, later.plus_millis(1), 10)
+            .unwrap()
+            .iter()
+            .map(|d| d.delivery)
+            .collect::<Vec<_>>(),
+        [d1.id, d2.id]
+    );
+    end(s.as_ref(), &retrying, later, 200);
+    end(s.as_ref(), &released, later, 404);
+    assert!(all_due(s.as_ref()).is_empty());
+    assert_eq!(s.attempts(d2.id).unwrap().len(), 2);
+    assert_eq!(
+        s.delivery(d1.id).unwrap().unwrap().state,
+        DeliveryState::Failed
+    );
+
+    // A delivery that is not stored is not written by an update or an
+    // attempt: nothing appears.
+    let ghost = delivery("acme", ep, 7, t0());
+    assert!(matches!(
+        s.update_delivery(&ghost, None).wait(),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
+    let ga = attempt(&ghost, t0(), Some(200), Verdict::Success);
+    assert!(s.record_attempt(&ghost, &ga).wait().is_err());
+    assert!(s.delivery(ghost.id).unwrap().is_none());
+    assert!(s.attempts(ghost.id).unwrap().is_empty());
+    assert!(all_due(s.as_ref()).is_empty());
+}
+
+/// Each recorded attempt counts at once into its endpoint's health and
+/// into the minute, hour and day statistics rows of its tenant.
+pub fn attempts_count_into_health_and_statistics(new: Factory) {
+    let s = new();
+    let at = t0();
+    let ep = EndpointId::new(at);
+    let ne = new_event("acme", at, None, &[ep, ep]);
+    let (d1, d2) = (ne.deliveries[0].clone(), ne.deliveries[1].clone());
+    commit(s.as_ref(), vec![ne]);
+    let (_, h) = end(s.as_ref(), &d1, at, 200);
+    assert_eq!(h.consecutive_failures, 0);
+    let (_, h) = end(s.as_ref(), &d2, at.plus_millis(5), 500);
+    assert_eq!(h.consecutive_failures, 1);
+    let health = s.endpoint_health(ep).unwrap();
+    assert_eq!(health, h);
+    assert!(health.last_success_at.is_some());
+    let minute = Grain::Minute.floor(at);
+    let rows = s.stats_rows("acme", Grain::Minute, minute, minute).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].endpoint, ep);
+    let st = &rows[0].stats;
+    assert_eq!(
+        (st.attempts, st.successes, st.delivered, st.given_up),
+        (2, 1, 1, 1)
+    );
+    for grain in Grain::ALL {
+        let rows = s.stats_rows("acme", grain, grain.floor(at), at).unwrap();
+        assert_eq!(rows.len(), 1, "{grain:?}");
+        assert_eq!(rows[0].start, grain.floor(at));
+        assert_eq!(rows[0].stats.attempts, 2);
+    }
+    assert!(s
+        .stats_rows("other", Grain::Minute, minute, at)
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .stats_rows(
+            "acme",
+            Grain::Minute,
+            minute.plus_millis(60_000),
+            at.plus_millis(3_600_000)
+        )
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.endpoint_health(EndpointId::new(at)).unwrap(),
+        Health::default()
+    );
+    // The writes were counted by the committer.
+    assert!(s.store_stats().ops >= 3);
+}
+
+/// The purge takes an event whose deliveries ended, with everything of it,
+/// and keeps one with a pending or held delivery; a resend that read a
+/// delivery before the purge cannot write it back afterwards.
+pub fn purge_takes_ended_events_whole_and_keeps_pending_ones(new: Factory) {
+    let s = new();
+    let at = t0();
+    let ep = EndpointId::new(at);
+    let make = |s: &dyn Store| {
+        let ne = new_event("acme", at, None, &[ep]);
+        let d = ne.deliveries[0].clone();
+        commit(s, vec![ne]);
+        d
+    };
+    let done = make(s.as_ref());
+    let (done, _) = end(s.as_ref(), &done, at, 200);
+    let waiting = make(s.as_ref());
+    let held = make(s.as_ref());
+    s.update_delivery(
+        &Delivery {
+            held: true,
+            next_attempt_at: None,
+            ..held.clone()
+        },
+        None,
+    )
+    .wait()
+    .unwrap();
+    assert!(s.event(done.event_key).unwrap().is_some()); // read once
+
+    // Not old enough yet.
+    let (p, next) = s.purge_events(at, None, 10).unwrap();
+    assert_eq!((p.examined, p.events, next), (0, 0, None));
+
+    let later = at.plus_millis(3_600_000);
+    let (p, next) = s.purge_events(later, None, 10).unwrap();
+    assert_eq!(
+        (p.examined, p.events, p.deliveries, p.attempts),
+        (3, 1, 1, 1)
+    );
+    assert_eq!(next, None);
+    assert!(s.event(done.event_key).unwrap().is_none(), "no copy left");
+    assert!(s.event_by_id("acme", &done.event_id).unwrap().is_none());
+    assert!(s.delivery(done.id).unwrap().is_none());
+    assert!(s.attempts(done.id).unwrap().is_empty());
+    let log = s
+        .list_deliveries(
+            &DeliveryFilter {
+                tenant: "acme".into(),
+                ..DeliveryFilter::default()
+            },
+            None,
+            10,
+        )
+        .unwrap();
+    assert_eq!(log.items.len(), 2);
+    assert_eq!(s.endpoint_deliveries(ep, None, 10).unwrap().len(), 2);
+    assert_eq!(
+        s.delivery(waiting.id).unwrap().unwrap().state,
+        DeliveryState::Pending
+    );
+    assert_eq!(s.due_between(None, later, 10).unwrap().len(), 1);
+    assert_eq!(s.held_deliveries(ep).unwrap(), vec![held.id]);
+
+    // A page at a time: the cursor comes back when the page was full.
+    let (p, next) = s.purge_events(later, None, 1).unwrap();
+    assert_eq!(
+        (p.examined, p.events, next),
+        (1, 0, Some(waiting.event_key))
+    );
+
+    // A resend of the purged delivery writes nothing.
+    let resent = Delivery {
+        state: DeliveryState::Pending,
+        next_attempt_at: Some(later),
+        ..done.clone()
+    };
+    assert!(matches!(
+        s.update_delivery(&resent, None).wait(),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
+    assert!(s.delivery(done.id).unwrap().is_none());
+    assert_eq!(s.due_between(None, later, 10).unwrap().len(), 1);
+}
+
+/// Statistics rows whose bucket ended before the cutoff go, as does alert
+/// history before it and idempotency keys past their window; fresher ones
+/// stay.
+pub fn purge_rows_removes_what_ended_and_keeps_fresh_keys(new: Factory) {
+    let s = new();
+    let day = 86_400_000;
+    let at = t0();
+    let ep = EndpointId::new(at);
+    let ne = new_event("acme", at, None, &[ep]);
+    let d = ne.deliveries[0].clone();
+    let idem = |k: &str, now: Timestamp| Idempotency {
+        key: k.into(),
+        tenant_id: "acme".into(),
+        now,
+        not_before: now.plus_millis(-day),
+    };
+    s.commit_events(vec![ne], Some(idem("old", at)))
+        .wait()
+        .unwrap();
+    end(s.as_ref(), &d, at, 200);
+    let fresh_at = at.plus_millis(2 * day);
+    let fresh = new_event("acme", fresh_at, None, &[]);
+    s.commit_events(vec![fresh], Some(idem("fresh", fresh_at)))
+        .wait()
+        .unwrap();
+    use crate::domain::alert::{Alert, Rule, State, Transition};
+    let t = Transition {
+        rule: Rule::EndpointDown,
+        endpoint_id: ep,
+        tenant_id: "acme".into(),
+        url: "https://x.test/hook".into(),
+        to: State::Firing,
+        at,
+        detail: String::new(),
+    };
+    let alert = Alert {
+        rule: t.rule,
+        endpoint_id: ep,
+        tenant_id: "acme".into(),
+        state: State::Firing,
+        since: at,
+        detail: String::new(),
+    };
+    s.put_alert(&alert, &t).unwrap();
+    assert_eq!(s.alert(Rule::EndpointDown, ep).unwrap(), Some(alert));
+    assert_eq!(s.alert_history(10).unwrap().len(), 1);
+
+    // Cut-off an hour after the attempt: its minute and hour rows ended,
+    // its day row did not; the old key expired, the fresh one did not.
+    let cutoff = Grain::Hour.floor(at).plus_millis(3_600_000);
+    let idem_cutoff = fresh_at.plus_millis(-day / 2);
+    let n = s
+        .purge_rows(&["acme".to_string()], cutoff, idem_cutoff)
+        .unwrap();
+    assert_eq!(n, 4, "minute and hour rows, one history entry, one key");
+    assert!(s
+        .stats_rows("acme", Grain::Minute, Grain::Minute.floor(at), at)
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .stats_rows("acme", Grain::Hour, Grain::Hour.floor(at), at)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.stats_rows("acme", Grain::Day, Grain::Day.floor(at), at)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(s.alert_history(10).unwrap().is_empty());
+    assert!(s.idempotent_events("acme", "old", at).unwrap().is_none());
+    assert!(s
+        .idempotent_events("acme", "fresh", idem_cutoff)
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        s.purge_rows(&["acme".to_string()], cutoff, idem_cutoff)
+            .unwrap(),
+        0,
+        "nothing twice"
+    );
+}
+
+/// The log: newest first, by tenant or endpoint, filtered by type, state
+/// and time, paged with an exclusive cursor.
+pub fn the_log_filters_and_pages_newest_first(new: Factory) {
+    let s = new();
+    let (a, b) = (EndpointId::new(t0()), EndpointId::new(t0()));
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let at = t0().plus_millis(i * 1_000);
+        let ne = new_event("acme", at, None, &[if i % 2 == 0 { a } else { b }]);
+        ids.push(ne.deliveries[0].clone());
+        commit(s.as_ref(), vec![ne]);
+    }
+    commit(
+        s.as_ref(),
+        vec![new_event("globex", t0().plus_millis(10_000), None, &[a])],
+    );
+    end(s.as_ref(), &ids[4], t0(), 200);
+    let filter = |f: DeliveryFilter| DeliveryFilter {
+        tenant: "acme".into(),
+        ..f
+    };
+    let page = s
+        .list_deliveries(&filter(DeliveryFilter::default()), None, 4)
+        .unwrap();
+    let got: Vec<_> = page.items.iter().map(|d| d.id).collect();
+    let newest: Vec<_> = ids.iter().rev().map(|d| d.id).collect();
+    assert_eq!(got, newest[..4]);
+    assert_eq!(page.next, Some(newest[3]));
+    let rest = s
+        .list_deliveries(&filter(DeliveryFilter::default()), page.next, 4)
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|d| d.id).collect::<Vec<_>>(),
+        newest[4..]
+    );
+    let by_ep = s
+        .list_deliveries(
+            &filter(DeliveryFilter {
+                endpoint: Some(a),
+                ..DeliveryFilter::default()
+            }),
+            None,
+            10,
+        )
+        .unwrap();
+    assert_eq!(by_ep.items.len(), 3);
+    let succeeded = s
+        .list_deliveries(
+            &filter(DeliveryFilter {
+                state: Some(DeliveryState::Succeeded),
+                ..DeliveryFilter::default()
+            }),
+            None,
+            10,
+        )
+        .unwrap();
+    assert_eq!(succeeded.items.len(), 1);
+    assert_eq!(succeeded.items[0].id, ids[4].id);
+    let windowed = s
+        .list_deliveries(
+            &filter(DeliveryFilter {
+                since: Some(t0().plus_millis(1_000)),
+                until: Some(t0().plus_millis(2_000)),
+                ..DeliveryFilter::default()
+            }),
+            None,
+            10,
+        )
+        .unwrap();
+    assert_eq!(windowed.items.len(), 2);
+    let other_type = s
+        .list_deliveries(
+            &filter(DeliveryFilter {
+                event_type: Some("payment.failed".into()),
+                ..DeliveryFilter::default()
+            }),
+            None,
+            10,
+        )
+        .unwrap();
+    assert!(other_type.items.is_empty());
+    let oldest_first = s.endpoint_deliveries(a, None, 2).unwrap();
+    assert_eq!(oldest_first[0].id, ids[0].id);
+    assert_eq!(
+        s.endpoint_deliveries(a, Some(oldest_first[1].id), 10)
+            .unwrap()
+            .len(),
+        2,
+        "the third of acme's and globex's one"
+    );
+}
+
+// ---- The model-based test -------------------------------------------------
+
+/// One step of the model test.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Ingest an event of tenant `tenant % 2` to `endpoints` endpoints.
+    Ingest { tenant: u8, endpoints: u8 },
+    /// An attempt on the `pick`-th delivery: 0 success, 1 retry, 2 permanent.
+    Attempt { pick: usize, outcome: u8 },
+    /// Hold or release the `pick`-th delivery.
+    Hold { pick: usize },
+    /// Resend the `pick`-th delivery (pending again, due now).
+    Resend { pick: usize },
+    /// The clock moves on by this many minutes.
+    Wait { minutes: u16 },
+    /// A retention pass with events older than this many minutes going.
+    Purge { older_than: u16 },
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0u8..2, 0u8..4).prop_map(|(tenant, endpoints)| Step::Ingest { tenant, endpoints }),
+        4 => (any::<usize>(), 0u8..3).prop_map(|(pick, outcome)| Step::Attempt { pick, outcome }),
+        1 => any::<usize>().prop_map(|pick| Step::Hold { pick }),
+        1 => any::<usize>().prop_map(|pick| Step::Resend { pick }),
+        1 => (1u16..120).prop_map(|minutes| Step::Wait { minutes }),
+        1 => (0u16..240).prop_map(|older_than| Step::Purge { older_than }),
+    ]
+}
+
+/// The model: deliveries by id, their events, and attempt counts.
+#[derive(Default)]
+struct Model {
+    deliveries: BTreeMap<DeliveryId, Delivery>,
+    events: BTreeMap<u128, (Timestamp, Vec<DeliveryId>)>,
+    attempts: BTreeMap<DeliveryId, usize>,
+}
+
+impl Model {
+    fn pick(&self, n: usize) -> Option<Delivery> {
+        if self.deliveries.is_empty() {
+            return None;
+        }
+        self.deliveries
+            .values()
+            .nth(n % self.deliveries.len())
+            .cloned()
+    }
+
+    fn check(&self, s: &dyn Store, endpoints: &[EndpointId]) {
+        for (id, d) in &self.deliveries {
+            assert_eq!(s.delivery(*id).unwrap().as_ref(), Some(d));
+            assert_eq!(
+                s.attempts(*id).unwrap().len(),
+                self.attempts.get(id).copied().unwrap_or(0)
+            );
+        }
+        let due: BTreeSet<(Timestamp, DeliveryId)> = self
+            .deliveries
+            .values()
+            .filter_map(|d| match (d.state, d.held, d.next_attempt_at) {
+                (DeliveryState::Pending, false, Some(at)) => Some((at, d.id)),
+                _ => None,
+            })
+            .collect();
+        let stored: BTreeSet<(Timestamp, DeliveryId)> = all_due(s)
+            .into_iter()
+            .map(|d| (d.due, d.delivery))
+            .collect();
+        assert_eq!(
+            stored, due,
+            "the due index is the pending, unheld deliveries"
+        );
+        for ep in endpoints {
+            let held: BTreeSet<DeliveryId> = self
+                .deliveries
+                .values()
+                .filter(|d| d.held && d.endpoint_id == *ep)
+                .map(|d| d.id)
+                .collect();
+            let stored: BTreeSet<DeliveryId> =
+                s.held_deliveries(*ep).unwrap().into_iter().collect();
+            assert_eq!(stored, held);
+            let listed: Vec<DeliveryId> = s
+                .endpoint_deliveries(*ep, None, usize::MAX)
+                .unwrap()
+                .into_iter()
+                .map(|d| d.id)
+                .collect();
+            let expected: Vec<DeliveryId> = self
+                .deliveries
+                .values()
+                .filter(|d| d.endpoint_id == *ep)
+                .map(|d| d.id)
+                .collect();
+            assert_eq!(listed, expected);
+        }
+        for tenant in ["t0", "t1"] {
+            let log = s
+                .list_deliveries(
+                    &DeliveryFilter {
+                        tenant: tenant.into(),
+                        ..DeliveryFilter::default()
+                    },
+                    None,
+                    usize::MAX,
+                )
+                .unwrap();
+            let expected: Vec<DeliveryId> = self
+                .deliveries
+                .values()
+                .rev()
+                .filter(|d| d.tenant_id == tenant)
+                .map(|d| d.id)
+                .collect();
+            assert_eq!(log.items.iter().map(|d| d.id).collect::<Vec<_>>(), expected);
+        }
+        for key in self.events.keys() {
+            assert!(s.event(*key).unwrap().is_some());
+        }
+    }
+}
+
+/// Random sequences of pipeline writes leave the store as a plain model
+/// says: every delivery as last written, the due index exactly the
+/// pending unheld deliveries, the held index, the log, attempts, and a
+/// purge that takes exactly the old events whose deliveries all ended.
+pub fn writes_match_a_model_of_the_pipeline(new: Factory) {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let steps = proptest::collection::vec(step(), 1..40);
+    runner
+        .run(&steps, |steps| {
+            run_model(new(), &steps);
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn run_model(s: Arc<dyn Store>, steps: &[Step]) {
+    let endpoints: Vec<EndpointId> = (0..3).map(|_| EndpointId::new(t0())).collect();
+    let mut m = Model::default();
+    let mut now = t0();
+    for st in steps {
+        match *st {
+            Step::Ingest {
+                tenant,
+                endpoints: n,
+            } => {
+                let tenant = format!("t{}", tenant % 2);
+                let eps = &endpoints[..usize::from(n).min(endpoints.len())];
+                let ne = new_event(&tenant, now, None, eps);
+                let ids = ne.deliveries.iter().map(|d| d.id).collect();
+                m.events.insert(ne.event.key, (now, ids));
+                for d in &ne.deliveries {
+                    m.deliveries.insert(d.id, d.clone());
+                }
+                commit(s.as_ref(), vec![ne]);
+            }
+            Step::Attempt { pick, outcome } => {
+                let Some(d) = m.pick(pick) else { continue };
+                if d.state != DeliveryState::Pending || d.held {
+                    continue;
+                }
+                let (status, verdict, state, next) = match outcome {
+                    0 => (200, Verdict::Success, DeliveryState::Succeeded, None),
+                    1 => (
+                        503,
+                        Verdict::Retry,
+                        DeliveryState::Pending,
+                        Some(now.plus_millis(300_000)),
+                    ),
+                    _ => (404, Verdict::Permanent, DeliveryState::Failed, None),
+                };
+                let a = attempt(&d, now, Some(status), verdict);
+                let after = Delivery {
+                    state,
+                    attempts: d.attempts + 1,
+                    next_attempt_at: next,
+                    last_status: Some(status),
+                    updated_at: now,
+                    ..d
+                };
+                s.record_attempt(&after, &a).wait().unwrap();
+                *m.attempts.entry(after.id).or_default() += 1;
+                m.deliveries.insert(after.id, after);
+            }
+            Step::Hold { pick } => {
+                let Some(d) = m.pick(pick) else { continue };
+                if d.state != DeliveryState::Pending {
+                    continue;
+                }
+                let after = Delivery {
+                    held: !d.held,
+                    next_attempt_at: d.held.then_some(now),
+                    updated_at: now,
+                    ..d
+                };
+                s.update_delivery(&after, None).wait().unwrap();
+                m.deliveries.insert(after.id, after);
+            }
+            Step::Resend { pick } => {
+                let Some(d) = m.pick(pick) else { continue };
+                let after = Delivery {
+                    state: DeliveryState::Pending,
+                    held: false,
+                    next_attempt_at: Some(now),
+                    updated_at: now,
+                    ..d
+                };
+                s.update_delivery(&after, None).wait().unwrap();
+                m.deliveries.insert(after.id, after);
+            }
+            Step::Wait { minutes } => now = now.plus_millis(i64::from(minutes) * 60_000),
+            Step::Purge { older_than } => {
+                let cutoff = now.plus_millis(-i64::from(older_than) * 60_000);
+                let (mut purged, mut after) = (Purged::default(), None);
+                loop {
+                    let (p, next) = s.purge_events(cutoff, after, 2).unwrap();
+                    purged += p;
+                    match next {
+                        Some(k) => after = Some(k),
+                        None => break,
+                    }
+                }
+                let gone: Vec<u128> = m
+                    .events
+                    .iter()
+                    .filter(|(_, (at, ids))| {
+                        // An event's key is a ULID of its receipt time.
+                        *at < cutoff
+                            && crate::domain::retention::event_purgeable(
+                                ids.iter().filter_map(|id| m.deliveries.get(id)),
+                            )
+                    })
+                    .map(|(k, _)| *k)
+                    .collect();
+                assert_eq!(purged.events, gone.len(), "events purged");
+                for k in gone {
+                    let ids = m.events.remove(&k).map(|(_, ids)| ids).unwrap_or_default();
+                    for id in ids {
+                        m.deliveries.remove(&id);
+                        m.attempts.remove(&id);
+                        assert!(s.delivery(id).unwrap().is_none());
+                    }
+                    assert!(s.event(k).unwrap().is_none());
+                }
+            }
+        }
+        m.check(s.as_ref(), &endpoints);
+    }
+}
