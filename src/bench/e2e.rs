@@ -673,6 +673,7 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
                 secret: generate_secret(),
                 previous_secrets: vec![],
                 disabled_reason: None,
+                revision: 0,
                 created_at: now,
                 updated_at: now,
             };

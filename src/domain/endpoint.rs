@@ -56,6 +56,10 @@ pub struct Endpoint {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Bumped by the store at every update: an update names the revision
+    /// it read and is refused if the endpoint changed since (optimistic
+    /// concurrency, without comparing whole records).
+    pub revision: u64,
 }
 
 impl Endpoint {
@@ -243,6 +247,7 @@ mod tests {
             secret: s.clone(),
             previous_secrets: vec![],
             disabled_reason: None,
+            revision: 0,
             created_at: t0,
             updated_at: t0,
         };

@@ -64,6 +64,7 @@ impl Herald {
                         secret: secret.map_or_else(generate_secret, str::to_string),
                         previous_secrets: vec![],
                         disabled_reason: None,
+                        revision: 0,
                         created_at: now,
                         updated_at: now,
                     };
@@ -76,7 +77,7 @@ impl Herald {
                         after.secret = s.to_string();
                     }
                     if &after != e {
-                        self.store.update_endpoint(e, &after)?;
+                        self.store.update_endpoint(&after)?;
                     }
                 }
             }
@@ -89,7 +90,7 @@ impl Herald {
                 active: false,
                 ..e.clone()
             };
-            self.store.update_endpoint(e, &after)?;
+            self.store.update_endpoint(&after)?;
         }
         Ok(())
     }

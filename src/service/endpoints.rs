@@ -98,6 +98,7 @@ impl Herald {
             secret: generate_secret(),
             previous_secrets: Vec::new(),
             disabled_reason: None,
+            revision: 0,
             created_at: now,
             updated_at: now,
         };

@@ -137,20 +137,57 @@ impl From<EndpointV1> for Endpoint {
             disabled_reason: None,
             created_at: v.created_at,
             updated_at: v.updated_at,
+            revision: 0,
+        }
+    }
+}
+
+/// Endpoint format 2, frozen: before `revision` existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointV2 {
+    pub id: EndpointId,
+    pub tenant_id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub active: bool,
+    pub secret: String,
+    pub previous_secrets: Vec<RetiredSecret>,
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<EndpointV2> for Endpoint {
+    fn from(v: EndpointV2) -> Self {
+        Endpoint {
+            id: v.id,
+            tenant_id: v.tenant_id,
+            url: v.url,
+            events: v.events,
+            description: v.description,
+            active: v.active,
+            secret: v.secret,
+            previous_secrets: v.previous_secrets,
+            disabled_reason: v.disabled_reason,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            revision: 0,
         }
     }
 }
 
 impl Versioned for Endpoint {
     const KIND: &'static str = "endpoint";
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
     fn encode(&self) -> Vec<u8> {
         encode_with(Self::VERSION, self)
     }
     fn decode(bytes: &[u8]) -> Result<Self> {
         match split(Self::KIND, bytes)? {
             (1, body) => decode_body::<EndpointV1>(Self::KIND, body).map(Endpoint::from),
-            (2, body) => decode_body(Self::KIND, body),
+            (2, body) => decode_body::<EndpointV2>(Self::KIND, body).map(Endpoint::from),
+            (3, body) => decode_body(Self::KIND, body),
             (v, _) => Err(unknown(Self::KIND, v)),
         }
     }
@@ -159,6 +196,11 @@ impl Versioned for Endpoint {
 #[cfg(test)]
 pub(crate) fn encode_endpoint_v1(v: &EndpointV1) -> Vec<u8> {
     encode_with(1, v)
+}
+
+#[cfg(test)]
+pub(crate) fn encode_endpoint_v2(v: &EndpointV2) -> Vec<u8> {
+    encode_with(2, v)
 }
 
 #[cfg(test)]
@@ -205,6 +247,53 @@ mod tests {
         let again = ep.encode();
         assert_eq!(again[0], Endpoint::VERSION);
         assert_eq!(Endpoint::decode(&again).unwrap(), want);
+    }
+
+    /// Bytes written by format 2 (before `revision`). Regenerate only if
+    /// lost: `cargo test write_endpoint_v2_fixture -- --ignored`.
+    const ENDPOINT_V2: &[u8] = include_bytes!("fixtures/endpoint_v2.bin");
+
+    fn v2_sample() -> EndpointV2 {
+        let v1 = v1_sample();
+        EndpointV2 {
+            id: v1.id,
+            tenant_id: v1.tenant_id,
+            url: v1.url,
+            events: v1.events,
+            description: v1.description,
+            active: false,
+            secret: v1.secret,
+            previous_secrets: v1.previous_secrets,
+            disabled_reason: Some("the receiver answered 410 Gone".into()),
+            created_at: v1.created_at,
+            updated_at: v1.updated_at,
+        }
+    }
+
+    #[test]
+    #[ignore = "writes the fixture; run by hand only"]
+    fn write_endpoint_v2_fixture() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src/store/fixtures/endpoint_v2.bin"
+        );
+        std::fs::write(path, encode_endpoint_v2(&v2_sample())).unwrap();
+    }
+
+    #[test]
+    fn decodes_an_endpoint_written_in_format_2_at_revision_0() {
+        assert_eq!(ENDPOINT_V2[0], 2, "the fixture is a format-2 record");
+        let ep = Endpoint::decode(ENDPOINT_V2).unwrap();
+        let want: Endpoint = v2_sample().into();
+        assert_eq!(ep, want);
+        assert_eq!(ep.revision, 0);
+        assert_eq!(
+            ep.disabled_reason.as_deref(),
+            Some("the receiver answered 410 Gone")
+        );
+        let again = Endpoint { revision: 7, ..ep }.encode();
+        assert_eq!(again[0], Endpoint::VERSION);
+        assert_eq!(Endpoint::decode(&again).unwrap().revision, 7);
     }
 
     #[test]

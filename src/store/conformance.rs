@@ -75,6 +75,7 @@ fn endpoint(tenant: &str, url: &str) -> Endpoint {
         secret: "whsec_x".into(),
         previous_secrets: vec![],
         disabled_reason: None,
+        revision: 0,
         created_at: t,
         updated_at: t,
     }
@@ -206,22 +207,28 @@ pub fn endpoint_urls_are_unique_per_tenant_and_follow_updates(new: Factory) {
 
     let mut moved = a.clone();
     moved.url = "https://x.test/2".into();
-    s.update_endpoint(&a, &moved).unwrap();
+    let stored = s.update_endpoint(&moved).unwrap();
+    assert_eq!(stored.revision, a.revision + 1);
+    assert_eq!(s.endpoint(a.id).unwrap(), Some(stored.clone()));
     // The old URL is free again, the new one taken.
     s.insert_endpoint(&endpoint("a", "https://x.test/1"))
         .unwrap();
     assert!(s
         .insert_endpoint(&endpoint("a", "https://x.test/2"))
         .is_err());
-    // A stale `before` is refused.
+    // A stale revision is refused.
     assert!(matches!(
-        s.update_endpoint(&a, &moved),
+        s.update_endpoint(&moved),
         Err(StoreError::Conflict(Conflict::Changed))
     ));
     assert_eq!(s.list_endpoints("a", None, 10).unwrap().len(), 2);
     assert_eq!(s.list_endpoints("b", None, 10).unwrap().len(), 1);
-    s.delete_endpoint(&moved).unwrap();
+    s.delete_endpoint(&stored).unwrap();
     assert_eq!(s.endpoint(moved.id).unwrap(), None);
+    assert!(matches!(
+        s.update_endpoint(&stored),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
     assert_eq!(s.list_endpoints("a", None, 10).unwrap().len(), 1);
 
     // The shared read-modify-write: a change, a no-change, a missing one.
@@ -286,7 +293,7 @@ pub fn every_write_shows_in_the_next_read(new: Factory) {
         active: false,
         ..a.clone()
     };
-    s.update_endpoint(&a, &off).unwrap();
+    s.update_endpoint(&off).unwrap();
     assert!(!s.endpoint(a.id).unwrap().unwrap().active);
     assert!(whole(s.as_ref()).contains(&("https://x.test/1".to_string(), false)));
     s.delete_endpoint(&b).unwrap();

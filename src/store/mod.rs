@@ -192,10 +192,11 @@ pub trait EndpointStore {
     /// Inserts a new endpoint; [`Conflict::UrlTaken`] if the tenant already
     /// has one with this URL.
     fn insert_endpoint(&self, e: &Endpoint) -> Result<()>;
-    /// Replaces `before` with `after` (same id) if the stored record still
-    /// equals `before` ([`Conflict::Changed`] otherwise); keeps the URL
-    /// index in step ([`Conflict::UrlTaken`]).
-    fn update_endpoint(&self, before: &Endpoint, after: &Endpoint) -> Result<()>;
+    /// Replaces the stored endpoint of `e.id` with `e` if the stored one is
+    /// still at `e.revision` ([`Conflict::Changed`] otherwise, or if it is
+    /// gone); keeps the URL index in step ([`Conflict::UrlTaken`]). Answers
+    /// the endpoint as stored, at the next revision.
+    fn update_endpoint(&self, e: &Endpoint) -> Result<Endpoint>;
     /// Removes an endpoint and its index entries.
     fn delete_endpoint(&self, e: &Endpoint) -> Result<()>;
     /// One endpoint by id.
@@ -248,8 +249,8 @@ where
         let Some(after) = change(&before).map_err(ModifyError::Refused)? else {
             return Ok(Some(before));
         };
-        match store.update_endpoint(&before, &after) {
-            Ok(()) => return Ok(Some(after)),
+        match store.update_endpoint(&after) {
+            Ok(written) => return Ok(Some(written)),
             Err(StoreError::Conflict(Conflict::Changed)) => continue,
             Err(e) => return Err(ModifyError::Store(e, Some(Box::new(after)))),
         }

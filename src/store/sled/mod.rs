@@ -327,29 +327,31 @@ impl EndpointStore for SledStore {
         self.sync()
     }
 
-    fn update_endpoint(&self, before: &Endpoint, after: &Endpoint) -> Result<()> {
-        debug_assert_eq!(before.id, after.id);
-        let key = keys::endpoint(after.id);
-        let old_url = keys::endpoint_url(&before.tenant_id, &before.url);
-        let new_url = keys::endpoint_url(&after.tenant_id, &after.url);
-        let id = after.id.to_bytes();
-        let record = after.encode();
+    fn update_endpoint(&self, e: &Endpoint) -> Result<Endpoint> {
+        let key = keys::endpoint(e.id);
+        let new_url = keys::endpoint_url(&e.tenant_id, &e.url);
+        let id = e.id.to_bytes();
+        let written = Endpoint {
+            revision: e.revision.wrapping_add(1),
+            ..e.clone()
+        };
+        let record = written.encode();
         let r = self
             .db
             .transaction(|tx| {
-                let current = tx.get(&key)?;
-                let unchanged = current
-                    .as_deref()
-                    .and_then(|b| Endpoint::decode(b).ok())
-                    .is_some_and(|cur| &cur == before);
-                if !unchanged {
+                let current = match tx.get(&key)? {
+                    Some(b) => Endpoint::decode(&b).ok(),
+                    None => None,
+                };
+                let Some(current) = current.filter(|c| c.revision == e.revision) else {
                     return Err(ConflictableTransactionError::Abort(Conflict::Changed));
-                }
+                };
+                let old_url = keys::endpoint_url(&current.tenant_id, &current.url);
                 if old_url != new_url {
                     if tx.get(&new_url)?.is_some() {
                         return Err(ConflictableTransactionError::Abort(Conflict::UrlTaken));
                     }
-                    tx.remove(old_url.clone())?;
+                    tx.remove(old_url)?;
                     tx.insert(new_url.clone(), &id[..])?;
                 }
                 tx.insert(key.clone(), record.clone())?;
@@ -358,9 +360,10 @@ impl EndpointStore for SledStore {
             .map_err(tx_err);
         // Even a failed transaction may have raced another writer: drop
         // the copies either way.
-        self.cache.endpoint_changed(before);
+        self.cache.endpoint_changed(e);
         r?;
-        self.sync()
+        self.sync()?;
+        Ok(written)
     }
 
     fn delete_endpoint(&self, e: &Endpoint) -> Result<()> {
