@@ -136,7 +136,7 @@ impl Herald {
             "last_tick_ms_ago": stale_ms,
         });
         let disk = match &self.settings.data_dir {
-            Some(dir) => match fs2::available_space(dir) {
+            Some(dir) => match fs4::available_space(dir) {
                 Ok(free) => {
                     json!({ "ok": free >= MIN_FREE_DISK, "free_bytes": free, "min_bytes": MIN_FREE_DISK })
                 }
