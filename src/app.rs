@@ -65,7 +65,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
             connect_timeout: cfg.request_timeout.min(Duration::from_secs(5)),
             max_response_bytes: 16 * 1024,
             pool_size: cfg.workers,
-            user_agent: concat!("Herald/", env!("CARGO_PKG_VERSION")).to_string(),
+            user_agent: crate::wire::headers::USER_AGENT.to_string(),
             policy: cfg.ip_policy(),
         },
     }

@@ -203,7 +203,7 @@ impl ServeArgs {
                 .map_err(|e| invalid(SPEC.alert_url.flag, format!("{u:?} is not a URL ({e})")))?;
         }
         if let Some(s) = &alert_secret {
-            if crate::signing::Signer::new(&[s.as_str()]).is_err() {
+            if crate::wire::signing::Signer::new(&[s.as_str()]).is_err() {
                 return Err(invalid(
                     SPEC.alert_secret.flag,
                     "must be whsec_ followed by base64",

@@ -13,7 +13,6 @@ pub mod delivery;
 pub mod domain;
 pub mod http;
 pub mod service;
-pub mod signing;
 pub mod store;
 pub mod telemetry;
 pub mod views;

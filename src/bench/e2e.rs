@@ -181,7 +181,7 @@ async fn sink(req: HttpRequest, body: web::Bytes, st: web::Data<SinkState>) -> H
             .unwrap_or("");
         if let Some(secret) = secret {
             st.verified.fetch_add(1, Ordering::Relaxed);
-            if !crate::signing::verify_brainsait(&secret, &body, sig) {
+            if !crate::wire::signing::verify_brainsait(&secret, &body, sig) {
                 st.bad_signatures.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -62,7 +62,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(5),
             max_response_bytes: 16 * 1024,
             pool_size: 16,
-            user_agent: concat!("Herald/", env!("CARGO_PKG_VERSION")).to_string(),
+            user_agent: crate::wire::headers::USER_AGENT.to_string(),
             policy: IpPolicy::default(),
         }
     }

@@ -21,8 +21,8 @@ use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
 use crate::domain::ids::AttemptId;
 use crate::domain::retry;
 use crate::domain::time::Timestamp;
-use crate::signing::Signer;
 use crate::store::{Due, Store, StoreError};
+use crate::wire::signing::Signer;
 
 /// How long a job whose processing panicked waits before it runs again.
 const PANIC_BACKOFF_MS: i64 = 30_000;
@@ -181,7 +181,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             })
         }
     };
-    let user_agent = concat!("Herald/", env!("CARGO_PKG_VERSION"));
+    let user_agent = crate::wire::headers::USER_AGENT;
     let headers: [(&str, &str); 7] = [
         ("Content-Type", "application/json"),
         ("User-Agent", user_agent),

@@ -9,12 +9,13 @@ use crate::delivery::Dispatch;
 use crate::domain::delivery::{Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::{
-    envelope, generated_id, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID,
+    generated_id, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID,
 };
 use crate::domain::event_type;
 use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
 use crate::domain::time::Timestamp;
 use crate::store::{CommitOutcome, Committed, Due, Idempotency, NewEvent, Store, Ticket};
+use crate::wire::envelope::envelope;
 
 /// The most events in one batch request.
 pub const MAX_BATCH: usize = 1000;

@@ -194,7 +194,7 @@ fn every_request_carries_the_wire_contract_headers_and_envelope() {
     assert_eq!(got.header("webhook-id"), Some("evt_1234567890"));
     assert_eq!(
         got.header("x-brainsait-signature"),
-        Some(herald::signing::brainsait_signature(&secret, want.as_bytes()).as_str())
+        Some(herald::wire::signing::brainsait_signature(&secret, want.as_bytes()).as_str())
     );
     let ts: i64 = got.header("webhook-timestamp").unwrap().parse().unwrap();
     let now = std::time::SystemTime::now()
@@ -205,7 +205,7 @@ fn every_request_carries_the_wire_contract_headers_and_envelope() {
         (now - ts).abs() < 60,
         "webhook-timestamp is the attempt's time"
     );
-    assert!(herald::signing::verify_standard(
+    assert!(herald::wire::signing::verify_standard(
         &secret,
         "evt_1234567890",
         ts,

@@ -175,7 +175,7 @@ fn endpoint_down_fires_once_to_the_operator_and_resolves_after_recovery() {
     assert_eq!(body["tenant_id"], "_herald");
     assert_eq!(
         got.header("x-brainsait-signature"),
-        Some(herald::signing::brainsait_signature(secret, &got.body).as_str()),
+        Some(herald::wire::signing::brainsait_signature(secret, &got.body).as_str()),
         "signed like any delivery"
     );
     // More failures: no more pages.
