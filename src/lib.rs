@@ -5,7 +5,6 @@
 
 pub mod app;
 pub mod bench;
-pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,5 +15,4 @@ pub mod service;
 pub mod signing;
 pub mod store;
 pub mod telemetry;
-pub mod views;
 pub mod wire;

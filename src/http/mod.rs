@@ -21,7 +21,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
     if req.path().starts_with("/api/") {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into());
     }
-    Err(ui::context::UiError::not_found(None).into())
+    Err(ui::error::UiError::not_found(None).into())
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
@@ -51,7 +51,7 @@ pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
 
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{deliveries, event_types, events, keys, metrics, tenants, webhooks};
+    use api::{alerts, deliveries, event_types, events, keys, metrics, tenants, webhooks};
     cfg.app_data(web::QueryConfig::default().error_handler(query_error))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
@@ -96,7 +96,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/webhooks/{id}/replay").route(web::post().to(webhooks::replay)))
                 .service(resource("/webhooks/{id}/test").route(web::post().to(webhooks::test)))
                 .service(resource("/metrics").route(web::get().to(metrics::get)))
-                .service(resource("/alerts").route(web::get().to(metrics::alerts)))
+                .service(resource("/alerts").route(web::get().to(alerts::list)))
                 .service(resource("/deliveries").route(web::get().to(deliveries::list)))
                 .service(resource("/deliveries/{id}").route(web::get().to(deliveries::get)))
                 .service(

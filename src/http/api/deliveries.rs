@@ -5,10 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::http::api::json::{AttemptView, DeliveryDetailView, DeliveryView, PageView};
 use crate::http::error::ApiError;
 use crate::http::extract::{call, caller};
 use crate::service::{Herald, LogQuery};
-use crate::views::{AttemptView, DeliveryDetailView, DeliveryView, PageView};
 
 /// `GET /api/v1/deliveries?webhook_id&event&status&since&until&limit&cursor`.
 pub async fn list(

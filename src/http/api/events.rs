@@ -4,10 +4,10 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
+use crate::http::api::json::{AcceptedView, EventView};
 use crate::http::error::ApiError;
 use crate::http::extract::{call, caller, ingest, raw_json_body};
 use crate::service::{Herald, IngestOutcome, MAX_BATCH};
-use crate::views::{AcceptedView, EventView};
 use crate::wire::{self, WireError};
 
 /// Deepest JSON nesting accepted in an event.

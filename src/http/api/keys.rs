@@ -2,10 +2,10 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::http::api::json::{KeyView, PageView};
 use crate::http::error::ApiError;
 use crate::http::extract::{call, caller, json_body, ListQuery, MANAGEMENT_BODY_LIMIT};
 use crate::service::{Herald, NewKey};
-use crate::views::{KeyView, PageView};
 
 /// `POST /api/v1/keys` → 201 with `key`.
 pub async fn create(

@@ -2,10 +2,10 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::http::api::json::{PageView, TenantView};
 use crate::http::error::ApiError;
 use crate::http::extract::{call, caller, json_body, ListQuery, MANAGEMENT_BODY_LIMIT};
 use crate::service::{Herald, NewTenant, TenantPatch};
-use crate::views::{PageView, TenantView};
 
 /// `POST /api/v1/tenants` → 201.
 pub async fn create(

@@ -2,10 +2,10 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::http::api::json::{AcceptedView, EndpointView, HealthView, PageView};
 use crate::http::error::ApiError;
 use crate::http::extract::{call, caller, json_body, ListQuery, MANAGEMENT_BODY_LIMIT};
 use crate::service::{EndpointPatch, Herald, NewEndpoint};
-use crate::views::{AcceptedView, EndpointView, HealthView, PageView};
 use serde::Deserialize;
 
 /// `POST /api/v1/webhooks` → 201 with `secret`.

@@ -6,7 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::context::{blocking, page, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
 use crate::domain::alert::State;
 use crate::service::Herald;

@@ -1,6 +1,6 @@
 //! `GET /charts/{name}.svg`: the dashboard's and endpoint page's charts
 //! (deliveries per hour, success rate, p95 and average latency over the
-//! last 24 hours or 7 days), drawn by `crate::chart` and served as images,
+//! last 24 hours or 7 days), drawn by [`super::chart`] and served as images,
 //! so the pages embed them with `<img>` and never insert markup unescaped.
 //! [`tables`] gives the same numbers for the table next to the charts.
 
@@ -8,8 +8,9 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::context::{blocking, Ctx, UiError};
-use crate::chart::{self, Point, Spec};
+use super::chart::{self, Point, Spec};
+use super::error::UiError;
+use super::session::{blocking, Ctx};
 use crate::domain::stats::Grain;
 use crate::domain::stats::Stats;
 use crate::service::Herald;

@@ -11,7 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::context::{blocking, page, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{event_names, parse_form_time, Badge, Errors, When};
 use crate::domain::delivery::Delivery;
 use crate::domain::endpoint::Endpoint;

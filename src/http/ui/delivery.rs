@@ -7,7 +7,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, redirect, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::service::{Herald, ServiceError};

@@ -7,7 +7,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, redirect, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{Errors, When};
 use crate::domain::apikey::KeyScope;
 use crate::service::{Herald, NewKey, PageRequest, ServiceError};

@@ -11,10 +11,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{
-    blocking, check_origin, cookie, local_path, page, read_form, redirect, set_cookie, Ctx, Layout,
-    UiError, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
-};
+use super::csrf::check_origin;
+use super::error::UiError;
+use super::form::read_form;
+use super::layout::{local_path, page, redirect, Layout};
+use super::session::{blocking, cookie, set_cookie, Ctx, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::domain::session::{constant_time_eq, generate_token};
 use crate::service::{Herald, ServiceError};
 
@@ -44,7 +45,7 @@ fn login_page(
     error: Option<String>,
     notice: Option<&'static str>,
 ) -> HttpResponse {
-    let tls = super::context::is_tls(req);
+    let tls = super::session::is_tls(req);
     let token = cookie(req, LOGIN_CSRF_COOKIE).unwrap_or_else(generate_token);
     let mut layout = Layout::anonymous();
     layout.csrf = token.clone();
@@ -123,7 +124,7 @@ pub async fn submit(
     .await?;
     match result {
         Ok(login) => {
-            let tls = super::context::is_tls(&req);
+            let tls = super::session::is_tls(&req);
             let mut res = redirect(&next);
             for c in [
                 set_cookie(SESSION_COOKIE, &login.token, tls, "Lax", None),
@@ -184,7 +185,7 @@ pub async fn logout(
             .await?
             .map_err(|e| ctx.fail(&req, e))?;
     }
-    let tls = super::context::is_tls(&req);
+    let tls = super::session::is_tls(&req);
     let mut res = redirect("/login?notice=logged_out");
     if let Ok(v) =
         header::HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", tls, "Lax", Some(0)))

@@ -9,13 +9,18 @@
 //! - Handlers hold no rules and never touch the store: they call `Herald`
 //!   as `Caller::Session`, exactly as the API calls it with a key.
 //! - Every POST checks the `Origin` (or `Referer`) and the session's CSRF
-//!   token before anything else ([`context::Ctx::form`]).
+//!   token before anything else ([`session::Ctx::form`](form)).
 //! - Everything shown is escaped by askama (`.html` templates); no
 //!   template uses `|safe`. Links are rendered only for http(s) URLs.
 //! - Another tenant's ids are "not found" (404), as in the API.
 
 pub mod assets;
-pub mod context;
+pub mod chart;
+pub mod csrf;
+pub mod error;
+pub mod form;
+pub mod layout;
+pub mod session;
 pub mod view;
 
 mod account;

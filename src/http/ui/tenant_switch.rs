@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::context::{blocking, local_path, redirect, Ctx, UiError};
+use super::error::UiError;
+use super::layout::{local_path, redirect};
+use super::session::{blocking, Ctx};
 use crate::service::Herald;
 
 /// Switches the session's tenant and returns to the section it came from

@@ -6,7 +6,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, redirect, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, Errors, When};
 use crate::service::{Herald, NewTenant, PageRequest, ServiceError, TenantPatch};
 

@@ -8,8 +8,10 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::charts::{tables, ChartTables};
-use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::deliveries::{rows_of, DeliveryRow};
+use super::error::UiError;
+use super::layout::{page, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{
     datetime_local, event_groups, event_names, http_href, Badge, Errors, EventGroup, When,
 };

@@ -6,7 +6,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::context::{blocking, redirect, Ctx, UiError};
+use super::error::UiError;
+use super::layout::redirect;
+use super::session::{blocking, Ctx};
 use super::view::{parse_form_time, Errors};
 use super::webhook::{render, PageState};
 use super::webhook_new::{field_errors, EndpointForm};

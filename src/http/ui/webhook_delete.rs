@@ -6,7 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, redirect, Layout};
+use super::session::{blocking, Ctx};
 use crate::service::Herald;
 
 /// The confirmation page.

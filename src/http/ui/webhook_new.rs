@@ -5,7 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::context::{blocking, page, redirect, Ctx, Form, Layout, UiError};
+use super::error::UiError;
+use super::form::Form;
+use super::layout::{page, redirect, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{event_groups, Errors, EventGroup};
 use crate::service::{Herald, NewEndpoint, ServiceError};
 

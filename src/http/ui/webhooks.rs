@@ -7,8 +7,10 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::charts::WINDOW_MS;
-use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::dashboard::Figures;
+use super::error::UiError;
+use super::layout::{page, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
 use crate::service::{Herald, PageRequest};
 
