@@ -4,8 +4,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::service::ServiceError;
-use crate::store::{Conflict, StoreError};
+use crate::service::{ServiceError, StoreFault};
 
 /// An error answer.
 #[derive(Debug, Clone)]
@@ -104,11 +103,11 @@ impl From<ServiceError> for ApiError {
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::TenantExists(_) => StatusCode::CONFLICT,
-            ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => StatusCode::CONFLICT,
-            ServiceError::Store(StoreError::Conflict(Conflict::UrlTaken)) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ServiceError::Store(_) => return ApiError::internal(&e),
+            ServiceError::Store { fault, .. } => match fault {
+                StoreFault::Changed => StatusCode::CONFLICT,
+                StoreFault::UrlTaken => StatusCode::UNPROCESSABLE_ENTITY,
+                StoreFault::Locked | StoreFault::Failed => return ApiError::internal(&e),
+            },
         };
         Self {
             status,

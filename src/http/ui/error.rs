@@ -145,7 +145,7 @@ impl UiError {
                     retry_after: Some(*retry_after_secs),
                 }
             }
-            ServiceError::Store(_) => {
+            ServiceError::Store { .. } => {
                 log::error!("admin panel: {e}");
                 return Self::internal(layout);
             }
