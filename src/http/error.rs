@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::service::{ServiceError, StoreFault};
 
+/// What an API handler answers: a response, or an error answer.
+pub type ApiResult = Result<HttpResponse, ApiError>;
+
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {

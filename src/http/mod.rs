@@ -9,6 +9,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod ingest;
 pub mod security;
 pub mod ui;
 

@@ -2,16 +2,14 @@
 //! transitions, for the caller's tenant (or every tenant for a platform
 //! key naming none).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 
-use crate::http::error::ApiError;
-use crate::http::extract::{call, caller};
-use crate::service::Herald;
+use crate::http::error::ApiResult;
+use crate::http::extract::ApiCaller;
 
 /// `GET /api/v1/alerts`: what fires now and the recent transitions.
-pub async fn list(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let (firing, history) = call(&h, move |h| h.alerts_view(&c, 100)).await?;
+pub async fn list(api: ApiCaller) -> ApiResult {
+    let (firing, history) = api.call(|h, c| h.alerts_view(c, 100)).await?;
     let alert = |rule: &str, ep: String, tenant: &str, state: &str, at: String, detail: &str| {
         serde_json::json!({
             "rule": rule, "webhook_id": ep, "tenant_id": tenant,

@@ -1,12 +1,12 @@
 //! `GET /api/v1/metrics` (the seed's figures) and `GET /metrics`
 //! (Prometheus).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use crate::http::api::json::MetricsView;
-use crate::http::error::ApiError;
-use crate::http::extract::{call, caller};
+use crate::http::error::ApiResult;
+use crate::http::extract::{call, ApiCaller};
 use crate::service::{parse_window, Herald};
 
 /// `?window=24h`.
@@ -17,32 +17,27 @@ pub struct WindowQuery {
 
 /// `GET /api/v1/metrics?window=24h`: tenant-scoped; a platform key
 /// without `X-Tenant-ID` gets every tenant.
-pub async fn get(
-    req: HttpRequest,
-    q: web::Query<WindowQuery>,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
+pub async fn get(api: ApiCaller, q: web::Query<WindowQuery>) -> ApiResult {
     let window = q.window.clone().unwrap_or_else(|| "24h".into());
     let ms = parse_window(&window)?;
-    let report = call(&h, move |h| h.metrics(&c, ms)).await?;
+    let report = api.call(move |h, c| h.metrics(c, ms)).await?;
     Ok(HttpResponse::Ok().json(MetricsView::new(&window, &report)))
 }
 
 /// `GET /metrics` on the API listener: needs the platform key.
-pub async fn prometheus(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let text = call(&h, move |h| {
-        h.require_platform(&c)?;
-        h.telemetry_gauges()
-    })
-    .await?;
+pub async fn prometheus(api: ApiCaller) -> ApiResult {
+    let text = api
+        .call(|h, c| {
+            h.require_platform(c)?;
+            h.telemetry_gauges()
+        })
+        .await?;
     Ok(exposition(crate::telemetry::render(&text)))
 }
 
 /// `GET /metrics` on `--metrics-listen`: open, for a scraper on a private
 /// network.
-pub async fn prometheus_open(h: web::Data<Herald>) -> Result<HttpResponse, ApiError> {
+pub async fn prometheus_open(h: web::Data<Herald>) -> ApiResult {
     let g = call(&h, |h| h.telemetry_gauges()).await?;
     Ok(exposition(crate::telemetry::render(&g)))
 }
