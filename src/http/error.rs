@@ -98,7 +98,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::TenantRequired
             | ServiceError::InvalidTenantId(_)
-            | ServiceError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            | ServiceError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -54,8 +54,13 @@ pub enum ServiceError {
         retry_after_secs: u64,
     },
     /// A query parameter is malformed.
-    #[error("{0}")]
-    BadQuery(String),
+    #[error("{message}")]
+    BadQuery {
+        /// The parameter at fault (`limit`, `cursor`, `status`, …).
+        param: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The store failed or refused a write; `fault` says how, so callers
     /// tell a concurrent change from a broken disk without knowing the
     /// store's types.
@@ -113,7 +118,7 @@ impl ServiceError {
             ServiceError::Invalid(_) => "validation_failed",
             ServiceError::DuplicateUrl(_) => "duplicate_url",
             ServiceError::TenantExists(_) => "tenant_exists",
-            ServiceError::BadQuery(_) => "invalid_query",
+            ServiceError::BadQuery { .. } => "invalid_query",
             ServiceError::UnknownEventType(_) => "unknown_event_type",
             ServiceError::TooLarge(_) => "payload_too_large",
             ServiceError::Throttled { .. } => "too_many_requests",
@@ -132,6 +137,14 @@ impl ServiceError {
             ServiceError::DuplicateUrl(_) => Some("url"),
             ServiceError::UnknownEventType(_) => Some("event"),
             _ => None,
+        }
+    }
+
+    /// A malformed query parameter `param`.
+    pub fn bad_query(param: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::BadQuery {
+            param,
+            message: message.into(),
         }
     }
 

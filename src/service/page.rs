@@ -30,7 +30,7 @@ impl PageRequest {
             Some(s) => match s.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
                 _ => {
-                    return Err(ServiceError::BadQuery(format!(
+                    return Err(ServiceError::bad_query("limit", format!(
                         "limit must be an integer from 1 to {MAX_LIMIT}"
                     )))
                 }
@@ -40,7 +40,7 @@ impl PageRequest {
             match cursor {
                 None | Some("") => None,
                 Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| {
-                    ServiceError::BadQuery("cursor is not one this API issued".into())
+                    ServiceError::bad_query("cursor", "cursor is not one this API issued")
                 })?),
             };
         Ok(Self { limit, after })
@@ -52,7 +52,7 @@ impl PageRequest {
             .as_ref()
             .map(|a| {
                 <[u8; 16]>::try_from(a.as_slice())
-                    .map_err(|_| ServiceError::BadQuery("cursor is not one this API issued".into()))
+                    .map_err(|_| ServiceError::bad_query("cursor", "cursor is not one this API issued"))
             })
             .transpose()
     }

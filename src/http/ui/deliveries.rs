@@ -208,12 +208,12 @@ pub async fn list(
                 )
             });
         }
-        Err(ServiceError::BadQuery(m)) => {
-            let field = ["webhook_id", "event", "status", "since", "until", "cursor"]
-                .into_iter()
-                .find(|f| m.starts_with(f))
-                .unwrap_or("filters");
-            errors.add(field, m);
+        Err(ServiceError::BadQuery { param, message }) => {
+            let field = match param {
+                "webhook_id" | "event" | "status" | "since" | "until" | "cursor" => param,
+                _ => "filters",
+            };
+            errors.add(field, message);
             status = StatusCode::UNPROCESSABLE_ENTITY;
         }
         Err(e) => return Err(ctx.fail(&req, e)),

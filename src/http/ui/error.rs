@@ -123,7 +123,7 @@ impl UiError {
                 (StatusCode::FORBIDDEN, "Not allowed")
             }
             ServiceError::TenantRequired => (StatusCode::BAD_REQUEST, "Choose a tenant"),
-            ServiceError::InvalidTenantId(_) | ServiceError::BadQuery(_) => {
+            ServiceError::InvalidTenantId(_) | ServiceError::BadQuery { .. } => {
                 (StatusCode::BAD_REQUEST, "Bad request")
             }
             ServiceError::Invalid(_)

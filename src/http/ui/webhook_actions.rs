@@ -30,7 +30,7 @@ async fn with_error(
 ) -> Result<HttpResponse, UiError> {
     let message = match &e {
         ServiceError::Invalid(f) => f.message.clone(),
-        ServiceError::UnknownEventType(_) | ServiceError::BadQuery(_) => e.to_string(),
+        ServiceError::UnknownEventType(_) | ServiceError::BadQuery { .. } => e.to_string(),
         _ => return Err(ctx.fail(req, e)),
     };
     let mut errors = Errors::default();
