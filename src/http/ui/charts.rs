@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::chart::{self, Point, Spec};
 use super::error::UiError;
+use super::form::Query;
 use super::session::{blocking, Ctx};
 use crate::domain::stats::Grain;
 use crate::domain::stats::Stats;
@@ -25,7 +26,9 @@ pub const WEEK_MS: i64 = 7 * 24 * 3_600_000;
 /// the last 7 days instead of 24 hours.
 #[derive(Debug, Deserialize)]
 pub struct ChartQuery {
+    #[serde(default)]
     endpoint: Option<String>,
+    #[serde(default)]
     window: Option<String>,
 }
 
@@ -139,7 +142,7 @@ fn kind(name: &str) -> Option<Kind> {
 pub async fn show(
     req: HttpRequest,
     name: web::Path<String>,
-    q: web::Query<ChartQuery>,
+    Query(q): Query<ChartQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "dashboard").await?;
@@ -147,7 +150,7 @@ pub async fn show(
         return Err(UiError::not_found(Some(ctx.layout)));
     };
     let caller = ctx.caller.clone();
-    let endpoint = q.endpoint.clone().filter(|e| !e.is_empty());
+    let endpoint = q.endpoint.filter(|e| !e.is_empty());
     let week = q.window.as_deref() == Some("7d");
     let window = if week { WEEK_MS } else { WINDOW_MS };
     let series = blocking(&h, move |h| {

@@ -12,6 +12,7 @@ use base64::Engine;
 use serde::Deserialize;
 
 use super::error::UiError;
+use super::form::Query;
 use super::layout::{page, Layout};
 use super::session::{blocking, Ctx};
 use super::view::{event_names, parse_form_time, Badge, Errors, When};
@@ -133,11 +134,10 @@ impl Filters {
 /// `GET /deliveries`.
 pub async fn list(
     req: HttpRequest,
-    q: web::Query<Filters>,
+    Query(q): Query<Filters>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "deliveries").await?;
-    let q = q.into_inner();
     let mut errors = Errors::default();
     let mut time = |name: &str, v: &str| -> Option<String> {
         if v.trim().is_empty() {

@@ -20,6 +20,7 @@ pub mod csrf;
 pub mod error;
 pub mod form;
 pub mod layout;
+pub mod notice;
 pub mod session;
 pub mod view;
 

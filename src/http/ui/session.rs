@@ -2,8 +2,10 @@
 //! form's CSRF cookie), [`Ctx`] — a logged-in request loaded from its
 //! session cookie — and running service calls on the blocking pool.
 
+use actix_web::cookie::time::Duration;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
-use actix_web::{web, HttpRequest};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::UiError;
 use super::layout::Layout;
@@ -34,47 +36,87 @@ pub fn cookie_name(base: &str, tls: bool) -> String {
     }
 }
 
-/// The value of cookie `base` (either form of its name).
+/// The value of cookie `base`: the first non-empty `__Host-` one, else the
+/// last non-empty plain one.
 pub fn cookie(req: &HttpRequest, base: &str) -> Option<String> {
     let prefixed = format!("__Host-{base}");
-    let mut plain = None;
-    for value in req.headers().get_all(header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else {
-                continue;
-            };
-            if k == prefixed && !v.is_empty() {
-                return Some(v.to_string());
-            }
-            if k == base && !v.is_empty() {
-                plain = Some(v.to_string());
-            }
-        }
+    let pick = |cookies: &[Cookie<'_>]| {
+        let values = |name: &str| {
+            cookies
+                .iter()
+                .filter(|c| c.name() == name && !c.value().is_empty())
+                .map(|c| c.value().to_string())
+                .collect::<Vec<_>>()
+        };
+        values(&prefixed)
+            .into_iter()
+            .next()
+            .or_else(|| values(base).pop())
+    };
+    match req.cookies() {
+        Ok(cookies) => pick(&cookies),
+        // actix refuses every cookie of a request for one malformed pair
+        // (a name-only cookie another app on this host set, say); read
+        // the pairs one by one and skip what does not parse.
+        Err(_) => pick(&tolerant_cookies(req)),
     }
-    plain
 }
 
-/// A `Set-Cookie` value: `HttpOnly`, `Path=/`, `Secure` over TLS;
-/// `max_age` of `Some(0)` deletes it.
-pub fn set_cookie(
+/// The request's cookies, skipping the pairs that do not parse.
+fn tolerant_cookies(req: &HttpRequest) -> Vec<Cookie<'static>> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .filter_map(|pair| Cookie::parse_encoded(pair.trim().to_string()).ok())
+        .collect()
+}
+
+/// A cookie as the panel sets them: `HttpOnly`, `Path=/`, `SameSite` as
+/// given, `Secure` and the `__Host-` name over TLS; `max_age` of zero
+/// deletes it, none makes it last the browser session.
+pub fn panel_cookie(
     base: &str,
     value: &str,
     tls: bool,
-    same_site: &str,
-    max_age: Option<u64>,
-) -> String {
-    let mut c = format!(
-        "{}={value}; Path=/; HttpOnly; SameSite={same_site}",
-        cookie_name(base, tls)
-    );
+    same_site: SameSite,
+    max_age: Option<Duration>,
+) -> Cookie<'static> {
+    let mut c = Cookie::build(cookie_name(base, tls), value.to_string())
+        .path("/")
+        .http_only(true)
+        .same_site(same_site);
     if tls {
-        c.push_str("; Secure");
+        c = c.secure(true);
     }
-    if let Some(s) = max_age {
-        c.push_str(&format!("; Max-Age={s}"));
+    if let Some(age) = max_age {
+        c = c.max_age(age);
     }
-    c
+    c.finish()
+}
+
+/// The session cookie for `token` (`SameSite=Lax`, for the browser
+/// session), or with `None` the one that deletes it.
+pub fn session_cookie(req: &HttpRequest, token: Option<&str>) -> Cookie<'static> {
+    let tls = is_tls(req);
+    match token {
+        Some(t) => panel_cookie(SESSION_COOKIE, t, tls, SameSite::Lax, None),
+        None => panel_cookie(SESSION_COOKIE, "", tls, SameSite::Lax, Some(Duration::ZERO)),
+    }
+}
+
+/// Adds `cookies` to `res` (a cookie that cannot be a header is logged and
+/// left out, as a browser would ignore it).
+pub fn with_cookies(
+    mut res: HttpResponse,
+    cookies: impl IntoIterator<Item = Cookie<'static>>,
+) -> HttpResponse {
+    for c in cookies {
+        if let Err(e) = res.add_cookie(&c) {
+            log::error!("cookie {}: {e}", c.name());
+        }
+    }
+    res
 }
 
 /// A logged-in admin panel request.
@@ -190,4 +232,56 @@ where
         log::error!("blocking call failed: {e}");
         UiError::internal(None)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn cookies_carry_every_attribute_and_the_host_prefix_over_tls() {
+        let c = panel_cookie(
+            "herald_login",
+            "t",
+            true,
+            SameSite::Strict,
+            Some(Duration::hours(1)),
+        );
+        assert_eq!(
+            c.to_string(),
+            "__Host-herald_login=t; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=3600"
+        );
+        let c = panel_cookie(
+            "herald_session",
+            "",
+            false,
+            SameSite::Lax,
+            Some(Duration::ZERO),
+        );
+        assert_eq!(
+            c.to_string(),
+            "herald_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+        );
+        let c = panel_cookie("herald_session", "s", false, SameSite::Lax, None);
+        assert_eq!(
+            c.to_string(),
+            "herald_session=s; HttpOnly; SameSite=Lax; Path=/"
+        );
+    }
+
+    #[test]
+    fn the_prefixed_cookie_wins_and_a_malformed_pair_spoils_nothing() {
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, "herald_session=a; __Host-herald_session=b"))
+            .to_http_request();
+        assert_eq!(cookie(&req, SESSION_COOKIE).as_deref(), Some("b"));
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, "flag; herald_session=; herald_session=c"))
+            .to_http_request();
+        assert_eq!(cookie(&req, SESSION_COOKIE).as_deref(), Some("c"));
+        let req = TestRequest::default().to_http_request();
+        assert_eq!(cookie(&req, SESSION_COOKIE), None);
+    }
 }
