@@ -10,7 +10,8 @@ use crate::service::{ServiceError, StoreFault};
 pub type ApiResult = Result<HttpResponse, ApiError>;
 
 /// An error answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} {code}: {message}", status.as_u16())]
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
@@ -53,18 +54,6 @@ impl ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error; see the server log",
-        )
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
         )
     }
 }

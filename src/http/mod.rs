@@ -1,5 +1,12 @@
 //! The HTTP edge: the route table, request extraction and error answers.
 //!
+//! [`api`] is the JSON API (one file per resource, [`api::json`] its
+//! shapes), [`ui`] the admin panel; [`extract`] the API's extractors and
+//! blocking calls, [`ingest`] the ingest path's async commit, [`error`]
+//! `ApiError` (the only place API statuses are chosen), `health` the
+//! probes and [`security`] the headers middleware. Nothing here names the
+//! store: service errors say what the edge needs to know.
+//!
 //! **Architecture invariant:** only this module knows about HTTP. Handlers
 //! translate a request into a service call and its result into JSON (the
 //! API) or a page (the admin panel, `ui`); they hold no business rules and

@@ -21,14 +21,16 @@ struct ErrorPage<'a> {
 }
 
 /// An admin panel request that ends in an error page or the login page.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum UiError {
     /// No live session: go to the login page, then come back here.
+    #[error("login required for {next}")]
     Login {
         /// Where to return after login.
         next: String,
     },
     /// An error page.
+    #[error("{status}: {message}")]
     Page {
         /// Its status.
         status: StatusCode,
@@ -41,17 +43,6 @@ pub enum UiError {
         /// For 429: seconds to wait.
         retry_after: Option<u64>,
     },
-}
-
-impl std::fmt::Display for UiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UiError::Login { next } => write!(f, "login required for {next}"),
-            UiError::Page {
-                status, message, ..
-            } => write!(f, "{status}: {message}"),
-        }
-    }
 }
 
 impl UiError {
