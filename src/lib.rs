@@ -5,7 +5,6 @@
 
 pub mod app;
 pub mod bench;
-pub mod chart;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -15,5 +14,4 @@ pub mod http;
 pub mod service;
 pub mod store;
 pub mod telemetry;
-pub mod views;
 pub mod wire;

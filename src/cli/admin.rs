@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 
 use super::Target;
 use crate::clock::SystemClock;
+use crate::http::api::json::{KeyView, PageView, TenantView};
 use crate::service::{Caller, Herald, NewKey, NewTenant, PageRequest, Settings, TenantPatch};
 use crate::store::{Location, StoreError};
-use crate::views::{KeyView, PageView, TenantView};
 
 /// A management operation.
 #[derive(Debug, Clone)]

@@ -4,11 +4,14 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::service::ServiceError;
-use crate::store::{Conflict, StoreError};
+use crate::service::{ServiceError, StoreFault};
+
+/// What an API handler answers: a response, or an error answer.
+pub type ApiResult = Result<HttpResponse, ApiError>;
 
 /// An error answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} {code}: {message}", status.as_u16())]
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
@@ -55,18 +58,6 @@ impl ApiError {
     }
 }
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
-    }
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.status
@@ -96,7 +87,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::TenantRequired
             | ServiceError::InvalidTenantId(_)
-            | ServiceError::BadQuery(_) => StatusCode::BAD_REQUEST,
+            | ServiceError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -104,11 +95,11 @@ impl From<ServiceError> for ApiError {
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::TenantExists(_) => StatusCode::CONFLICT,
-            ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => StatusCode::CONFLICT,
-            ServiceError::Store(StoreError::Conflict(Conflict::UrlTaken)) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ServiceError::Store(_) => return ApiError::internal(&e),
+            ServiceError::Store { fault, .. } => match fault {
+                StoreFault::Changed => StatusCode::CONFLICT,
+                StoreFault::UrlTaken => StatusCode::UNPROCESSABLE_ENTITY,
+                StoreFault::Locked | StoreFault::Failed => return ApiError::internal(&e),
+            },
         };
         Self {
             status,

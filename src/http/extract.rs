@@ -1,12 +1,26 @@
-//! Turning requests into service inputs: the caller, JSON bodies, queries.
+//! Turning requests into service inputs, so an API handler is its service
+//! call and its answer:
+//!
+//! - [`ApiCaller`]: the caller as the headers describe it (verified by the
+//!   service), with the service to call as them on the blocking pool;
+//! - [`Json`]: a JSON body with the API's 415/413/400/422 rules;
+//! - [`Paging`]: `limit` and `cursor`, validated (400 `invalid_query`);
+//! - [`call`]: any blocking service call on actix's blocking pool.
+//!
+//! The ingest path, which does not block a thread, is apart in
+//! [`super::ingest`].
 
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use crate::service::{self, Caller, Herald, IngestOutcome, PageRequest};
+use crate::service::{self, Caller, Herald, PageRequest};
 
 /// The largest body the management routes accept (tenants, keys, webhooks).
 pub const MANAGEMENT_BODY_LIMIT: usize = 64 * 1024;
@@ -27,6 +41,66 @@ pub fn caller(req: &HttpRequest) -> Caller {
     });
     let tenant = header_str("x-tenant-id").map(str::to_string);
     Caller::Api { bearer, tenant }
+}
+
+/// An API request's caller (`Authorization: Bearer`, `X-Tenant-ID`) and
+/// the service to call as them. Extracting it never fails: the service
+/// decides whether the key is any good, at the call.
+pub struct ApiCaller {
+    /// Who is calling, as the headers say.
+    pub caller: Caller,
+    /// The service.
+    pub herald: web::Data<Herald>,
+}
+
+impl ApiCaller {
+    /// Runs `f` as this caller on the blocking pool; a service error
+    /// becomes the API's error answer.
+    pub async fn call<T, F>(self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Herald, &Caller) -> service::Result<T> + Send + 'static,
+    {
+        let c = self.caller;
+        call(&self.herald, move |h| f(h, &c)).await
+    }
+}
+
+impl FromRequest for ApiCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.app_data::<web::Data<Herald>>() {
+            Some(h) => Ok(ApiCaller {
+                caller: caller(req),
+                herald: h.clone(),
+            }),
+            None => Err(ApiError::internal("the app has no Herald")),
+        })
+    }
+}
+
+/// A JSON body of type `T` (at most `LIMIT` bytes), read by
+/// [`json_body`]: 415 `unsupported_media_type` without a JSON content
+/// type, 413 `payload_too_large` over the limit, 400 `invalid_body` or
+/// `invalid_json` when unreadable or malformed, 422 `validation_failed`
+/// when well-formed but of the wrong shape. (actix's own `web::Json`
+/// answers differently, so the API uses this one.)
+pub struct Json<T, const LIMIT: usize = MANAGEMENT_BODY_LIMIT>(pub T);
+
+impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for Json<T, LIMIT> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let payload = web::Payload::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let payload = payload.await.map_err(ApiError::internal)?;
+            json_body(&req, payload, LIMIT).await.map(Json)
+        })
+    }
 }
 
 /// Reads a JSON body: `Content-Type: application/json` (415 otherwise), at
@@ -130,29 +204,27 @@ impl ListQuery {
     }
 }
 
-/// Runs an ingest. Single events are prepared right here (a few reads
-/// from sled's cache); a batch is prepared on the blocking pool (it may
-/// be a thousand events to validate). Either way the wait for the group
-/// commit holds no thread: the committer answers through a oneshot.
-pub async fn ingest(
-    herald: &web::Data<Herald>,
-    caller: Caller,
-    events: Vec<serde_json::Value>,
-    idempotency_key: Option<String>,
-) -> Result<IngestOutcome, ApiError> {
-    let ingesting = if events.len() == 1 {
-        herald.ingest_start(&caller, events, idempotency_key.as_deref())
-    } else {
-        let h = herald.clone();
-        web::block(move || h.ingest_start(&caller, events, idempotency_key.as_deref()))
-            .await
-            .map_err(ApiError::internal)?
-    };
-    ingesting.outcome().await.map_err(ApiError::from)
+/// The page a list request asks for: `?limit=&cursor=`, validated by the
+/// service's rules (400 `invalid_query`, as every malformed query is).
+pub struct Paging(pub PageRequest);
+
+impl FromRequest for Paging {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            web::Query::<ListQuery>::from_query(req.query_string())
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))
+                .and_then(|q| q.page())
+                .map(Paging),
+        )
+    }
 }
 
 /// Runs a blocking service call on actix's blocking pool, so store I/O
-/// never stalls the async workers.
+/// never stalls the async workers; a service error becomes the API's
+/// error answer.
 pub async fn call<T, F>(herald: &web::Data<Herald>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,

@@ -1,5 +1,12 @@
 //! The HTTP edge: the route table, request extraction and error answers.
 //!
+//! [`api`] is the JSON API (one file per resource, [`api::json`] its
+//! shapes), [`ui`] the admin panel; [`extract`] the API's extractors and
+//! blocking calls, [`ingest`] the ingest path's async commit, [`error`]
+//! `ApiError` (the only place API statuses are chosen), `health` the
+//! probes and [`security`] the headers middleware. Nothing here names the
+//! store: service errors say what the edge needs to know.
+//!
 //! **Architecture invariant:** only this module knows about HTTP. Handlers
 //! translate a request into a service call and its result into JSON (the
 //! API) or a page (the admin panel, `ui`); they hold no business rules and
@@ -9,6 +16,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod ingest;
 pub mod security;
 pub mod ui;
 
@@ -21,7 +29,7 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, actix_web::Error> {
     if req.path().starts_with("/api/") {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route").into());
     }
-    Err(ui::context::UiError::not_found(None).into())
+    Err(ui::error::UiError::not_found(None).into())
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
@@ -51,7 +59,7 @@ pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
 
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{deliveries, event_types, events, keys, metrics, tenants, webhooks};
+    use api::{alerts, deliveries, event_types, events, keys, metrics, tenants, webhooks};
     cfg.app_data(web::QueryConfig::default().error_handler(query_error))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
@@ -96,7 +104,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/webhooks/{id}/replay").route(web::post().to(webhooks::replay)))
                 .service(resource("/webhooks/{id}/test").route(web::post().to(webhooks::test)))
                 .service(resource("/metrics").route(web::get().to(metrics::get)))
-                .service(resource("/alerts").route(web::get().to(metrics::alerts)))
+                .service(resource("/alerts").route(web::get().to(alerts::list)))
                 .service(resource("/deliveries").route(web::get().to(deliveries::list)))
                 .service(resource("/deliveries/{id}").route(web::get().to(deliveries::get)))
                 .service(

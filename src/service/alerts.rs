@@ -24,6 +24,8 @@ use crate::domain::time::Timestamp;
 /// The tenant whose endpoints receive operational events. Its id starts
 /// with `_`, which API and CLI callers may not use for their tenants.
 pub const INTERNAL_TENANT: &str = "_herald";
+/// Firing alerts, each with its endpoint's URL, and recent transitions.
+type AlertsWithUrls = (Vec<(Alert, String)>, Vec<Transition>);
 /// How often rules are re-evaluated without new attempts.
 const TICK: Duration = Duration::from_secs(30);
 /// The window rules are evaluated at most this often per endpoint.
@@ -153,6 +155,26 @@ impl Herald {
             .into_iter()
             .filter(|t| mine(&t.tenant_id))
             .take(limit)
+            .collect();
+        Ok((firing, history))
+    }
+
+    /// [`Herald::alerts_view`] with each firing alert's endpoint URL
+    /// (empty when the endpoint is gone), as the admin panel lists them.
+    pub fn alerts_with_urls(&self, caller: &Caller, limit: usize) -> Result<AlertsWithUrls> {
+        let (firing, history) = self.alerts_view(caller, limit)?;
+        let firing = firing
+            .into_iter()
+            .map(|a| {
+                let url = self
+                    .store
+                    .endpoint(a.endpoint_id)
+                    .ok()
+                    .flatten()
+                    .map(|e| e.url)
+                    .unwrap_or_default();
+                (a, url)
+            })
             .collect();
         Ok((firing, history))
     }

@@ -32,13 +32,14 @@ pub struct LogQuery {
     pub cursor: Option<String>,
 }
 
-fn time_param(name: &str, v: Option<&str>) -> Result<Option<Timestamp>> {
+fn time_param(name: &'static str, v: Option<&str>) -> Result<Option<Timestamp>> {
     v.filter(|s| !s.is_empty())
         .map(|s| {
             Timestamp::parse_rfc3339(s).ok_or_else(|| {
-                ServiceError::BadQuery(format!(
-                    "{name} must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z"
-                ))
+                ServiceError::bad_query(
+                    name,
+                    format!("{name} must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z"),
+                )
             })
         })
         .transpose()
@@ -55,9 +56,10 @@ impl Herald {
             Some(id) => {
                 // Another tenant's endpoint id yields nothing, like an unknown one.
                 let ep = self.endpoint_of(&scope.tenant_id, id).map_err(|_| {
-                    ServiceError::BadQuery(format!(
-                        "webhook_id {id:?} is not an endpoint of this tenant"
-                    ))
+                    ServiceError::bad_query(
+                        "webhook_id",
+                        format!("webhook_id {id:?} is not an endpoint of this tenant"),
+                    )
                 })?;
                 Some(ep.id)
             }
@@ -65,12 +67,17 @@ impl Herald {
         let event_type = match q.event.as_deref().filter(|s| !s.is_empty()) {
             None => None,
             Some(e) if event_type::lookup(e).is_some() => Some(e.to_string()),
-            Some(e) => return Err(ServiceError::BadQuery(format!("unknown event type {e:?}"))),
+            Some(e) => {
+                return Err(ServiceError::bad_query(
+                    "event",
+                    format!("unknown event type {e:?}"),
+                ))
+            }
         };
         let state = match q.status.as_deref().filter(|s| !s.is_empty()) {
             None => None,
             Some(s) => Some(DeliveryState::parse(s).ok_or_else(|| {
-                ServiceError::BadQuery("status must be pending, succeeded or failed".into())
+                ServiceError::bad_query("status", "status must be pending, succeeded or failed")
             })?),
         };
         let filter = DeliveryFilter {

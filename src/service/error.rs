@@ -54,11 +54,55 @@ pub enum ServiceError {
         retry_after_secs: u64,
     },
     /// A query parameter is malformed.
-    #[error("{0}")]
-    BadQuery(String),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    #[error("{message}")]
+    BadQuery {
+        /// The parameter at fault (`limit`, `cursor`, `status`, …).
+        param: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The store failed or refused a write; `fault` says how, so callers
+    /// tell a concurrent change from a broken disk without knowing the
+    /// store's types.
+    #[error("{message}")]
+    Store {
+        /// What kind of failure.
+        fault: StoreFault,
+        /// The store's description (for the log or the caller).
+        message: String,
+    },
+}
+
+/// How a store call failed, as far as a caller must tell the cases apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreFault {
+    /// The record changed between read and write; re-reading and retrying
+    /// may succeed.
+    Changed,
+    /// A uniqueness rule refused the write (an endpoint URL taken).
+    UrlTaken,
+    /// Another process holds the data directory.
+    Locked,
+    /// The disk or a record failed, or the directory is too new: an
+    /// internal error.
+    Failed,
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        let fault = match &e {
+            StoreError::Conflict(Conflict::Changed) => StoreFault::Changed,
+            StoreError::Conflict(Conflict::UrlTaken) => StoreFault::UrlTaken,
+            StoreError::Locked { .. } => StoreFault::Locked,
+            StoreError::Io(_) | StoreError::Corrupt { .. } | StoreError::TooNew { .. } => {
+                StoreFault::Failed
+            }
+        };
+        ServiceError::Store {
+            fault,
+            message: e.to_string(),
+        }
+    }
 }
 
 impl ServiceError {
@@ -74,13 +118,15 @@ impl ServiceError {
             ServiceError::Invalid(_) => "validation_failed",
             ServiceError::DuplicateUrl(_) => "duplicate_url",
             ServiceError::TenantExists(_) => "tenant_exists",
-            ServiceError::BadQuery(_) => "invalid_query",
+            ServiceError::BadQuery { .. } => "invalid_query",
             ServiceError::UnknownEventType(_) => "unknown_event_type",
             ServiceError::TooLarge(_) => "payload_too_large",
             ServiceError::Throttled { .. } => "too_many_requests",
-            ServiceError::Store(StoreError::Locked { .. }) => "store_locked",
-            ServiceError::Store(StoreError::Conflict(Conflict::Changed)) => "conflict",
-            ServiceError::Store(_) => "internal",
+            ServiceError::Store { fault, .. } => match fault {
+                StoreFault::Locked => "store_locked",
+                StoreFault::Changed => "conflict",
+                StoreFault::UrlTaken | StoreFault::Failed => "internal",
+            },
         }
     }
 
@@ -91,6 +137,14 @@ impl ServiceError {
             ServiceError::DuplicateUrl(_) => Some("url"),
             ServiceError::UnknownEventType(_) => Some("event"),
             _ => None,
+        }
+    }
+
+    /// A malformed query parameter `param`.
+    pub fn bad_query(param: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::BadQuery {
+            param,
+            message: message.into(),
         }
     }
 

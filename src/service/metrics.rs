@@ -56,11 +56,17 @@ pub fn grain_for(window_ms: i64) -> Grain {
 /// Parses `24h`, `90m`, `7d` into ms, within (0, 90 days].
 pub fn parse_window(s: &str) -> Result<i64> {
     let d = humantime::parse_duration(s.trim()).map_err(|_| {
-        ServiceError::BadQuery(format!("window {s:?} is not a duration like 1h, 24h, 7d"))
+        ServiceError::bad_query(
+            "window",
+            format!("window {s:?} is not a duration like 1h, 24h, 7d"),
+        )
     })?;
     let ms = d.as_millis() as i64;
     if !(60_000..=MAX_WINDOW_MS).contains(&ms) {
-        return Err(ServiceError::BadQuery("window must be 1m to 90d".into()));
+        return Err(ServiceError::bad_query(
+            "window",
+            "window must be 1m to 90d",
+        ));
     }
     Ok(ms)
 }

@@ -28,7 +28,7 @@ pub use auth::{Caller, Principal, TenantScope};
 pub use bootstrap::FirstRun;
 pub use deliveries::LogQuery;
 pub use endpoints::{EndpointPatch, NewEndpoint};
-pub use error::ServiceError;
+pub use error::{ServiceError, StoreFault};
 pub use events::{IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
@@ -98,11 +98,6 @@ impl Herald {
     pub fn with_dispatch(mut self, dispatch: Arc<dyn Dispatch>) -> Self {
         self.dispatch = dispatch;
         self
-    }
-
-    /// The store, for the layers that own background work (delivery).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     /// The clock every service reads.

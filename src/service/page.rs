@@ -30,19 +30,19 @@ impl PageRequest {
             Some(s) => match s.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
                 _ => {
-                    return Err(ServiceError::BadQuery(format!(
-                        "limit must be an integer from 1 to {MAX_LIMIT}"
-                    )))
+                    return Err(ServiceError::bad_query(
+                        "limit",
+                        format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+                    ))
                 }
             },
         };
-        let after =
-            match cursor {
-                None | Some("") => None,
-                Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| {
-                    ServiceError::BadQuery("cursor is not one this API issued".into())
-                })?),
-            };
+        let after = match cursor {
+            None | Some("") => None,
+            Some(c) => Some(URL_SAFE_NO_PAD.decode(c).map_err(|_| {
+                ServiceError::bad_query("cursor", "cursor is not one this API issued")
+            })?),
+        };
         Ok(Self { limit, after })
     }
 
@@ -51,8 +51,9 @@ impl PageRequest {
         self.after
             .as_ref()
             .map(|a| {
-                <[u8; 16]>::try_from(a.as_slice())
-                    .map_err(|_| ServiceError::BadQuery("cursor is not one this API issued".into()))
+                <[u8; 16]>::try_from(a.as_slice()).map_err(|_| {
+                    ServiceError::bad_query("cursor", "cursor is not one this API issued")
+                })
             })
             .transpose()
     }

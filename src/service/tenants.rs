@@ -70,7 +70,7 @@ impl Herald {
             .as_ref()
             .map(|a| String::from_utf8(a.clone()))
             .transpose()
-            .map_err(|_| ServiceError::BadQuery("cursor is not one this API issued".into()))?;
+            .map_err(|_| ServiceError::bad_query("cursor", "cursor is not one this API issued"))?;
         let items = self.store.list_tenants(after.as_deref(), page.limit + 1)?;
         Ok(Page::from_overfetch(items, page.limit, |t| {
             t.id.clone().into_bytes()

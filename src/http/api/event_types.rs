@@ -1,12 +1,11 @@
 //! `GET /api/v1/event-types`: the catalog.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use serde::Serialize;
 
 use crate::domain::event_type::CATALOG;
-use crate::http::error::ApiError;
-use crate::http::extract::{call, caller};
-use crate::service::Herald;
+use crate::http::error::ApiResult;
+use crate::http::extract::ApiCaller;
 
 #[derive(Serialize)]
 struct EventTypeView {
@@ -16,9 +15,8 @@ struct EventTypeView {
 }
 
 /// Lists every event type; any valid key may read it.
-pub async fn list(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    call(&h, move |h| h.authenticate(&c)).await?;
+pub async fn list(api: ApiCaller) -> ApiResult {
+    api.call(|h, c| h.authenticate(c)).await?;
     let data: Vec<_> = CATALOG
         .iter()
         .map(|e| EventTypeView {

@@ -4,10 +4,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
-use crate::http::error::ApiError;
-use crate::http::extract::{call, caller, ingest, raw_json_body};
-use crate::service::{Herald, IngestOutcome, MAX_BATCH};
-use crate::views::{AcceptedView, EventView};
+use crate::http::api::json::{AcceptedView, EventView};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::extract::{raw_json_body, ApiCaller};
+use crate::http::ingest::ingest;
+use crate::service::{IngestOutcome, MAX_BATCH};
 use crate::wire::{self, WireError};
 
 /// Deepest JSON nesting accepted in an event.
@@ -66,27 +67,17 @@ fn accepted(outcome: &IngestOutcome, batch: bool) -> HttpResponse {
 }
 
 /// `POST /api/v1/events` → 202 `{id, deliveries}`, once durable.
-pub async fn create(
-    req: HttpRequest,
-    body: web::Payload,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
+pub async fn create(api: ApiCaller, req: HttpRequest, body: web::Payload) -> ApiResult {
     let key = idempotency_key(&req)?;
-    let limit = h.settings().max_event_size + ENVELOPE_SLACK;
+    let limit = api.herald.settings().max_event_size + ENVELOPE_SLACK;
     let bytes = raw_json_body(&req, body, limit).await?;
     let value = parse(&bytes)?;
-    let outcome = ingest(&h, c, vec![value], key).await?;
+    let outcome = ingest(&api.herald, api.caller, vec![value], key).await?;
     Ok(accepted(&outcome, false))
 }
 
 /// `POST /api/v1/events/batch` `{events: [...]}` → 202 `{events: [{id, deliveries}]}`.
-pub async fn create_batch(
-    req: HttpRequest,
-    body: web::Payload,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
+pub async fn create_batch(api: ApiCaller, req: HttpRequest, body: web::Payload) -> ApiResult {
     let key = idempotency_key(&req)?;
     let bytes = raw_json_body(&req, body, MAX_BATCH_BODY).await?;
     let value = parse(&bytes)?;
@@ -106,7 +97,7 @@ pub async fn create_batch(
         e.field = Some("events");
         return Err(e);
     }
-    let outcome = ingest(&h, c, events, key).await?;
+    let outcome = ingest(&api.herald, api.caller, events, key).await?;
     Ok(accepted(&outcome, true))
 }
 
@@ -121,12 +112,7 @@ fn batch_shape() -> ApiError {
 }
 
 /// `GET /api/v1/events/{id}`.
-pub async fn get(
-    req: HttpRequest,
-    id: web::Path<String>,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let (event, deliveries) = call(&h, move |h| h.get_event(&c, &id)).await?;
+pub async fn get(api: ApiCaller, id: web::Path<String>) -> ApiResult {
+    let (event, deliveries) = api.call(move |h, c| h.get_event(c, &id)).await?;
     Ok(HttpResponse::Ok().json(EventView::new(&event, &deliveries)))
 }

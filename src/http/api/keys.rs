@@ -1,43 +1,26 @@
 //! `/api/v1/keys`: platform key only. The key text is in the create answer only.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
-use crate::http::error::ApiError;
-use crate::http::extract::{call, caller, json_body, ListQuery, MANAGEMENT_BODY_LIMIT};
-use crate::service::{Herald, NewKey};
-use crate::views::{KeyView, PageView};
+use crate::http::api::json::{KeyView, PageView};
+use crate::http::error::ApiResult;
+use crate::http::extract::{ApiCaller, Json, Paging};
+use crate::service::NewKey;
 
 /// `POST /api/v1/keys` → 201 with `key`.
-pub async fn create(
-    req: HttpRequest,
-    body: web::Payload,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let input: NewKey = json_body(&req, body, MANAGEMENT_BODY_LIMIT).await?;
-    let k = call(&h, move |h| h.create_key(&c, input)).await?;
+pub async fn create(api: ApiCaller, Json(input): Json<NewKey>) -> ApiResult {
+    let k = api.call(move |h, c| h.create_key(c, input)).await?;
     Ok(HttpResponse::Created().json(KeyView::new(&k.key, Some(&k.text))))
 }
 
 /// `GET /api/v1/keys`.
-pub async fn list(
-    req: HttpRequest,
-    q: web::Query<ListQuery>,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let page = q.page()?;
-    let p = call(&h, move |h| h.list_keys(&c, &page)).await?;
+pub async fn list(api: ApiCaller, Paging(page): Paging) -> ApiResult {
+    let p = api.call(move |h, c| h.list_keys(c, &page)).await?;
     Ok(HttpResponse::Ok().json(PageView::map(&p, |k| KeyView::new(k, None))))
 }
 
 /// `DELETE /api/v1/keys/{id}` → 204.
-pub async fn revoke(
-    req: HttpRequest,
-    id: web::Path<String>,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    call(&h, move |h| h.revoke_key(&c, &id)).await?;
+pub async fn revoke(api: ApiCaller, id: web::Path<String>) -> ApiResult {
+    api.call(move |h, c| h.revoke_key(c, &id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,8 +1,12 @@
-//! The JSON API under `/api/v1`, one file per resource.
+//! The JSON API under `/api/v1`, one file per resource, and [`json`], the
+//! shapes its answers (and the CLI's output) take. A handler is its
+//! extractors (`http::extract`), one service call and its answer.
 
+pub mod alerts;
 pub mod deliveries;
 pub mod event_types;
 pub mod events;
+pub mod json;
 pub mod keys;
 pub mod metrics;
 pub mod tenants;

@@ -1,56 +1,36 @@
 //! `/api/v1/tenants`: platform key only.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 
-use crate::http::error::ApiError;
-use crate::http::extract::{call, caller, json_body, ListQuery, MANAGEMENT_BODY_LIMIT};
-use crate::service::{Herald, NewTenant, TenantPatch};
-use crate::views::{PageView, TenantView};
+use crate::http::api::json::{PageView, TenantView};
+use crate::http::error::ApiResult;
+use crate::http::extract::{ApiCaller, Json, Paging};
+use crate::service::{NewTenant, TenantPatch};
 
 /// `POST /api/v1/tenants` → 201.
-pub async fn create(
-    req: HttpRequest,
-    body: web::Payload,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let input: NewTenant = json_body(&req, body, MANAGEMENT_BODY_LIMIT).await?;
-    let t = call(&h, move |h| h.create_tenant(&c, input)).await?;
+pub async fn create(api: ApiCaller, Json(input): Json<NewTenant>) -> ApiResult {
+    let t = api.call(move |h, c| h.create_tenant(c, input)).await?;
     Ok(HttpResponse::Created().json(TenantView::new(&t)))
 }
 
 /// `GET /api/v1/tenants`.
-pub async fn list(
-    req: HttpRequest,
-    q: web::Query<ListQuery>,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let page = q.page()?;
-    let p = call(&h, move |h| h.list_tenants(&c, &page)).await?;
+pub async fn list(api: ApiCaller, Paging(page): Paging) -> ApiResult {
+    let p = api.call(move |h, c| h.list_tenants(c, &page)).await?;
     Ok(HttpResponse::Ok().json(PageView::map(&p, TenantView::new)))
 }
 
 /// `GET /api/v1/tenants/{id}`.
-pub async fn get(
-    req: HttpRequest,
-    id: web::Path<String>,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let t = call(&h, move |h| h.get_tenant(&c, &id)).await?;
+pub async fn get(api: ApiCaller, id: web::Path<String>) -> ApiResult {
+    let t = api.call(move |h, c| h.get_tenant(c, &id)).await?;
     Ok(HttpResponse::Ok().json(TenantView::new(&t)))
 }
 
 /// `PATCH /api/v1/tenants/{id}`.
 pub async fn update(
-    req: HttpRequest,
+    api: ApiCaller,
     id: web::Path<String>,
-    body: web::Payload,
-    h: web::Data<Herald>,
-) -> Result<HttpResponse, ApiError> {
-    let c = caller(&req);
-    let patch: TenantPatch = json_body(&req, body, MANAGEMENT_BODY_LIMIT).await?;
-    let t = call(&h, move |h| h.update_tenant(&c, &id, patch)).await?;
+    Json(patch): Json<TenantPatch>,
+) -> ApiResult {
+    let t = api.call(move |h, c| h.update_tenant(c, &id, patch)).await?;
     Ok(HttpResponse::Ok().json(TenantView::new(&t)))
 }

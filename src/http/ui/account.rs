@@ -6,7 +6,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::form::Query;
+use super::layout::{page, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, Ctx};
 use super::view::Errors;
 use crate::domain::user::Role;
 use crate::service::{Herald, ServiceError};
@@ -18,13 +22,18 @@ struct AccountPage {
     layout: Layout,
     bound: Option<String>,
     errors: Errors,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
-/// `GET /account` query.
+/// `POST /account` form.
 #[derive(Debug, Deserialize)]
-pub struct ShowQuery {
-    notice: Option<String>,
+pub struct PasswordChange {
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm_password: Option<String>,
 }
 
 fn render(
@@ -32,7 +41,7 @@ fn render(
     ctx: Ctx,
     status: StatusCode,
     errors: Errors,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 ) -> HttpResponse {
     let bound = match &ctx.user.role {
         Role::Operator => None,
@@ -53,14 +62,11 @@ fn render(
 /// `GET /account`.
 pub async fn show(
     req: HttpRequest,
-    q: web::Query<ShowQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "account").await?;
-    let notice = match q.notice.as_deref() {
-        Some("password") => Some("Password changed. Your other sessions were logged out."),
-        _ => None,
-    };
+    let notice = notice.on(NoticePage::Account);
     Ok(render(&req, ctx, StatusCode::OK, Errors::default(), notice))
 }
 
@@ -71,10 +77,9 @@ pub async fn change_password(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "account").await?;
-    let form = ctx.form(&req, payload).await?;
-    let current = form.get("current_password").unwrap_or_default().to_string();
-    let new = form.get("new_password").unwrap_or_default().to_string();
-    if form.get("confirm_password") != Some(new.as_str()) {
+    let form: PasswordChange = ctx.form(&req, payload).await?;
+    let (current, new) = (form.current_password, form.new_password);
+    if form.confirm_password.as_deref() != Some(new.as_str()) {
         let mut errors = Errors::default();
         errors.add("confirm_password", "the two new passwords differ");
         return Ok(render(
@@ -87,7 +92,7 @@ pub async fn change_password(
     }
     let caller = ctx.caller.clone();
     match blocking(&h, move |h| h.change_own_password(&caller, &current, &new)).await? {
-        Ok(()) => Ok(redirect("/account?notice=password")),
+        Ok(()) => Ok(Notice::OwnPasswordChanged.redirect("/account")),
         Err(ServiceError::Invalid(f)) => {
             let mut errors = Errors::default();
             errors.add(f.field, f.message);

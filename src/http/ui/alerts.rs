@@ -6,7 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::context::{blocking, page, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
 use crate::domain::alert::State;
 use crate::service::Herald;
@@ -61,21 +63,13 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
     let ctx = Ctx::load(&req, &h, "alerts").await?;
     let caller = ctx.caller.clone();
     let loaded = blocking(&h, move |h| {
-        let (firing, history) = h.alerts_view(&caller, 100)?;
-        let url = |id| {
-            h.store()
-                .endpoint(id)
-                .ok()
-                .flatten()
-                .map(|e| e.url)
-                .unwrap_or_default()
-        };
+        let (firing, history) = h.alerts_with_urls(&caller, 100)?;
         let firing: Vec<AlertRow> = firing
             .into_iter()
-            .map(|a| AlertRow {
+            .map(|(a, url)| AlertRow {
                 rule: rule_name(a.rule),
                 webhook_id: a.endpoint_id.to_string(),
-                url: url(a.endpoint_id),
+                url,
                 tenant: a.tenant_id,
                 badge: badge(a.state),
                 at: When::new(a.since),

@@ -1,6 +1,6 @@
 //! `GET /charts/{name}.svg`: the dashboard's and endpoint page's charts
 //! (deliveries per hour, success rate, p95 and average latency over the
-//! last 24 hours or 7 days), drawn by `crate::chart` and served as images,
+//! last 24 hours or 7 days), drawn by [`super::chart`] and served as images,
 //! so the pages embed them with `<img>` and never insert markup unescaped.
 //! [`tables`] gives the same numbers for the table next to the charts.
 
@@ -8,8 +8,10 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::context::{blocking, Ctx, UiError};
-use crate::chart::{self, Point, Spec};
+use super::chart::{self, Point, Spec};
+use super::error::UiError;
+use super::form::Query;
+use super::session::{blocking, Ctx};
 use crate::domain::stats::Grain;
 use crate::domain::stats::Stats;
 use crate::service::Herald;
@@ -24,7 +26,9 @@ pub const WEEK_MS: i64 = 7 * 24 * 3_600_000;
 /// the last 7 days instead of 24 hours.
 #[derive(Debug, Deserialize)]
 pub struct ChartQuery {
+    #[serde(default)]
     endpoint: Option<String>,
+    #[serde(default)]
     window: Option<String>,
 }
 
@@ -138,7 +142,7 @@ fn kind(name: &str) -> Option<Kind> {
 pub async fn show(
     req: HttpRequest,
     name: web::Path<String>,
-    q: web::Query<ChartQuery>,
+    Query(q): Query<ChartQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "dashboard").await?;
@@ -146,7 +150,7 @@ pub async fn show(
         return Err(UiError::not_found(Some(ctx.layout)));
     };
     let caller = ctx.caller.clone();
-    let endpoint = q.endpoint.clone().filter(|e| !e.is_empty());
+    let endpoint = q.endpoint.filter(|e| !e.is_empty());
     let week = q.window.as_deref() == Some("7d");
     let window = if week { WEEK_MS } else { WINDOW_MS };
     let series = blocking(&h, move |h| {

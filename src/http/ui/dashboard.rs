@@ -9,8 +9,10 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::charts::{tables, ChartTables, WINDOW_MS};
-use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::deliveries::{rows_of, DeliveryRow};
+use super::error::UiError;
+use super::layout::{page, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
 use crate::domain::stats::Stats;
 use crate::service::{Herald, LogQuery, MetricsReport, PageRequest, ServiceError};

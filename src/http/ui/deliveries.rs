@@ -11,7 +11,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
-use super::context::{blocking, page, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::form::Query;
+use super::layout::{page, Layout};
+use super::session::{blocking, Ctx};
 use super::view::{event_names, parse_form_time, Badge, Errors, When};
 use crate::domain::delivery::Delivery;
 use crate::domain::endpoint::Endpoint;
@@ -131,11 +134,10 @@ impl Filters {
 /// `GET /deliveries`.
 pub async fn list(
     req: HttpRequest,
-    q: web::Query<Filters>,
+    Query(q): Query<Filters>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "deliveries").await?;
-    let q = q.into_inner();
     let mut errors = Errors::default();
     let mut time = |name: &str, v: &str| -> Option<String> {
         if v.trim().is_empty() {
@@ -206,12 +208,12 @@ pub async fn list(
                 )
             });
         }
-        Err(ServiceError::BadQuery(m)) => {
-            let field = ["webhook_id", "event", "status", "since", "until", "cursor"]
-                .into_iter()
-                .find(|f| m.starts_with(f))
-                .unwrap_or("filters");
-            errors.add(field, m);
+        Err(ServiceError::BadQuery { param, message }) => {
+            let field = match param {
+                "webhook_id" | "event" | "status" | "since" | "until" | "cursor" => param,
+                _ => "filters",
+            };
+            errors.add(field, message);
             status = StatusCode::UNPROCESSABLE_ENTITY;
         }
         Err(e) => return Err(ctx.fail(&req, e)),

@@ -5,9 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
-use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::form::Query;
+use super::layout::{page, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::service::{Herald, ServiceError};
@@ -65,30 +68,19 @@ struct DeliveryPage {
     last_error: Option<String>,
     envelope: String,
     attempts: Vec<AttemptRow>,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
     error: Option<String>,
-}
-
-/// `GET /deliveries/{id}` query.
-#[derive(Debug, Deserialize)]
-pub struct ShowQuery {
-    notice: Option<String>,
 }
 
 /// `GET /deliveries/{id}`.
 pub async fn show(
     req: HttpRequest,
     id: web::Path<String>,
-    q: web::Query<ShowQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "deliveries").await?;
-    let notice = match q.notice.as_deref() {
-        Some("resent") => {
-            Some("Resent: one more attempt is on its way, with the same event id and body.")
-        }
-        _ => None,
-    };
+    let notice = notice.on(NoticePage::Delivery);
     render(&req, &h, ctx, id.into_inner(), notice, None, StatusCode::OK).await
 }
 
@@ -97,7 +89,7 @@ async fn render(
     h: &web::Data<Herald>,
     ctx: Ctx,
     id: String,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
@@ -153,11 +145,11 @@ pub async fn resend(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "deliveries").await?;
-    ctx.form(&req, payload).await?;
+    ctx.post(&req, payload).await?;
     let (caller, id) = (ctx.caller.clone(), id.into_inner());
     let i = id.clone();
     match blocking(&h, move |h| h.resend(&caller, &i)).await? {
-        Ok(_) => Ok(redirect(&format!("/deliveries/{id}?notice=resent"))),
+        Ok(_) => Ok(Notice::DeliveryResent.redirect(&format!("/deliveries/{id}"))),
         Err(ServiceError::Invalid(f)) => {
             let status = StatusCode::UNPROCESSABLE_ENTITY;
             render(&req, &h, ctx, id, None, Some(f.message), status).await

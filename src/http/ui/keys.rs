@@ -7,7 +7,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::form::{trimmed, Query};
+use super::layout::{page, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, Ctx};
 use super::view::{Errors, When};
 use crate::domain::apikey::KeyScope;
 use crate::service::{Herald, NewKey, PageRequest, ServiceError};
@@ -41,14 +45,24 @@ struct KeysPage {
     new_name: String,
     new_tenant: String,
     created: Option<NewKeyShown>,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
 /// `GET /keys` query.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
+    #[serde(default)]
     cursor: Option<String>,
-    notice: Option<String>,
+}
+
+/// `POST /keys` form.
+#[derive(Debug, Deserialize)]
+pub struct NewKeyForm {
+    #[serde(default, deserialize_with = "trimmed")]
+    name: String,
+    /// Empty for a platform key.
+    #[serde(default, deserialize_with = "trimmed")]
+    tenant_id: String,
 }
 
 /// What the page shows besides the list.
@@ -58,7 +72,7 @@ struct Extra {
     new_name: String,
     new_tenant: String,
     created: Option<NewKeyShown>,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
 async fn render(
@@ -115,18 +129,16 @@ async fn render(
 /// `GET /keys`.
 pub async fn list(
     req: HttpRequest,
-    q: web::Query<ListQuery>,
+    Query(q): Query<ListQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "keys").await?;
     let extra = Extra {
-        notice: match q.notice.as_deref() {
-            Some("revoked") => Some("Key revoked: requests with it are refused from now on."),
-            _ => None,
-        },
+        notice: notice.on(NoticePage::Keys),
         ..Default::default()
     };
-    render(&req, &h, ctx, q.cursor.clone(), StatusCode::OK, extra).await
+    render(&req, &h, ctx, q.cursor, StatusCode::OK, extra).await
 }
 
 /// `POST /keys`: `name`, `tenant_id` (empty for a platform key).
@@ -136,8 +148,8 @@ pub async fn create(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "keys").await?;
-    let form = ctx.form(&req, payload).await?;
-    let (name, tenant) = (form.text("name"), form.text("tenant_id"));
+    let form: NewKeyForm = ctx.form(&req, payload).await?;
+    let (name, tenant) = (form.name, form.tenant_id);
     let input = NewKey {
         name: name.clone(),
         tenant_id: (!tenant.is_empty()).then(|| tenant.clone()),
@@ -185,10 +197,10 @@ pub async fn revoke(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "keys").await?;
-    ctx.form(&req, payload).await?;
+    ctx.post(&req, payload).await?;
     let caller = ctx.caller.clone();
     blocking(&h, move |h| h.revoke_key(&caller, &id))
         .await?
         .map_err(|e| ctx.fail(&req, e))?;
-    Ok(redirect("/keys?notice=revoked"))
+    Ok(Notice::KeyRevoked.redirect("/keys"))
 }

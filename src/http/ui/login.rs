@@ -11,11 +11,12 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{
-    blocking, check_origin, cookie, local_path, page, read_form, redirect, set_cookie, Ctx, Layout,
-    UiError, LOGIN_CSRF_COOKIE, SESSION_COOKIE,
-};
-use crate::domain::session::{constant_time_eq, generate_token};
+use super::csrf::{check_login_token, check_origin, login_cookie, login_token};
+use super::error::UiError;
+use super::form::{trimmed, Query, RawForm};
+use super::layout::{local_path, page, redirect, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, cookie, session_cookie, with_cookies, Ctx, SESSION_COOKIE};
 use crate::service::{Herald, ServiceError};
 
 /// The login page.
@@ -26,14 +27,25 @@ struct LoginPage {
     next: String,
     username: String,
     error: Option<String>,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
 /// `GET /login` query.
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
+    #[serde(default)]
     next: Option<String>,
-    notice: Option<String>,
+}
+
+/// `POST /login` form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default, deserialize_with = "trimmed")]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 fn login_page(
@@ -42,13 +54,12 @@ fn login_page(
     next: String,
     username: String,
     error: Option<String>,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 ) -> HttpResponse {
-    let tls = super::context::is_tls(req);
-    let token = cookie(req, LOGIN_CSRF_COOKIE).unwrap_or_else(generate_token);
+    let token = login_token(req);
     let mut layout = Layout::anonymous();
     layout.csrf = token.clone();
-    let mut res = page(
+    let res = page(
         req,
         status,
         LoginPage {
@@ -59,22 +70,14 @@ fn login_page(
             notice,
         },
     );
-    if let Ok(v) = header::HeaderValue::from_str(&set_cookie(
-        LOGIN_CSRF_COOKIE,
-        &token,
-        tls,
-        "Strict",
-        Some(3600),
-    )) {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
-    res
+    with_cookies(res, [login_cookie(req, Some(&token))])
 }
 
 /// `GET /login`: the form (or home, if already logged in).
 pub async fn form(
     req: HttpRequest,
-    q: web::Query<LoginQuery>,
+    Query(q): Query<LoginQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     if let Some(token) = cookie(&req, SESSION_COOKIE) {
@@ -82,17 +85,13 @@ pub async fn form(
             return Ok(redirect(&local_path(q.next.as_deref())));
         }
     }
-    let notice = match q.notice.as_deref() {
-        Some("logged_out") => Some("You are logged out."),
-        _ => None,
-    };
     Ok(login_page(
         &req,
         StatusCode::OK,
         local_path(q.next.as_deref()),
         String::new(),
         None,
-        notice,
+        notice.on(NoticePage::Login),
     ))
 }
 
@@ -103,43 +102,32 @@ pub async fn submit(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     check_origin(&req)?;
-    let form = read_form(&req, payload).await?;
-    let expected = cookie(&req, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    let sent = form.get("csrf").unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-        return Err(UiError::csrf());
-    }
-    let username = form.text("username");
-    let password = form.get("password").unwrap_or_default().to_string();
-    let next = local_path(form.get("next"));
+    let raw = RawForm::read(&req, payload).await?;
+    check_login_token(&req, raw.token())?;
+    let form: LoginForm = raw.decode()?;
+    let next = local_path(form.next.as_deref());
     let client = req
         .peer_addr()
         .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
     let old = cookie(&req, SESSION_COOKIE);
-    let user = username.clone();
+    let (user, password) = (form.username.clone(), form.password);
     let result = blocking(&h, move |h| {
         h.login(&user, &password, &client, old.as_deref())
     })
     .await?;
     match result {
-        Ok(login) => {
-            let tls = super::context::is_tls(&req);
-            let mut res = redirect(&next);
-            for c in [
-                set_cookie(SESSION_COOKIE, &login.token, tls, "Lax", None),
-                set_cookie(LOGIN_CSRF_COOKIE, "", tls, "Strict", Some(0)),
-            ] {
-                if let Ok(v) = header::HeaderValue::from_str(&c) {
-                    res.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            Ok(res)
-        }
+        Ok(login) => Ok(with_cookies(
+            redirect(&next),
+            [
+                session_cookie(&req, Some(&login.token)),
+                login_cookie(&req, None),
+            ],
+        )),
         Err(ServiceError::Unauthorized(msg)) => Ok(login_page(
             &req,
             StatusCode::UNAUTHORIZED,
             next,
-            username,
+            form.username,
             Some(capitalise(msg)),
             None,
         )),
@@ -151,7 +139,7 @@ pub async fn submit(
                 &req,
                 StatusCode::TOO_MANY_REQUESTS,
                 next,
-                username,
+                form.username,
                 Some(capitalise(&message)),
                 None,
             );
@@ -178,18 +166,14 @@ pub async fn logout(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "").await?;
-    ctx.form(&req, payload).await?;
+    ctx.post(&req, payload).await?;
     if let Some(token) = cookie(&req, SESSION_COOKIE) {
         blocking(&h, move |h| h.logout(&token))
             .await?
             .map_err(|e| ctx.fail(&req, e))?;
     }
-    let tls = super::context::is_tls(&req);
-    let mut res = redirect("/login?notice=logged_out");
-    if let Ok(v) =
-        header::HeaderValue::from_str(&set_cookie(SESSION_COOKIE, "", tls, "Lax", Some(0)))
-    {
-        res.headers_mut().append(header::SET_COOKIE, v);
-    }
-    Ok(res)
+    Ok(with_cookies(
+        Notice::LoggedOut.redirect("/login"),
+        [session_cookie(&req, None)],
+    ))
 }

@@ -5,17 +5,31 @@
 //! live in `templates/` (one per page, all extending `base.html`), the
 //! stylesheet and script in `static/`, both compiled into the binary.
 //!
+//! What the pages share, one concern per file: [`session`] (the session
+//! and login cookies, [`session::Ctx`] — a logged-in request — and
+//! blocking service calls), [`csrf`] (the `Origin` check and the tokens),
+//! [`form`] (typed form bodies and query strings), [`layout`] (the page
+//! frame, uncached pages, redirects), [`notice`] (the confirmations an
+//! action leaves for the next page), [`error`] (error pages), [`view`]
+//! (small view models), [`chart`] (the SVG charts) and [`assets`].
+//!
 //! **Invariants:**
 //! - Handlers hold no rules and never touch the store: they call `Herald`
 //!   as `Caller::Session`, exactly as the API calls it with a key.
 //! - Every POST checks the `Origin` (or `Referer`) and the session's CSRF
-//!   token before anything else ([`context::Ctx::form`]).
+//!   token before anything else ([`session::Ctx::form`]).
 //! - Everything shown is escaped by askama (`.html` templates); no
 //!   template uses `|safe`. Links are rendered only for http(s) URLs.
 //! - Another tenant's ids are "not found" (404), as in the API.
 
 pub mod assets;
-pub mod context;
+pub mod chart;
+pub mod csrf;
+pub mod error;
+pub mod form;
+pub mod layout;
+pub mod notice;
+pub mod session;
 pub mod view;
 
 mod account;

@@ -1,9 +1,23 @@
 //! `POST /tenant`: the operator's tenant switcher.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 
-use super::context::{blocking, local_path, redirect, Ctx, UiError};
+use super::error::UiError;
+use super::form::trimmed;
+use super::layout::{local_path, redirect};
+use super::session::{blocking, Ctx};
 use crate::service::Herald;
+
+/// `POST /tenant` form.
+#[derive(Debug, Deserialize)]
+pub struct SwitchForm {
+    #[serde(default, deserialize_with = "trimmed")]
+    tenant: String,
+    /// The page the switcher was on.
+    #[serde(default)]
+    next: Option<String>,
+}
 
 /// Switches the session's tenant and returns to the section it came from
 /// (its list page: a detail page of the old tenant is not in the new one).
@@ -13,9 +27,8 @@ pub async fn switch(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "").await?;
-    let form = ctx.form(&req, payload).await?;
-    let tenant = form.text("tenant");
-    let next = local_path(form.get("next"));
+    let SwitchForm { tenant, next } = ctx.form(&req, payload).await?;
+    let next = local_path(next.as_deref());
     let caller = ctx.caller.clone();
     blocking(&h, move |h| h.select_tenant(&caller, &tenant))
         .await?

@@ -6,7 +6,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::form::{trimmed, Query};
+use super::layout::{page, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, Errors, When};
 use crate::service::{Herald, NewTenant, PageRequest, ServiceError, TenantPatch};
 
@@ -29,14 +33,24 @@ struct TenantsPage {
     errors: Errors,
     new_id: String,
     new_name: String,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
 /// `GET /tenants` query.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
+    #[serde(default)]
     cursor: Option<String>,
-    notice: Option<String>,
+}
+
+/// `POST /tenants` form.
+#[derive(Debug, Deserialize)]
+pub struct NewTenantForm {
+    #[serde(default, deserialize_with = "trimmed")]
+    id: String,
+    /// Empty for the id as the name.
+    #[serde(default, deserialize_with = "trimmed")]
+    name: String,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -48,7 +62,7 @@ async fn render(
     status: StatusCode,
     errors: Errors,
     (new_id, new_name): (String, String),
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 ) -> Result<HttpResponse, UiError> {
     let caller = ctx.caller.clone();
     let p = blocking(h, move |h| {
@@ -88,19 +102,13 @@ async fn render(
 /// `GET /tenants`.
 pub async fn list(
     req: HttpRequest,
-    q: web::Query<ListQuery>,
+    Query(q): Query<ListQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "tenants").await?;
-    let notice = match q.notice.as_deref() {
-        Some("created") => {
-            Some("Tenant created. Switch to it with the tenant selector to add its endpoints.")
-        }
-        Some("suspended") => Some("Tenant suspended: its events are accepted and wait."),
-        Some("resumed") => Some("Tenant resumed: waiting deliveries are on their way."),
-        _ => None,
-    };
-    let cursor = q.cursor.clone();
+    let notice = notice.on(NoticePage::Tenants);
+    let cursor = q.cursor;
     render(
         &req,
         &h,
@@ -121,15 +129,14 @@ pub async fn create(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "tenants").await?;
-    let form = ctx.form(&req, payload).await?;
-    let (id, name) = (form.text("id"), form.text("name"));
+    let NewTenantForm { id, name } = ctx.form(&req, payload).await?;
     let input = NewTenant {
         id: id.clone(),
         name: (!name.is_empty()).then(|| name.clone()),
     };
     let caller = ctx.caller.clone();
     match blocking(&h, move |h| h.create_tenant(&caller, input)).await? {
-        Ok(_) => Ok(redirect("/tenants?notice=created")),
+        Ok(_) => Ok(Notice::TenantCreated.redirect("/tenants")),
         Err(e) => {
             let mut errors = Errors::default();
             match &e {
@@ -153,7 +160,7 @@ async fn set_suspended(
     suspended: bool,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "tenants").await?;
-    ctx.form(&req, payload).await?;
+    ctx.post(&req, payload).await?;
     let caller = ctx.caller.clone();
     let patch = TenantPatch {
         suspended: Some(suspended),
@@ -162,11 +169,12 @@ async fn set_suspended(
     blocking(&h, move |h| h.update_tenant(&caller, &id, patch))
         .await?
         .map_err(|e| ctx.fail(&req, e))?;
-    Ok(redirect(if suspended {
-        "/tenants?notice=suspended"
+    let notice = if suspended {
+        Notice::TenantSuspended
     } else {
-        "/tenants?notice=resumed"
-    }))
+        Notice::TenantResumed
+    };
+    Ok(notice.redirect("/tenants"))
 }
 
 /// `POST /tenants/{id}/suspend`.

@@ -7,7 +7,11 @@ use askama::Template;
 use askama_web::WebTemplate;
 use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::form::{trimmed, Query};
+use super::layout::{page, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, Ctx};
 use super::view::{Errors, When};
 use crate::domain::user::Role;
 use crate::service::{Herald, NewUser, PageRequest, ServiceError};
@@ -31,13 +35,26 @@ struct UsersPage {
     error_user: String,
     new_username: String,
     new_tenant: String,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
-/// `GET /users` query.
+/// `POST /users` form.
 #[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    notice: Option<String>,
+pub struct NewUserForm {
+    #[serde(default, deserialize_with = "trimmed")]
+    username: String,
+    #[serde(default)]
+    password: String,
+    /// Empty for an operator.
+    #[serde(default, deserialize_with = "trimmed")]
+    tenant_id: String,
+}
+
+/// `POST /users/{name}/password` form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
 }
 
 #[derive(Default)]
@@ -47,7 +64,7 @@ struct Extra {
     error_user: String,
     new_username: String,
     new_tenant: String,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
 async fn render(
@@ -96,17 +113,12 @@ async fn render(
 /// `GET /users`.
 pub async fn list(
     req: HttpRequest,
-    q: web::Query<ListQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "users").await?;
-    let notice = match q.notice.as_deref() {
-        Some("created") => Some("User created. Give them their password through a safe channel."),
-        Some("password") => Some("Password changed; that user's sessions were ended."),
-        _ => None,
-    };
     let extra = Extra {
-        notice,
+        notice: notice.on(NoticePage::Users),
         ..Default::default()
     };
     render(&req, &h, ctx, StatusCode::OK, extra).await
@@ -119,16 +131,16 @@ pub async fn create(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "users").await?;
-    let form = ctx.form(&req, payload).await?;
-    let (username, tenant) = (form.text("username"), form.text("tenant_id"));
+    let form: NewUserForm = ctx.form(&req, payload).await?;
+    let (username, tenant) = (form.username, form.tenant_id);
     let input = NewUser {
         username: username.clone(),
-        password: form.get("password").unwrap_or_default().to_string(),
+        password: form.password,
         tenant_id: (!tenant.is_empty()).then(|| tenant.clone()),
     };
     let caller = ctx.caller.clone();
     match blocking(&h, move |h| h.create_user(&caller, input)).await? {
-        Ok(_) => Ok(redirect("/users?notice=created")),
+        Ok(_) => Ok(Notice::UserCreated.redirect("/users")),
         Err(ServiceError::Invalid(f)) => {
             let mut errors = Errors::default();
             errors.add(f.field, f.message);
@@ -152,13 +164,12 @@ pub async fn set_password(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "users").await?;
-    let form = ctx.form(&req, payload).await?;
-    let password = form.get("password").unwrap_or_default().to_string();
+    let PasswordForm { password } = ctx.form(&req, payload).await?;
     let caller = ctx.caller.clone();
     let user = name.into_inner();
     let u = user.clone();
     match blocking(&h, move |h| h.set_password(&caller, &u, &password)).await? {
-        Ok(()) => Ok(redirect("/users?notice=password")),
+        Ok(()) => Ok(Notice::UserPasswordSet.redirect("/users")),
         Err(ServiceError::Invalid(f)) => {
             let mut errors = Errors::default();
             errors.add("set_password", f.message);

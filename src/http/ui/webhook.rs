@@ -5,11 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
-use serde::Deserialize;
 
 use super::charts::{tables, ChartTables};
-use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::deliveries::{rows_of, DeliveryRow};
+use super::error::UiError;
+use super::form::Query;
+use super::layout::{page, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, Ctx};
 use super::view::{
     datetime_local, event_groups, event_names, http_href, Badge, Errors, EventGroup, When,
 };
@@ -23,7 +26,7 @@ pub struct PageState {
     /// The status to answer with.
     pub status: StatusCode,
     /// A confirmation at the top.
-    pub notice: Option<String>,
+    pub notice: Option<Notice>,
     /// Field messages.
     pub errors: Errors,
     /// The edit form as submitted (after a validation error).
@@ -31,8 +34,8 @@ pub struct PageState {
 }
 
 impl PageState {
-    /// A plain view, with an optional notice code from the query.
-    pub fn view(notice: Option<String>) -> Self {
+    /// A plain view, with the notice the query carried, if any.
+    pub fn view(notice: Option<Notice>) -> Self {
         Self {
             status: StatusCode::OK,
             notice,
@@ -67,45 +70,22 @@ struct EndpointPage {
     form: EndpointForm,
     groups: Vec<EventGroup>,
     errors: Errors,
-    notice: Option<String>,
+    notice: Option<Notice>,
     reveal: bool,
     event_names: Vec<&'static str>,
     replay_since: String,
     allow_http: bool,
 }
 
-/// `GET /webhooks/{id}` query.
-#[derive(Debug, Deserialize)]
-pub struct ShowQuery {
-    notice: Option<String>,
-    n: Option<usize>,
-}
-
-fn notice_text(code: &str, n: Option<usize>) -> Option<String> {
-    Some(match code {
-        "created" => "Endpoint created. Copy its signing secret below into your receiver.".into(),
-        "saved" => "Changes saved.".into(),
-        "enabled" => "Endpoint enabled. Deliveries that waited for it are on their way.".into(),
-        "disabled" => "Endpoint disabled. New events skip it; pending deliveries wait.".into(),
-        "rotated" => "Secret rotated. Update your receiver; the previous secret keeps signing until the time shown below.".into(),
-        "test_sent" => "Test event sent. It shows under Recent deliveries.".into(),
-        "replayed" => format!(
-            "{} failed deliveries re-queued.",
-            n.unwrap_or_default()
-        ),
-        _ => return None,
-    })
-}
-
 /// `GET /webhooks/{id}`.
 pub async fn show(
     req: HttpRequest,
     id: web::Path<String>,
-    q: web::Query<ShowQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    let notice = q.notice.as_deref().and_then(|c| notice_text(c, q.n));
+    let notice = notice.on(NoticePage::Endpoint);
     render(&req, &h, ctx, id.into_inner(), PageState::view(notice)).await
 }
 
@@ -149,10 +129,6 @@ pub async fn render(
         description: ep.description.clone(),
         active: ep.active,
     });
-    let created_notice = state
-        .notice
-        .as_deref()
-        .is_some_and(|n| n.starts_with("Endpoint created"));
     let p = EndpointPage {
         layout: ctx.layout,
         id: ep.id.to_string(),
@@ -181,7 +157,7 @@ pub async fn render(
         groups: event_groups(&form.events),
         form,
         errors: state.errors,
-        reveal: created_notice,
+        reveal: state.notice.is_some_and(Notice::reveals_secret),
         notice: state.notice,
         event_names: event_names(),
         replay_since: datetime_local(now.plus_millis(-24 * 3_600_000)),

@@ -5,15 +5,43 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 
-use super::context::{blocking, redirect, Ctx, UiError};
+use super::error::UiError;
+use super::form::trimmed;
+use super::notice::Notice;
+use super::session::{blocking, Ctx};
 use super::view::{parse_form_time, Errors};
 use super::webhook::{render, PageState};
-use super::webhook_new::{field_errors, EndpointForm};
+use super::webhook_new::{field_errors, EndpointFields, EndpointForm};
 use crate::service::{EndpointPatch, Herald, ServiceError};
 
-fn back(id: &str, notice: &str) -> HttpResponse {
-    redirect(&format!("/webhooks/{id}?notice={notice}"))
+fn back(id: &str, notice: Notice) -> HttpResponse {
+    notice.redirect(&format!("/webhooks/{id}"))
+}
+
+/// `POST /webhooks/{id}/toggle` form.
+#[derive(Debug, Deserialize)]
+pub struct ToggleForm {
+    /// `true` to enable, anything else to disable.
+    #[serde(default)]
+    active: String,
+}
+
+/// `POST /webhooks/{id}/test` form.
+#[derive(Debug, Deserialize)]
+pub struct TestForm {
+    /// The event type to sample.
+    #[serde(default, deserialize_with = "trimmed")]
+    event: String,
+}
+
+/// `POST /webhooks/{id}/replay` form.
+#[derive(Debug, Deserialize)]
+pub struct ReplayForm {
+    /// `datetime-local`, UTC.
+    #[serde(default, deserialize_with = "trimmed")]
+    since: String,
 }
 
 /// Re-renders the page with `field`'s message, or fails with the error if
@@ -28,7 +56,7 @@ async fn with_error(
 ) -> Result<HttpResponse, UiError> {
     let message = match &e {
         ServiceError::Invalid(f) => f.message.clone(),
-        ServiceError::UnknownEventType(_) | ServiceError::BadQuery(_) => e.to_string(),
+        ServiceError::UnknownEventType(_) | ServiceError::BadQuery { .. } => e.to_string(),
         _ => return Err(ctx.fail(req, e)),
     };
     let mut errors = Errors::default();
@@ -49,7 +77,7 @@ pub async fn save(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    let form = EndpointForm::from_form(&ctx.form(&req, payload).await?);
+    let form = EndpointForm::from(ctx.form::<EndpointFields>(&req, payload).await?);
     let patch = EndpointPatch {
         url: Some(form.url.clone()),
         events: Some(form.events.clone()),
@@ -59,7 +87,7 @@ pub async fn save(
     let (caller, id) = (ctx.caller.clone(), id.into_inner());
     let i = id.clone();
     match blocking(&h, move |h| h.update_endpoint(&caller, &i, patch)).await? {
-        Ok(_) => Ok(back(&id, "saved")),
+        Ok(_) => Ok(back(&id, Notice::EndpointSaved)),
         Err(e) => {
             let errors = field_errors(e).map_err(|e| ctx.fail(&req, e))?;
             let state = PageState {
@@ -81,8 +109,8 @@ pub async fn toggle(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    let form = ctx.form(&req, payload).await?;
-    let active = form.get("active") == Some("true");
+    let form: ToggleForm = ctx.form(&req, payload).await?;
+    let active = form.active == "true";
     let patch = EndpointPatch {
         active: Some(active),
         ..Default::default()
@@ -92,7 +120,12 @@ pub async fn toggle(
     blocking(&h, move |h| h.update_endpoint(&caller, &i, patch))
         .await?
         .map_err(|e| ctx.fail(&req, e))?;
-    Ok(back(&id, if active { "enabled" } else { "disabled" }))
+    let notice = if active {
+        Notice::EndpointEnabled
+    } else {
+        Notice::EndpointDisabled
+    };
+    Ok(back(&id, notice))
 }
 
 /// `POST /webhooks/{id}/rotate`.
@@ -103,13 +136,13 @@ pub async fn rotate(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    ctx.form(&req, payload).await?;
+    ctx.post(&req, payload).await?;
     let (caller, id) = (ctx.caller.clone(), id.into_inner());
     let i = id.clone();
     blocking(&h, move |h| h.rotate_secret(&caller, &i))
         .await?
         .map_err(|e| ctx.fail(&req, e))?;
-    Ok(back(&id, "rotated"))
+    Ok(back(&id, Notice::SecretRotated))
 }
 
 /// `POST /webhooks/{id}/test`: `event=<type>`.
@@ -120,12 +153,11 @@ pub async fn test(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    let form = ctx.form(&req, payload).await?;
-    let event = form.text("event");
+    let TestForm { event } = ctx.form(&req, payload).await?;
     let (caller, id) = (ctx.caller.clone(), id.into_inner());
     let i = id.clone();
     match blocking(&h, move |h| h.send_test(&caller, &i, &event)).await? {
-        Ok(_) => Ok(back(&id, "test_sent")),
+        Ok(_) => Ok(back(&id, Notice::TestSent)),
         Err(e) => with_error(&req, &h, ctx, id, "test", e).await,
     }
 }
@@ -138,9 +170,9 @@ pub async fn replay(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    let form = ctx.form(&req, payload).await?;
+    let form: ReplayForm = ctx.form(&req, payload).await?;
     let id = id.into_inner();
-    let Some(since) = parse_form_time(&form.text("since")) else {
+    let Some(since) = parse_form_time(&form.since) else {
         let e = ServiceError::invalid("since", "enter a date and time, e.g. 2024-01-15T10:30");
         return with_error(&req, &h, ctx, id, "since", e).await;
     };
@@ -148,7 +180,7 @@ pub async fn replay(
     let i = id.clone();
     let since = since.to_rfc3339_millis();
     match blocking(&h, move |h| h.replay(&caller, &i, &since)).await? {
-        Ok(n) => Ok(redirect(&format!("/webhooks/{id}?notice=replayed&n={n}"))),
+        Ok(n) => Ok(back(&id, Notice::Replayed(n))),
         Err(e) => with_error(&req, &h, ctx, id, "since", e).await,
     }
 }

@@ -6,7 +6,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::context::{blocking, page, redirect, Ctx, Layout, UiError};
+use super::error::UiError;
+use super::layout::{page, Layout};
+use super::notice::Notice;
+use super::session::{blocking, Ctx};
 use crate::service::Herald;
 
 /// The confirmation page.
@@ -48,10 +51,10 @@ pub async fn delete(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    ctx.form(&req, payload).await?;
+    ctx.post(&req, payload).await?;
     let caller = ctx.caller.clone();
     blocking(&h, move |h| h.delete_endpoint(&caller, &id))
         .await?
         .map_err(|e| ctx.fail(&req, e))?;
-    Ok(redirect("/webhooks?notice=deleted"))
+    Ok(Notice::EndpointDeleted.redirect("/webhooks"))
 }

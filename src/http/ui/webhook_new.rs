@@ -4,8 +4,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
+use serde::Deserialize;
 
-use super::context::{blocking, page, redirect, Ctx, Form, Layout, UiError};
+use super::error::UiError;
+use super::form::{checkbox, trimmed};
+use super::layout::{page, Layout};
+use super::notice::Notice;
+use super::session::{blocking, Ctx};
 use super::view::{event_groups, Errors, EventGroup};
 use crate::service::{Herald, NewEndpoint, ServiceError};
 
@@ -24,16 +29,31 @@ pub struct EndpointForm {
     pub active: bool,
 }
 
-impl EndpointForm {
-    /// The values a form post carries.
-    pub fn from_form(f: &Form) -> Self {
-        let events = f.all("events");
+/// The endpoint form as posted (new and edit).
+#[derive(Debug, Deserialize)]
+pub struct EndpointFields {
+    /// The URL.
+    #[serde(default, deserialize_with = "trimmed")]
+    pub url: String,
+    /// Every checked pattern.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// The description.
+    #[serde(default, deserialize_with = "trimmed")]
+    pub description: String,
+    /// The Active toggle: checked when sent.
+    #[serde(default, deserialize_with = "checkbox")]
+    pub active: bool,
+}
+
+impl From<EndpointFields> for EndpointForm {
+    fn from(f: EndpointFields) -> Self {
         Self {
-            url: f.text("url"),
-            all_events: events.iter().any(|e| e == "*"),
-            events,
-            description: f.text("description"),
-            active: f.checked("active"),
+            url: f.url,
+            all_events: f.events.iter().any(|e| e == "*"),
+            events: f.events,
+            description: f.description,
+            active: f.active,
         }
     }
 }
@@ -120,7 +140,7 @@ pub async fn create(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    let form = EndpointForm::from_form(&ctx.form(&req, payload).await?);
+    let form = EndpointForm::from(ctx.form::<EndpointFields>(&req, payload).await?);
     let input = NewEndpoint {
         url: form.url.clone(),
         events: form.events.clone(),
@@ -129,7 +149,7 @@ pub async fn create(
     };
     let caller = ctx.caller.clone();
     match blocking(&h, move |h| h.create_endpoint(&caller, input)).await? {
-        Ok(ep) => Ok(redirect(&format!("/webhooks/{}?notice=created", ep.id))),
+        Ok(ep) => Ok(Notice::EndpointCreated.redirect(&format!("/webhooks/{}", ep.id))),
         Err(e) => {
             let errors = field_errors(e).map_err(|e| ctx.fail(&req, e))?;
             Ok(render(

@@ -7,8 +7,12 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::charts::WINDOW_MS;
-use super::context::{blocking, page, Ctx, Layout, UiError};
 use super::dashboard::Figures;
+use super::error::UiError;
+use super::form::Query;
+use super::layout::{page, Layout};
+use super::notice::{Notice, NoticePage, NoticeQuery};
+use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
 use crate::service::{Herald, PageRequest};
 
@@ -33,27 +37,25 @@ struct WebhooksPage {
     layout: Layout,
     rows: Vec<Row>,
     next_cursor: Option<String>,
-    notice: Option<&'static str>,
+    notice: Option<Notice>,
 }
 
 /// `GET /webhooks` query.
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
+    #[serde(default)]
     cursor: Option<String>,
-    notice: Option<String>,
 }
 
 /// `GET /webhooks`.
 pub async fn list(
     req: HttpRequest,
-    q: web::Query<ListQuery>,
+    Query(q): Query<ListQuery>,
+    Query(notice): Query<NoticeQuery>,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
-    let notice = match q.notice.as_deref() {
-        Some("deleted") => Some("The endpoint was deleted; its pending deliveries were cancelled."),
-        _ => None,
-    };
+    let notice = notice.on(NoticePage::Endpoints);
     if ctx.layout.tenant.is_none() {
         return Ok(page(
             &req,
@@ -67,7 +69,7 @@ pub async fn list(
         ));
     }
     let caller = ctx.caller.clone();
-    let cursor = q.cursor.clone();
+    let cursor = q.cursor;
     let result = blocking(&h, move |h| {
         let page =
             h.list_endpoints(&caller, &PageRequest::parse(Some("50"), cursor.as_deref())?)?;

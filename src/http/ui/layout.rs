@@ -1,0 +1,100 @@
+//! The page frame and the answers every page gives: [`Layout`] (navigation,
+//! tenant switcher, CSRF token, asset URLs, alert banner), rendering a
+//! page uncached, `303` redirects and safe local return paths.
+
+use actix_web::body::MessageBody;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, Responder};
+
+use super::assets;
+
+/// A local path to return to after login or a switch: it must start with
+/// one `/`, so it can never send the browser to another site.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+/// A `303 See Other` to `to`.
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Renders a page with a status. Pages are never cached: they show
+/// per-user data and sometimes secrets.
+pub fn page<T>(req: &HttpRequest, status: StatusCode, t: T) -> HttpResponse
+where
+    T: Responder,
+    T::Body: MessageBody + 'static,
+{
+    t.customize()
+        .with_status(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .respond_to(req)
+        .map_into_boxed_body()
+}
+
+/// The parts of the page frame that every page shows.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The section highlighted in the navigation.
+    pub nav: &'static str,
+    /// Who is logged in.
+    pub username: String,
+    /// Whether the user is an operator (sees every tenant).
+    pub operator: bool,
+    /// The tenant the pages are about, if any.
+    pub tenant: Option<String>,
+    /// The tenants in the switcher (operators).
+    pub tenants: Vec<String>,
+    /// This session's CSRF token, for every form.
+    pub csrf: String,
+    /// The stylesheet's hashed URL.
+    pub css: String,
+    /// The script's hashed URL.
+    pub js: String,
+    /// The favicon's hashed URL.
+    pub icon: String,
+    /// Alerts firing for what this user sees (the banner on every page).
+    pub alerts_firing: usize,
+}
+
+impl Layout {
+    /// A frame for pages outside a session (login, errors).
+    pub fn anonymous() -> Self {
+        Self {
+            nav: "",
+            username: String::new(),
+            operator: false,
+            tenant: None,
+            tenants: Vec::new(),
+            csrf: String::new(),
+            css: assets::url("app.css"),
+            js: assets::url("app.js"),
+            icon: assets::url("favicon.svg"),
+            alerts_firing: 0,
+        }
+    }
+
+    /// Whether `nav` is the current section (for `aria-current`).
+    pub fn is(&self, nav: &str) -> bool {
+        self.nav == nav
+    }
+
+    /// Whether a user is logged in (the frame shows navigation).
+    pub fn logged_in(&self) -> bool {
+        !self.username.is_empty()
+    }
+}

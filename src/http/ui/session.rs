@@ -1,0 +1,287 @@
+//! The admin panel session: the cookies that carry it (and the login
+//! form's CSRF cookie), [`Ctx`] — a logged-in request loaded from its
+//! session cookie — and running service calls on the blocking pool.
+
+use actix_web::cookie::time::Duration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::error::UiError;
+use super::layout::Layout;
+use crate::domain::user::{Role, User};
+use crate::service::{self, Caller, Herald, PageRequest, ServiceError, SessionInfo};
+
+/// The session cookie over plain HTTP.
+pub const SESSION_COOKIE: &str = "herald_session";
+/// The login form's CSRF cookie over plain HTTP.
+pub const LOGIN_CSRF_COOKIE: &str = "herald_login";
+/// How many tenants the switcher lists.
+const SWITCHER_TENANTS: usize = 100;
+
+/// Whether the request reached us over TLS (directly or, as the
+/// `Forwarded`/`X-Forwarded-Proto` headers say, through a proxy). Only
+/// hardening depends on it (`Secure`, `__Host-`, HSTS), never access.
+pub fn is_tls(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+/// A cookie's name as sent: `__Host-` prefixed over TLS (the browser then
+/// insists on `Secure`, `Path=/` and no `Domain`).
+pub fn cookie_name(base: &str, tls: bool) -> String {
+    if tls {
+        format!("__Host-{base}")
+    } else {
+        base.to_string()
+    }
+}
+
+/// The value of cookie `base`: the first non-empty `__Host-` one, else the
+/// last non-empty plain one.
+pub fn cookie(req: &HttpRequest, base: &str) -> Option<String> {
+    let prefixed = format!("__Host-{base}");
+    let pick = |cookies: &[Cookie<'_>]| {
+        let values = |name: &str| {
+            cookies
+                .iter()
+                .filter(|c| c.name() == name && !c.value().is_empty())
+                .map(|c| c.value().to_string())
+                .collect::<Vec<_>>()
+        };
+        values(&prefixed)
+            .into_iter()
+            .next()
+            .or_else(|| values(base).pop())
+    };
+    match req.cookies() {
+        Ok(cookies) => pick(&cookies),
+        // actix refuses every cookie of a request for one malformed pair
+        // (a name-only cookie another app on this host set, say); read
+        // the pairs one by one and skip what does not parse.
+        Err(_) => pick(&tolerant_cookies(req)),
+    }
+}
+
+/// The request's cookies, skipping the pairs that do not parse.
+fn tolerant_cookies(req: &HttpRequest) -> Vec<Cookie<'static>> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .filter_map(|pair| Cookie::parse_encoded(pair.trim().to_string()).ok())
+        .collect()
+}
+
+/// A cookie as the panel sets them: `HttpOnly`, `Path=/`, `SameSite` as
+/// given, `Secure` and the `__Host-` name over TLS; `max_age` of zero
+/// deletes it, none makes it last the browser session.
+pub fn panel_cookie(
+    base: &str,
+    value: &str,
+    tls: bool,
+    same_site: SameSite,
+    max_age: Option<Duration>,
+) -> Cookie<'static> {
+    let mut c = Cookie::build(cookie_name(base, tls), value.to_string())
+        .path("/")
+        .http_only(true)
+        .same_site(same_site);
+    if tls {
+        c = c.secure(true);
+    }
+    if let Some(age) = max_age {
+        c = c.max_age(age);
+    }
+    c.finish()
+}
+
+/// The session cookie for `token` (`SameSite=Lax`, for the browser
+/// session), or with `None` the one that deletes it.
+pub fn session_cookie(req: &HttpRequest, token: Option<&str>) -> Cookie<'static> {
+    let tls = is_tls(req);
+    match token {
+        Some(t) => panel_cookie(SESSION_COOKIE, t, tls, SameSite::Lax, None),
+        None => panel_cookie(SESSION_COOKIE, "", tls, SameSite::Lax, Some(Duration::ZERO)),
+    }
+}
+
+/// Adds `cookies` to `res` (a cookie that cannot be a header is logged and
+/// left out, as a browser would ignore it).
+pub fn with_cookies(
+    mut res: HttpResponse,
+    cookies: impl IntoIterator<Item = Cookie<'static>>,
+) -> HttpResponse {
+    for c in cookies {
+        if let Err(e) = res.add_cookie(&c) {
+            log::error!("cookie {}: {e}", c.name());
+        }
+    }
+    res
+}
+
+/// A logged-in admin panel request.
+pub struct Ctx {
+    /// The caller every service call is made as.
+    pub caller: Caller,
+    /// The user.
+    pub user: User,
+    /// The frame of the page.
+    pub layout: Layout,
+}
+
+impl Ctx {
+    /// Loads the session from the cookie; without a live one, the answer
+    /// is a redirect to the login page.
+    pub async fn load(
+        req: &HttpRequest,
+        h: &web::Data<Herald>,
+        nav: &'static str,
+    ) -> Result<Ctx, UiError> {
+        let Some(token) = cookie(req, SESSION_COOKIE) else {
+            return Err(UiError::login(req));
+        };
+        let t = token.clone();
+        let found = blocking(h, move |h| load_session(h, &t)).await?;
+        let found = found.map_err(|e| UiError::from_service(req, e, None))?;
+        let Some((info, tenants, tenant, alerts_firing)) = found else {
+            return Err(UiError::login(req));
+        };
+        let operator = info.user.role == Role::Operator;
+        let layout = Layout {
+            nav,
+            username: info.user.username.clone(),
+            operator,
+            tenant,
+            tenants,
+            csrf: info.session.csrf.clone(),
+            alerts_firing,
+            ..Layout::anonymous()
+        };
+        Ok(Ctx {
+            caller: Caller::Session { token },
+            user: info.user,
+            layout,
+        })
+    }
+
+    /// A service error as a page in this session's frame.
+    pub fn fail(&self, req: &HttpRequest, e: ServiceError) -> UiError {
+        UiError::from_service(req, e, Some(self.layout.clone()))
+    }
+}
+
+type Loaded = Option<(SessionInfo, Vec<String>, Option<String>, usize)>;
+
+/// The session, the switcher's tenants and the current tenant. An operator
+/// without a choice yet gets the first tenant chosen.
+fn load_session(h: &Herald, token: &str) -> service::Result<Loaded> {
+    let Some(info) = h.session(token)? else {
+        return Ok(None);
+    };
+    let caller = Caller::Session {
+        token: token.to_string(),
+    };
+    let (tenants, current) = match &info.user.role {
+        Role::Tenant(t) => (Vec::new(), Some(t.clone())),
+        Role::Operator => {
+            let page = h.list_tenants(
+                &caller,
+                &PageRequest {
+                    limit: SWITCHER_TENANTS,
+                    after: None,
+                },
+            )?;
+            let mut ids: Vec<String> = page.items.into_iter().map(|t| t.id).collect();
+            let mut current = info.session.tenant.clone();
+            if let Some(c) = &current {
+                if !ids.contains(c) {
+                    if h.get_tenant(&caller, c).is_ok() {
+                        ids.push(c.clone());
+                    } else {
+                        current = None;
+                    }
+                }
+            }
+            if current.is_none() {
+                if let Some(first) = ids.first() {
+                    h.select_tenant(&caller, first)?;
+                    current = Some(first.clone());
+                }
+            }
+            (ids, current)
+        }
+    };
+    // The banner counts what this user would see on the Alerts page. The
+    // session caller resolves to its tenant like every other call; an
+    // operator without a tenant chosen sees every tenant's alerts.
+    let firing = h
+        .alerts_view(&caller, 0)
+        .map(|(firing, _)| firing.len())
+        .unwrap_or(0);
+    Ok(Some((info, tenants, current, firing)))
+}
+
+/// Runs a blocking service call on actix's blocking pool.
+pub async fn blocking<T, F>(h: &web::Data<Herald>, f: F) -> Result<T, UiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Herald) -> T + Send + 'static,
+{
+    let h = h.clone();
+    web::block(move || f(&h)).await.map_err(|e| {
+        log::error!("blocking call failed: {e}");
+        UiError::internal(None)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn cookies_carry_every_attribute_and_the_host_prefix_over_tls() {
+        let c = panel_cookie(
+            "herald_login",
+            "t",
+            true,
+            SameSite::Strict,
+            Some(Duration::hours(1)),
+        );
+        assert_eq!(
+            c.to_string(),
+            "__Host-herald_login=t; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=3600"
+        );
+        let c = panel_cookie(
+            "herald_session",
+            "",
+            false,
+            SameSite::Lax,
+            Some(Duration::ZERO),
+        );
+        assert_eq!(
+            c.to_string(),
+            "herald_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+        );
+        let c = panel_cookie("herald_session", "s", false, SameSite::Lax, None);
+        assert_eq!(
+            c.to_string(),
+            "herald_session=s; HttpOnly; SameSite=Lax; Path=/"
+        );
+    }
+
+    #[test]
+    fn the_prefixed_cookie_wins_and_a_malformed_pair_spoils_nothing() {
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, "herald_session=a; __Host-herald_session=b"))
+            .to_http_request();
+        assert_eq!(cookie(&req, SESSION_COOKIE).as_deref(), Some("b"));
+        let req = TestRequest::default()
+            .insert_header((header::COOKIE, "flag; herald_session=; herald_session=c"))
+            .to_http_request();
+        assert_eq!(cookie(&req, SESSION_COOKIE).as_deref(), Some("c"));
+        let req = TestRequest::default().to_http_request();
+        assert_eq!(cookie(&req, SESSION_COOKIE), None);
+    }
+}
