@@ -3,6 +3,7 @@
 //! See `ARCHITECTURE.md` for the map. Dependencies point one way:
 //! `http`/`cli` → `service` → `store` → `domain`.
 
+#![warn(missing_docs)]
 pub mod app;
 pub mod bench;
 pub mod cli;

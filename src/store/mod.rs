@@ -36,8 +36,8 @@ mod conformance;
 pub mod ops;
 pub mod sled;
 
+pub use self::sled::SledStore;
 pub use ops::{Ticket, WriteOp};
-pub use sled::SledStore;
 
 use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;

@@ -10,4 +10,5 @@ mod foundation;
 mod monitoring;
 mod recovery;
 mod schedule;
+mod tidy;
 mod ui;

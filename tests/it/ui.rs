@@ -606,6 +606,20 @@ fn delivery_log_filters_pages_details_and_resend() {
         assert_eq!(a.status, 202, "{}", a.text);
     }
     sink.take(27, Duration::from_secs(20));
+    // The sink has seen every request; wait until every attempt is also
+    // recorded (a record becomes durable a moment after the receiver got it).
+    eventually(Duration::from_secs(20), "all recorded", || {
+        let r = s.call(
+            "GET",
+            "/api/v1/deliveries?status=succeeded&limit=100",
+            Some("acme"),
+            None,
+        );
+        let n = serde_json::from_str::<serde_json::Value>(&r.text).ok()?["data"]
+            .as_array()?
+            .len();
+        (n == 27).then_some(())
+    });
     let p = eventually(Duration::from_secs(20), "all delivered", || {
         let p = b.get("/deliveries?status=succeeded");
         (p.body.matches("badge-ok").count() == 25).then_some(p)
