@@ -604,6 +604,9 @@ fn retention_purges_ended_deliveries_and_keeps_pending_ones() {
     // Past the retention but inside the 24-hour Idempotency-Key window:
     // events stay, so a retried request can still be answered with them.
     app.set(T0 + 120 * MIN);
+    // The failing delivery's retry (due at 5 minutes) runs now, at 2 hours:
+    // its minute and hour rows are among those the pass a day on removes.
+    app.attempts(&dlv_bad, 2);
     assert_eq!(purge().events, 0);
 
     // A day and an hour on: the delivered event goes, the pending one stays.
