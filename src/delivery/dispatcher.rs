@@ -20,6 +20,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
@@ -54,8 +55,15 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts the dispatcher for `workers` workers.
+    /// Starts the dispatcher for `workers` workers; its thread runs on,
+    /// unjoined, until [`Dispatcher::stop`].
     pub fn start(per_endpoint: usize, workers: usize) -> Self {
+        Self::spawn(per_endpoint, workers).0
+    }
+
+    /// Starts the dispatcher for `workers` workers; the handle joins its
+    /// thread, which ends soon after [`Dispatcher::stop`].
+    pub fn spawn(per_endpoint: usize, workers: usize) -> (Self, JoinHandle<()>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         // Bounded: only what workers can take soon leaves the fair queues.
         let (work_tx, work_rx) = crossbeam_channel::bounded(workers.max(1));
@@ -71,7 +79,7 @@ impl Dispatcher {
             work_tx,
             stats: stats.clone(),
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("herald-dispatch".into())
             .spawn(move || {
                 // Ends on `Stop`: dropping the state closes the worker
@@ -88,7 +96,7 @@ impl Dispatcher {
                 }
             })
             .expect("spawning the dispatcher thread");
-        Self { tx, work_rx, stats }
+        (Self { tx, work_rx, stats }, thread)
     }
 
     /// Queues due deliveries.

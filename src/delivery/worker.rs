@@ -7,7 +7,9 @@
 //! second job for the same delivery always sees the new state.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -42,23 +44,33 @@ pub struct Ctx {
     pub events: Option<crossbeam_channel::Sender<super::EngineEvent>>,
     pub dispatcher: Dispatcher,
     pub scheduler: Scheduler,
+    /// Set at shutdown: a worker then takes no further job. Jobs still in
+    /// the channel are dropped; they are hints, their deliveries stay in
+    /// the due index for the next start.
+    pub stopping: Arc<AtomicBool>,
 }
 
-/// Starts `n` worker threads taking jobs from `jobs`.
-pub fn spawn_pool(ctx: Arc<Ctx>, jobs: Receiver<Due>, n: usize) {
-    for i in 0..n {
-        let ctx = ctx.clone();
-        let jobs = jobs.clone();
-        std::thread::Builder::new()
-            .name(format!("herald-worker-{i}"))
-            .spawn(move || {
-                let _alive = Alive::new(&ctx.dispatcher.stats.workers_alive);
-                for job in jobs.iter() {
-                    guarded(&ctx, job, || process(&ctx, job));
-                }
-            })
-            .expect("spawning a worker thread");
-    }
+/// Starts `n` worker threads taking jobs from `jobs`. Each ends once
+/// `ctx.stopping` is set (after its current job) or `jobs` is closed.
+pub fn spawn_pool(ctx: Arc<Ctx>, jobs: Receiver<Due>, n: usize) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let ctx = ctx.clone();
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("herald-worker-{i}"))
+                .spawn(move || {
+                    let _alive = Alive::new(&ctx.dispatcher.stats.workers_alive);
+                    for job in jobs.iter() {
+                        if ctx.stopping.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        guarded(&ctx, job, || process(&ctx, job));
+                    }
+                })
+                .expect("spawning a worker thread")
+        })
+        .collect()
 }
 
 /// Counts a running worker for readiness; the count drops when the thread
@@ -434,6 +446,7 @@ mod tests {
             events: None,
             dispatcher: dispatcher.clone(),
             scheduler: scheduler.clone(),
+            stopping: Arc::default(),
         };
         let job = Due {
             due: t0,

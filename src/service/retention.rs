@@ -72,6 +72,7 @@ impl Herald {
 }
 
 /// The purge thread; stops (and is joined) when dropped.
+#[must_use = "dropping the handle stops the purge thread"]
 pub struct Retention {
     stop: Option<Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
