@@ -1,5 +1,6 @@
 //! Wiring: open the store, initialise on first start, run the HTTP server,
-//! shut down in order (HTTP first, then flush the store).
+//! shut down in order (HTTP, retention, the engine, the alert watcher,
+//! then flush the store), joining every thread on the way.
 
 use std::sync::Arc;
 
@@ -82,7 +83,9 @@ struct Parts {
     store: Arc<dyn Store>,
     herald: Herald,
     engine: Engine,
-    retention: crate::service::Retention,
+    /// `None` once a test has taken over the passes.
+    retention: Option<crate::service::Retention>,
+    alerts: crate::service::AlertWatcher,
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
@@ -105,7 +108,8 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
         print_first_run(&first);
     }
     herald.sync_alert_endpoints(&cfg.alert_urls, cfg.alert_secret.as_deref())?;
-    crate::service::start_alerts(herald.clone(), events_rx, cfg.alert_thresholds.clone());
+    let alerts =
+        crate::service::start_alerts(herald.clone(), events_rx, cfg.alert_thresholds.clone());
     let retention = crate::service::start_retention(
         herald.clone(),
         crate::service::FIRST_PURGE_AFTER,
@@ -115,8 +119,27 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
         store,
         herald,
         engine,
-        retention,
+        retention: Some(retention),
+        alerts,
     })
+}
+
+impl Parts {
+    /// Everything after HTTP, in order: the retention thread, the engine
+    /// (every thread joined), the alert watcher, the store flush. Each
+    /// step's threads have ended before the next begins, so once the
+    /// caller drops the last `Arc` of the store, nothing holds the data
+    /// directory.
+    fn shut_down(self) -> Result<(), StoreError> {
+        drop(self.retention);
+        self.engine.shutdown();
+        // The last attempts' reports reach the watcher from the store's
+        // continuations: a flush runs after them, so when it returns they
+        // are all queued, and the watcher handles them before it ends.
+        let reported = self.store.flush();
+        drop(self.alerts);
+        reported.and(self.store.flush())
+    }
 }
 
 fn http_server(
@@ -186,13 +209,11 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
             })?;
             actix_web::rt::spawn(m);
         }
-        let (server, _) = http_server(parts.herald, &cfg.listen, true).map_err(http_err)?;
+        let (server, _) = http_server(parts.herald.clone(), &cfg.listen, true).map_err(http_err)?;
         server.await.map_err(http_err)
     })?;
     log::info!("HTTP server stopped; stopping delivery and flushing the store");
-    drop(parts.retention);
-    parts.engine.shutdown();
-    parts.store.flush()?;
+    parts.shut_down()?;
     Ok(())
 }
 
@@ -202,39 +223,61 @@ pub struct Running {
     /// The bound address.
     pub addr: std::net::SocketAddr,
     handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
-    engine: Engine,
-    store: Arc<dyn Store>,
-    herald: Herald,
-    retention: Option<crate::service::Retention>,
+    thread: std::thread::JoinHandle<()>,
+    parts: Parts,
 }
+
+/// How long [`Running::stop`] waits for actix's worker threads to drop
+/// their copies of the services.
+const HTTP_WORKERS_EXIT: Duration = Duration::from_secs(10);
 
 impl Running {
     /// Makes the scheduler look at the clock now (after moving a manual clock).
     pub fn wake(&self) {
-        self.engine.scheduler().wake();
+        self.parts.engine.scheduler().wake();
     }
 
     /// The engine, for gauges.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.parts.engine
     }
 
     /// Runs a retention pass now (the thread runs one every hour).
     pub fn purge_expired(&self) -> Result<crate::store::Purged, crate::service::ServiceError> {
-        self.herald.purge_expired()
+        self.parts.herald.purge_expired()
     }
 
-    /// Stops HTTP, then the engine, then flushes the store. Once every
-    /// thread has let go of it, the data directory can be opened again.
-    pub fn stop(mut self) {
+    /// Stops (and joins) the retention thread, for a test that runs every
+    /// pass itself with [`Running::purge_expired`]: the thread follows the
+    /// injected clock, so moving it would run passes of its own.
+    pub fn stop_retention(&mut self) {
+        self.parts.retention.take();
+    }
+
+    /// Stops HTTP, then the retention thread, the engine and the alert
+    /// watcher (joining each), then flushes the store. When it returns,
+    /// the data directory is released and can be opened again.
+    pub fn stop(self) {
         actix_web::rt::System::new().block_on(self.handle.stop(true));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let _ = self.thread.join();
+        let store = self.parts.store.clone();
+        if let Err(e) = self.parts.shut_down() {
+            log::error!("flushing the store at shutdown failed: {e}");
         }
-        self.retention.take();
-        self.engine.shutdown();
-        let _ = self.store.flush();
+        // NB: actix reports its workers stopped just before their threads
+        // drop the services they hold (each a `Herald`, so the store), and
+        // never joins those threads. Every other holder has been joined
+        // above, so this waits only for those threads to end.
+        let deadline = std::time::Instant::now() + HTTP_WORKERS_EXIT;
+        while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if Arc::strong_count(&store) > 1 {
+            log::warn!("the store is still in use after shutdown");
+        }
+        // The last handle: dropping it joins the store's committer, which
+        // writes what is left and releases the directory.
+        drop(store);
     }
 }
 
@@ -263,22 +306,27 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
             let _ = server.await;
         });
     });
-    let (handle, addr) = rx
+    let (handle, addr) = match rx
         .recv()
         .map_err(|_| std::io::Error::other("server thread died"))
         .and_then(|r| r)
-        .map_err(|err| AppError::Http {
-            addr: cfg.listen.clone(),
-            err,
-        })?;
+    {
+        Ok(bound) => bound,
+        Err(err) => {
+            // Not listening: stop what `open` started before reporting.
+            let _ = thread.join();
+            let _ = parts.shut_down();
+            return Err(AppError::Http {
+                addr: cfg.listen.clone(),
+                err,
+            });
+        }
+    };
     Ok(Running {
         addr,
         handle,
-        thread: Some(thread),
-        engine: parts.engine,
-        store: parts.store,
-        herald: parts.herald,
-        retention: Some(parts.retention),
+        thread,
+        parts,
     })
 }
 

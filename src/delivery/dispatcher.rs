@@ -8,13 +8,19 @@
 //! endpoint sits in its queue, not in front of everyone else.
 //!
 //! It also keeps one delivery from being attempted twice at once: a job for
-//! a delivery that is already queued or in flight is dropped (the worker
-//! re-reads the delivery, so the newer due time is never lost: it is in the
-//! store).
+//! a delivery that is already queued or in flight waits aside (one per
+//! delivery) and is queued once that job is done. It must not be dropped:
+//! when a retry falls due before its attempt's slot is freed (a clock that
+//! jumped, a short `Retry-After`), the scheduler's refill and the worker's
+//! `schedule` message both hand the next job over while the slot is still
+//! taken, and the scheduler never scans behind its cursor again, so a
+//! dropped job would wait in the due index until the next start. A job
+//! that turns out stale costs a re-read: the worker checks the delivery.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
@@ -49,8 +55,15 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts the dispatcher for `workers` workers.
+    /// Starts the dispatcher for `workers` workers; its thread runs on,
+    /// unjoined, until [`Dispatcher::stop`].
     pub fn start(per_endpoint: usize, workers: usize) -> Self {
+        Self::spawn(per_endpoint, workers).0
+    }
+
+    /// Starts the dispatcher for `workers` workers; the handle joins its
+    /// thread, which ends soon after [`Dispatcher::stop`].
+    pub fn spawn(per_endpoint: usize, workers: usize) -> (Self, JoinHandle<()>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         // Bounded: only what workers can take soon leaves the fair queues.
         let (work_tx, work_rx) = crossbeam_channel::bounded(workers.max(1));
@@ -61,11 +74,12 @@ impl Dispatcher {
             in_flight: HashMap::new(),
             ready: VecDeque::new(),
             active: HashSet::new(),
+            again: HashMap::new(),
             proven: HashSet::new(),
             work_tx,
             stats: stats.clone(),
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("herald-dispatch".into())
             .spawn(move || {
                 // Ends on `Stop`: dropping the state closes the worker
@@ -82,7 +96,7 @@ impl Dispatcher {
                 }
             })
             .expect("spawning the dispatcher thread");
-        Self { tx, work_rx, stats }
+        (Self { tx, work_rx, stats }, thread)
     }
 
     /// Queues due deliveries.
@@ -127,6 +141,10 @@ struct State {
     /// once or be at its cap when popped (`feed` re-checks).
     ready: VecDeque<EndpointId>,
     active: HashSet<DeliveryId>,
+    /// Jobs that came for an active delivery, queued when it is done.
+    ///
+    /// **Invariant:** every key is also in `active`.
+    again: HashMap<DeliveryId, Due>,
     /// Endpoints whose last attempt succeeded: they get the full cap.
     proven: HashSet<EndpointId>,
     work_tx: Sender<Due>,
@@ -154,25 +172,37 @@ impl State {
         self.in_flight.get(ep).copied().unwrap_or(0)
     }
 
+    /// Queues a job, or (its delivery already queued or in flight) keeps
+    /// it aside until that job is done.
+    fn enqueue(&mut self, job: Due) {
+        if !self.active.insert(job.delivery) {
+            // One per delivery is enough: the worker re-reads it anyway.
+            self.again.insert(job.delivery, job);
+            return;
+        }
+        let q = self.queues.entry(job.endpoint).or_default();
+        let was_empty = q.is_empty();
+        q.push_back(job);
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if was_empty && self.busy(&job.endpoint) < self.cap(&job.endpoint) {
+            self.ready.push_back(job.endpoint);
+        }
+    }
+
     fn handle(&mut self, m: Msg) -> bool {
         match m {
             Msg::Stop => return false,
             Msg::Jobs(jobs) => {
                 for job in jobs {
-                    if !self.active.insert(job.delivery) {
-                        continue;
-                    }
-                    let q = self.queues.entry(job.endpoint).or_default();
-                    let was_empty = q.is_empty();
-                    q.push_back(job);
-                    self.stats.queued.fetch_add(1, Ordering::Relaxed);
-                    if was_empty && self.busy(&job.endpoint) < self.cap(&job.endpoint) {
-                        self.ready.push_back(job.endpoint);
-                    }
+                    self.enqueue(job);
                 }
             }
             Msg::Done(job, outcome) => {
                 self.active.remove(&job.delivery);
+                // Its slot is free: a hint that came meanwhile may run now.
+                if let Some(again) = self.again.remove(&job.delivery) {
+                    self.enqueue(again);
+                }
                 self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
                 let ep = job.endpoint;
                 match outcome {
@@ -308,6 +338,31 @@ mod tests {
         // A success earns the full cap back: the last four go at once.
         d.attempted(one[0], true);
         out(4);
+    }
+
+    #[test]
+    fn a_job_for_a_delivery_in_flight_runs_once_its_slot_is_free() {
+        let d = Dispatcher::start(4, 8);
+        let ep = EndpointId::new(Timestamp::from_millis(1));
+        let j = job(ep);
+        let work = d.work_queue();
+        d.submit(vec![j]);
+        let first = work.recv_timeout(Duration::from_secs(2)).unwrap();
+        // Its retry falls due before the attempt is recorded: both the
+        // refill and the worker's schedule message hand it over.
+        d.submit(vec![j]);
+        d.submit(vec![j]);
+        assert!(
+            work.recv_timeout(Duration::from_millis(100)).is_err(),
+            "not while the first is in flight"
+        );
+        d.attempted(first, false);
+        let again = work.recv_timeout(Duration::from_secs(2)).expect("kept");
+        assert_eq!(again.delivery, j.delivery);
+        assert!(
+            work.recv_timeout(Duration::from_millis(100)).is_err(),
+            "once"
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ mod scheduler;
 pub mod wheel;
 mod worker;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use dispatcher::Dispatcher;
@@ -120,6 +122,20 @@ pub struct Engine {
     dispatcher: Dispatcher,
     scheduler: Scheduler,
     workers: usize,
+    /// Tells workers to take no further job (shared with them).
+    stopping: Arc<AtomicBool>,
+    /// The threads [`Engine::start`] started, until [`Engine::shutdown`]
+    /// takes them to join (shared by every clone, so one shutdown joins
+    /// them and a second finds nothing left).
+    threads: Arc<Mutex<Option<Threads>>>,
+}
+
+/// The engine's threads.
+struct Threads {
+    scheduler: JoinHandle<()>,
+    dispatcher: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+    recorder: JoinHandle<()>,
 }
 
 /// A failure to start the engine.
@@ -143,8 +159,11 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
         let http = client::DeliveryClient::new(config.client.clone())?;
-        let dispatcher = Dispatcher::start(config.per_endpoint, config.workers);
-        let scheduler = Scheduler::start(store.clone(), clock.clone(), dispatcher.clone());
+        let (dispatcher, dispatcher_thread) =
+            Dispatcher::spawn(config.per_endpoint, config.workers);
+        let (scheduler, scheduler_thread) =
+            Scheduler::spawn(store.clone(), clock.clone(), dispatcher.clone());
+        let stopping = Arc::new(AtomicBool::new(false));
         let (record_tx, record_rx) = crossbeam_channel::unbounded();
         let recorder = recorder::Recorder {
             store: store.clone(),
@@ -153,7 +172,7 @@ impl Engine {
             disable_after_ms: config.disable_after.as_millis().min(i64::MAX as u128) as i64,
             events: config.events.clone(),
         };
-        std::thread::Builder::new()
+        let recorder_thread = std::thread::Builder::new()
             .name("herald-recorder".into())
             .spawn(move || recorder.run(record_rx))
             .map_err(EngineError::Thread)?;
@@ -166,20 +185,56 @@ impl Engine {
             dispatcher: dispatcher.clone(),
             scheduler: scheduler.clone(),
             recorder: record_tx,
+            stopping: stopping.clone(),
         });
-        worker::spawn_pool(ctx, dispatcher.work_queue(), config.workers);
+        let workers = worker::spawn_pool(ctx, dispatcher.work_queue(), config.workers);
         Ok(Self {
             dispatcher,
             scheduler,
             workers: config.workers,
+            stopping,
+            threads: Arc::new(Mutex::new(Some(Threads {
+                scheduler: scheduler_thread,
+                dispatcher: dispatcher_thread,
+                workers,
+                recorder: recorder_thread,
+            }))),
         })
     }
 
-    /// Stops the scheduler, the dispatcher and (after their current job)
-    /// the workers. Pending deliveries stay in the store's due index.
+    /// Stops the engine and joins every thread it started: the scheduler
+    /// (so nothing more is dispatched), the dispatcher (which closes the
+    /// workers' channel), then each worker once its current job is done
+    /// (its attempt handed to the store), then the recorder once it has
+    /// followed up every attempt made. Jobs not yet taken are dropped;
+    /// pending deliveries stay in the store's due index for the next start.
+    /// A second call (from any clone) does nothing.
+    ///
+    /// NB: never call it from an engine thread or a store continuation:
+    /// it would wait for itself.
     pub fn shutdown(&self) {
+        let threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(threads) = threads else {
+            return;
+        };
+        // Before the channel closes: a worker woken by the close must not
+        // start on the jobs still buffered in it.
+        self.stopping.store(true, Ordering::SeqCst);
         self.scheduler.stop();
+        join("scheduler", threads.scheduler);
         self.dispatcher.stop();
+        join("dispatcher", threads.dispatcher);
+        for w in threads.workers {
+            join("worker", w);
+        }
+        // The workers are gone, and with them the recorder's senders: it
+        // follows up what they handed it (their writes become durable on
+        // the still-running committer), then ends.
+        join("recorder", threads.recorder);
     }
 
     /// The scheduler, for tests and gauges.
@@ -190,6 +245,14 @@ impl Engine {
     /// The dispatcher, for gauges.
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
+    }
+}
+
+/// Joins an engine thread; one that panicked is logged, not propagated
+/// (shutdown goes on to flush the store).
+fn join(what: &str, thread: JoinHandle<()>) {
+    if thread.join().is_err() {
+        log::error!("the delivery {what} thread had panicked");
     }
 }
 
@@ -215,5 +278,45 @@ impl Dispatch for Engine {
             workers_alive: d.workers_alive.load(Relaxed),
             workers: self.workers,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn shutdown_joins_every_thread_once() {
+        let store: Arc<dyn Store> = crate::store::temporary();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_705_314_600_000)));
+        let engine = Engine::start(
+            store.clone(),
+            clock,
+            EngineConfig {
+                workers: 3,
+                per_endpoint: 4,
+                retry_schedule: vec![],
+                client: Default::default(),
+                disable_after: Duration::from_secs(3600),
+                events: None,
+            },
+        )
+        .unwrap();
+        let alive = |e: &Engine| e.stats().workers_alive;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while alive(&engine) < 3 {
+            assert!(std::time::Instant::now() < deadline, "workers started");
+            std::thread::yield_now();
+        }
+        let clone = engine.clone();
+        engine.shutdown();
+        // Joined: every worker has ended (each counts itself out as its
+        // thread ends), and the engine's threads let go of the store.
+        assert_eq!(alive(&engine), 0);
+        assert_eq!(Arc::strong_count(&store), 1, "no engine thread holds it");
+        // Any clone's second shutdown finds nothing to join.
+        clone.shutdown();
+        engine.shutdown();
     }
 }

@@ -7,7 +7,7 @@
 //! the order they were submitted: one committer applies them in order),
 //! then frees the dispatcher slot, schedules the next attempt, reports to
 //! the alert watcher, and disables an endpoint that has failed for too
-//! long ([`crate::domain::health::Health::failing_for`]).
+//! long ([`crate::domain::outcome::failing_too_long`]).
 //!
 //! **Invariant:** the dispatcher slot of a delivery is freed only after its
 //! write is durable (or failed), so a second job for the same delivery
@@ -23,6 +23,7 @@ use super::EngineEvent;
 use crate::domain::delivery::{DeliveryState, Verdict};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::health::Health;
+use crate::domain::outcome::failing_too_long;
 use crate::domain::time::Timestamp;
 use crate::store::{modify_endpoint, Due, ModifyError, Store, Ticket};
 
@@ -138,18 +139,16 @@ impl Recorder {
         if let Some(n) = next {
             self.scheduler.schedule(n);
         }
-        if s.verdict != Verdict::Success && health.failing_for(self.disable_after_ms, s.at) {
-            let since = health.failing_since.unwrap_or(s.at);
-            disable_endpoint(
-                self.store.as_ref(),
-                self.events.as_ref(),
-                job.endpoint,
-                format!(
-                    "failing continuously since {} with no success",
-                    since.to_rfc3339_secs()
-                ),
-                s.at,
-            );
+        if s.verdict != Verdict::Success {
+            if let Some(reason) = failing_too_long(health, self.disable_after_ms, s.at) {
+                disable_endpoint(
+                    self.store.as_ref(),
+                    self.events.as_ref(),
+                    job.endpoint,
+                    reason.to_string(),
+                    s.at,
+                );
+            }
         }
     }
 }

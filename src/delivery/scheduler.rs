@@ -12,6 +12,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -63,16 +64,28 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Starts the scheduler; its first refill loads everything overdue or
-    /// due within the horizon from the store.
+    /// due within the horizon from the store. Its thread runs on, unjoined,
+    /// until [`Scheduler::stop`].
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, dispatcher: Dispatcher) -> Self {
+        Self::spawn(store, clock, dispatcher).0
+    }
+
+    /// Like [`Scheduler::start`]; the handle joins the thread, which ends
+    /// soon after [`Scheduler::stop`] (at its next look at its messages:
+    /// within a refill page or [`MAX_SLEEP`]).
+    pub fn spawn(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        dispatcher: Dispatcher,
+    ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let stats = Arc::new(SchedulerStats::default());
         let s = stats.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("herald-scheduler".into())
             .spawn(move || run(store, clock, dispatcher, rx, s))
             .expect("spawning the scheduler thread");
-        Self { tx, stats }
+        (Self { tx, stats }, thread)
     }
 
     /// A retry was made durable for `due.due`.

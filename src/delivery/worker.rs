@@ -7,7 +7,9 @@
 //! second job for the same delivery always sees the new state.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -17,11 +19,14 @@ use super::dispatcher::Dispatcher;
 use super::recorder::{disable_endpoint, AttemptSummary, Recording};
 use super::scheduler::Scheduler;
 use crate::clock::Clock;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
+use crate::domain::endpoint::Endpoint;
+use crate::domain::event::Event;
 use crate::domain::ids::AttemptId;
-use crate::domain::retry;
+use crate::domain::outcome::{self, Answer, Outcome};
 use crate::domain::time::Timestamp;
 use crate::store::{Due, Store, StoreError};
+use crate::wire::headers::USER_AGENT;
 use crate::wire::signing::Signer;
 
 /// How long a job whose processing panicked waits before it runs again.
@@ -33,10 +38,14 @@ pub struct Ctx {
     pub clock: Arc<dyn Clock>,
     pub http: DeliveryClient,
     pub schedule: Vec<Duration>,
-    /// Where attempts (410 Gone) disable endpoints are reported.
+    /// Where 410 Gone disables are reported.
     pub events: Option<crossbeam_channel::Sender<super::EngineEvent>>,
     pub dispatcher: Dispatcher,
     pub scheduler: Scheduler,
+    /// Set at shutdown: a worker then takes no further job. Jobs still in
+    /// the channel are dropped; they are hints, their deliveries stay in
+    /// the due index for the next start.
+    pub stopping: Arc<AtomicBool>,
     /// Where durable-to-be writes go to be followed up.
     pub recorder: crossbeam_channel::Sender<Recording>,
 }
@@ -54,21 +63,27 @@ impl Ctx {
     }
 }
 
-/// Starts `n` worker threads taking jobs from `jobs`.
-pub fn spawn_pool(ctx: Arc<Ctx>, jobs: Receiver<Due>, n: usize) {
-    for i in 0..n {
-        let ctx = ctx.clone();
-        let jobs = jobs.clone();
-        std::thread::Builder::new()
-            .name(format!("herald-worker-{i}"))
-            .spawn(move || {
-                let _alive = Alive::new(&ctx.dispatcher.stats.workers_alive);
-                for job in jobs.iter() {
-                    guarded(&ctx, job, || process(&ctx, job));
-                }
-            })
-            .expect("spawning a worker thread");
-    }
+/// Starts `n` worker threads taking jobs from `jobs`. Each ends once
+/// `ctx.stopping` is set (after its current job) or `jobs` is closed.
+pub fn spawn_pool(ctx: Arc<Ctx>, jobs: Receiver<Due>, n: usize) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let ctx = ctx.clone();
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("herald-worker-{i}"))
+                .spawn(move || {
+                    let _alive = Alive::new(&ctx.dispatcher.stats.workers_alive);
+                    for job in jobs.iter() {
+                        if ctx.stopping.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        guarded(&ctx, job, || process(&ctx, job));
+                    }
+                })
+                .expect("spawning a worker thread")
+        })
+        .collect()
 }
 
 /// Counts a running worker for readiness; the count drops when the thread
@@ -111,11 +126,6 @@ fn retry_later(ctx: &Ctx, job: Due) {
     ctx.dispatcher.done(job);
 }
 
-/// Whether a delivery should be attempted now.
-fn attemptable(d: &Delivery, now: Timestamp) -> bool {
-    d.state == DeliveryState::Pending && !d.held && d.next_attempt_at.is_some_and(|t| t <= now)
-}
-
 /// Writes `after` (a state change without an attempt); the recorder frees
 /// the dispatcher slot once it is durable and, if a next attempt is due,
 /// tells the scheduler.
@@ -125,39 +135,45 @@ fn commit(ctx: &Ctx, job: Due, after: Delivery) {
     ctx.record(Recording::StateChange { job, ticket, next });
 }
 
+/// One job: re-read the delivery, then skip it, change its state without
+/// an attempt, or attempt it. The slot is freed on every path (by `done`,
+/// `commit` or `record`), or by `guarded` on an error.
 fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
     let now = ctx.clock.now();
     let Some(d) = ctx.store.delivery(job.delivery)? else {
         ctx.dispatcher.done(job);
         return Ok(());
     };
-    if !attemptable(&d, now) {
-        ctx.dispatcher.done(job);
-        return Ok(());
+    match next_step(ctx, &d, now)? {
+        Step::Skip => ctx.dispatcher.done(job),
+        Step::Change(after) => commit(ctx, job, after),
+        Step::Send(ep, event) => attempt(ctx, job, &d, &ep, &event, now)?,
+    }
+    Ok(())
+}
+
+/// What a fresh read of a job's delivery says to do.
+enum Step {
+    /// Nothing: it ended, is held or is not due (the job was a stale hint).
+    Skip,
+    /// A state change without an attempt.
+    Change(Delivery),
+    /// Attempt it: to this endpoint, with this event.
+    Send(Endpoint, Event),
+}
+
+fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError> {
+    if !d.attemptable(now) {
+        return Ok(Step::Skip);
     }
     let Some(ep) = ctx.store.endpoint(d.endpoint_id)? else {
-        let after = Delivery {
-            state: DeliveryState::Failed,
-            next_attempt_at: None,
-            last_error: Some("endpoint deleted".into()),
-            updated_at: now,
-            ..d.clone()
-        };
-        commit(ctx, job, after);
-        return Ok(());
+        return Ok(Step::Change(d.given_up("endpoint deleted", now)));
     };
     let suspended = ctx.store.tenant(&d.tenant_id)?.is_some_and(|t| t.suspended);
     if !ep.active || suspended {
         // Held until the endpoint is enabled or the tenant resumed; those
         // operations put it back in the due index.
-        let after = Delivery {
-            held: true,
-            next_attempt_at: None,
-            updated_at: now,
-            ..d.clone()
-        };
-        commit(ctx, job, after);
-        return Ok(());
+        return Ok(Step::Change(d.held(now)));
     }
     let Some(event) = ctx.store.event(d.event_key)? else {
         return Err(StoreError::Corrupt {
@@ -165,92 +181,122 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             reason: format!("its event {} is missing", d.event_id),
         });
     };
+    Ok(Step::Send(ep, event))
+}
 
-    let secrets: Vec<&str> = ep.live_secrets(now).collect();
-    let timestamp = now.as_secs();
-    let timestamp_text = timestamp.to_string();
-    let (brainsait, standard) = match Signer::new(&secrets) {
-        Ok(s) => (
-            s.brainsait(&event.body),
-            s.webhook_signature(&event.id, timestamp, &event.body),
-        ),
-        Err(e) => {
-            return Err(StoreError::Corrupt {
-                kind: "endpoint secret",
-                reason: e.to_string(),
-            })
-        }
-    };
-    let user_agent = crate::wire::headers::USER_AGENT;
-    let headers: [(&str, &str); 7] = [
-        ("Content-Type", "application/json"),
-        ("User-Agent", user_agent),
-        ("X-BrainSAIT-Signature", &brainsait),
-        ("X-BrainSAIT-Event", &event.event_type),
-        ("webhook-id", &event.id),
-        ("webhook-timestamp", &timestamp_text),
-        ("webhook-signature", &standard),
-    ];
-    let response = ctx.http.send(&ep.url, &headers, &event.body);
+/// Signs and sends one attempt started at `now`, then hands its outcome
+/// to `record` (disabling the endpoint first if the answer says so).
+fn attempt(
+    ctx: &Ctx,
+    job: Due,
+    d: &Delivery,
+    ep: &Endpoint,
+    event: &Event,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let headers = signed_headers(ep, event, now)?;
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let response = ctx.http.send(&ep.url, &refs, &event.body);
     let finished = ctx.clock.now();
     let number = d.attempts + 1;
-    let (verdict, next_at) = decide(&ctx.schedule, &response, number, finished);
-    let error = response.error.as_ref();
-    let attempt = Attempt {
+    let answer = answer_of(&response);
+    let outcome = outcome::outcome(&answer, number, &ctx.schedule, finished);
+    let after = outcome.apply(d, number, &answer);
+    log::debug!(
+        "delivery {} attempt {number} → {:?} {}",
+        d.id,
+        response.status,
+        outcome.verdict.as_str()
+    );
+    if let Some(reason) = outcome.disable {
+        disable_endpoint(
+            ctx.store.as_ref(),
+            ctx.events.as_ref(),
+            ep.id,
+            reason.to_string(),
+            finished,
+        );
+    }
+    let attempt = attempt_of(d, ep, number, now, headers, response, &outcome);
+    record(ctx, job, after, attempt);
+    Ok(())
+}
+
+/// The record of attempt `number` of `d`, started at `now`, that sent
+/// `headers`, got `response` and decided `outcome`.
+fn attempt_of(
+    d: &Delivery,
+    ep: &Endpoint,
+    number: u32,
+    now: Timestamp,
+    headers: Vec<(&'static str, String)>,
+    response: Response,
+    outcome: &Outcome,
+) -> Attempt {
+    let (error_kind, error_message) = match response.error {
+        Some(e) => (Some(e.kind.as_str().to_string()), Some(e.message)),
+        None => (None, None),
+    };
+    Attempt {
         id: AttemptId::new(now),
         delivery_id: d.id,
         number,
         started_at: now,
         url: ep.url.clone(),
         request_headers: headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
             .collect(),
         status: response.status,
-        response_headers: response.headers.clone(),
-        response_body: response.body_excerpt.clone(),
+        response_headers: response.headers,
+        response_body: response.body_excerpt,
         response_truncated: response.truncated,
         latency_ms: response.latency.as_millis().min(u32::MAX as u128) as u32,
-        error_kind: error.map(|e| e.kind.as_str().to_string()),
-        error_message: error.map(|e| e.message.clone()),
-        verdict,
-        next_attempt_at: next_at,
-    };
-    let state = match (verdict, next_at) {
-        (Verdict::Success, _) => DeliveryState::Succeeded,
-        (Verdict::Retry, Some(_)) => DeliveryState::Pending,
-        _ => DeliveryState::Failed,
-    };
-    let after = Delivery {
-        state,
-        attempts: number,
-        next_attempt_at: next_at,
-        last_status: response.status,
-        last_error: error.map(|e| e.kind.as_str().to_string()),
-        updated_at: finished,
-        ..d.clone()
-    };
-    log::debug!(
-        "delivery {} attempt {number} → {:?} {}",
-        d.id,
-        response.status,
-        verdict.as_str()
-    );
-    if response.status == Some(410) {
-        // Standard Webhooks: 410 Gone means "stop sending to this URL".
-        disable_endpoint(
-            ctx.store.as_ref(),
-            ctx.events.as_ref(),
-            ep.id,
-            format!(
-                "the receiver answered 410 Gone at {}",
-                finished.to_rfc3339_secs()
-            ),
-            finished,
-        );
+        error_kind,
+        error_message,
+        verdict: outcome.verdict,
+        next_attempt_at: outcome.next_attempt_at,
     }
-    record(ctx, job, after, attempt);
-    Ok(())
+}
+
+/// What the rules need from a response.
+fn answer_of(r: &Response) -> Answer<'_> {
+    Answer {
+        status: r.status,
+        error_kind: r.error.as_ref().map(|e| e.kind.as_str()),
+        retry_after: r
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+            .map(|(_, v)| v.as_str()),
+    }
+}
+
+/// The request headers of an attempt at `now`: both signature schemes
+/// over the stored body, with every live secret (rotation overlap).
+fn signed_headers(
+    ep: &Endpoint,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Vec<(&'static str, String)>, StoreError> {
+    let secrets: Vec<&str> = ep.live_secrets(now).collect();
+    let signer = Signer::new(&secrets).map_err(|e| StoreError::Corrupt {
+        kind: "endpoint secret",
+        reason: e.to_string(),
+    })?;
+    let timestamp = now.as_secs();
+    Ok(vec![
+        ("Content-Type", "application/json".into()),
+        ("User-Agent", USER_AGENT.into()),
+        ("X-BrainSAIT-Signature", signer.brainsait(&event.body)),
+        ("X-BrainSAIT-Event", event.event_type.clone()),
+        ("webhook-id", event.id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
+        (
+            "webhook-signature",
+            signer.webhook_signature(&event.id, timestamp, &event.body),
+        ),
+    ])
 }
 
 /// Records an attempt; once it is durable the recorder frees the slot,
@@ -285,33 +331,6 @@ fn next_due(after: &Delivery) -> Option<Due> {
     }
 }
 
-/// The seed's rules: the verdict for this response, and when to try next.
-fn decide(
-    schedule: &[Duration],
-    r: &Response,
-    attempts: u32,
-    now: Timestamp,
-) -> (Verdict, Option<Timestamp>) {
-    // A status line counts even if reading the body then failed: the
-    // receiver has answered.
-    let verdict = retry::verdict_for(r.status);
-    if verdict != Verdict::Retry {
-        return (verdict, None);
-    }
-    let retry_after = if r.status == Some(429) {
-        r.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-            .and_then(|(_, v)| retry::parse_retry_after(v, now))
-    } else {
-        None
-    };
-    (
-        Verdict::Retry,
-        retry::next_due(schedule, attempts, now, retry_after),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,6 +352,7 @@ mod tests {
             events: None,
             dispatcher: dispatcher.clone(),
             scheduler: scheduler.clone(),
+            stopping: Arc::default(),
             recorder: crossbeam_channel::unbounded().0,
         };
         let job = Due {

@@ -73,6 +73,38 @@ pub struct Delivery {
     pub updated_at: Timestamp,
 }
 
+impl Delivery {
+    /// Whether a worker should attempt it at `now`: pending, not held, and
+    /// due. A job is only a hint, so this is checked on a fresh read.
+    pub fn attemptable(&self, now: Timestamp) -> bool {
+        self.state == DeliveryState::Pending
+            && !self.held
+            && self.next_attempt_at.is_some_and(|t| t <= now)
+    }
+
+    /// Held at `now`: it waits, out of the due index, until its endpoint
+    /// is enabled or its tenant resumed (those put it back).
+    pub fn held(&self, now: Timestamp) -> Delivery {
+        Delivery {
+            held: true,
+            next_attempt_at: None,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// Given up at `now` without an attempt, e.g. its endpoint is gone.
+    pub fn given_up(&self, reason: &str, now: Timestamp) -> Delivery {
+        Delivery {
+            state: DeliveryState::Failed,
+            next_attempt_at: None,
+            last_error: Some(reason.to_string()),
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+}
+
 /// What an attempt decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
@@ -130,4 +162,51 @@ pub struct Attempt {
     pub verdict: Verdict,
     /// When the next attempt is due, if one was scheduled.
     pub next_attempt_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(due: Option<Timestamp>) -> Delivery {
+        let t0 = Timestamp::from_millis(1_705_314_600_000);
+        Delivery {
+            id: DeliveryId::new(t0),
+            event_key: 1,
+            event_id: "evt_1".into(),
+            event_type: "order.created".into(),
+            endpoint_id: EndpointId::new(t0),
+            tenant_id: "company_xyz".into(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: due,
+            held: false,
+            last_status: None,
+            last_error: None,
+            created_at: t0,
+            updated_at: t0,
+        }
+    }
+
+    #[test]
+    fn only_a_due_pending_unheld_delivery_is_attempted() {
+        let now = Timestamp::from_millis(1_705_314_600_000);
+        assert!(pending(Some(now)).attemptable(now));
+        assert!(pending(Some(now.plus_millis(-1))).attemptable(now));
+        assert!(
+            !pending(Some(now.plus_millis(1))).attemptable(now),
+            "not due"
+        );
+        assert!(!pending(None).attemptable(now), "no due time");
+        assert!(!pending(Some(now)).held(now).attemptable(now), "held");
+        let ended = pending(Some(now)).given_up("endpoint deleted", now);
+        assert!(!ended.attemptable(now), "ended");
+        assert_eq!(ended.state, DeliveryState::Failed);
+        assert_eq!(ended.last_error.as_deref(), Some("endpoint deleted"));
+        let succeeded = Delivery {
+            state: DeliveryState::Succeeded,
+            ..pending(Some(now))
+        };
+        assert!(!succeeded.attemptable(now));
+    }
 }

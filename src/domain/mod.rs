@@ -9,6 +9,7 @@ pub mod event_type;
 pub mod health;
 pub mod ids;
 pub mod netguard;
+pub mod outcome;
 pub mod retention;
 pub mod retry;
 pub mod samples;

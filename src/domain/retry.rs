@@ -1,4 +1,5 @@
-//! The retry policy: the seed's status-code rules and schedule.
+//! The retry policy: the seed's status-code rules and schedule, the parts
+//! [`super::outcome::outcome`] combines into an attempt's whole decision.
 //!
 //! 2xx success; 3xx retried (redirects are never followed); 4xx permanent
 //! except 429, retried honouring `Retry-After`; 5xx retried; no response

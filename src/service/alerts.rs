@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
 use super::events::{build_event, jobs_of};
@@ -353,24 +353,65 @@ impl Watcher {
     }
 }
 
-/// Starts the alert watcher on its own thread.
-pub fn start_alerts(herald: Herald, events: Receiver<EngineEvent>, thresholds: Thresholds) {
+/// The alert watcher thread; stops (and is joined) when dropped.
+#[must_use = "dropping the handle stops the watcher"]
+pub struct AlertWatcher {
+    stop: Option<Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for AlertWatcher {
+    fn drop(&mut self) {
+        // Disconnecting the stop channel ends the thread once it has
+        // handled the reports already queued.
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the alert watcher on its own thread. It ends when the returned
+/// handle is dropped (after the reports already in `events`) or when
+/// every sender of `events` is gone.
+pub fn start_alerts(
+    herald: Herald,
+    events: Receiver<EngineEvent>,
+    thresholds: Thresholds,
+) -> AlertWatcher {
+    let (stop_tx, stop) = crossbeam_channel::bounded::<()>(0);
     let mut w = Watcher {
         herald,
         thresholds,
         last_window: HashMap::new(),
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("herald-alerts".into())
         .spawn(move || loop {
-            let r = match events.recv_timeout(TICK) {
-                Ok(ev) => w.handle(ev),
-                Err(RecvTimeoutError::Timeout) => w.tick(),
-                Err(RecvTimeoutError::Disconnected) => return,
+            let r = crossbeam_channel::select! {
+                recv(events) -> ev => match ev {
+                    Ok(ev) => w.handle(ev),
+                    Err(_) => return,
+                },
+                recv(stop) -> _ => {
+                    // The engine has stopped before this: what it reported
+                    // is all queued, so handle it and end.
+                    for ev in events.try_iter() {
+                        if let Err(e) = w.handle(ev) {
+                            log::error!("alerting: {e}");
+                        }
+                    }
+                    return;
+                },
+                default(TICK) => w.tick(),
             };
             if let Err(e) = r {
                 log::error!("alerting: {e}");
             }
         })
         .expect("spawning the alert thread");
+    AlertWatcher {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
 }

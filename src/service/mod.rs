@@ -23,7 +23,7 @@ mod users;
 
 use std::sync::Arc;
 
-pub use alerts::{start_alerts, INTERNAL_TENANT};
+pub use alerts::{start_alerts, AlertWatcher, INTERNAL_TENANT};
 pub use auth::{Caller, Principal, TenantScope};
 pub use bootstrap::FirstRun;
 pub use deliveries::LogQuery;

@@ -59,20 +59,9 @@ impl App {
         let mut cfg = self.args.clone().resolve().unwrap();
         cfg.platform_key = Some(PLATFORM_KEY.into());
         cfg.admin_password = Some(ADMIN_PASSWORD.into());
-        // After a stop, the engine's threads let go of the data directory
-        // asynchronously; a restart waits for its lock (bounded).
-        let mut tries = 0;
-        let running = loop {
-            match herald::app::start(cfg.clone(), self.clock.clone()) {
-                Err(herald::app::AppError::Store(herald::store::StoreError::Locked { .. }))
-                    if tries < 200 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-                other => break other.unwrap(),
-            }
-        };
+        // A stop joins every thread and releases the data directory before
+        // it returns, so a restart opens it at once.
+        let running = herald::app::start(cfg, self.clock.clone()).unwrap();
         self.base = format!("http://{}", running.addr);
         self.running = Some(running);
     }
@@ -582,11 +571,14 @@ fn resend_replay_and_test_events_show_in_the_log_with_filters_and_pages() {
 /// event with a pending delivery stays however old, until it ends.
 #[test]
 fn retention_purges_ended_deliveries_and_keeps_pending_ones() {
-    let app = App::start(|a| {
+    let mut app = App::start(|a| {
         a.retention = Some("1h".into());
         // Failing for days must not disable the endpoint (and hold it).
         a.disable_after = Some("30d".into());
     });
+    // Every pass here is run by hand, at the times chosen; the retention
+    // thread would run its own as the clock moves.
+    app.running.as_mut().unwrap().stop_retention();
     let ok = Sink::status(200);
     let bad = Sink::status(503);
     app.endpoint(&ok.url(), json!(["order.created"]));
@@ -604,6 +596,9 @@ fn retention_purges_ended_deliveries_and_keeps_pending_ones() {
     // Past the retention but inside the 24-hour Idempotency-Key window:
     // events stay, so a retried request can still be answered with them.
     app.set(T0 + 120 * MIN);
+    // The failing delivery's retry (due at 5 minutes) runs now, at 2 hours:
+    // its minute and hour rows are among those the pass a day on removes.
+    app.attempts(&dlv_bad, 2);
     assert_eq!(purge().events, 0);
     // The retry the clock made due (5 min) is recorded before time moves
     // on again: its statistics rows are among what the next pass removes.
@@ -654,4 +649,43 @@ fn retention_purges_ended_deliveries_and_keeps_pending_ones() {
     assert_eq!(d.status, 404, "{}", d.text);
     drop(bad);
     drop(ok);
+}
+
+/// A stop while an attempt is in flight waits for it: the attempt is
+/// recorded, and the data directory is free the moment `stop` returns
+/// (the restart opens it without waiting), with nothing attempted twice.
+#[test]
+fn a_stop_lets_the_attempt_in_flight_finish_and_then_frees_the_data_directory() {
+    let (entered_tx, entered) = crossbeam_channel::bounded::<()>(1);
+    let (release, released) = crossbeam_channel::bounded::<()>(1);
+    let sink = Sink::start(move |_| {
+        let _ = entered_tx.try_send(());
+        let _ = released.recv_timeout(Duration::from_secs(20));
+        status(200)
+    });
+    let mut app = App::start(|a| a.request_timeout = Some("30s".into()));
+    app.endpoint(&sink.url(), json!(["*"]));
+    let (_, dlv) = app.post("order.created");
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the attempt reached the receiver");
+    let running = app.running.take().unwrap();
+    let addr = running.addr;
+    let stopping = std::thread::spawn(move || running.stop());
+    // HTTP goes first: once it refuses connections, the stop is under way
+    // while the receiver still holds the attempt.
+    eventually(Duration::from_secs(20), "HTTP to stop", || {
+        std::net::TcpStream::connect(addr).is_err().then_some(())
+    });
+    assert!(!stopping.is_finished(), "the stop waits for the attempt");
+    release.send(()).unwrap();
+    stopping.join().unwrap();
+    app.boot();
+    let d = app.delivery(&dlv);
+    assert_eq!(d["status"], "succeeded", "{d}");
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1, "{d}");
+    assert!(
+        sink.drain(Duration::from_millis(300)).len() == 1,
+        "one request in all"
+    );
 }
