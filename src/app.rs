@@ -74,8 +74,11 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
 
 /// Opens the store the configuration names: the one place `serve`, the
 /// CLI and the bench get a store from.
-pub fn open_store(location: &Location) -> Result<Arc<dyn Store>, StoreError> {
-    crate::store::open(location)
+pub fn open_store(
+    location: &Location,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    crate::store::open(location, clock)
 }
 
 /// An opened data directory with its services and engine, before HTTP.
@@ -89,7 +92,7 @@ struct Parts {
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
-    let store = open_store(&cfg.store_location())?;
+    let store = open_store(&cfg.store_location(), clock.clone())?;
     log::info!("data directory {} opened", cfg.data_dir.display());
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
     let mut ecfg = engine_config(cfg);

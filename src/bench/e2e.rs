@@ -646,10 +646,13 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let t = Instant::now();
     {
-        let store = crate::app::open_store(&Location::Sled {
-            dir: dir.clone(),
-            cache_bytes: 64 << 20,
-        })
+        let store = crate::app::open_store(
+            &Location::Sled {
+                dir: dir.clone(),
+                cache_bytes: 64 << 20,
+            },
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )
         .map_err(|e| e.to_string())?;
         store
             .insert_tenant(&Tenant {

@@ -24,7 +24,7 @@ fn open(dir: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, String> {
     };
     // The previous handle's committer thread may still be letting go.
     for _ in 0..100 {
-        match crate::app::open_store(&location) {
+        match crate::app::open_store(&location, Arc::new(SystemClock)) {
             Err(StoreError::Locked { .. }) => std::thread::sleep(Duration::from_millis(50)),
             other => return other.map_err(|e| e.to_string()),
         }

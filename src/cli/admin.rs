@@ -54,7 +54,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
         dir: target.data_dir.clone(),
         cache_bytes: 16 << 20,
     };
-    let store = crate::app::open_store(&location).map_err(|e| match e {
+    let store = crate::app::open_store(&location, Arc::new(SystemClock)).map_err(|e| match e {
         StoreError::Locked { path } => format!(
             "the data directory {path} is locked by a running herald server; \
              stop it, or run this command through its API with --server http://ADDR --key PLATFORM_KEY"

@@ -26,8 +26,7 @@ use crate::domain::ids::AttemptId;
 use crate::domain::outcome::{self, Answer, Outcome};
 use crate::domain::time::Timestamp;
 use crate::store::{Due, Store, StoreError};
-use crate::wire::headers::USER_AGENT;
-use crate::wire::signing::Signer;
+use crate::wire::headers;
 
 /// How long a job whose processing panicked waits before it runs again.
 const PANIC_BACKOFF_MS: i64 = 30_000;
@@ -272,31 +271,18 @@ fn answer_of(r: &Response) -> Answer<'_> {
     }
 }
 
-/// The request headers of an attempt at `now`: both signature schemes
-/// over the stored body, with every live secret (rotation overlap).
+/// The request headers of an attempt at `now` ([`headers::delivery`]),
+/// with every live secret of the endpoint (rotation overlap).
 fn signed_headers(
     ep: &Endpoint,
     event: &Event,
     now: Timestamp,
 ) -> Result<Vec<(&'static str, String)>, StoreError> {
     let secrets: Vec<&str> = ep.live_secrets(now).collect();
-    let signer = Signer::new(&secrets).map_err(|e| StoreError::Corrupt {
+    headers::delivery(&secrets, event, now.as_secs()).map_err(|e| StoreError::Corrupt {
         kind: "endpoint secret",
         reason: e.to_string(),
-    })?;
-    let timestamp = now.as_secs();
-    Ok(vec![
-        ("Content-Type", "application/json".into()),
-        ("User-Agent", USER_AGENT.into()),
-        ("X-BrainSAIT-Signature", signer.brainsait(&event.body)),
-        ("X-BrainSAIT-Event", event.event_type.clone()),
-        ("webhook-id", event.id.clone()),
-        ("webhook-timestamp", timestamp.to_string()),
-        (
-            "webhook-signature",
-            signer.webhook_signature(&event.id, timestamp, &event.body),
-        ),
-    ])
+    })
 }
 
 /// Records an attempt; once it is durable the recorder frees the slot,

@@ -30,18 +30,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
 use super::ops::{OpOutput, Reply, Ticket, WriteOp};
 use super::{Result, StoreError, StoreStats};
+use crate::clock::Clock;
 
 /// Most ops folded into one cycle: bounds the latency one op can add to
 /// others and the memory held between syncs.
 pub const MAX_OPS_PER_CYCLE: usize = 512;
 
-/// How long the committer waits for work before it lets the backend write
-/// what it keeps in memory ([`CommitBackend::idle`]).
-pub const IDLE_AFTER: Duration = Duration::from_secs(1);
+/// How often the backend may write what it keeps in memory (its
+/// write-behind rows): every tick of the injected clock, in the next cycle
+/// if ops are waiting, else at once ([`CommitBackend::tick`]).
+pub const TICK: Duration = Duration::from_secs(1);
 
 /// What a storage engine provides for group commit.
 ///
@@ -70,12 +72,13 @@ pub trait CommitBackend: Send + 'static {
     fn discard_op(&mut self);
 
     /// Writes the cycle (not yet durable). `Err` fails every op of it.
-    fn write(&mut self) -> Result<()>;
+    /// `tick`: a [`TICK`] passed since the last tick, so state kept in
+    /// memory is due to be written with this cycle.
+    fn write(&mut self, tick: bool) -> Result<()>;
 
-    /// Called when no op came for [`IDLE_AFTER`]: a chance to write state
-    /// kept in memory. Returns whether anything was written (then it is
-    /// synced).
-    fn idle(&mut self) -> Result<bool> {
+    /// A [`TICK`] passed and no op is waiting: a chance to write state kept
+    /// in memory. Returns whether anything was written (then it is synced).
+    fn tick(&mut self) -> Result<bool> {
         Ok(false)
     }
 
@@ -144,13 +147,16 @@ impl Drop for JoinOnDrop {
 impl Committer {
     /// Starts the committer thread over `backend`. It stops when every
     /// handle is dropped, after answering everything queued.
-    pub fn start<B: CommitBackend>(backend: B) -> std::io::Result<Self> {
+    ///
+    /// Ticks ([`TICK`]) follow `clock`, so a test drives them with a manual
+    /// clock.
+    pub fn start<B: CommitBackend>(backend: B, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            .spawn(move || run(backend, rx, c))?;
+            .spawn(move || run(backend, rx, c, clock))?;
         Ok(Self {
             tx,
             counters,
@@ -194,7 +200,12 @@ struct Written {
     answers: Vec<(Reply, Result<OpOutput>)>,
 }
 
-fn run<B: CommitBackend>(mut backend: B, rx: Receiver<Submitted>, counters: Arc<Counters>) {
+fn run<B: CommitBackend>(
+    mut backend: B,
+    rx: Receiver<Submitted>,
+    counters: Arc<Counters>,
+    clock: Arc<dyn Clock>,
+) {
     let (sync_tx, sync_rx) = crossbeam_channel::unbounded::<Written>();
     let syncer = {
         let (sync, counters) = (backend.sync_handle(), counters.clone());
@@ -210,11 +221,23 @@ fn run<B: CommitBackend>(mut backend: B, rx: Receiver<Submitted>, counters: Arc<
         }
     };
     let idle_sync = backend.sync_handle();
+    let tick_ms = TICK.as_millis() as i64;
+    let mut alarm = clock.alarm(clock.now().plus_millis(tick_ms));
+    // A tick came while ops were waiting: the next cycle carries it.
+    let mut tick_due = false;
     loop {
-        let first = match rx.recv_timeout(IDLE_AFTER) {
-            Ok(s) => s,
-            Err(RecvTimeoutError::Timeout) => {
-                match backend.idle() {
+        let first = crossbeam_channel::select! {
+            recv(rx) -> msg => match msg {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            recv(alarm) -> _ => {
+                alarm = clock.alarm(clock.now().plus_millis(tick_ms));
+                if !rx.is_empty() {
+                    tick_due = true;
+                    continue;
+                }
+                match backend.tick() {
                     Ok(true) => {
                         if let Err(e) = idle_sync.sync() {
                             log::error!("syncing the store while idle failed: {e}");
@@ -224,8 +247,7 @@ fn run<B: CommitBackend>(mut backend: B, rx: Receiver<Submitted>, counters: Arc<
                     Err(e) => log::error!("writing the store's in-memory rows failed: {e}"),
                 }
                 continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
+            },
         };
         let mut batch = vec![first];
         while batch.len() < MAX_OPS_PER_CYCLE {
@@ -235,7 +257,7 @@ fn run<B: CommitBackend>(mut backend: B, rx: Receiver<Submitted>, counters: Arc<
             }
         }
         let started = Instant::now();
-        let written = cycle(&mut backend, batch);
+        let written = cycle(&mut backend, batch, std::mem::take(&mut tick_due));
         counters
             .apply_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -253,7 +275,7 @@ fn run<B: CommitBackend>(mut backend: B, rx: Receiver<Submitted>, counters: Arc<
 }
 
 /// Applies one cycle of ops and writes it.
-fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>) -> Written {
+fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>, tick: bool) -> Written {
     let mut answers = Vec::with_capacity(batch.len());
     if let Err(e) = backend.begin() {
         let msg = e.to_string();
@@ -284,7 +306,7 @@ fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>) -> Written {
         };
         answers.push((reply, out));
     }
-    let failed = match catch_unwind(AssertUnwindSafe(|| backend.write())) {
+    let failed = match catch_unwind(AssertUnwindSafe(|| backend.write(tick))) {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),
         Err(_) => Some("writing the cycle panicked".into()),
@@ -338,6 +360,8 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::clock::{ManualClock, SystemClock};
+    use crate::domain::time::Timestamp;
     use crate::store::ops::output;
 
     /// A map of committed values; each `RemoveRows` op with `n` rows
@@ -349,6 +373,7 @@ mod tests {
         open: Arc<Mutex<Vec<usize>>>,
         fail_write: Arc<AtomicBool>,
         fail_sync: Arc<AtomicBool>,
+        ticks: Arc<AtomicU64>,
     }
 
     impl CommitSync for Faulty {
@@ -385,7 +410,14 @@ mod tests {
         fn discard_op(&mut self) {
             self.open.lock().unwrap().pop();
         }
-        fn write(&mut self) -> Result<()> {
+        fn tick(&mut self) -> Result<bool> {
+            self.ticks.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+        fn write(&mut self, tick: bool) -> Result<()> {
+            if tick {
+                self.ticks.fetch_add(1, Ordering::SeqCst);
+            }
             if self.fail_write.load(Ordering::SeqCst) {
                 return Err(StoreError::Io("apply failed".into()));
             }
@@ -408,7 +440,7 @@ mod tests {
     #[test]
     fn an_answer_comes_only_after_the_sync() {
         let b = Faulty::default();
-        let c = Committer::start(b.clone()).unwrap();
+        let c = Committer::start(b.clone(), Arc::new(SystemClock)).unwrap();
         assert_eq!(c.submit(op(2), output::removed).wait().unwrap(), 2);
         assert_eq!(b.durable.lock().unwrap().get(&2), Some(&1));
         let s = c.stats();
@@ -418,7 +450,7 @@ mod tests {
     #[test]
     fn a_failed_write_or_sync_answers_errors_and_nothing_succeeds() {
         let b = Faulty::default();
-        let c = Committer::start(b.clone()).unwrap();
+        let c = Committer::start(b.clone(), Arc::new(SystemClock)).unwrap();
         b.fail_write.store(true, Ordering::SeqCst);
         let tickets: Vec<_> = (1..5).map(|n| c.submit(op(n), output::removed)).collect();
         for t in tickets {
@@ -437,7 +469,7 @@ mod tests {
     #[test]
     fn a_panicking_op_fails_only_its_own_caller() {
         let b = Faulty::default();
-        let c = Committer::start(b.clone()).unwrap();
+        let c = Committer::start(b.clone(), Arc::new(SystemClock)).unwrap();
         // Queued together, so they share a cycle.
         let tickets: Vec<_> = [11, 13, 12]
             .into_iter()
@@ -450,6 +482,39 @@ mod tests {
         assert!(!durable.contains_key(&13), "the panicked op left nothing");
         // And the thread lives on.
         assert_eq!(c.submit(op(1), output::removed).wait().unwrap(), 1);
+    }
+
+    /// The backend's in-memory state is written on the injected clock's
+    /// ticks, not on real time.
+    #[test]
+    fn ticks_follow_the_injected_clock() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let b = Faulty::default();
+        let c = Committer::start(b.clone(), clock.clone()).unwrap();
+        assert_eq!(c.submit(op(1), output::removed).wait().unwrap(), 1);
+        let armed = |clock: &ManualClock| !clock.alarms().is_empty();
+        wait_for(|| armed(&clock));
+        assert_eq!(
+            b.ticks.load(Ordering::SeqCst),
+            0,
+            "no tick before the clock moves"
+        );
+        for n in 1..=3 {
+            clock.advance_ms(TICK.as_millis() as i64);
+            wait_for(|| b.ticks.load(Ordering::SeqCst) == n);
+            wait_for(|| armed(&clock));
+        }
+        assert_eq!(c.submit(op(2), output::removed).wait().unwrap(), 2);
+        assert_eq!(b.ticks.load(Ordering::SeqCst), 3);
+    }
+
+    /// Waits (bounded) for the committer thread to react.
+    fn wait_for(cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "the committer did not react");
+            std::thread::yield_now();
+        }
     }
 
     #[test]

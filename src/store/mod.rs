@@ -65,8 +65,12 @@ pub enum Location {
     },
 }
 
-/// Opens the store at `location`, bringing its schema up to date.
-pub fn open(location: &Location) -> Result<std::sync::Arc<dyn Store>> {
+/// Opens the store at `location`, bringing its schema up to date; its
+/// timers (write-behind rows) follow `clock`.
+pub fn open(
+    location: &Location,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+) -> Result<std::sync::Arc<dyn Store>> {
     match location {
         Location::Sled { dir, cache_bytes } => {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -75,7 +79,11 @@ pub fn open(location: &Location) -> Result<std::sync::Arc<dyn Store>> {
                     dir.display()
                 ))
             })?;
-            Ok(std::sync::Arc::new(SledStore::open(dir, *cache_bytes)?))
+            Ok(std::sync::Arc::new(SledStore::open(
+                dir,
+                *cache_bytes,
+                clock,
+            )?))
         }
     }
 }

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use super::cache::ReadCache;
 use super::delivery as ops;
@@ -26,17 +25,17 @@ use crate::store::{Result, StoreError};
 /// between atomic units: sled's memory blows up on batches of ~10k.
 const MAX_BATCH_ENTRIES: usize = 512;
 
-/// How often the health and statistics rows changed in memory are written
-/// to sled.
-///
-/// Why write-behind: every attempt changes its endpoint's health row and
-/// three statistics rows (minute, hour, day). Written with the attempt,
-/// that was four reads and four writes per attempt — half of what the
-/// committer spent on sled during `fanout`. Kept here and written once a
-/// second, a busy endpoint costs four writes a second however many
-/// attempts it gets. The price: a crash loses up to this much of counts
-/// (never invents one: a row only counts attempts already applied).
-pub(super) const ROWS_WRITE_EVERY: Duration = Duration::from_secs(1);
+// The health and statistics rows changed in memory are written to sled
+// once a committer tick ([`crate::store::committer::TICK`], a second of
+// the injected clock), at a flush and at shutdown.
+//
+// Why write-behind: every attempt changes its endpoint's health row and
+// three statistics rows (minute, hour, day). Written with the attempt,
+// that was four reads and four writes per attempt — half of what the
+// committer spent on sled during `fanout`. Kept here and written once a
+// second, a busy endpoint costs four writes a second however many
+// attempts it gets. The price: a crash loses up to a tick of counts
+// (never invents one: a row only counts attempts already applied).
 
 fn wrong_kind(kind: &'static str) -> StoreError {
     StoreError::Corrupt {
@@ -386,7 +385,6 @@ impl Cycle {
 pub(super) struct SledBackend {
     cycle: Cycle,
     cache: Arc<ReadCache>,
-    rows_written: Instant,
 }
 
 impl SledBackend {
@@ -394,7 +392,6 @@ impl SledBackend {
         Self {
             cycle: Cycle::new(db, rows),
             cache,
-            rows_written: Instant::now(),
         }
     }
 }
@@ -463,7 +460,7 @@ impl CommitBackend for SledBackend {
         self.cycle.discard_op();
     }
 
-    fn write(&mut self) -> Result<()> {
+    fn write(&mut self, tick: bool) -> Result<()> {
         let c = &mut self.cycle;
         c.apply();
         // Applied or not, the removed events' copies go: a copy must never
@@ -474,8 +471,7 @@ impl CommitBackend for SledBackend {
         if let Some(e) = c.failed.take() {
             return Err(StoreError::Io(e));
         }
-        if c.rows_wanted || self.rows_written.elapsed() >= ROWS_WRITE_EVERY {
-            self.rows_written = Instant::now();
+        if c.rows_wanted || tick {
             if let Err(e) = c.write_rows() {
                 if c.rows_wanted {
                     return Err(e);
@@ -486,10 +482,9 @@ impl CommitBackend for SledBackend {
         Ok(())
     }
 
-    fn idle(&mut self) -> Result<bool> {
+    fn tick(&mut self) -> Result<bool> {
         // Idle: write what changed, so an idle server's rows are on disk a
-        // second after the last attempt.
-        self.rows_written = Instant::now();
+        // tick after the last attempt.
         self.cycle.write_rows()
     }
 

@@ -1006,7 +1006,12 @@ mod tests {
                 .is_empty());
         };
         {
-            let s = SledStore::open(dir.path(), 16 << 20).unwrap();
+            let s = SledStore::open(
+                dir.path(),
+                16 << 20,
+                std::sync::Arc::new(crate::clock::SystemClock),
+            )
+            .unwrap();
             // Two stored deliveries, each ended by one attempt.
             let (d1, d2) = (pending(ep, at), pending(ep, at));
             let mut ne = event("acme", new_ulid(at).0, None);
@@ -1017,7 +1022,40 @@ mod tests {
             check(&s);
             s.flush().unwrap();
         }
-        let s = SledStore::open(dir.path(), 16 << 20).unwrap();
+        let s = SledStore::open(
+            dir.path(),
+            16 << 20,
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )
+        .unwrap();
         check(&s);
+    }
+
+    /// The rows are written on the injected clock's ticks: not before the
+    /// clock moves a tick, and then without anything else happening.
+    #[test]
+    fn write_behind_rows_follow_the_injected_clock() {
+        use crate::clock::ManualClock;
+        let at = Timestamp::from_millis(1_700_000_000_000);
+        let clock = std::sync::Arc::new(ManualClock::new(at));
+        let s = SledStore::temporary_with(clock.clone()).unwrap();
+        let ep = EndpointId::new(at);
+        let d = pending(ep, at);
+        let mut ne = event("acme", new_ulid(at).0, None);
+        ne.deliveries = vec![d.clone()];
+        commit(&s, vec![ne]);
+        record(&s, &d, at, 200);
+        let on_disk = |s: &SledStore| s.db.get(keys::health(ep)).unwrap().is_some();
+        assert_eq!(s.endpoint_health(ep).unwrap().consecutive_failures, 0);
+        assert!(s.endpoint_health(ep).unwrap().last_success_at.is_some());
+        assert!(!on_disk(&s), "held in memory until a tick");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        clock.advance_ms(crate::store::committer::TICK.as_millis() as i64);
+        while !on_disk(&s) {
+            assert!(std::time::Instant::now() < deadline, "no write at the tick");
+            std::thread::yield_now();
+        }
+        let stats = keys::stats(keys::STATS_MINUTE, "acme", Grain::Minute.floor(at), ep);
+        assert!(s.db.get(stats).unwrap().is_some());
     }
 }

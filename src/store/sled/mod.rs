@@ -23,6 +23,7 @@ mod migrations;
 use cache::ReadCache;
 use cycle::{Rows, SledBackend};
 
+use crate::clock::{Clock, SystemClock};
 use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
@@ -64,8 +65,9 @@ fn tx_err(e: TransactionError<Conflict>) -> StoreError {
 
 impl SledStore {
     /// Opens (creating if needed) the data directory at `path`, with a page
-    /// cache of `cache_bytes`, and brings its schema up to date.
-    pub fn open(path: &Path, cache_bytes: u64) -> Result<Self> {
+    /// cache of `cache_bytes`, and brings its schema up to date. The
+    /// write-behind rows are written on `clock`'s ticks.
+    pub fn open(path: &Path, cache_bytes: u64, clock: Arc<dyn Clock>) -> Result<Self> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
@@ -83,14 +85,14 @@ impl SledStore {
                 }
                 other => io(other),
             })?;
-        Self::with_db(db)
+        Self::with_db(db, clock)
     }
 
-    fn with_db(db: sled::Db) -> Result<Self> {
+    fn with_db(db: sled::Db, clock: Arc<dyn Clock>) -> Result<Self> {
         migrations::run(&db)?;
         let (rows, cache) = (Arc::new(Rows::default()), Arc::new(ReadCache::default()));
         let backend = SledBackend::new(db.clone(), rows.clone(), cache.clone());
-        let committer = Committer::start(backend)
+        let committer = Committer::start(backend, clock)
             .map_err(|e| StoreError::Io(format!("starting the committer: {e}")))?;
         Ok(Self {
             db,
@@ -102,12 +104,17 @@ impl SledStore {
 
     /// A store in a temporary directory that vanishes on drop; for tests.
     pub fn temporary() -> Result<Self> {
+        Self::temporary_with(Arc::new(SystemClock))
+    }
+
+    /// [`SledStore::temporary`] on a given clock.
+    pub fn temporary_with(clock: Arc<dyn Clock>) -> Result<Self> {
         let db = sled::Config::new()
             .temporary(true)
             .cache_capacity(16 << 20)
             .open()
             .map_err(io)?;
-        Self::with_db(db)
+        Self::with_db(db, clock)
     }
 
     /// Flushes sled (an fsync) after a direct write; the write-behind
@@ -491,8 +498,9 @@ mod tests {
     #[test]
     fn a_second_open_reports_the_lock_clearly() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = SledStore::open(dir.path(), 8 << 20).unwrap();
-        match SledStore::open(dir.path(), 8 << 20) {
+        let clock = || Arc::new(SystemClock);
+        let _first = SledStore::open(dir.path(), 8 << 20, clock()).unwrap();
+        match SledStore::open(dir.path(), 8 << 20, clock()) {
             Err(StoreError::Locked { .. }) => {}
             Err(other) => panic!("expected Locked, got {other}"),
             Ok(_) => panic!("expected Locked, opened twice"),
