@@ -752,6 +752,11 @@ mod tests {
             "[::]",
             "[0:0:0:0:0:ffff:7f00:1]",
             "[::127.0.0.1]",
+            "[::ffff:0:7f00:1]",
+            "[::ffff:0:a9fe:a9fe]",
+            "[::ff:7f00:1]",
+            "[::1:7f00:1]",
+            "[64:ff9b:1::7f00:1]",
         ];
         let client = client_with(IpPolicy::default(), Duration::from_secs(5), 1024);
         for host in hosts {

@@ -31,10 +31,12 @@ pub enum Forbidden {
     Multicast,
     /// 255.255.255.255.
     Broadcast,
-    /// 240.0.0.0/4, documentation, benchmarking and other special ranges.
+    /// 240.0.0.0/4, documentation, benchmarking and other special ranges;
+    /// the rest of ::/8 in IPv6.
     Reserved,
-    /// IPv6 forms that carry an IPv4 address (mapped, compatible, NAT64,
-    /// 6to4, Teredo): refused so v4 rules cannot be bypassed through v6.
+    /// IPv6 forms that carry an IPv4 address (mapped, compatible,
+    /// translated, NAT64 incl. local-use 64:ff9b:1::/48, 6to4, Teredo):
+    /// refused so v4 rules cannot be bypassed through v6.
     EmbeddedIpv4,
 }
 
@@ -161,6 +163,15 @@ fn classify_v6(ip: Ipv6Addr) -> Result<(), Forbidden> {
     if mapped_or_compatible || nat64 || s[0] == 0x2002 || (s[0] == 0x2001 && s[1] == 0) {
         return Err(EmbeddedIpv4);
     }
+    // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765) carries an IPv4 address
+    // too; the rest of ::/8 (IETF reserved: ::ff:…, ::1:…, …) is never a
+    // legitimate destination.
+    if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        return Err(EmbeddedIpv4);
+    }
+    if s[0] & 0xff00 == 0 {
+        return Err(Reserved);
+    }
     match s[0] {
         x if x & 0xfe00 == 0xfc00 => Err(Private),
         x if x & 0xffc0 == 0xfe80 => Err(LinkLocal),
@@ -211,6 +222,25 @@ mod tests {
             ("64:ff9b::7f00:1", Forbidden::EmbeddedIpv4),
             ("2002:7f00:1::1", Forbidden::EmbeddedIpv4),
             ("2001:0:4136:e378::1", Forbidden::EmbeddedIpv4),
+            // ::/8 beyond ::, ::1, mapped and compatible.
+            ("::ffff:0:7f00:1", Forbidden::EmbeddedIpv4),
+            ("::ffff:0:a9fe:a9fe", Forbidden::EmbeddedIpv4),
+            ("::ffff:0:808:808", Forbidden::EmbeddedIpv4),
+            ("::ff:7f00:1", Forbidden::Reserved),
+            ("::1:7f00:1", Forbidden::Reserved),
+            ("::1:0:0:7f00:1", Forbidden::Reserved),
+            ("0:1::1", Forbidden::Reserved),
+            ("ff::1", Forbidden::Reserved),
+            ("64:ff9b:2::1", Forbidden::Reserved),
+            // NAT64: well-known /96 and local-use /48 (RFC 8215).
+            ("64:ff9b::a9fe:a9fe", Forbidden::EmbeddedIpv4),
+            ("64:ff9b:1::7f00:1", Forbidden::EmbeddedIpv4),
+            (
+                "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",
+                Forbidden::EmbeddedIpv4,
+            ),
+            ("100::1", Forbidden::Reserved),
+            ("2001:db8::1", Forbidden::Reserved),
         ];
         for (addr, why) in table {
             let got = check(&p, addr);
@@ -241,6 +271,31 @@ mod tests {
         assert_eq!(check(&p, "::1"), Ok(()));
         assert_eq!(check(&p, "10.0.0.1"), Err(Forbidden::Private));
         assert!(IpPolicy::parse_list("127.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn allow_list_exempts_the_new_v6_forms() {
+        let forms = [
+            "::ffff:0:7f00:1",
+            "::ff:7f00:1",
+            "::1:7f00:1",
+            "64:ff9b:1::7f00:1",
+        ];
+        let p = IpPolicy::default();
+        for addr in forms {
+            assert!(check(&p, addr).is_err(), "{addr} refused by default");
+        }
+        let p = IpPolicy::new(
+            IpPolicy::parse_list("::ffff:0:0:0/96, ::ff:0:0/96, ::1:0:0/96, 64:ff9b:1::/48")
+                .unwrap(),
+        );
+        for addr in forms {
+            assert_eq!(check(&p, addr), Ok(()), "{addr} allow-listed");
+        }
+        // Exempting one range leaves the others refused.
+        let p = IpPolicy::new(IpPolicy::parse_list("64:ff9b:1::/48").unwrap());
+        assert_eq!(check(&p, "::ffff:0:7f00:1"), Err(Forbidden::EmbeddedIpv4));
+        assert_eq!(check(&p, "::1:7f00:1"), Err(Forbidden::Reserved));
         assert!(IpPolicy::parse_list("localhost").is_err());
     }
 }
