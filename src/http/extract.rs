@@ -82,8 +82,9 @@ impl FromRequest for ApiCaller {
 }
 
 /// A JSON body of type `T` (at most `LIMIT` bytes), read by
-/// [`json_body`]: 415 `unsupported_media_type` without a JSON content
-/// type, 413 `payload_too_large` over the limit, 400 `invalid_body` or
+/// [`json_body`]: 415 `unsupported_encoding` with a `Content-Encoding`
+/// other than `identity`, 415 `unsupported_media_type` without a JSON
+/// content type, 413 `payload_too_large` over the limit, 400 `invalid_body` or
 /// `invalid_json` when unreadable or malformed, 422 `validation_failed`
 /// when well-formed but of the wrong shape. (actix's own `web::Json`
 /// answers differently, so the API uses this one.)
@@ -103,7 +104,8 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for Json<T, 
     }
 }
 
-/// Reads a JSON body: `Content-Type: application/json` (415 otherwise), at
+/// Reads a JSON body: no `Content-Encoding` but `identity` (415
+/// `unsupported_encoding`), `Content-Type: application/json` (415 otherwise), at
 /// most `limit` bytes (413), well-formed (400), and of the expected shape
 /// (422, naming what is wrong).
 pub async fn json_body<T: DeserializeOwned>(
@@ -121,6 +123,7 @@ pub async fn raw_json_body(
     payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
+    check_content_encoding(req)?;
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -163,6 +166,32 @@ pub async fn raw_json_body(
             format!("could not read the body: {e}"),
         )),
         Ok(Ok(b)) => Ok(b),
+    }
+}
+
+/// Refuses a body sent with any `Content-Encoding` but `identity` (415
+/// `unsupported_encoding`), before a byte of it is read: the API never
+/// decompresses, so a compressed body would otherwise be judged as
+/// malformed JSON and a mislabelled one accepted. No header is fine; so is
+/// `identity` in any case, alone or listed more than once.
+pub fn check_content_encoding(req: &HttpRequest) -> Result<(), ApiError> {
+    let identity_only = req
+        .headers()
+        .get_all(header::CONTENT_ENCODING)
+        .all(|v| match v.to_str() {
+            Ok(v) => v
+                .split(',')
+                .all(|coding| coding.trim().eq_ignore_ascii_case("identity")),
+            Err(_) => false,
+        });
+    if identity_only {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_encoding",
+            "send the body uncompressed (no Content-Encoding, or identity)",
+        ))
     }
 }
 

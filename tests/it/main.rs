@@ -6,6 +6,7 @@ mod sink;
 mod support;
 
 mod delivery;
+mod edges;
 mod foundation;
 mod monitoring;
 mod recovery;
