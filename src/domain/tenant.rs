@@ -24,10 +24,21 @@ pub struct Tenant {
     pub updated_at: Timestamp,
 }
 
-/// Whether `id` is a well-formed tenant id: 1–64 of `[A-Za-z0-9_.-]`.
+/// Whether `id` may name a new tenant: 1–64 of `[A-Za-z0-9_.-]`, not
+/// made only of dots.
 ///
-/// The charset keeps ids safe in URLs, headers, log lines and storage keys.
+/// The charset keeps ids safe in URLs, headers, log lines and storage keys;
+/// `.` and `..` (or any run of dots) are refused because URL parsers treat
+/// them as path segments to remove (`/tenants/../suspend` becomes
+/// `/suspend`), so such a tenant could not be named in a path.
 pub fn valid_tenant_id(id: &str) -> bool {
+    well_formed_tenant_id(id) && !id.bytes().all(|b| b == b'.')
+}
+
+/// Whether `id` could name a stored tenant: the charset and length of
+/// [`valid_tenant_id`] without the dot rule, so tenants created before that
+/// rule (e.g. `..`) can still be named to look them up and act on them.
+pub fn well_formed_tenant_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_TENANT_ID
         && id
@@ -47,5 +58,23 @@ mod tests {
         assert!(!valid_tenant_id("a b"));
         assert!(!valid_tenant_id("x/y"));
         assert!(!valid_tenant_id(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn tenant_ids_made_only_of_dots_are_refused_for_new_tenants() {
+        for id in [".", "..", "...", &".".repeat(64)] {
+            assert!(!valid_tenant_id(id), "{id:?}");
+            assert!(
+                well_formed_tenant_id(id),
+                "{id:?} still names a stored tenant"
+            );
+        }
+        for id in [".a", "a.", "..a", "a..b", ".-.", "_..", "1.2"] {
+            assert!(valid_tenant_id(id), "{id:?}");
+        }
+        for id in ["", "a b", "x/y", "./..", &".".repeat(65)] {
+            assert!(!well_formed_tenant_id(id), "{id:?}");
+            assert!(!valid_tenant_id(id), "{id:?}");
+        }
     }
 }

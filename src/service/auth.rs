@@ -10,7 +10,7 @@
 use super::{Herald, Result, ServiceError};
 use crate::domain::apikey::{hash_key, KeyScope};
 use crate::domain::ids::KeyId;
-use crate::domain::tenant::{valid_tenant_id, Tenant};
+use crate::domain::tenant::{valid_tenant_id, well_formed_tenant_id, Tenant};
 use crate::domain::user::Role;
 
 /// The caller of a service operation, as the edge saw it.
@@ -150,7 +150,11 @@ impl Herald {
             },
             Principal::Platform { .. } | Principal::User { bound: None, .. } => {
                 let a = asked.ok_or(ServiceError::TenantRequired)?;
-                if !valid_tenant_id(a) {
+                // A tenant stored before the dot rule (e.g. `..`) may still
+                // be named; nothing new may be created under such an id.
+                let valid = valid_tenant_id(a)
+                    || (well_formed_tenant_id(a) && self.store.tenant(a)?.is_some());
+                if !valid {
                     return Err(ServiceError::InvalidTenantId(a.to_string()));
                 }
                 a.to_string()
@@ -167,7 +171,7 @@ impl Herald {
         if let Some(t) = self.store.tenant(id)? {
             return Ok(t);
         }
-        if id.starts_with('_') {
+        if id.starts_with('_') || !valid_tenant_id(id) {
             return Err(ServiceError::InvalidTenantId(id.to_string()));
         }
         let now = self.clock.now();

@@ -24,7 +24,7 @@ pub enum ServiceError {
     #[error("a platform key must name the tenant with the X-Tenant-ID header")]
     TenantRequired,
     /// `X-Tenant-ID` (or a tenant id in a body) is malformed.
-    #[error("invalid tenant id {0:?}: use 1-64 characters from A-Z a-z 0-9 _ - .")]
+    #[error("invalid tenant id {0:?}: use 1-64 characters from A-Z a-z 0-9 _ - ., not only dots")]
     InvalidTenantId(String),
     /// The thing does not exist (or belongs to another tenant).
     #[error("{0} not found")]

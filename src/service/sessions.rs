@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::{Caller, Herald, Result, ServiceError};
 use crate::domain::session::{generate_token, hash_session_id, Session};
-use crate::domain::tenant::valid_tenant_id;
+use crate::domain::tenant::well_formed_tenant_id;
 use crate::domain::time::Timestamp;
 use crate::domain::user::{hash_password, verify_password, Role, User, MAX_PASSWORD_LEN};
 
@@ -289,7 +289,7 @@ impl Herald {
                 "this user is bound to one tenant".into(),
             ));
         }
-        if !valid_tenant_id(tenant) || self.store.tenant(tenant)?.is_none() {
+        if !well_formed_tenant_id(tenant) || self.store.tenant(tenant)?.is_none() {
             return Err(ServiceError::NotFound("tenant"));
         }
         session.tenant = Some(tenant.to_string());

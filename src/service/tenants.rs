@@ -42,7 +42,7 @@ impl Herald {
         if !valid_tenant_id(&input.id) || input.id.starts_with('_') {
             return Err(ServiceError::invalid(
                 "id",
-                "use 1-64 characters from A-Z a-z 0-9 _ - . (not starting with _, which Herald reserves)",
+                "use 1-64 characters from A-Z a-z 0-9 _ - . (not starting with _, which Herald reserves, and not only dots)",
             ));
         }
         let name = input.name.unwrap_or_else(|| input.id.clone());

@@ -934,6 +934,145 @@ fn operator_pages_tenants_keys_users_and_account() {
     again.login_ok("ops", "third-password");
 }
 
+/// Puts tenants straight into a stopped server's data directory, as data
+/// written before a rule changed would be.
+fn store_tenants_directly(s: &mut Server, ids: &[&str]) {
+    s.stop();
+    let location = herald::store::Location::Sled {
+        dir: s.data_dir.clone(),
+        cache_bytes: 16 << 20,
+    };
+    let clock: Arc<dyn herald::clock::Clock> = Arc::new(herald::clock::SystemClock);
+    let store = herald::app::open_store(&location, clock).expect("open the data directory");
+    for id in ids {
+        let tenant = herald::domain::tenant::Tenant {
+            id: id.to_string(),
+            name: format!("legacy {id}"),
+            suspended: false,
+            created_at: Timestamp::from_millis(1_700_000_000_000),
+            updated_at: Timestamp::from_millis(1_700_000_000_000),
+        };
+        assert!(store.insert_tenant(&tenant).expect("insert"), "{id}");
+    }
+    store.flush().expect("flush");
+    drop(store);
+    s.start_again();
+}
+
+#[test]
+fn tenant_ids_made_only_of_dots_are_refused_but_stored_ones_can_be_acted_on() {
+    let mut s = Server::start();
+    tenant(&s, "acme");
+
+    // New tenants: the API, implicit creation, the panel form.
+    for id in [".", "..", "..."] {
+        let a = s.call("POST", "/api/v1/tenants", None, Some(json!({"id": id})));
+        assert_error(&a, 422, "validation_failed");
+        assert!(a.text.contains("not only dots"), "{}", a.text);
+        let a = s.call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(id),
+            Some(json!({"url": "https://hooks.example.com/a", "events": ["*"]})),
+        );
+        assert_error(&a, 400, "invalid_tenant_id");
+        let a = s.call(
+            "POST",
+            "/api/v1/events",
+            Some(id),
+            Some(json!({"event": "order.created", "data": {"object": {}}})),
+        );
+        assert_error(&a, 400, "invalid_tenant_id");
+    }
+    let mut b = admin(&s);
+    b.get("/tenants");
+    b.submit("/tenants", &[("id", ".."), ("name", "")])
+        .assert(422, "not only dots");
+    let ids = |s: &Server| -> Vec<(String, bool)> {
+        let a = s.call("GET", "/api/v1/tenants", None, None);
+        a.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap().to_string(),
+                    t["suspended"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        ids(&s),
+        vec![("acme".to_string(), false)],
+        "nothing created"
+    );
+
+    // The CLI (offline, on the stopped server's directory) refuses it too.
+    s.stop();
+    let out = s.cli(&["tenants", "create", ".."]);
+    assert!(!out.status.success(), "{:?}", texts(&out));
+    s.start_again();
+
+    // Tenants stored before the rule still load and can be acted on.
+    store_tenants_directly(&mut s, &["..", "."]);
+    assert_eq!(
+        ids(&s),
+        vec![
+            (".".to_string(), false),
+            ("..".to_string(), false),
+            ("acme".to_string(), false)
+        ]
+    );
+    let mut b = admin(&s);
+    let page = b.get("/tenants");
+    page.assert(200, "legacy ..")
+        .assert(200, "action=\"/tenants/suspend\"")
+        .assert(200, "name=\"id\" value=\"..\"");
+    b.submit("/tenants/suspend", &[("id", "..")])
+        .assert_redirect("/tenants?notice=suspended");
+    assert_eq!(
+        ids(&s),
+        vec![
+            (".".to_string(), false),
+            ("..".to_string(), true),
+            ("acme".to_string(), false)
+        ]
+    );
+    b.get("/tenants").assert(200, "action=\"/tenants/resume\"");
+    b.submit("/tenants/resume", &[("id", "..")])
+        .assert_redirect("/tenants?notice=resumed");
+    b.submit("/tenants/suspend", &[("id", ".")])
+        .assert_redirect("/tenants?notice=suspended");
+    assert_eq!(
+        ids(&s),
+        vec![
+            (".".to_string(), true),
+            ("..".to_string(), false),
+            ("acme".to_string(), false)
+        ]
+    );
+    // The body forms keep the CSRF check; an unknown tenant is not found.
+    let forged = b.post_raw("/tenants/suspend", &[("id", "..")], Some(&s.base));
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    b.submit("/tenants/suspend", &[("id", "nope")])
+        .assert(404, "Not found");
+    b.submit("/tenants/suspend", &[]).assert(404, "Not found");
+
+    // The switcher selects it, and a platform key can still name it.
+    b.submit("/tenant", &[("tenant", ".."), ("next", "/webhooks")])
+        .assert_redirect("/webhooks");
+    let a = s.call(
+        "POST",
+        "/api/v1/webhooks",
+        Some(".."),
+        Some(json!({"url": "https://hooks.example.com/a", "events": ["*"]})),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    b.get("/webhooks").assert(200, "hooks.example.com");
+    assert_eq!(ids(&s).len(), 3, "still three tenants");
+}
+
 #[test]
 fn static_assets_are_content_hashed_and_cached_forever() {
     let s = Server::start();

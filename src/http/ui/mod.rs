@@ -91,6 +91,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(tenants::list))
             .route(web::post().to(tenants::create)),
     )
+    .service(resource("/tenants/suspend").route(web::post().to(tenants::suspend_form)))
+    .service(resource("/tenants/resume").route(web::post().to(tenants::resume_form)))
     .service(resource("/tenants/{id}/suspend").route(web::post().to(tenants::suspend)))
     .service(resource("/tenants/{id}/resume").route(web::post().to(tenants::resume)))
     .service(

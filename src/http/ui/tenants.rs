@@ -1,4 +1,5 @@
-//! `GET/POST /tenants`, `POST /tenants/{id}/suspend|resume` (operators).
+//! `GET/POST /tenants`, `POST /tenants/suspend|resume` (the tenant in the
+//! form) and `POST /tenants/{id}/suspend|resume` (operators).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -152,15 +153,22 @@ pub async fn create(
     }
 }
 
+/// `POST /tenants/suspend|resume` form: the tenant travels in the body,
+/// so any stored id works, even `..`, which a URL path cannot carry
+/// (browsers remove dot segments before sending).
+#[derive(Debug, Deserialize)]
+pub struct TenantForm {
+    #[serde(default, deserialize_with = "trimmed")]
+    id: String,
+}
+
 async fn set_suspended(
     req: HttpRequest,
+    ctx: Ctx,
     id: String,
-    payload: web::Payload,
     h: web::Data<Herald>,
     suspended: bool,
 ) -> Result<HttpResponse, UiError> {
-    let ctx = Ctx::load(&req, &h, "tenants").await?;
-    ctx.post(&req, payload).await?;
     let caller = ctx.caller.clone();
     let patch = TenantPatch {
         suspended: Some(suspended),
@@ -177,22 +185,67 @@ async fn set_suspended(
     Ok(notice.redirect("/tenants"))
 }
 
-/// `POST /tenants/{id}/suspend`.
+async fn set_suspended_by_path(
+    req: HttpRequest,
+    id: String,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+    suspended: bool,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "tenants").await?;
+    ctx.post(&req, payload).await?;
+    set_suspended(req, ctx, id, h, suspended).await
+}
+
+async fn set_suspended_by_form(
+    req: HttpRequest,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+    suspended: bool,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "tenants").await?;
+    let TenantForm { id } = ctx.form(&req, payload).await?;
+    set_suspended(req, ctx, id, h, suspended).await
+}
+
+/// `POST /tenants/suspend` with the tenant as the form's `id` (the
+/// page's button).
+pub async fn suspend_form(
+    req: HttpRequest,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    set_suspended_by_form(req, payload, h, true).await
+}
+
+/// `POST /tenants/resume` with the tenant as the form's `id` (the page's
+/// button).
+pub async fn resume_form(
+    req: HttpRequest,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    set_suspended_by_form(req, payload, h, false).await
+}
+
+/// `POST /tenants/{id}/suspend` (kept for links and scripts; the page
+/// posts to `/tenants/suspend`).
 pub async fn suspend(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
-    set_suspended(req, id.into_inner(), payload, h, true).await
+    set_suspended_by_path(req, id.into_inner(), payload, h, true).await
 }
 
-/// `POST /tenants/{id}/resume`.
+/// `POST /tenants/{id}/resume` (kept for links and scripts; the page
+/// posts to `/tenants/resume`).
 pub async fn resume(
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
-    set_suspended(req, id.into_inner(), payload, h, false).await
+    set_suspended_by_path(req, id.into_inner(), payload, h, false).await
 }
