@@ -1071,6 +1071,26 @@ fn tenant_ids_made_only_of_dots_are_refused_but_stored_ones_can_be_acted_on() {
     assert_eq!(a.status, 201, "{}", a.text);
     b.get("/webhooks").assert(200, "hooks.example.com");
     assert_eq!(ids(&s).len(), 3, "still three tenants");
+
+    // The API and the CLI's --server mode reach it too (the server never
+    // removes dot segments; an encoded id is decoded).
+    for path in ["/api/v1/tenants/..", "/api/v1/tenants/%2E%2E"] {
+        let a = s.call("GET", path, None, None);
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        assert_eq!(a.body["id"], "..", "{path}");
+    }
+    let out = s.cli(&[
+        "tenants",
+        "suspend",
+        "..",
+        "--server",
+        &s.base,
+        "--key",
+        PLATFORM_KEY,
+    ]);
+    assert!(out.status.success(), "{:?}", texts(&out));
+    let a = s.call("GET", "/api/v1/tenants/..", None, None);
+    assert_eq!(a.body["suspended"], true, "{}", a.text);
 }
 
 #[test]
