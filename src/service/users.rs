@@ -33,7 +33,7 @@ impl Herald {
         if !valid_username(&input.username) {
             return Err(ServiceError::invalid(
                 "username",
-                "use 1-64 characters from A-Z a-z 0-9 _ - . @",
+                "use 1-64 characters from A-Z a-z 0-9 _ - . @, not only dots",
             ));
         }
         let role = match input.tenant_id.filter(|t| !t.is_empty()) {
