@@ -17,5 +17,6 @@ pub mod samples;
 pub mod session;
 pub mod stats;
 pub mod tenant;
+pub mod throttle;
 pub mod time;
 pub mod user;
