@@ -547,7 +547,10 @@ impl Herald {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::clock::{Clock, ManualClock};
 
     fn fail(g: &LoginGuard, name: &str, user: bool, client: &str, now: i64) -> Verdict {
         let v = g.verdict(name, user, client, None, now);
@@ -736,6 +739,90 @@ mod tests {
             Verdict::Untrusted,
             "a device cookie is trusted for DEVICE_TTL_MS"
         );
+    }
+
+    fn herald() -> (Herald, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let h = Herald::new(
+            crate::store::temporary(),
+            clock.clone(),
+            super::super::Settings {
+                allow_http: false,
+                ip_policy: Default::default(),
+                secret_overlap_ms: 0,
+                max_event_size: 0,
+                data_dir: None,
+                retention: Duration::from_secs(3600),
+            },
+        );
+        for name in ["admin", ".."] {
+            let user = User {
+                username: name.into(),
+                password_hash: hash_password("right-password").unwrap(),
+                role: Role::Operator,
+                created_at: clock.now(),
+            };
+            assert!(h.store.insert_user(&user).unwrap());
+        }
+        (h, clock)
+    }
+
+    fn throttled(r: Result<Login>) -> bool {
+        matches!(r, Err(ServiceError::Throttled { .. }))
+    }
+
+    fn refused(r: Result<Login>) -> bool {
+        matches!(r, Err(ServiceError::Unauthorized(BAD_LOGIN)))
+    }
+
+    #[test]
+    fn logins_on_the_injected_clock_pairs_devices_and_cheap_refusals() {
+        let (h, clock) = herald();
+        let (a, b) = ("192.0.2.1", "192.0.2.2");
+        // A user stored under a name made of dots still logs in.
+        h.login("..", "right-password", a, None, None).unwrap();
+        for _ in 0..MAX_FAILURES_PER_USER {
+            assert!(refused(h.login("admin", "wrong", a, None, None)));
+        }
+        assert!(throttled(h.login("admin", "right-password", a, None, None)));
+        let ok = h.login("admin", "right-password", b, None, None).unwrap();
+        // With its device cookie, the browser at b gets in from a too …
+        let again = h
+            .login("admin", "right-password", a, Some(&ok.device), None)
+            .unwrap();
+        assert!(
+            throttled(h.login("admin", "right-password", a, Some(&ok.device), None)),
+            "a device cookie is replaced at each login"
+        );
+        // … until its own failures run out.
+        for _ in 0..MAX_FAILURES_PER_DEVICE {
+            assert!(refused(h.login(
+                "admin",
+                "wrong",
+                a,
+                Some(&again.device),
+                None
+            )));
+        }
+        assert!(throttled(h.login(
+            "admin",
+            "right-password",
+            a,
+            Some(&again.device),
+            None
+        )));
+        clock.advance_ms(FAILURE_WINDOW_MS);
+        h.login("admin", "right-password", a, Some(&again.device), None)
+            .unwrap();
+        // Input no user can have fails at once and counts nowhere.
+        let huge = "x".repeat(60 * 1024);
+        let long_password = "p".repeat(MAX_PASSWORD_LEN + 1);
+        for _ in 0..MAX_FAILURES_PER_CLIENT + 1 {
+            assert!(refused(h.login(&huge, "wrong", b, None, None)));
+            assert!(refused(h.login("admin", &long_password, b, None, None)));
+        }
+        assert!(!h.logins.tracker().clients.contains_key(b));
+        h.login("admin", "right-password", b, None, None).unwrap();
     }
 
     #[test]
