@@ -44,6 +44,9 @@ use crate::domain::user::{
 /// The most clients (addresses, IPv6 /64s) whose failures are kept; when
 /// full, clients whose failures aged out go first, then the client whose
 /// last failure is oldest. Users' own records are never dropped for room.
+/// A client costs at most ~400 bytes (20 failures of 16 bytes, its key, the
+/// table's slot), so the clients take at most ~2 MB; each existing user
+/// that failed or logged in since start ~1.5 KB more.
 pub const MAX_TRACKED_CLIENTS: usize = 4096;
 /// The most device cookies trusted per user; a new one replaces the one
 /// issued longest ago.
@@ -91,7 +94,6 @@ impl Drop for Permit<'_> {
 
 /// One client's failed logins without a device cookie: time and a keyed
 /// hash of the username, oldest first, at most [`MAX_FAILURES_PER_CLIENT`].
-#[derive(Default)]
 struct ClientFailures(VecDeque<(i64, u64)>);
 
 /// A device cookie a user logged in with (only its SHA-256 is kept).
@@ -119,11 +121,13 @@ struct Tracker {
     users: HashMap<String, UserRecord>,
 }
 
+/// Appends `v`, dropping the oldest first so `q` never holds more than
+/// `cap` (nor, made with that capacity, grows).
 fn push_capped<T>(q: &mut VecDeque<T>, v: T, cap: usize) {
-    q.push_back(v);
-    while q.len() > cap {
+    while q.len() >= cap.max(1) {
         q.pop_front();
     }
+    q.push_back(v);
 }
 
 impl Tracker {
@@ -173,7 +177,10 @@ impl Tracker {
                 }
             }
         }
-        let f = self.clients.entry(client.to_string()).or_default();
+        let f = self
+            .clients
+            .entry(client.to_string())
+            .or_insert_with(|| ClientFailures(VecDeque::with_capacity(MAX_FAILURES_PER_CLIENT)));
         push_capped(&mut f.0, (now, name_hash), MAX_FAILURES_PER_CLIENT);
     }
 

@@ -290,6 +290,22 @@ mod tests {
     }
 
     #[test]
+    fn the_device_cookie_is_strict_and_host_prefixed_over_tls() {
+        let plain = TestRequest::default().to_http_request();
+        assert_eq!(
+            device_cookie(&plain, "d").to_string(),
+            "herald_device=d; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000"
+        );
+        let tls = TestRequest::default()
+            .insert_header(("X-Forwarded-Proto", "https"))
+            .to_http_request();
+        assert_eq!(
+            device_cookie(&tls, "d").to_string(),
+            "__Host-herald_device=d; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=2592000"
+        );
+    }
+
+    #[test]
     fn the_prefixed_cookie_wins_and_a_malformed_pair_spoils_nothing() {
         let req = TestRequest::default()
             .insert_header((header::COOKIE, "herald_session=a; __Host-herald_session=b"))
