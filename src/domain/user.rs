@@ -63,14 +63,22 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 /// The longest username.
 pub const MAX_USERNAME_LEN: usize = 64;
 
-/// Whether `name` is a valid username: 1 to 64 characters from
-/// `A-Z a-z 0-9 _ - . @`.
-pub fn valid_username(name: &str) -> bool {
+/// Whether `name` could be a stored username: 1 to 64 characters from
+/// `A-Z a-z 0-9 _ - . @` (the rule before [`valid_username`] refused names
+/// made only of dots, so users stored with such a name can still log in).
+/// Checked on every login before anything else.
+pub fn plausible_username(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_USERNAME_LEN
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@'))
+}
+
+/// Whether `name` is a valid new username: 1 to 64 characters from
+/// `A-Z a-z 0-9 _ - . @`, not only dots (so never `.` or `..`).
+pub fn valid_username(name: &str) -> bool {
+    plausible_username(name) && !name.bytes().all(|b| b == b'.')
 }
 
 /// Checks a new password's length; the message says what is needed.
@@ -108,6 +116,12 @@ mod tests {
         assert!(!valid_username(""));
         assert!(!valid_username("a b"));
         assert!(!valid_username(&"a".repeat(65)));
+        assert!(valid_username("a.b") && valid_username(".a") && valid_username("a.."));
+        for dots in [".", "..", "..."] {
+            assert!(!valid_username(dots), "{dots}");
+            assert!(plausible_username(dots), "{dots} may still log in");
+        }
+        assert!(!plausible_username(&"a".repeat(65)));
         assert!(check_new_password("short").is_err());
         assert!(check_new_password("long enough").is_ok());
     }

@@ -7,6 +7,7 @@ use crate::domain::apikey::{
     generate_key_text, hash_key, key_hint, ApiKey, KeyScope, MAX_KEY_NAME, MIN_SUPPLIED_KEY_LEN,
 };
 use crate::domain::ids::KeyId;
+use crate::domain::logtext::log_text;
 
 /// `POST /api/v1/keys`.
 #[derive(Debug, Clone, Deserialize)]
@@ -78,7 +79,7 @@ impl Herald {
             revoked_at: None,
         };
         self.store.insert_key(&key)?;
-        log::info!("API key {} ({}) created", key.id, key.name);
+        log::info!("API key {} ({}) created", key.id, log_text(&key.name));
         Ok(CreatedKey { key, text })
     }
 
@@ -103,7 +104,7 @@ impl Herald {
         if key.revoked_at.is_none() {
             key.revoked_at = Some(self.clock.now());
             self.store.put_key(&key)?;
-            log::info!("API key {} ({}) revoked", key.id, key.name);
+            log::info!("API key {} ({}) revoked", key.id, log_text(&key.name));
         }
         Ok(key)
     }

@@ -33,7 +33,7 @@ impl Herald {
         if !valid_username(&input.username) {
             return Err(ServiceError::invalid(
                 "username",
-                "use 1-64 characters from A-Z a-z 0-9 _ - . @",
+                "use 1-64 characters from A-Z a-z 0-9 _ - . @, not only dots",
             ));
         }
         let role = match input.tenant_id.filter(|t| !t.is_empty()) {
@@ -71,8 +71,8 @@ impl Herald {
         Ok(self.store.list_users()?)
     }
 
-    /// Sets another user's password (operators only) and ends that user's
-    /// sessions.
+    /// Sets another user's password (operators only), ends that user's
+    /// sessions and forgets its device cookies.
     pub fn set_password(&self, caller: &Caller, username: &str, password: &str) -> Result<()> {
         self.require_platform(caller)?;
         let mut user = self
@@ -82,6 +82,7 @@ impl Herald {
         user.password_hash = self.hash_new_password("password", password)?;
         self.store.put_user(&user)?;
         let ended = self.purge_sessions(self.clock.now(), Some(username))?;
+        self.logins.forget_devices(username);
         log::info!("password of user {username} set; {ended} session(s) ended");
         Ok(())
     }

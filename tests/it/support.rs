@@ -186,6 +186,18 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) until stderr (the log) satisfies `cond`; returns it.
+    pub fn stderr_when(&self, cond: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let err = self.stderr.lock().unwrap().clone();
+            if cond(&err) || std::time::Instant::now() > deadline {
+                return err;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Stops (cleanly) and starts again on the same data directory.
     pub fn restart(&mut self) {
         self.stop();

@@ -10,6 +10,7 @@ use std::time::Duration;
 use herald::clock::ManualClock;
 use herald::config::ServeArgs;
 use herald::domain::time::Timestamp;
+use herald::service::{MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_USER};
 use serde_json::json;
 
 use crate::sink::*;
@@ -388,6 +389,174 @@ fn login_is_throttled_per_user_with_the_same_message() {
     ops.get("/").assert(200, "Dashboard");
     // A session opened before the lock keeps working.
     a.get("/").assert(200, "Dashboard");
+}
+
+/// One HTTP/1.1 exchange from a socket bound to `from` (any 127.0.0.0/8
+/// address is local on Linux): status, head, body.
+fn exchange_from(from: std::net::Ipv4Addr, base: &str, request: &str) -> (u16, String, String) {
+    use socket2::{Domain, Socket, Type};
+    use std::io::{Read, Write};
+    let to: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&std::net::SocketAddr::new(from.into(), 0).into())
+        .unwrap();
+    sock.connect(&to.into()).unwrap();
+    let mut stream: std::net::TcpStream = sock.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_string(), body.to_string())
+}
+
+/// A login through the panel's form from a client at `from`, without
+/// cookies from earlier logins: the status of the `POST /login`.
+fn login_from(from: std::net::Ipv4Addr, s: &Server, user: &str, password: &str) -> u16 {
+    let host = s.base.trim_start_matches("http://");
+    let (status, head, body) = exchange_from(
+        from,
+        &s.base,
+        &format!("GET /login HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 200, "{head}");
+    let cookie = head
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .find(|c| c.starts_with("herald_login="))
+        .and_then(|c| c.split(';').next())
+        .expect("login cookie")
+        .to_string();
+    let page = Page {
+        status,
+        headers: Vec::new(),
+        body,
+    };
+    let csrf = page.csrf().expect("csrf token");
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf", csrf.as_str()),
+            ("username", user),
+            ("password", password),
+        ])
+        .finish();
+    let (status, head, _) = exchange_from(
+        from,
+        &s.base,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: {host}\r\nOrigin: {}\r\nCookie: {cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{form}",
+            s.base,
+            form.len()
+        ),
+    );
+    assert!(status == 303 || status == 401 || status == 429, "{head}");
+    status
+}
+
+fn loopback(n: u8) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(127, 0, 0, n)
+}
+
+#[test]
+fn a_flood_of_wrong_passwords_cannot_lock_the_admin_out() {
+    let s = Server::start();
+    // A browser admin logged in with before carries a device cookie.
+    let mut trusted = admin(&s);
+    assert!(trusted.cookies.contains_key("herald_device"));
+    trusted.cookies.remove("herald_session");
+
+    // Four addresses hammer admin's password: five failures each, then
+    // each waits, even with the right password.
+    for n in 2..=5 {
+        for _ in 0..MAX_FAILURES_PER_USER {
+            assert_eq!(login_from(loopback(n), &s, "admin", "wrong-password"), 401);
+        }
+        assert_eq!(login_from(loopback(n), &s, "admin", ADMIN_PASSWORD), 429);
+    }
+    // Twenty failures put admin under attack: one try per client now.
+    assert_eq!(login_from(loopback(6), &s, "admin", "wrong-password"), 401);
+    assert_eq!(login_from(loopback(6), &s, "admin", ADMIN_PASSWORD), 429);
+    let mut attacker = Browser::new(&s.base);
+    attacker
+        .login("admin", "wrong-password")
+        .assert(401, "Invalid username or password");
+    attacker
+        .login("admin", ADMIN_PASSWORD)
+        .assert(429, "Too many failed logins");
+    // … a clean client gets in with the right password …
+    assert_eq!(login_from(loopback(7), &s, "admin", ADMIN_PASSWORD), 303);
+    // … and so does the browser with the device cookie, from the very
+    // address the attacker is failing from.
+    trusted.login_ok("admin", ADMIN_PASSWORD);
+    trusted.get("/").assert(200, "Dashboard");
+    // That success did not clear the attacker's failures.
+    attacker
+        .login("admin", ADMIN_PASSWORD)
+        .assert(429, "Too many failed logins");
+    let mut clean_same_address = Browser::new(&s.base);
+    clean_same_address
+        .login("admin", ADMIN_PASSWORD)
+        .assert(429, "Too many failed logins");
+}
+
+#[test]
+fn login_is_throttled_per_address_whatever_the_usernames() {
+    let s = Server::start();
+    let mut trusted = admin(&s);
+    trusted.cookies.remove("herald_session");
+    let mut b = Browser::new(&s.base);
+    for i in 0..MAX_FAILURES_PER_CLIENT {
+        b.login(&format!("nobody{i}"), "wrong-password")
+            .assert(401, "Invalid username or password");
+    }
+    b.login("nobody-else", "wrong-password")
+        .assert(429, "Too many failed logins");
+    // Every login from the address waits, a real user's right password
+    // included (unknown and known usernames count alike) …
+    let p = Browser::new(&s.base).login("admin", ADMIN_PASSWORD);
+    p.assert(429, "Too many failed logins");
+    assert!(p.header("retry-after").is_some());
+    // … but not from another address, nor with a device cookie.
+    assert_eq!(login_from(loopback(2), &s, "admin", ADMIN_PASSWORD), 303);
+    trusted.login_ok("admin", ADMIN_PASSWORD);
+}
+
+#[test]
+fn an_over_long_username_is_a_cheap_failed_login_with_a_bounded_log_line() {
+    let s = Server::start();
+    let mut b = Browser::new(&s.base);
+    let huge = format!("ad\nmin [forged] {}", "x".repeat(60 * 1024));
+    let p = b.login(&huge, "wrong-password");
+    p.assert(401, "Invalid username or password");
+    assert!(
+        p.body.len() < 16 * 1024,
+        "the form shows a bounded username"
+    );
+    for _ in 0..MAX_FAILURES_PER_CLIENT {
+        b.login(&huge, "wrong-password")
+            .assert(401, "Invalid username or password");
+    }
+    let log = s.stderr_when(|e| e.matches("failed login for user \"ad\\nmin").count() > 6);
+    assert!(
+        log.matches("failed login for user \"ad\\nmin").count() > 6,
+        "{log}"
+    );
+    for line in log.lines() {
+        assert!(line.len() < 512, "a bounded line: {} bytes", line.len());
+        assert!(!line.starts_with("min [forged]"), "no forged line");
+    }
+    // They counted as no failure: the address was never made to wait.
+    b.login_ok("admin", ADMIN_PASSWORD);
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! The login form is protected like every other form: its CSRF token is a
 //! random value in the form and in a short-lived `SameSite=Strict` cookie,
 //! which must match (there is no session yet to hold it). A successful
-//! login sets a new session cookie and drops the old session, if any.
+//! login sets a new session cookie and drops the old session, if any, and
+//! sets a new device cookie (`SameSite=Strict`, 30 days), the browser's
+//! proof that it logged in as that user before: its next logins as that
+//! user count only their own failures (`domain::throttle`).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -16,8 +19,15 @@ use super::error::UiError;
 use super::form::{trimmed, Query, RawForm};
 use super::layout::{local_path, page, redirect, Layout};
 use super::notice::{Notice, NoticePage, NoticeQuery};
-use super::session::{blocking, cookie, session_cookie, with_cookies, Ctx, SESSION_COOKIE};
+use super::session::{
+    blocking, cookie, device_cookie, session_cookie, with_cookies, Ctx, DEVICE_COOKIE,
+    SESSION_COOKIE,
+};
+use crate::domain::user::MAX_USERNAME_LEN;
 use crate::service::{Herald, ServiceError};
+
+/// The longest `next` path kept; a longer one goes home.
+const MAX_NEXT_LEN: usize = 2048;
 
 /// The login page.
 #[derive(Template, WebTemplate)]
@@ -105,21 +115,26 @@ pub async fn submit(
     let raw = RawForm::read(&req, payload).await?;
     check_login_token(&req, raw.token())?;
     let form: LoginForm = raw.decode()?;
-    let next = local_path(form.next.as_deref());
+    let next = local_path(form.next.as_deref().filter(|n| n.len() <= MAX_NEXT_LEN));
     let client = req
         .peer_addr()
         .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
     let old = cookie(&req, SESSION_COOKIE);
+    let device = cookie(&req, DEVICE_COOKIE);
     let (user, password) = (form.username.clone(), form.password);
     let result = blocking(&h, move |h| {
-        h.login(&user, &password, &client, old.as_deref())
+        h.login(&user, &password, &client, device.as_deref(), old.as_deref())
     })
     .await?;
+    // The form is shown again with what was typed, but never more than a
+    // username can be.
+    let typed: String = form.username.chars().take(MAX_USERNAME_LEN).collect();
     match result {
         Ok(login) => Ok(with_cookies(
             redirect(&next),
             [
                 session_cookie(&req, Some(&login.token)),
+                device_cookie(&req, &login.device),
                 login_cookie(&req, None),
             ],
         )),
@@ -127,7 +142,7 @@ pub async fn submit(
             &req,
             StatusCode::UNAUTHORIZED,
             next,
-            form.username,
+            typed,
             Some(capitalise(msg)),
             None,
         )),
@@ -139,7 +154,7 @@ pub async fn submit(
                 &req,
                 StatusCode::TOO_MANY_REQUESTS,
                 next,
-                form.username,
+                typed,
                 Some(capitalise(&message)),
                 None,
             );

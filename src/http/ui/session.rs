@@ -16,6 +16,12 @@ use crate::service::{self, Caller, Herald, PageRequest, ServiceError, SessionInf
 pub const SESSION_COOKIE: &str = "herald_session";
 /// The login form's CSRF cookie over plain HTTP.
 pub const LOGIN_CSRF_COOKIE: &str = "herald_login";
+/// The device cookie over plain HTTP: set at each login, it makes the
+/// browser's later logins as that user count only their own failures.
+pub const DEVICE_COOKIE: &str = "herald_device";
+/// How long the browser keeps the device cookie (the server trusts it as
+/// long, `domain::throttle::DEVICE_TTL_MS`, while it runs).
+const DEVICE_COOKIE_DAYS: i64 = 30;
 /// How many tenants the switcher lists.
 const SWITCHER_TENANTS: usize = 100;
 
@@ -103,6 +109,18 @@ pub fn session_cookie(req: &HttpRequest, token: Option<&str>) -> Cookie<'static>
         Some(t) => panel_cookie(SESSION_COOKIE, t, tls, SameSite::Lax, None),
         None => panel_cookie(SESSION_COOKIE, "", tls, SameSite::Lax, Some(Duration::ZERO)),
     }
+}
+
+/// The device cookie for `token`: `SameSite=Strict` (only the panel's own
+/// login form sends it), `HttpOnly`, `Secure` and `__Host-` over TLS.
+pub fn device_cookie(req: &HttpRequest, token: &str) -> Cookie<'static> {
+    panel_cookie(
+        DEVICE_COOKIE,
+        token,
+        is_tls(req),
+        SameSite::Strict,
+        Some(Duration::days(DEVICE_COOKIE_DAYS)),
+    )
 }
 
 /// Adds `cookies` to `res` (a cookie that cannot be a header is logged and
@@ -268,6 +286,22 @@ mod tests {
         assert_eq!(
             c.to_string(),
             "herald_session=s; HttpOnly; SameSite=Lax; Path=/"
+        );
+    }
+
+    #[test]
+    fn the_device_cookie_is_strict_and_host_prefixed_over_tls() {
+        let plain = TestRequest::default().to_http_request();
+        assert_eq!(
+            device_cookie(&plain, "d").to_string(),
+            "herald_device=d; HttpOnly; SameSite=Strict; Path=/; Max-Age=2592000"
+        );
+        let tls = TestRequest::default()
+            .insert_header(("X-Forwarded-Proto", "https"))
+            .to_http_request();
+        assert_eq!(
+            device_cookie(&tls, "d").to_string(),
+            "__Host-herald_device=d; HttpOnly; SameSite=Strict; Secure; Path=/; Max-Age=2592000"
         );
     }
 
