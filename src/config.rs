@@ -87,6 +87,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Delivery worker threads.
     pub workers: usize,
+    /// Concurrent API connections asked for (the open-file limit may
+    /// lower it at start: `domain::limits::connection_budget`).
+    pub max_connections: usize,
     /// Retention of delivered data.
     pub retention: Duration,
     /// Secret rotation overlap.
@@ -191,6 +194,7 @@ impl ServeArgs {
             retry_schedule,
             request_timeout,
             workers,
+            max_connections,
             retention,
             secret_overlap,
             disable_after,
@@ -242,6 +246,9 @@ impl ServeArgs {
         }
         if !(1..=512).contains(&workers) {
             return Err(invalid(SPEC.workers.flag, "must be 1 to 512"));
+        }
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(invalid(SPEC.max_connections.flag, "must be 1 to 1000000"));
         }
         let retention = parse_duration(SPEC.retention.flag, &retention)?;
         if retention < Duration::from_secs(3600) {
@@ -297,6 +304,7 @@ impl ServeArgs {
             retry_schedule,
             request_timeout,
             workers,
+            max_connections,
             retention,
             secret_overlap,
             disable_after,

@@ -455,6 +455,14 @@ options! {
         flag: "--workers", env: "HERALD_WORKERS", default: Value("16"),
     }
 
+    /// Concurrent API connections, all HTTP workers together; more wait in
+    /// the listen backlog. Lowered at start to what the open-file limit
+    /// leaves after the delivery workers' and the store's descriptors.
+    #[arg(value_name = "N")]
+    max_connections: Option<usize> as Plain<usize> {
+        flag: "--max-connections", env: "HERALD_MAX_CONNECTIONS", default: Value("10000"),
+    }
+
     /// How long delivered events and attempt logs are kept.
     #[arg(value_name = "DURATION")]
     retention: Option<String> as Plain<String> {

@@ -8,6 +8,7 @@ pub mod event;
 pub mod event_type;
 pub mod health;
 pub mod ids;
+pub mod limits;
 pub mod netguard;
 pub mod outcome;
 pub mod retention;

@@ -7,6 +7,7 @@ mod support;
 
 mod delivery;
 mod foundation;
+mod limits;
 mod monitoring;
 mod recovery;
 mod schedule;
