@@ -128,6 +128,7 @@ pub fn settings(cfg: &Config) -> Settings {
         max_event_size: cfg.max_event_size,
         data_dir: Some(cfg.data_dir.clone()),
         retention: cfg.retention,
+        rate_limits: cfg.rate_limits,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod limits;
 pub mod netguard;
 pub mod outcome;
+pub mod ratelimit;
 pub mod retention;
 pub mod retry;
 pub mod samples;
