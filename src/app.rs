@@ -19,6 +19,84 @@ use crate::store::{Location, Store, StoreError};
 /// many workers.
 pub const PER_ENDPOINT_IN_FLIGHT: usize = 4;
 
+/// Connections the `--metrics-listen` listener accepts at once: scrapers
+/// are few, and its descriptors come out of the store's reserve
+/// (`domain::limits::OTHER_FDS`).
+const METRICS_MAX_CONNECTIONS: usize = 16;
+
+/// The API's HTTP workers: one per core, at most 4 (the ingest path holds
+/// no thread, and blocking service calls run on actix's blocking pool).
+fn http_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4)
+}
+
+/// Raises the soft open-file limit to the hard one and returns the soft
+/// limit in force (`None` where the platform has none). Herald needs a
+/// descriptor per API connection and per delivery socket, and the
+/// default soft limit (often 1,024) is far below what a server needs;
+/// the hard limit is what the operator allows (`LimitNOFILE=` in the
+/// systemd unit).
+#[cfg(unix)]
+fn raise_nofile() -> Option<u64> {
+    use rlimit::Resource;
+    let (soft, hard) = match Resource::NOFILE.get() {
+        Ok(limits) => limits,
+        Err(e) => {
+            log::warn!("cannot read the open-file limit: {e}");
+            return None;
+        }
+    };
+    match rlimit::increase_nofile_limit(hard) {
+        Ok(now) => {
+            log::info!("open-file limit: {now} (was {soft}, hard limit {hard})");
+            Some(now)
+        }
+        Err(e) => {
+            log::warn!("cannot raise the open-file limit from {soft} to {hard}: {e}");
+            Some(soft)
+        }
+    }
+}
+
+/// No `RLIMIT_NOFILE` here: the connection cap is what was asked for.
+#[cfg(not(unix))]
+fn raise_nofile() -> Option<u64> {
+    None
+}
+
+/// Raises the open-file limit and works out the API's connection cap
+/// under it, logging both.
+fn connection_budget(cfg: &Config) -> crate::domain::limits::ConnectionBudget {
+    let nofile = raise_nofile();
+    let b = crate::domain::limits::connection_budget(
+        nofile,
+        cfg.workers,
+        http_workers(),
+        cfg.max_connections,
+    );
+    let limit = nofile.map_or_else(|| "unknown".to_string(), |n| n.to_string());
+    log::info!(
+        "API connections: at most {} ({} per HTTP worker); open-file limit {limit}, \
+         {} kept for {} delivery workers, {} for the store and the rest",
+        b.api_connections,
+        b.per_http_worker,
+        b.delivery_reserve,
+        cfg.workers,
+        b.other_reserve,
+    );
+    if b.lowered {
+        log::warn!(
+            "--max-connections {} lowered to {} to fit the open-file limit; \
+             raise the hard limit (systemd: LimitNOFILE=) for more",
+            cfg.max_connections,
+            b.api_connections
+        );
+    }
+    b
+}
+
 /// Why the server could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -50,6 +128,7 @@ pub fn settings(cfg: &Config) -> Settings {
         max_event_size: cfg.max_event_size,
         data_dir: Some(cfg.data_dir.clone()),
         retention: cfg.retention,
+        rate_limits: cfg.rate_limits,
     }
 }
 
@@ -145,10 +224,13 @@ impl Parts {
     }
 }
 
+/// The API listener; each HTTP worker accepts at most
+/// `per_worker_connections` connections, the rest wait in the backlog.
 fn http_server(
     herald: Herald,
     listen: &str,
     signals: bool,
+    per_worker_connections: usize,
 ) -> Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>), std::io::Error> {
     let data = web::Data::new(herald);
     let server = HttpServer::new(move || {
@@ -159,11 +241,8 @@ fn http_server(
             .app_data(data.clone())
             .configure(crate::http::routes)
     })
-    .workers(
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .min(4),
-    )
+    .workers(http_workers())
+    .max_connections(per_worker_connections)
     .bind(listen)?;
     let server = if signals {
         server
@@ -189,6 +268,7 @@ fn metrics_server(herald: Herald, listen: &str) -> Result<actix_web::dev::Server
             .configure(crate::http::metrics_routes)
     })
     .workers(1)
+    .max_connections(METRICS_MAX_CONNECTIONS)
     .disable_signals()
     .bind(listen)?;
     for addr in server.addrs() {
@@ -199,6 +279,8 @@ fn metrics_server(herald: Herald, listen: &str) -> Result<actix_web::dev::Server
 
 /// Runs `herald serve` until SIGINT/SIGTERM.
 pub fn serve(cfg: Config) -> Result<(), AppError> {
+    // Before the store and the engine open anything.
+    let budget = connection_budget(&cfg);
     let parts = open(&cfg, Arc::new(SystemClock))?;
     let http_err = |err| AppError::Http {
         addr: cfg.listen.clone(),
@@ -212,7 +294,13 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
             })?;
             actix_web::rt::spawn(m);
         }
-        let (server, _) = http_server(parts.herald.clone(), &cfg.listen, true).map_err(http_err)?;
+        let (server, _) = http_server(
+            parts.herald.clone(),
+            &cfg.listen,
+            true,
+            budget.per_http_worker,
+        )
+        .map_err(http_err)?;
         server.await.map_err(http_err)
     })?;
     log::info!("HTTP server stopped; stopping delivery and flushing the store");
@@ -287,6 +375,7 @@ impl Running {
 /// Starts the server on a background thread with the given clock; signals
 /// are left to the caller.
 pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
+    let per_worker = connection_budget(&cfg).per_http_worker;
     let parts = open(&cfg, clock)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let listen = cfg.listen.clone();
@@ -294,7 +383,7 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
     let thread = std::thread::spawn(move || {
         let sys = actix_web::rt::System::new();
         sys.block_on(async move {
-            let (server, addrs) = match http_server(herald, &listen, false) {
+            let (server, addrs) = match http_server(herald, &listen, false, per_worker) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx.send(Err(e));

@@ -87,6 +87,11 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Delivery worker threads.
     pub workers: usize,
+    /// Concurrent API connections asked for (the open-file limit may
+    /// lower it at start: `domain::limits::connection_budget`).
+    pub max_connections: usize,
+    /// Each API key's request budgets.
+    pub rate_limits: crate::service::RateLimits,
     /// Retention of delivered data.
     pub retention: Duration,
     /// Secret rotation overlap.
@@ -153,6 +158,24 @@ pub fn parse_schedule(s: &str) -> Result<Vec<Duration>, ConfigError> {
     Ok(steps)
 }
 
+/// A per-key budget from its rate and burst options: a rate of 0 is off;
+/// an unset burst is twice the rate (a second's worth of slack).
+fn rate(
+    rate_spec: &OptionSpec,
+    per_second: u32,
+    burst_spec: &OptionSpec,
+    burst: Option<u32>,
+) -> Result<crate::domain::ratelimit::Rate, ConfigError> {
+    if per_second > 1_000_000 {
+        return Err(invalid(rate_spec.flag, "must be 0 (off) to 1000000"));
+    }
+    let burst = burst.unwrap_or(per_second.saturating_mul(2));
+    if per_second > 0 && !(1..=10_000_000).contains(&burst) {
+        return Err(invalid(burst_spec.flag, "must be 1 to 10000000"));
+    }
+    Ok(crate::domain::ratelimit::Rate { per_second, burst })
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|err| ConfigError::Read {
         path: path.display().to_string(),
@@ -191,6 +214,11 @@ impl ServeArgs {
             retry_schedule,
             request_timeout,
             workers,
+            max_connections,
+            ingest_rate,
+            ingest_burst,
+            management_rate,
+            management_burst,
             retention,
             secret_overlap,
             disable_after,
@@ -243,6 +271,23 @@ impl ServeArgs {
         if !(1..=512).contains(&workers) {
             return Err(invalid(SPEC.workers.flag, "must be 1 to 512"));
         }
+        if !(1..=1_000_000).contains(&max_connections) {
+            return Err(invalid(SPEC.max_connections.flag, "must be 1 to 1000000"));
+        }
+        let rate_limits = crate::service::RateLimits {
+            ingest: rate(
+                &SPEC.ingest_rate,
+                ingest_rate,
+                &SPEC.ingest_burst,
+                ingest_burst,
+            )?,
+            management: rate(
+                &SPEC.management_rate,
+                management_rate,
+                &SPEC.management_burst,
+                management_burst,
+            )?,
+        };
         let retention = parse_duration(SPEC.retention.flag, &retention)?;
         if retention < Duration::from_secs(3600) {
             return Err(invalid(SPEC.retention.flag, "must be at least 1h"));
@@ -297,6 +342,8 @@ impl ServeArgs {
             retry_schedule,
             request_timeout,
             workers,
+            max_connections,
+            rate_limits,
             retention,
             secret_overlap,
             disable_after,
@@ -321,6 +368,42 @@ mod tests {
         assert!(parse_schedule("5x").is_err());
         assert!(parse_schedule("0s").is_err());
         assert!(parse_schedule("30d").is_err());
+    }
+
+    #[test]
+    fn rate_limits_are_off_by_default_and_the_burst_defaults_to_twice_the_rate() {
+        use crate::domain::ratelimit::Rate;
+        let c = ServeArgs::default().resolve().unwrap();
+        assert!(c.rate_limits.ingest.is_off() && c.rate_limits.management.is_off());
+        assert_eq!(c.max_connections, 10_000);
+        let c = ServeArgs {
+            ingest_rate: Some(50),
+            management_rate: Some(5),
+            management_burst: Some(7),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let rate = |per_second, burst| Rate { per_second, burst };
+        assert_eq!(c.rate_limits.ingest, rate(50, 100));
+        assert_eq!(c.rate_limits.management, rate(5, 7));
+        let bad = ServeArgs {
+            ingest_rate: Some(5),
+            ingest_burst: Some(0),
+            ..Default::default()
+        };
+        assert!(matches!(
+            bad.resolve(),
+            Err(ConfigError::Invalid {
+                option: "--ingest-burst",
+                ..
+            })
+        ));
+        let bad = ServeArgs {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        assert!(bad.resolve().is_err());
     }
 
     #[test]

@@ -23,6 +23,19 @@ static ATTEMPT_PERMANENT: AtomicU64 = AtomicU64::new(0);
 static LATENCY_SUM_MS: AtomicU64 = AtomicU64::new(0);
 static LATENCY_COUNT: AtomicU64 = AtomicU64::new(0);
 static LATENCY_BUCKETS: [AtomicU64; 13] = [const { AtomicU64::new(0) }; 13];
+static RATE_LIMITED_INGEST: AtomicU64 = AtomicU64::new(0);
+static RATE_LIMITED_MANAGEMENT: AtomicU64 = AtomicU64::new(0);
+
+/// Counts an API request refused over its key's budget (`ingest`: the
+/// ingest routes; otherwise a management call).
+pub fn rate_limited(ingest: bool) {
+    if ingest {
+        &RATE_LIMITED_INGEST
+    } else {
+        &RATE_LIMITED_MANAGEMENT
+    }
+    .fetch_add(1, Relaxed);
+}
 
 /// Counts a recorded attempt (after it is durable).
 pub fn attempt(verdict: Verdict, state: DeliveryState, latency_ms: u32, got_response: bool) {
@@ -163,6 +176,22 @@ pub fn render(g: &Gauges) -> String {
         "herald_attempt_duration_seconds_count {}",
         LATENCY_COUNT.load(Relaxed)
     );
+    family(
+        &mut o,
+        "herald_rate_limited_total",
+        "counter",
+        "API requests answered 429 over their key's budget, by budget.",
+    );
+    for (budget, c) in [
+        ("ingest", &RATE_LIMITED_INGEST),
+        ("management", &RATE_LIMITED_MANAGEMENT),
+    ] {
+        let _ = writeln!(
+            o,
+            "herald_rate_limited_total{{budget=\"{budget}\"}} {}",
+            c.load(Relaxed)
+        );
+    }
     let gauges: [(&str, &str, f64); 5] = [
         (
             "herald_dispatch_queue_depth",

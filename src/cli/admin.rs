@@ -71,6 +71,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
             max_event_size: 0,
             data_dir: None,
             retention: std::time::Duration::MAX,
+            rate_limits: Default::default(),
         },
     );
     let me = Caller::Local { tenant: None };

@@ -455,6 +455,42 @@ options! {
         flag: "--workers", env: "HERALD_WORKERS", default: Value("16"),
     }
 
+    /// Concurrent API connections, all HTTP workers together; more wait in
+    /// the listen backlog. Lowered at start to what the open-file limit
+    /// leaves after the delivery workers' and the store's descriptors.
+    #[arg(value_name = "N")]
+    max_connections: Option<usize> as Plain<usize> {
+        flag: "--max-connections", env: "HERALD_MAX_CONNECTIONS", default: Value("10000"),
+    }
+
+    /// Ingest requests (`POST /api/v1/events`, `/events/batch`) each API
+    /// key may make per second, refilled continuously; over it, 429
+    /// `rate_limited` with `Retry-After`. 0 turns the limit off.
+    #[arg(value_name = "N")]
+    ingest_rate: Option<u32> as Plain<u32> {
+        flag: "--ingest-rate", env: "HERALD_INGEST_RATE", default: Value("0"),
+    }
+
+    /// Ingest requests a key may make at once above its rate (the bucket's
+    /// size).
+    #[arg(value_name = "N")]
+    ingest_burst: Option<u32> as Maybe<u32> {
+        flag: "--ingest-burst", env: "HERALD_INGEST_BURST", default: Unset("auto"),
+    }
+
+    /// Other API calls each key may make per second; 0 turns the limit
+    /// off.
+    #[arg(value_name = "N")]
+    management_rate: Option<u32> as Plain<u32> {
+        flag: "--management-rate", env: "HERALD_MANAGEMENT_RATE", default: Value("0"),
+    }
+
+    /// Other API calls a key may make at once above its rate.
+    #[arg(value_name = "N")]
+    management_burst: Option<u32> as Maybe<u32> {
+        flag: "--management-burst", env: "HERALD_MANAGEMENT_BURST", default: Unset("auto"),
+    }
+
     /// How long delivered events and attempt logs are kept.
     #[arg(value_name = "DURATION")]
     retention: Option<String> as Plain<String> {

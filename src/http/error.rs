@@ -21,6 +21,23 @@ pub struct ApiError {
     pub message: String,
     /// The request field at fault, if one is.
     pub field: Option<&'static str>,
+    /// For a 429 over a key's budget: what the `Retry-After` and
+    /// `RateLimit-*` headers say.
+    pub rate_limit: Option<RateLimitHeaders>,
+}
+
+/// The headers of a 429 over a key's request budget (the IETF
+/// `RateLimit-*` fields, as most clients and proxies read them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    /// `Retry-After`, seconds.
+    pub retry_after: u64,
+    /// `RateLimit-Limit`: requests the bucket holds.
+    pub limit: u32,
+    /// `RateLimit-Remaining`.
+    pub remaining: u32,
+    /// `RateLimit-Reset`: seconds until the bucket is full again.
+    pub reset: u64,
 }
 
 #[derive(Serialize)]
@@ -44,6 +61,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            rate_limit: None,
         }
     }
 
@@ -68,6 +86,12 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
+        if let Some(r) = self.rate_limit {
+            res.insert_header((header::RETRY_AFTER, r.retry_after))
+                .insert_header(("RateLimit-Limit", r.limit))
+                .insert_header(("RateLimit-Remaining", r.remaining))
+                .insert_header(("RateLimit-Reset", r.reset));
+        }
         res.json(Body {
             error: Inner {
                 code: self.code,
@@ -90,7 +114,9 @@ impl From<ServiceError> for ApiError {
             | ServiceError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ServiceError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::Throttled { .. } | ServiceError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -101,11 +127,27 @@ impl From<ServiceError> for ApiError {
                 StoreFault::Locked | StoreFault::Failed => return ApiError::internal(&e),
             },
         };
+        let rate_limit = match &e {
+            ServiceError::RateLimited {
+                limit,
+                remaining,
+                reset_secs,
+                retry_after_secs,
+                ..
+            } => Some(RateLimitHeaders {
+                retry_after: *retry_after_secs,
+                limit: *limit,
+                remaining: *remaining,
+                reset: *reset_secs,
+            }),
+            _ => None,
+        };
         Self {
             status,
             code: e.code(),
             field: e.field(),
             message: e.to_string(),
+            rate_limit,
         }
     }
 }

@@ -43,9 +43,25 @@ pub fn caller(req: &HttpRequest) -> Caller {
     Caller::Api { bearer, tenant }
 }
 
+/// The budget an API request counts against: ingest for the two ingest
+/// routes, management for every other call.
+pub fn budget_of(req: &HttpRequest) -> service::Budget {
+    let ingest = req.method() == actix_web::http::Method::POST
+        && matches!(
+            req.match_pattern().as_deref(),
+            Some("/api/v1/events" | "/api/v1/events/batch")
+        );
+    if ingest {
+        service::Budget::Ingest
+    } else {
+        service::Budget::Management
+    }
+}
+
 /// An API request's caller (`Authorization: Bearer`, `X-Tenant-ID`) and
-/// the service to call as them. Extracting it never fails: the service
-/// decides whether the key is any good, at the call.
+/// the service to call as them. Extracting it fails only when the key is
+/// over its request budget (429, [`Herald::admit`]); the service decides
+/// whether the key is any good, at the call.
 pub struct ApiCaller {
     /// Who is calling, as the headers say.
     pub caller: Caller,
@@ -72,10 +88,17 @@ impl FromRequest for ApiCaller {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match req.app_data::<web::Data<Herald>>() {
-            Some(h) => Ok(ApiCaller {
-                caller: caller(req),
-                herald: h.clone(),
-            }),
+            Some(h) => {
+                let caller = caller(req);
+                // Before the body is read: a key over its budget costs no
+                // parse. The service decides; the route says which budget.
+                h.admit(&caller, budget_of(req))
+                    .map_err(ApiError::from)
+                    .map(|()| ApiCaller {
+                        caller,
+                        herald: h.clone(),
+                    })
+            }
             None => Err(ApiError::internal("the app has no Herald")),
         })
     }

@@ -53,6 +53,21 @@ pub enum ServiceError {
         /// Seconds until trying again makes sense.
         retry_after_secs: u64,
     },
+    /// An API key went over its request budget (`--ingest-rate`,
+    /// `--management-rate`); what the `RateLimit-*` headers say.
+    #[error("this API key is over its {budget} request budget; retry after {retry_after_secs} s")]
+    RateLimited {
+        /// `ingest` or `management`.
+        budget: &'static str,
+        /// The bucket's size (requests at once).
+        limit: u32,
+        /// Requests left (0).
+        remaining: u32,
+        /// Seconds until the bucket is full again.
+        reset_secs: u64,
+        /// Seconds until a request would be allowed.
+        retry_after_secs: u64,
+    },
     /// A query parameter is malformed.
     #[error("{message}")]
     BadQuery {
@@ -122,6 +137,7 @@ impl ServiceError {
             ServiceError::UnknownEventType(_) => "unknown_event_type",
             ServiceError::TooLarge(_) => "payload_too_large",
             ServiceError::Throttled { .. } => "too_many_requests",
+            ServiceError::RateLimited { .. } => "rate_limited",
             ServiceError::Store { fault, .. } => match fault {
                 StoreFault::Locked => "store_locked",
                 StoreFault::Changed => "conflict",

@@ -16,6 +16,7 @@ mod events;
 mod keys;
 mod metrics;
 mod page;
+mod ratelimit;
 mod retention;
 mod sessions;
 mod tenants;
@@ -33,6 +34,7 @@ pub use events::{IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};
+pub use ratelimit::{Budget, RateLimits};
 pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};
 pub use sessions::{
     Login, SessionInfo, BAD_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
@@ -65,6 +67,8 @@ pub struct Settings {
     /// How long ended deliveries, their events and attempts, statistics
     /// and alert history are kept.
     pub retention: std::time::Duration,
+    /// Each API key's request budgets.
+    pub rate_limits: RateLimits,
 }
 
 /// Readiness fails when the scheduler runs this late or stops ticking.
@@ -80,6 +84,7 @@ pub struct Herald {
     settings: Arc<Settings>,
     dispatch: Arc<dyn Dispatch>,
     logins: Arc<sessions::LoginGuard>,
+    limiter: Arc<ratelimit::Limiter>,
 }
 
 impl Herald {
@@ -91,6 +96,7 @@ impl Herald {
             settings: Arc::new(settings),
             dispatch: Arc::new(NoDispatch),
             logins: Arc::default(),
+            limiter: Arc::default(),
         }
     }
 

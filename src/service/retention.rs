@@ -180,6 +180,7 @@ mod tests {
                 max_event_size: 0,
                 data_dir: None,
                 retention: Duration::from_secs(3600),
+                rate_limits: Default::default(),
             },
         );
         let r = start_retention(herald, FIRST_PURGE_AFTER, PURGE_EVERY);

@@ -8,6 +8,7 @@ mod support;
 mod delivery;
 mod edges;
 mod foundation;
+mod limits;
 mod monitoring;
 mod recovery;
 mod schedule;

@@ -29,6 +29,8 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Soft and hard open-file limit to run under (through `prlimit`).
+    nofile: Option<u64>,
     /// Everything the process printed on stdout.
     pub stdout: Arc<Mutex<String>>,
     /// Everything the process printed on stderr (the log).
@@ -68,6 +70,13 @@ impl Server {
 
     /// Starts a server on a fresh temp dir with these extra args and env.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut s = Self::unstarted(args, env);
+        s.spawn();
+        s
+    }
+
+    /// The server `start_with` would start, not yet started.
+    fn unstarted(args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut env: Vec<(String, String)> = env
@@ -81,23 +90,41 @@ impl Server {
             env.push(("HERALD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
         }
         env.retain(|(_, v)| !v.is_empty());
-        let mut s = Server {
+        Server {
             child: None,
             base: String::new(),
             data_dir,
             _tmp: Some(tmp),
             extra_args: args.iter().map(|a| a.to_string()).collect(),
             env,
+            nofile: None,
             stdout: Default::default(),
             stderr: Default::default(),
             agent: agent(),
-        };
+        }
+    }
+
+    /// Starts a delivering server (see [`Server::start_delivering`]) whose
+    /// soft and hard open-file limits are both `nofile`.
+    pub fn start_with_nofile(nofile: u64, extra: &[&str]) -> Self {
+        let mut args = vec!["--allow-http", "--allow-private-networks", "127.0.0.0/8"];
+        args.extend_from_slice(extra);
+        let mut s = Self::unstarted(&args, &[]);
+        s.nofile = Some(nofile);
         s.spawn();
         s
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(bin());
+        // prlimit execs the program, so the pid is still Herald's.
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")

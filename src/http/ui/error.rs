@@ -136,6 +136,18 @@ impl UiError {
                     retry_after: Some(*retry_after_secs),
                 }
             }
+            // API keys only; a session never has a key's budget.
+            ServiceError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                return UiError::Page {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    title: "Slow down",
+                    message: e.to_string(),
+                    layout: layout.map(Box::new),
+                    retry_after: Some(*retry_after_secs),
+                }
+            }
             ServiceError::Store { .. } => {
                 log::error!("admin panel: {e}");
                 return Self::internal(layout);
