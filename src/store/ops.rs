@@ -115,13 +115,9 @@ pub type Reply = tokio::sync::oneshot::Sender<Result<OpOutput>>;
 /// durable; if the committer stops without answering, it resolves to an
 /// error (never to success).
 pub struct Ticket<T> {
-    inner: TicketInner,
+    /// `None` once the answer was taken.
+    rx: Option<tokio::sync::oneshot::Receiver<Result<OpOutput>>>,
     extract: fn(OpOutput) -> Option<T>,
-}
-
-enum TicketInner {
-    Waiting(tokio::sync::oneshot::Receiver<Result<OpOutput>>),
-    Ready(Option<Result<OpOutput>>),
 }
 
 fn stopped() -> StoreError {
@@ -141,20 +137,11 @@ impl<T> Ticket<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         (
             Self {
-                inner: TicketInner::Waiting(rx),
+                rx: Some(rx),
                 extract,
             },
             tx,
         )
-    }
-
-    /// A ticket that already has its answer (e.g. a write refused before
-    /// it was submitted).
-    pub fn ready(result: Result<OpOutput>, extract: fn(OpOutput) -> Option<T>) -> Self {
-        Self {
-            inner: TicketInner::Ready(Some(result)),
-            extract,
-        }
     }
 
     fn finish(&self, r: Result<OpOutput>) -> Result<T> {
@@ -166,24 +153,11 @@ impl<T> Ticket<T> {
     /// NB: never call this on an async executor's thread (an actix worker):
     /// await the ticket there instead.
     pub fn wait(mut self) -> Result<T> {
-        let r = match std::mem::replace(&mut self.inner, TicketInner::Ready(None)) {
-            TicketInner::Waiting(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(stopped())),
-            TicketInner::Ready(r) => r.unwrap_or_else(|| Err(stopped())),
+        let r = match self.rx.take() {
+            Some(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(stopped())),
+            None => Err(stopped()),
         };
         self.finish(r)
-    }
-
-    /// The answer if it has come, without blocking; the ticket back if not.
-    pub fn try_wait(mut self) -> std::result::Result<Result<T>, Self> {
-        let r = match &mut self.inner {
-            TicketInner::Waiting(rx) => match rx.try_recv() {
-                Ok(r) => r,
-                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return Err(self),
-                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Err(stopped()),
-            },
-            TicketInner::Ready(r) => r.take().unwrap_or_else(|| Err(stopped())),
-        };
-        Ok(self.finish(r))
     }
 }
 
@@ -193,12 +167,15 @@ impl<T> Future for Ticket<T> {
     type Output = Result<T>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let r = match &mut self.inner {
-            TicketInner::Waiting(rx) => match Pin::new(rx).poll(cx) {
+        let r = match self.rx.as_mut() {
+            Some(rx) => match Pin::new(rx).poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(r) => r.unwrap_or_else(|_| Err(stopped())),
+                Poll::Ready(r) => {
+                    self.rx = None;
+                    r.unwrap_or_else(|_| Err(stopped()))
+                }
             },
-            TicketInner::Ready(r) => r.take().unwrap_or_else(|| Err(stopped())),
+            None => Err(stopped()),
         };
         Poll::Ready(self.finish(r))
     }
