@@ -129,6 +129,7 @@ pub fn settings(cfg: &Config) -> Settings {
         data_dir: Some(cfg.data_dir.clone()),
         retention: cfg.retention,
         rate_limits: cfg.rate_limits,
+        ingest_memory: cfg.ingest_memory,
     }
 }
 

@@ -100,6 +100,8 @@ pub struct Config {
     pub disable_after: Duration,
     /// Largest accepted event, bytes.
     pub max_event_size: usize,
+    /// The ingest memory budget, bytes (0: off).
+    pub ingest_memory: usize,
     /// Storage cache, bytes.
     pub cache_bytes: u64,
     /// `HERALD_ADMIN_PASSWORD`, used on first start only.
@@ -219,6 +221,7 @@ impl ServeArgs {
             ingest_burst,
             management_rate,
             management_burst,
+            ingest_memory_mb,
             retention,
             secret_overlap,
             disable_after,
@@ -300,6 +303,9 @@ impl ServeArgs {
         if !(1024..=16 * 1024 * 1024).contains(&max_event_size) {
             return Err(invalid(SPEC.max_event_size.flag, "must be 1 KiB to 16 MiB"));
         }
+        if ingest_memory_mb > 1_048_576 {
+            return Err(invalid(SPEC.ingest_memory_mb.flag, "must be 0 to 1048576"));
+        }
         if !(4..=65_536).contains(&cache_mb) {
             return Err(invalid(SPEC.cache_mb.flag, "must be 4 to 65536"));
         }
@@ -348,6 +354,7 @@ impl ServeArgs {
             secret_overlap,
             disable_after,
             max_event_size,
+            ingest_memory: (ingest_memory_mb as usize).saturating_mul(1024 * 1024),
             cache_bytes: cache_mb * 1024 * 1024,
             admin_password,
             platform_key,

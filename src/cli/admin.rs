@@ -72,6 +72,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
             data_dir: None,
             retention: std::time::Duration::MAX,
             rate_limits: Default::default(),
+            ingest_memory: 0,
         },
     );
     let me = Caller::Local { tenant: None };

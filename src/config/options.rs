@@ -491,6 +491,15 @@ options! {
         flag: "--management-burst", env: "HERALD_MANAGEMENT_BURST", default: Unset("auto"),
     }
 
+    /// Memory that batch bodies being parsed may take at once, all keys
+    /// together, in MiB (a batch is costed at 5 bytes per body byte); each
+    /// API key gets half. Past a key's half, 429 `key_busy`; past the
+    /// whole, 503 `server_busy`; both with `Retry-After`. 0 turns it off.
+    #[arg(value_name = "MIB")]
+    ingest_memory_mb: Option<u64> as Plain<u64> {
+        flag: "--ingest-memory-mb", env: "HERALD_INGEST_MEMORY_MB", default: Value("256"),
+    }
+
     /// How long delivered events and attempt logs are kept.
     #[arg(value_name = "DURATION")]
     retention: Option<String> as Plain<String> {

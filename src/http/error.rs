@@ -24,6 +24,8 @@ pub struct ApiError {
     /// For a 429 over a key's budget: what the `Retry-After` and
     /// `RateLimit-*` headers say.
     pub rate_limit: Option<RateLimitHeaders>,
+    /// `Retry-After` (seconds) of a refusal without `RateLimit-*` headers.
+    pub retry_after: Option<u64>,
 }
 
 /// The headers of a 429 over a key's request budget (the IETF
@@ -62,6 +64,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             rate_limit: None,
+            retry_after: None,
         }
     }
 
@@ -91,6 +94,8 @@ impl ResponseError for ApiError {
                 .insert_header(("RateLimit-Limit", r.limit))
                 .insert_header(("RateLimit-Remaining", r.remaining))
                 .insert_header(("RateLimit-Reset", r.reset));
+        } else if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs));
         }
         res.json(Body {
             error: Inner {
@@ -114,9 +119,10 @@ impl From<ServiceError> for ApiError {
             | ServiceError::BadQuery { .. } => StatusCode::BAD_REQUEST,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ServiceError::Throttled { .. } | ServiceError::RateLimited { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ServiceError::Throttled { .. }
+            | ServiceError::RateLimited { .. }
+            | ServiceError::KeyBusy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -142,12 +148,18 @@ impl From<ServiceError> for ApiError {
             }),
             _ => None,
         };
+        let retry_after = match &e {
+            ServiceError::KeyBusy { retry_after_secs }
+            | ServiceError::ServerBusy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
         Self {
             status,
             code: e.code(),
             field: e.field(),
             message: e.to_string(),
             rate_limit,
+            retry_after,
         }
     }
 }

@@ -68,6 +68,20 @@ pub enum ServiceError {
         /// Seconds until a request would be allowed.
         retry_after_secs: u64,
     },
+    /// The key's share of the ingest memory budget (`--ingest-memory-mb`)
+    /// is taken by its batches in flight.
+    #[error("this API key's batches in flight hold its share of the ingest memory budget; retry after {retry_after_secs} s")]
+    KeyBusy {
+        /// Seconds until trying again makes sense.
+        retry_after_secs: u64,
+    },
+    /// The ingest memory budget (`--ingest-memory-mb`) is taken by the
+    /// batches in flight.
+    #[error("the server is parsing as many batches as its memory budget allows; retry after {retry_after_secs} s")]
+    ServerBusy {
+        /// Seconds until trying again makes sense.
+        retry_after_secs: u64,
+    },
     /// A query parameter is malformed.
     #[error("{message}")]
     BadQuery {
@@ -138,6 +152,8 @@ impl ServiceError {
             ServiceError::TooLarge(_) => "payload_too_large",
             ServiceError::Throttled { .. } => "too_many_requests",
             ServiceError::RateLimited { .. } => "rate_limited",
+            ServiceError::KeyBusy { .. } => "key_busy",
+            ServiceError::ServerBusy { .. } => "server_busy",
             ServiceError::Store { fault, .. } => match fault {
                 StoreFault::Locked => "store_locked",
                 StoreFault::Changed => "conflict",

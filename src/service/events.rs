@@ -117,6 +117,40 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     })
 }
 
+/// A batch being validated one event at a time
+/// ([`Herald::batch_ingest`]): the caller is verified and the count and
+/// Idempotency-Key checked; each [`BatchIngest::add`] keeps only the
+/// event's validated, compact form.
+pub struct BatchIngest<'a> {
+    tenant_id: String,
+    idempotency_key: Option<&'a str>,
+    count: usize,
+    max_size: usize,
+    inputs: Vec<Input>,
+}
+
+impl BatchIngest<'_> {
+    /// Validates the next event (`events[i]: …` in messages when the
+    /// batch has more than one) and keeps its compact form; the tree is
+    /// dropped here.
+    pub fn add(&mut self, v: Value) -> Result<()> {
+        if self.inputs.len() >= self.count {
+            return Err(ServiceError::invalid(
+                "events",
+                format!("send 1 to {MAX_BATCH} events"),
+            ));
+        }
+        let at = if self.count > 1 {
+            format!("events[{}]: ", self.inputs.len())
+        } else {
+            String::new()
+        };
+        let input = parse_input(v, &at, self.max_size)?;
+        self.inputs.push(input);
+        Ok(())
+    }
+}
+
 /// An event and one pending (or, if `held`, held) delivery per target.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn build_event(
@@ -327,7 +361,11 @@ impl Herald {
         events: Vec<Value>,
         idempotency_key: Option<&str>,
     ) -> Ingesting {
-        let prepared = match self.prepare_ingest(caller, events, idempotency_key) {
+        self.start_prepared(self.prepare_ingest(caller, events, idempotency_key))
+    }
+
+    fn start_prepared(&self, prepared: Result<Prepared>) -> Ingesting {
+        let prepared = match prepared {
             Ok(Prepared::Answer(outcome)) => {
                 return Ingesting {
                     state: IngestState::Answered(Ok(outcome)),
@@ -365,9 +403,27 @@ impl Herald {
         events: Vec<Value>,
         idempotency_key: Option<&str>,
     ) -> Result<Prepared> {
+        let mut batch = self.batch_ingest(caller, events.len(), idempotency_key)?;
+        for v in events {
+            batch.add(v)?;
+        }
+        self.prepare_inputs(batch)
+    }
+
+    /// Starts a batch ingest whose events come one at a time
+    /// ([`BatchIngest::add`]), so each event's JSON tree can be dropped
+    /// once it is validated and canonicalised: a batch costs its compact
+    /// bytes, not the tree of the whole body. [`Herald::batch_start`]
+    /// then makes it durable exactly as [`Herald::ingest_start`] does.
+    pub fn batch_ingest<'a>(
+        &self,
+        caller: &Caller,
+        count: usize,
+        idempotency_key: Option<&'a str>,
+    ) -> Result<BatchIngest<'a>> {
         // Who is calling comes first: a bad key is 401 whatever the body.
         let scope = self.tenant_scope(caller)?;
-        if events.is_empty() || events.len() > MAX_BATCH {
+        if count == 0 || count > MAX_BATCH {
             return Err(ServiceError::invalid(
                 "events",
                 format!("send 1 to {MAX_BATCH} events"),
@@ -381,21 +437,36 @@ impl Herald {
                 ));
             }
         }
-        // Validate everything before any write: bad input changes nothing.
-        let batch = events.len() > 1;
-        let inputs = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let at = if batch {
-                    format!("events[{i}]: ")
-                } else {
-                    String::new()
-                };
-                parse_input(v, &at, self.settings.max_event_size)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let tenant_id = scope.tenant_id;
+        Ok(BatchIngest {
+            tenant_id: scope.tenant_id,
+            idempotency_key,
+            count,
+            max_size: self.settings.max_event_size,
+            inputs: Vec::with_capacity(count),
+        })
+    }
+
+    /// Hands a batch whose every event was added to the group committer
+    /// (see [`Herald::ingest_start`]).
+    pub fn batch_start(&self, batch: BatchIngest<'_>) -> Ingesting {
+        if batch.inputs.len() != batch.count {
+            return Ingesting {
+                state: IngestState::Answered(Err(ServiceError::invalid(
+                    "events",
+                    format!("send 1 to {MAX_BATCH} events"),
+                ))),
+            };
+        }
+        self.start_prepared(self.prepare_inputs(batch))
+    }
+
+    fn prepare_inputs(&self, batch: BatchIngest<'_>) -> Result<Prepared> {
+        let BatchIngest {
+            tenant_id,
+            idempotency_key,
+            inputs,
+            ..
+        } = batch;
         let suspended = self.ensure_tenant(&tenant_id)?.suspended;
         let now = self.clock.now();
         let not_before = now.plus_millis(-IDEMPOTENCY_WINDOW_MS);

@@ -14,6 +14,7 @@ mod endpoints;
 mod error;
 mod events;
 mod keys;
+mod memory;
 mod metrics;
 mod page;
 mod ratelimit;
@@ -30,8 +31,9 @@ pub use bootstrap::FirstRun;
 pub use deliveries::LogQuery;
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
-pub use events::{IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
+pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
+pub use memory::{MemoryReservation, COST_PER_BODY_BYTE};
 pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
 pub use page::{Page, PageRequest};
 pub use ratelimit::{Budget, RateLimits};
@@ -69,6 +71,9 @@ pub struct Settings {
     pub retention: std::time::Duration,
     /// Each API key's request budgets.
     pub rate_limits: RateLimits,
+    /// Bytes of batch bodies being parsed at once, costed at
+    /// [`COST_PER_BODY_BYTE`] each (0: no budget); each key gets half.
+    pub ingest_memory: usize,
 }
 
 /// Readiness fails when the scheduler runs this late or stops ticking.
@@ -85,11 +90,13 @@ pub struct Herald {
     dispatch: Arc<dyn Dispatch>,
     logins: Arc<sessions::LoginGuard>,
     limiter: Arc<ratelimit::Limiter>,
+    memory: Arc<memory::MemoryBudget>,
 }
 
 impl Herald {
     /// Wires the services to a store and a clock.
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        let memory = memory::MemoryBudget::new(settings.ingest_memory, settings.ingest_memory / 2);
         Self {
             store,
             clock,
@@ -97,6 +104,7 @@ impl Herald {
             dispatch: Arc::new(NoDispatch),
             logins: Arc::default(),
             limiter: Arc::default(),
+            memory: Arc::new(memory),
         }
     }
 

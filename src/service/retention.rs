@@ -181,6 +181,7 @@ mod tests {
                 data_dir: None,
                 retention: Duration::from_secs(3600),
                 rate_limits: Default::default(),
+                ingest_memory: 0,
             },
         );
         let r = start_retention(herald, FIRST_PURGE_AFTER, PURGE_EVERY);

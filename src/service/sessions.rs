@@ -761,6 +761,7 @@ mod tests {
                 data_dir: None,
                 retention: Duration::from_secs(3600),
                 rate_limits: Default::default(),
+                ingest_memory: 0,
             },
         );
         for name in ["admin", ".."] {

@@ -9,6 +9,7 @@ mod delivery;
 mod edges;
 mod foundation;
 mod limits;
+mod memory;
 mod monitoring;
 mod recovery;
 mod schedule;

@@ -2,24 +2,32 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::http::api::json::{AcceptedView, EventView};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{raw_json_body, ApiCaller};
 use crate::http::ingest::ingest;
-use crate::service::{IngestOutcome, MAX_BATCH};
+use crate::service::{Caller, Herald, IngestOutcome, Ingesting, MAX_BATCH};
 use crate::wire::{self, WireError};
 
 /// Deepest JSON nesting accepted in an event.
 pub const MAX_DEPTH: usize = 64;
 /// Request overhead allowed on top of the per-event data limit.
 const ENVELOPE_SLACK: usize = 16 * 1024;
-/// The largest batch request body.
-const MAX_BATCH_BODY: usize = 32 * 1024 * 1024;
+/// The largest batch request body: 1,000 events of 8 KiB each, far more
+/// than webhook events usually are; at 5 bytes of memory per body byte it
+/// is 40 MiB of the ingest memory budget, so the default 256 MiB parses
+/// six such batches at once, three of one key.
+const MAX_BATCH_BODY: usize = 8 * 1024 * 1024;
 
 fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
-    wire::parse(bytes, MAX_DEPTH).map_err(|e| match e {
+    parse_depth(bytes, MAX_DEPTH)
+}
+
+fn parse_depth(bytes: &[u8], max_depth: usize) -> Result<Value, ApiError> {
+    wire::parse(bytes, max_depth).map_err(|e| match e {
         WireError::TooDeep { max } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "nesting_too_deep",
@@ -77,16 +85,75 @@ pub async fn create(api: ApiCaller, req: HttpRequest, body: web::Payload) -> Api
 }
 
 /// `POST /api/v1/events/batch` `{events: [...]}` → 202 `{events: [{id, deliveries}]}`.
+///
+/// The body is split into one raw slice per event and each event parsed,
+/// validated and canonicalised in turn, all on the blocking pool: the
+/// async workers (and `/healthz`) never wait behind a parse, and a batch
+/// costs a small multiple of its body, not the tree of all of it.
 pub async fn create_batch(api: ApiCaller, req: HttpRequest, body: web::Payload) -> ApiResult {
     let key = idempotency_key(&req)?;
+    // The memory the body will cost is reserved before it is read (by its
+    // declared length; a body without one is costed at the cap), and
+    // given back when this request ends.
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(MAX_BATCH_BODY, |n| n.min(MAX_BATCH_BODY));
+    let _reserved = api.herald.reserve_ingest(&api.caller, declared)?;
     let bytes = raw_json_body(&req, body, MAX_BATCH_BODY).await?;
-    let value = parse(&bytes)?;
-    let events = match value {
-        Value::Object(mut o) if o.len() == 1 => match o.remove("events") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(batch_shape()),
-        },
-        _ => return Err(batch_shape()),
+    let herald = api.herald.clone();
+    let caller = api.caller;
+    let ingesting = web::block(move || prepare_batch(&herald, &caller, &bytes, key.as_deref()))
+        .await
+        .map_err(ApiError::internal)??;
+    let outcome = ingesting.outcome().await.map_err(ApiError::from)?;
+    Ok(accepted(&outcome, true))
+}
+
+/// The batch body's shape: exactly `{"events": [...]}`, each event kept as
+/// its raw slice of the body (borrowed, not copied).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody<'a> {
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+/// Splits, parses and validates a batch one event at a time (each event's
+/// tree is dropped once it is canonicalised) and hands it to the group
+/// committer. Runs on the blocking pool.
+fn prepare_batch(
+    herald: &Herald,
+    caller: &Caller,
+    bytes: &[u8],
+    key: Option<&str>,
+) -> Result<Ingesting, ApiError> {
+    let events = split_batch(bytes)?;
+    let mut batch = herald.batch_ingest(caller, events.len(), key)?;
+    for raw in events {
+        batch.add(parse_event(raw.get().as_bytes())?)?;
+    }
+    Ok(herald.batch_start(batch))
+}
+
+/// The events of a batch body as raw slices, with today's answers: not
+/// JSON is 400 `invalid_json`, another shape 422, too many events 422.
+fn split_batch(bytes: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
+    let events = match serde_json::from_slice::<BatchBody<'_>>(bytes) {
+        Ok(b) => b.events,
+        Err(e) if e.is_data() => {
+            // A shape error may hide a syntax error further on: a body that
+            // is not JSON at all is still 400 (checked without a tree).
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                    Err(e) if !e.is_data() => invalid_json(&e),
+                    _ => batch_shape(),
+                },
+            );
+        }
+        Err(e) => return Err(invalid_json(&e)),
     };
     if events.is_empty() || events.len() > MAX_BATCH {
         let mut e = ApiError::new(
@@ -97,8 +164,27 @@ pub async fn create_batch(api: ApiCaller, req: HttpRequest, body: web::Payload) 
         e.field = Some("events");
         return Err(e);
     }
-    let outcome = ingest(&api.herald, api.caller, events, key).await?;
-    Ok(accepted(&outcome, true))
+    Ok(events)
+}
+
+/// One event of a batch: it sits two levels deep (`{"events": [` … `]}`),
+/// so it may nest [`MAX_DEPTH`] − 2 levels, as when the whole body was
+/// parsed at once.
+fn parse_event(bytes: &[u8]) -> Result<Value, ApiError> {
+    parse_depth(bytes, MAX_DEPTH - 2).map_err(|mut e| {
+        if e.code == "nesting_too_deep" {
+            e.message = format!("the JSON nests deeper than {MAX_DEPTH} levels");
+        }
+        e
+    })
+}
+
+fn invalid_json(e: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+        format!("the body is not valid JSON: {e}"),
+    )
 }
 
 fn batch_shape() -> ApiError {
@@ -115,4 +201,64 @@ fn batch_shape() -> ApiError {
 pub async fn get(api: ApiCaller, id: web::Path<String>) -> ApiResult {
     let (event, deliveries) = api.call(move |h, c| h.get_event(c, &id)).await?;
     Ok(HttpResponse::Ok().json(EventView::new(&event, &deliveries)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(levels: usize) -> String {
+        format!(
+            r#"{{"events":[{{"event":"order.created","data":{{"object":{}1{}}}}}]}}"#,
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    }
+
+    /// The body's depth is what counts, as when it was parsed whole:
+    /// `{"events":[{"data":{"object":[` is 5 levels.
+    #[test]
+    fn a_batch_event_may_nest_as_deep_as_the_whole_body_could() {
+        let ok = nested(MAX_DEPTH - 4);
+        assert!(parse(ok.as_bytes()).is_ok(), "the whole body parses");
+        let events = split_batch(ok.as_bytes()).expect("split");
+        assert!(parse_event(events[0].get().as_bytes()).is_ok());
+        let deep = nested(MAX_DEPTH - 3);
+        assert_eq!(
+            parse(deep.as_bytes()).expect_err("too deep whole").code,
+            "nesting_too_deep"
+        );
+        let events = split_batch(deep.as_bytes()).expect("split");
+        let e = parse_event(events[0].get().as_bytes()).expect_err("too deep");
+        assert_eq!(e.code, "nesting_too_deep");
+        assert_eq!(
+            e.message,
+            format!("the JSON nests deeper than {MAX_DEPTH} levels")
+        );
+        // Far deeper than serde_json's own recursion limit still splits.
+        let very = nested(10_000);
+        let events = split_batch(very.as_bytes()).expect("split");
+        assert_eq!(
+            parse_event(events[0].get().as_bytes())
+                .expect_err("deep")
+                .code,
+            "nesting_too_deep"
+        );
+    }
+
+    #[test]
+    fn a_batch_body_keeps_its_answers() {
+        let code = |b: &str| {
+            split_batch(b.as_bytes())
+                .err()
+                .map(|e| (e.status.as_u16(), e.code))
+        };
+        assert_eq!(code(r#"{"events":[{}]}"#), None);
+        assert_eq!(code(r#"{"events":[1,2"#), Some((400, "invalid_json")));
+        assert_eq!(code(r#"{"x": [1,"#), Some((400, "invalid_json")));
+        assert_eq!(code(r#"{"items":[]}"#), Some((422, "validation_failed")));
+        assert_eq!(code(r#"{"events":5}"#), Some((422, "validation_failed")));
+        assert_eq!(code(r#"[1]"#), Some((422, "validation_failed")));
+        assert_eq!(code(r#"{"events":[]}"#), Some((422, "validation_failed")));
+    }
 }

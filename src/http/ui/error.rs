@@ -139,7 +139,9 @@ impl UiError {
             // API keys only; a session never has a key's budget.
             ServiceError::RateLimited {
                 retry_after_secs, ..
-            } => {
+            }
+            | ServiceError::KeyBusy { retry_after_secs }
+            | ServiceError::ServerBusy { retry_after_secs } => {
                 return UiError::Page {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     title: "Slow down",
