@@ -492,7 +492,7 @@ options! {
     }
 
     /// Memory that batch bodies being parsed may take at once, all keys
-    /// together, in MiB (a batch is costed at 5 bytes per body byte); each
+    /// together, in MiB (a batch is costed at 17 bytes per body byte); each
     /// API key gets half. Past a key's half, 429 `key_busy`; past the
     /// whole, 503 `server_busy`; both with `Retry-After`. 0 turns it off.
     #[arg(value_name = "MIB")]

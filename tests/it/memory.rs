@@ -106,8 +106,9 @@ fn post_batch(
 
 /// Twelve concurrent maximum-size batches of small numbers (the costliest
 /// JSON per byte as a tree) from three keys (four each), while `/healthz`
-/// is polled: a key gets at most three in at once (its half of the
-/// default 256 MiB at 40 MiB a batch), the server six.
+/// is polled: at 136 MiB of the default 256 MiB budget a batch, the
+/// server parses one at a time and refuses the rest (429 from the key
+/// already in, 503 from the others).
 /// Before this change one such 11.5 MB batch raised peak RSS by ~430 MiB
 /// and `/healthz` stalled for seconds. Bounds (generous for a loaded
 /// 2-core box running a debug build; measured locally in the comments):

@@ -17,9 +17,10 @@ pub const MAX_DEPTH: usize = 64;
 /// Request overhead allowed on top of the per-event data limit.
 const ENVELOPE_SLACK: usize = 16 * 1024;
 /// The largest batch request body: 1,000 events of 8 KiB each, far more
-/// than webhook events usually are; at 5 bytes of memory per body byte it
-/// is 40 MiB of the ingest memory budget, so the default 256 MiB parses
-/// six such batches at once, three of one key.
+/// than webhook events usually are; at 17 bytes of memory per body byte it
+/// is 136 MiB of the ingest memory budget, so the default 256 MiB parses
+/// one such batch at a time (1 MiB batches: fifteen at once, seven of one
+/// key).
 const MAX_BATCH_BODY: usize = 8 * 1024 * 1024;
 
 fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
