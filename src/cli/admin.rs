@@ -61,20 +61,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
         ),
         other => other.to_string(),
     })?;
-    let herald = Herald::new(
-        store,
-        Arc::new(SystemClock),
-        Settings {
-            allow_http: false,
-            ip_policy: Default::default(),
-            secret_overlap_ms: 0,
-            max_event_size: 0,
-            data_dir: None,
-            retention: std::time::Duration::MAX,
-            rate_limits: Default::default(),
-            ingest_memory: 0,
-        },
-    );
+    let herald = Herald::new(store, Arc::new(SystemClock), Settings::offline());
     let me = Caller::Local { tenant: None };
     let all = PageRequest {
         limit: usize::MAX - 1,

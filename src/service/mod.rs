@@ -76,6 +76,24 @@ pub struct Settings {
     pub ingest_memory: usize,
 }
 
+impl Settings {
+    /// Settings for a Herald that serves no one over HTTP (the local CLI,
+    /// tests): no `http://` URLs, no private networks, no secret overlap,
+    /// no data directory to watch, nothing ever purged, no limits.
+    pub fn offline() -> Self {
+        Self {
+            allow_http: false,
+            ip_policy: IpPolicy::default(),
+            secret_overlap_ms: 0,
+            max_event_size: 0,
+            data_dir: None,
+            retention: std::time::Duration::MAX,
+            rate_limits: RateLimits::default(),
+            ingest_memory: 0,
+        }
+    }
+}
+
 /// Readiness fails when the scheduler runs this late or stops ticking.
 const MAX_SCHEDULER_LAG_MS: i64 = 30_000;
 /// Readiness fails below this much free disk in the data directory.

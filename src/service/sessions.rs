@@ -754,14 +754,8 @@ mod tests {
             crate::store::temporary(),
             clock.clone(),
             super::super::Settings {
-                allow_http: false,
-                ip_policy: Default::default(),
-                secret_overlap_ms: 0,
-                max_event_size: 0,
-                data_dir: None,
                 retention: Duration::from_secs(3600),
-                rate_limits: Default::default(),
-                ingest_memory: 0,
+                ..super::super::Settings::offline()
             },
         );
         for name in ["admin", ".."] {

@@ -15,19 +15,6 @@ fn create_endpoint(s: &Server, tenant: &str, url: &str) -> Value {
     a.body
 }
 
-fn tenant_key(s: &Server, tenant: &str) -> String {
-    let t = s.call("POST", "/api/v1/tenants", None, Some(json!({"id": tenant})));
-    assert!(t.status == 201 || t.status == 409, "{}", t.text);
-    let k = s.call(
-        "POST",
-        "/api/v1/keys",
-        None,
-        Some(json!({"name": format!("{tenant} key"), "tenant_id": tenant})),
-    );
-    assert_eq!(k.status, 201, "{}", k.text);
-    k.body["key"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn endpoint_lifecycle_create_list_read_update_rotate_delete() {
     let s = Server::start();
@@ -167,7 +154,7 @@ fn every_error_has_a_stable_code_and_changes_nothing() {
     assert_error(&a, 401, "unauthorized");
 
     // 403: a tenant key naming another tenant; a tenant key on platform routes.
-    let key = tenant_key(&s, "acme");
+    let key = s.tenant_key("acme");
     let a = s.call_as(Some(&key), "GET", "/api/v1/webhooks", Some("globex"), None);
     assert_error(&a, 403, "tenant_mismatch");
     let a = s.call_as(Some(&key), "GET", "/api/v1/tenants", None, None);
@@ -320,8 +307,8 @@ fn every_error_has_a_stable_code_and_changes_nothing() {
 #[test]
 fn tenant_keys_cannot_touch_another_tenants_endpoints() {
     let s = Server::start();
-    let key_a = tenant_key(&s, "tenant_a");
-    let key_b = tenant_key(&s, "tenant_b");
+    let key_a = s.tenant_key("tenant_a");
+    let key_b = s.tenant_key("tenant_b");
     let a_ep = s.call_as(
         Some(&key_a),
         "POST",
@@ -501,7 +488,7 @@ fn pagination_walks_every_endpoint_once_in_creation_order() {
 #[test]
 fn everything_survives_a_restart_and_a_kill() {
     let mut s = Server::start();
-    let key = tenant_key(&s, "durable");
+    let key = s.tenant_key("durable");
     let ep = s.call_as(
         Some(&key),
         "POST",

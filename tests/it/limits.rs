@@ -103,19 +103,6 @@ fn a_connection_flood_past_the_open_file_limit_never_starves_deliveries() {
     assert_eq!(a.body["data"][0]["status"], "succeeded", "{}", a.text);
 }
 
-fn tenant_key(s: &Server, tenant: &str) -> String {
-    let t = s.call("POST", "/api/v1/tenants", None, Some(json!({"id": tenant})));
-    assert_eq!(t.status, 201, "{}", t.text);
-    let k = s.call(
-        "POST",
-        "/api/v1/keys",
-        None,
-        Some(json!({"name": tenant, "tenant_id": tenant})),
-    );
-    assert_eq!(k.status, 201, "{}", k.text);
-    k.body["key"].as_str().unwrap().to_string()
-}
-
 /// Posts one event as `key`: the status and the rate-limit headers.
 fn post_event(s: &Server, key: &str) -> (u16, Vec<(String, String)>, String) {
     let res = test_agent()
@@ -159,7 +146,7 @@ fn a_key_over_its_budget_gets_429_with_retry_after_and_another_key_does_not() {
         &[],
     );
     // The platform key's own management budget: 4 calls, the 4 below.
-    let (a, b) = (tenant_key(&s, "alpha"), tenant_key(&s, "beta"));
+    let (a, b) = (s.tenant_key("alpha"), s.tenant_key("beta"));
     for _ in 0..3 {
         let (status, _, body) = post_event(&s, &a);
         assert_eq!(status, 202, "{body}");

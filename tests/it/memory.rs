@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::support::{Server, PLATFORM_KEY};
 
@@ -62,20 +62,6 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// A key bound to a new tenant `tenant`.
-fn tenant_key(s: &Server, tenant: &str) -> String {
-    let t = s.call("POST", "/api/v1/tenants", None, Some(json!({"id": tenant})));
-    assert_eq!(t.status, 201, "{}", t.text);
-    let k = s.call(
-        "POST",
-        "/api/v1/keys",
-        None,
-        Some(json!({"name": tenant, "tenant_id": tenant})),
-    );
-    assert_eq!(k.status, 201, "{}", k.text);
-    k.body["key"].as_str().unwrap_or_default().to_string()
-}
-
 /// Posts a batch as `key` (with `X-Tenant-ID` for the platform key):
 /// (status, Retry-After, body).
 fn post_batch(
@@ -121,8 +107,8 @@ fn concurrent_maximum_batches_stay_in_budget_and_never_stall_healthz() {
     let base = s.base.clone();
     let keys = [
         (PLATFORM_KEY.to_string(), "mem_p".to_string()),
-        (tenant_key(&s, "mem_a"), "mem_a".to_string()),
-        (tenant_key(&s, "mem_b"), "mem_b".to_string()),
+        (s.tenant_key("mem_a"), "mem_a".to_string()),
+        (s.tenant_key("mem_b"), "mem_b".to_string()),
     ];
     let done = Arc::new(AtomicBool::new(false));
     let poller = {

@@ -245,6 +245,25 @@ impl Server {
     }
 
     /// A request with the platform key and optional tenant.
+    /// A key bound to tenant `tenant`, created (or found) first.
+    pub fn tenant_key(&self, tenant: &str) -> String {
+        let t = self.call(
+            "POST",
+            "/api/v1/tenants",
+            None,
+            Some(serde_json::json!({"id": tenant})),
+        );
+        assert!(t.status == 201 || t.status == 409, "{}", t.text);
+        let k = self.call(
+            "POST",
+            "/api/v1/keys",
+            None,
+            Some(serde_json::json!({"name": format!("{tenant} key"), "tenant_id": tenant})),
+        );
+        assert_eq!(k.status, 201, "{}", k.text);
+        k.body["key"].as_str().unwrap_or_default().to_string()
+    }
+
     pub fn call(
         &self,
         method: &str,
