@@ -84,6 +84,11 @@ pub struct Gauges {
     pub store_bytes: u64,
     /// Process resident memory.
     pub rss_bytes: u64,
+    /// Whether the store's writes succeed (`Store::write_failure`).
+    pub store_writable: bool,
+    /// Free bytes on the data directory's disk at the disk guard's last
+    /// look, if known.
+    pub disk_free_bytes: Option<u64>,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -192,7 +197,7 @@ pub fn render(g: &Gauges) -> String {
             c.load(Relaxed)
         );
     }
-    let gauges: [(&str, &str, f64); 5] = [
+    let gauges: [(&str, &str, f64); 6] = [
         (
             "herald_dispatch_queue_depth",
             "Deliveries waiting in per-endpoint queues.",
@@ -218,10 +223,24 @@ pub fn render(g: &Gauges) -> String {
             "Size of the data directory's store on disk.",
             g.store_bytes as f64,
         ),
+        (
+            "herald_store_writable",
+            "1 while the store's writes succeed, 0 while they fail (a full disk).",
+            if g.store_writable { 1.0 } else { 0.0 },
+        ),
     ];
     for (name, help, v) in gauges {
         family(&mut o, name, "gauge", help);
         let _ = writeln!(o, "{name} {v}");
+    }
+    if let Some(free) = g.disk_free_bytes {
+        family(
+            &mut o,
+            "herald_disk_free_bytes",
+            "gauge",
+            "Free bytes on the data directory's disk (new events are refused below --disk-reserve-mb).",
+        );
+        let _ = writeln!(o, "herald_disk_free_bytes {free}");
     }
     family(
         &mut o,

@@ -35,7 +35,7 @@ pub(super) struct DiskState {
 }
 
 impl DiskState {
-    fn free(&self) -> Option<u64> {
+    pub(super) fn free(&self) -> Option<u64> {
         self.known
             .load(Ordering::SeqCst)
             .then(|| self.free.load(Ordering::SeqCst))

@@ -221,6 +221,8 @@ impl Herald {
             commit_apply_micros: c.apply_micros,
             store_bytes: self.store.size_on_disk()?,
             rss_bytes: crate::telemetry::rss_bytes(),
+            store_writable: self.store.write_failure().is_none(),
+            disk_free_bytes: self.disk.free(),
         })
     }
 

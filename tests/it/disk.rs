@@ -100,6 +100,12 @@ fn storage_firing(s: &Server) -> bool {
         .is_some_and(|f| f.iter().any(|x| x["rule"] == "storage"))
 }
 
+fn metrics(s: &Server) -> String {
+    let a = s.call("GET", "/metrics", None, None);
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.text
+}
+
 fn readyz(s: &Server) -> Answer {
     s.call_as(None, "GET", "/readyz", None, None)
 }
@@ -210,6 +216,7 @@ fn a_full_disk_refuses_ingest_cleanly_and_recovers_without_a_restart() {
         .as_str()
         .unwrap_or_default();
     assert!(why.contains("no space left"), "{}", r.text);
+    assert!(metrics(&s).contains("herald_store_writable 0"));
 
     // 3. The operator frees space: the store reopens in place, readiness
     // and ingest come back, the alert resolves — no restart.
@@ -232,6 +239,9 @@ fn a_full_disk_refuses_ingest_cleanly_and_recovers_without_a_restart() {
         Some(json!({"url": format!("{}/after", sink.url()), "events": ["payment.*"]})),
     );
     assert_eq!(ep2.status, 201, "{}", ep2.text);
+    let m = metrics(&s);
+    assert!(m.contains("herald_store_writable 1"), "{m}");
+    assert!(m.contains("herald_disk_free_bytes "), "{m}");
     wait_for(
         "the storage alert to resolve",
         Duration::from_secs(10),
