@@ -158,7 +158,7 @@ impl ServiceError {
             ServiceError::TenantRequired => "tenant_required",
             ServiceError::InvalidTenantId(_) => "invalid_tenant_id",
             ServiceError::NotFound(_) => "not_found",
-            ServiceError::Invalid(_) => "validation_failed",
+            ServiceError::Invalid(f) => f.code,
             ServiceError::DuplicateUrl(_) => "duplicate_url",
             ServiceError::TenantExists(_) => "tenant_exists",
             ServiceError::BadQuery { .. } => "invalid_query",
