@@ -39,6 +39,57 @@ impl DeliveryState {
     }
 }
 
+/// Where a delivery stands, in the words the API, the log filter, the CLI
+/// and the panel all use. Derived from the stored state: `retrying` and
+/// `held` are pending deliveries that have failed at least once, or wait
+/// for their endpoint or tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Not attempted yet.
+    Pending,
+    /// At least one attempt failed; another is scheduled.
+    Retrying,
+    /// Waiting for its endpoint to be enabled or its tenant resumed.
+    Held,
+    /// A receiver answered 2xx.
+    Succeeded,
+    /// Given up.
+    Failed,
+}
+
+impl Status {
+    /// Every status, in the order a filter lists them.
+    pub const ALL: [Status; 5] = [
+        Status::Pending,
+        Status::Retrying,
+        Status::Held,
+        Status::Succeeded,
+        Status::Failed,
+    ];
+
+    /// `pending`, `retrying`, `held`, `succeeded`, `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Retrying => "retrying",
+            Status::Held => "held",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Parses [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Whether the delivery is over (it will not be attempted again unless
+    /// resent).
+    pub fn ended(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed)
+    }
+}
+
 /// One event bound for one endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -74,6 +125,17 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// Where it stands, as people read it ([`Status`]).
+    pub fn status(&self) -> Status {
+        match self.state {
+            DeliveryState::Succeeded => Status::Succeeded,
+            DeliveryState::Failed => Status::Failed,
+            DeliveryState::Pending if self.held => Status::Held,
+            DeliveryState::Pending if self.attempts > 0 => Status::Retrying,
+            DeliveryState::Pending => Status::Pending,
+        }
+    }
+
     /// Whether a worker should attempt it at `now`: pending, not held, and
     /// due. A job is only a hint, so this is checked on a fresh read.
     pub fn attemptable(&self, now: Timestamp) -> bool {
@@ -208,5 +270,46 @@ mod tests {
             ..pending(Some(now))
         };
         assert!(!succeeded.attemptable(now));
+    }
+
+    #[test]
+    fn status_says_retrying_and_held_apart_from_pending() {
+        let t = Timestamp::from_millis(1_000);
+        let fresh = Delivery {
+            id: DeliveryId::new(t),
+            event_key: 1,
+            event_id: "evt_1".into(),
+            event_type: "order.created".into(),
+            endpoint_id: EndpointId::new(t),
+            tenant_id: "acme".into(),
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at: Some(t),
+            held: false,
+            last_status: None,
+            last_error: None,
+            created_at: t,
+            updated_at: t,
+        };
+        assert_eq!(fresh.status(), Status::Pending);
+        let retrying = Delivery {
+            attempts: 1,
+            last_status: Some(500),
+            ..fresh.clone()
+        };
+        assert_eq!(retrying.status(), Status::Retrying);
+        assert_eq!(retrying.held(t).status(), Status::Held);
+        assert_eq!(fresh.held(t).status(), Status::Held);
+        assert_eq!(retrying.given_up("gone", t).status(), Status::Failed);
+        let done = Delivery {
+            state: DeliveryState::Succeeded,
+            ..retrying
+        };
+        assert_eq!(done.status(), Status::Succeeded);
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(Status::parse("Pending"), None);
+        assert!(Status::Failed.ended() && !Status::Retrying.ended());
     }
 }

@@ -127,6 +127,35 @@ impl<T: DeserializeOwned + 'static, const LIMIT: usize> FromRequest for Json<T, 
     }
 }
 
+/// A JSON body that may be left out: no body at all (no `Content-Type`,
+/// no length) is `T::default()`; anything else is read as [`Json`] does.
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for JsonOrEmpty<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let empty = req.headers().get(header::CONTENT_TYPE).is_none()
+            && req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .is_none_or(|v| v.trim() == "0");
+        let payload = web::Payload::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            if empty {
+                return Ok(JsonOrEmpty(T::default()));
+            }
+            let payload = payload.await.map_err(ApiError::internal)?;
+            json_body(&req, payload, MANAGEMENT_BODY_LIMIT)
+                .await
+                .map(JsonOrEmpty)
+        })
+    }
+}
+
 /// Reads a JSON body: no `Content-Encoding` but `identity` (415
 /// `unsupported_encoding`), `Content-Type: application/json` (415 otherwise), at
 /// most `limit` bytes (413), well-formed (400), and of the expected shape

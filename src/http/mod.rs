@@ -102,6 +102,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(webhooks::rotate_secret)),
                 )
                 .service(resource("/webhooks/{id}/replay").route(web::post().to(webhooks::replay)))
+                .service(resource("/webhooks/{id}/retry").route(web::post().to(webhooks::retry)))
                 .service(resource("/webhooks/{id}/test").route(web::post().to(webhooks::test)))
                 .service(resource("/metrics").route(web::get().to(metrics::get)))
                 .service(resource("/alerts").route(web::get().to(alerts::list)))

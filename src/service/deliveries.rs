@@ -5,13 +5,22 @@ use serde_json::json;
 
 use super::events::{build_event, jobs_of};
 use super::{Caller, Herald, IngestOutcome, IngestedEvent, Result, ServiceError};
-use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Status};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event_type;
 use crate::domain::ids::{first_ulid_at, new_ulid, DeliveryId, EndpointId};
 use crate::domain::samples::sample_object;
 use crate::domain::time::Timestamp;
 use crate::store::{CommitOutcome, DeliveryFilter, DeliveryPage, Due};
+
+/// What "retry now" re-queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Deliveries that had failed at least once and waited for a retry.
+    pub retrying: usize,
+    /// Failed (given-up) deliveries, when asked for.
+    pub failed: usize,
+}
 
 /// Filters of `GET /api/v1/deliveries`, raw from the query string.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -20,7 +29,7 @@ pub struct LogQuery {
     pub webhook_id: Option<String>,
     /// An event type.
     pub event: Option<String>,
-    /// `pending`, `succeeded`, `failed`.
+    /// `pending`, `retrying`, `held`, `succeeded`, `failed`.
     pub status: Option<String>,
     /// RFC 3339.
     pub since: Option<String>,
@@ -74,21 +83,48 @@ impl Herald {
                 ))
             }
         };
-        let state = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
             None => None,
-            Some(s) => Some(DeliveryState::parse(s).ok_or_else(|| {
-                ServiceError::bad_query("status", "status must be pending, succeeded or failed")
+            Some(s) => Some(Status::parse(s).ok_or_else(|| {
+                ServiceError::bad_query(
+                    "status",
+                    "status must be pending, retrying, held, succeeded or failed",
+                )
             })?),
         };
         let filter = DeliveryFilter {
             tenant: scope.tenant_id,
             endpoint,
             event_type,
-            state,
+            status,
             since: time_param("since", q.since.as_deref())?,
             until: time_param("until", q.until.as_deref())?,
         };
         Ok(self.store.list_deliveries(&filter, before, page.limit)?)
+    }
+
+    /// "Find a delivery": a delivery id (`dlv_…`), an event id or an
+    /// event's client id, as pasted from a customer's ticket, in the
+    /// caller's tenant. Answers the delivery to show (an event's first),
+    /// or `None` for an event that has no delivery (no endpoint
+    /// subscribed); another tenant's id is not found.
+    pub fn find_delivery(&self, caller: &Caller, text: &str) -> Result<Option<Delivery>> {
+        let scope = self.tenant_scope(caller)?;
+        let text = text.trim();
+        if text.starts_with(DeliveryId::PREFIX) {
+            return self.delivery_of(&scope.tenant_id, text).map(Some);
+        }
+        if text.is_empty() || text.len() > 200 {
+            return Err(ServiceError::NotFound("delivery or event"));
+        }
+        let event = self
+            .store
+            .event_by_id(&scope.tenant_id, text)?
+            .ok_or(ServiceError::NotFound("delivery or event"))?;
+        match event.deliveries.first() {
+            Some((d, _)) => Ok(self.store.delivery(DeliveryId::from_u128(*d))?),
+            None => Ok(None),
+        }
     }
 
     fn delivery_of(&self, tenant: &str, id: &str) -> Result<Delivery> {
@@ -197,6 +233,57 @@ impl Herald {
         self.dispatch.dispatch(due);
         log::info!("endpoint {}: {n} failed deliveries replayed", ep.id);
         Ok(n)
+    }
+
+    /// "Retry now": every retrying delivery of an endpoint is made due at
+    /// once, and with `failed_since` every failed one created since then
+    /// too (as [`Herald::replay`]). Idempotent: a second call finds them
+    /// due already and makes them due again, nothing more. They go through
+    /// the dispatcher like any job, so the endpoint's in-flight cap keeps a
+    /// recovered receiver from being stampeded.
+    pub fn retry_now(
+        &self,
+        caller: &Caller,
+        endpoint: &str,
+        failed_since: Option<&str>,
+    ) -> Result<Requeued> {
+        let scope = self.tenant_scope(caller)?;
+        let ep = self.endpoint_of(&scope.tenant_id, endpoint)?;
+        self.ready_endpoint(&ep)?;
+        let failed_since = time_param("failed_since", failed_since)?;
+        let now = self.clock.now();
+        let mut out = Requeued::default();
+        let mut due = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.endpoint_deliveries(ep.id, after, 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for d in &page {
+                let take = match d.status() {
+                    Status::Retrying => {
+                        out.retrying += 1;
+                        true
+                    }
+                    Status::Failed if failed_since.is_some_and(|t| d.created_at >= t) => {
+                        out.failed += 1;
+                        true
+                    }
+                    _ => false,
+                };
+                if take {
+                    due.push(self.requeue(d, now)?);
+                }
+            }
+        }
+        self.dispatch.dispatch(due);
+        log::info!(
+            "endpoint {}: retry now: {} retrying and {} failed deliveries re-queued",
+            ep.id,
+            out.retrying,
+            out.failed
+        );
+        Ok(out)
     }
 
     /// Sends a sample event of `event_type` to one endpoint (whatever it

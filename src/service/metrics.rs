@@ -41,6 +41,32 @@ pub struct MetricsReport {
     pub endpoints: Vec<EndpointMetrics>,
 }
 
+/// What is wrong now, beside the window's figures: what an operator
+/// must see first (the ended-delivery figures can read 100 % while every
+/// endpoint fails).
+#[derive(Debug, Clone, Default)]
+pub struct FailingNow {
+    /// Endpoints of the tenants looked at.
+    pub endpoints: usize,
+    /// Active endpoints whose last attempt failed, or endpoints Herald
+    /// disabled, with their health.
+    pub failing: Vec<(
+        crate::domain::endpoint::Endpoint,
+        crate::domain::health::Health,
+    )>,
+    /// Deliveries waiting for a retry after a failed attempt.
+    pub retrying: usize,
+    /// Whether `retrying` stopped counting at [`RETRYING_COUNT_MAX`]
+    /// (then it is "at least").
+    pub retrying_capped: bool,
+    /// Alerts firing for these tenants.
+    pub alerts_firing: usize,
+}
+
+/// How many retrying deliveries [`Herald::failing_now`] counts before it
+/// answers "at least this many" (bounds the log scan of a busy tenant).
+pub const RETRYING_COUNT_MAX: usize = 10_000;
+
 /// The bucket size that answers a window from a few hundred rows per
 /// endpoint: minutes up to 6 h, hours up to 14 days, days beyond.
 pub fn grain_for(window_ms: i64) -> Grain {
@@ -109,6 +135,53 @@ impl Herald {
             rows.extend(self.store.stats_rows(t, grain, from, last)?);
         }
         Ok((from, now, rows))
+    }
+
+    /// What is failing now for the caller's tenant (or every tenant for a
+    /// platform key naming none): failing endpoints, retrying deliveries
+    /// (counted up to [`RETRYING_COUNT_MAX`]), alerts firing.
+    pub fn failing_now(&self, caller: &Caller) -> Result<FailingNow> {
+        use crate::domain::alert::State;
+        use crate::domain::delivery::Status;
+        let tenants = self.metric_tenants(caller)?;
+        // A caller that sees every tenant sees the alerts about Herald
+        // itself too (they belong to no tenant of the platform's).
+        let everything = matches!(self.tenant_scope(caller), Err(ServiceError::TenantRequired));
+        let mut out = FailingNow::default();
+        for t in &tenants {
+            for ep in self.store.list_endpoints(t, None, usize::MAX)? {
+                out.endpoints += 1;
+                let health = self.store.endpoint_health(ep.id)?;
+                if (ep.active && health.consecutive_failures > 0) || ep.disabled_reason.is_some() {
+                    out.failing.push((ep, health));
+                }
+            }
+            let mut before = None;
+            loop {
+                let filter = crate::store::DeliveryFilter {
+                    tenant: t.clone(),
+                    status: Some(Status::Retrying),
+                    ..Default::default()
+                };
+                let page = self.store.list_deliveries(&filter, before, 1000)?;
+                out.retrying += page.items.len();
+                if out.retrying >= RETRYING_COUNT_MAX {
+                    out.retrying_capped = true;
+                    break;
+                }
+                match page.next {
+                    Some(n) => before = Some(n),
+                    None => break,
+                }
+            }
+        }
+        out.alerts_firing = self
+            .store
+            .alerts()?
+            .iter()
+            .filter(|a| a.state == State::Firing && (everything || tenants.contains(&a.tenant_id)))
+            .count();
+        Ok(out)
     }
 
     /// The seed's metrics over the last `window_ms`.

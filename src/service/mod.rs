@@ -29,7 +29,7 @@ use std::sync::Arc;
 pub use alerts::{start_alerts, AlertWatcher, INTERNAL_TENANT};
 pub use auth::{Caller, Principal, TenantScope};
 pub use bootstrap::FirstRun;
-pub use deliveries::LogQuery;
+pub use deliveries::{LogQuery, Requeued};
 pub use disk::{
     start_disk_guard, DiskGuard, DiskReading, GuardMemory, DISK_CHECK_EVERY, RECOVER_EVERY_SECS,
 };
@@ -38,7 +38,9 @@ pub use error::{ServiceError, StoreFault};
 pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
 pub use keys::{CreatedKey, NewKey};
 pub use memory::{MemoryReservation, COST_PER_BODY_BYTE};
-pub use metrics::{grain_for, parse_window, EndpointMetrics, MetricsReport};
+pub use metrics::{
+    grain_for, parse_window, EndpointMetrics, FailingNow, MetricsReport, RETRYING_COUNT_MAX,
+};
 pub use page::{Page, PageRequest};
 pub use ratelimit::{Budget, RateLimits};
 pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};

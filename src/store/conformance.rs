@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::domain::apikey::{hash_key, KeyScope};
-use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Status, Verdict};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::{generated_id, Event};
 use crate::domain::ids::{new_ulid, AttemptId, DeliveryId, EndpointId, KeyId};
@@ -790,6 +790,15 @@ pub fn the_log_filters_and_pages_newest_first(new: Factory) {
         vec![new_event("globex", t0().plus_millis(10_000), None, &[a])],
     );
     end(s.as_ref(), &ids[4], t0(), 200);
+    // One failed once and waits for its retry.
+    let failed_once = attempt(&ids[2], t0(), Some(500), Verdict::Retry);
+    let retrying = Delivery {
+        attempts: 1,
+        next_attempt_at: Some(t0().plus_millis(300_000)),
+        last_status: Some(500),
+        ..ids[2].clone()
+    };
+    s.record_attempt(&retrying, &failed_once).wait().unwrap();
     let filter = |f: DeliveryFilter| DeliveryFilter {
         tenant: "acme".into(),
         ..f
@@ -822,7 +831,7 @@ pub fn the_log_filters_and_pages_newest_first(new: Factory) {
     let succeeded = s
         .list_deliveries(
             &filter(DeliveryFilter {
-                state: Some(DeliveryState::Succeeded),
+                status: Some(Status::Succeeded),
                 ..DeliveryFilter::default()
             }),
             None,
@@ -831,6 +840,24 @@ pub fn the_log_filters_and_pages_newest_first(new: Factory) {
         .unwrap();
     assert_eq!(succeeded.items.len(), 1);
     assert_eq!(succeeded.items[0].id, ids[4].id);
+    let by_status = |st: Status| {
+        s.list_deliveries(
+            &filter(DeliveryFilter {
+                status: Some(st),
+                ..DeliveryFilter::default()
+            }),
+            None,
+            10,
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|d| d.id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(by_status(Status::Retrying), vec![ids[2].id]);
+    assert_eq!(by_status(Status::Pending).len(), 4);
+    assert!(by_status(Status::Held).is_empty());
     let windowed = s
         .list_deliveries(
             &filter(DeliveryFilter {

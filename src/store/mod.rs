@@ -41,7 +41,7 @@ pub use ops::{Ticket, WriteOp};
 
 use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
-use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
+use crate::domain::delivery::{Attempt, Delivery, Status};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::health::Health;
@@ -339,8 +339,8 @@ pub struct DeliveryFilter {
     pub endpoint: Option<EndpointId>,
     /// Only this event type.
     pub event_type: Option<String>,
-    /// Only in this state.
-    pub state: Option<DeliveryState>,
+    /// Only in this status (pending, retrying, held, succeeded, failed).
+    pub status: Option<Status>,
     /// Created at or after.
     pub since: Option<Timestamp>,
     /// Created at or before.

@@ -236,18 +236,18 @@ fn status_codes_follow_the_seed_rules() {
     let cases: Vec<(Reply, &str, bool)> = vec![
         (
             Reply::Status(301, location.clone(), String::new()),
-            "pending",
+            "retrying",
             true,
         ),
         (
             Reply::Status(302, location.clone(), String::new()),
-            "pending",
+            "retrying",
             true,
         ),
         (status(400), "failed", false),
         (status(401), "failed", false),
         (status(404), "failed", false),
-        (status(500), "pending", true),
+        (status(500), "retrying", true),
     ];
     let mut sinks = Vec::new();
     for (i, (reply, _, _)) in cases.iter().enumerate() {
@@ -384,7 +384,7 @@ fn an_endpoint_failing_for_the_whole_period_is_disabled_and_re_enabling_resumes_
         let d = app.delivery(&dlv);
         (d["held"] == true).then_some(d)
     });
-    assert_eq!(d["status"], "pending");
+    assert_eq!(d["status"], "held");
     assert!(sink.drain(Duration::from_millis(300)).is_empty());
     *healthy.lock().unwrap() = true;
     let p = app.call(
@@ -618,7 +618,7 @@ fn retention_purges_ended_deliveries_and_keeps_pending_ones() {
     ] {
         assert_eq!(app.call("GET", &path, None).status, 404, "{path}");
     }
-    assert_eq!(app.delivery(&dlv_bad)["status"], "pending");
+    assert_eq!(app.delivery(&dlv_bad)["status"], "retrying");
     let e = app.call("GET", &format!("/api/v1/events/{evt_bad}"), None);
     assert_eq!(e.status, 200, "{}", e.text);
     let log = app.call("GET", "/api/v1/deliveries", None);

@@ -1419,3 +1419,190 @@ fn firing_alerts_show_as_a_banner_on_every_page_and_on_the_alerts_page() {
     assert!(!o.get("/").body.contains("alert-banner"));
     o.get("/alerts").assert(200, "Nothing is firing");
 }
+
+/// Issue 15: with a receiver answering 500, the dashboard, the webhooks
+/// list, the log and the API all say what is failing (endpoint, retrying
+/// deliveries, attempt failure rate); "retry now" sends every waiting
+/// delivery once after the receiver recovers, and the figures turn calm.
+#[test]
+fn a_failing_receiver_shows_everywhere_and_retry_now_sends_what_waits() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let healthy = Arc::new(AtomicBool::new(false));
+    let h2 = healthy.clone();
+    let sink = Sink::start(move |_| {
+        let code = if h2.load(Ordering::SeqCst) { 200 } else { 500 };
+        Reply::Status(code, vec![], "x".into())
+    });
+    let other = Sink::status(200);
+    let s = Server::start_delivering(&[]);
+    tenant(&s, "acme");
+    tenant(&s, "globex");
+    let ep = endpoint_via_api(&s, "acme", &sink.url());
+    let ok_ep = endpoint_via_api(&s, "acme", &other.url());
+    for i in 0..5 {
+        let a = s.call(
+            "POST",
+            "/api/v1/events",
+            Some("acme"),
+            Some(json!({"id": format!("ord_{i}"), "event": "order.created", "data": {"object": {"n": i}}})),
+        );
+        assert_eq!(a.status, 202, "{}", a.text);
+    }
+    // The first attempts fail; the retries wait 5 minutes.
+    sink.take(5, Duration::from_secs(20));
+    other.take(5, Duration::from_secs(20));
+    let retrying = |s: &Server| {
+        let a = s.call(
+            "GET",
+            "/api/v1/deliveries?status=retrying",
+            Some("acme"),
+            None,
+        );
+        assert_eq!(a.status, 200, "{}", a.text);
+        a.body["data"].as_array().map_or(0, |d| d.len())
+    };
+    eventually(Duration::from_secs(10), "5 deliveries retrying", || {
+        (retrying(&s) == 5).then_some(())
+    });
+
+    // The API: the log's words and the metrics' "now".
+    let m = s.call("GET", "/api/v1/metrics", Some("acme"), None);
+    assert_eq!(m.status, 200, "{}", m.text);
+    assert_eq!(m.body["now"]["retrying_deliveries"], 5, "{}", m.text);
+    assert_eq!(
+        m.body["now"]["failing_endpoints"][0]["webhook_id"],
+        ep.as_str()
+    );
+    assert_eq!(m.body["attempt_failure_rate"], 0.5, "{}", m.text);
+    let d = s.call("GET", "/api/v1/events/ord_0", Some("acme"), None);
+    let statuses: Vec<&str> = d.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"retrying") && statuses.contains(&"succeeded"));
+
+    // The panel: dashboard, webhooks list, log.
+    let mut b = admin(&s);
+    let dash = b.get("/");
+    dash.assert(200, "Deliveries retrying");
+    assert!(dash.body.contains("Failing"), "{}", dash.body);
+    assert!(
+        !dash.body.contains("No endpoint is failing"),
+        "{}",
+        dash.body
+    );
+    assert!(
+        !dash.body.contains("No delivery has failed"),
+        "{}",
+        dash.body
+    );
+    let now = &dash.body[dash.body.find("id=\"now\"").unwrap()..];
+    let value = |label: &str| {
+        let i = now.find(label).unwrap();
+        let v = &now[i..];
+        let j = v.find("stat-value\">").unwrap() + "stat-value\">".len();
+        v[j..j + v[j..].find('<').unwrap()].to_string()
+    };
+    assert_eq!(value("Failing endpoints"), "1");
+    assert_eq!(value("Deliveries retrying"), "5");
+    assert_eq!(value("Attempts failing"), "50.0 %");
+    let list = b.get("/webhooks");
+    list.assert(200, "5 failures in a row");
+    assert!(list.body.contains("Failing"), "{}", list.body);
+    // The failing endpoint is not shown as calm; the healthy one is.
+    let badge = |label: &str| format!("</span> {label}</span>");
+    assert_eq!(
+        list.body.matches(&badge("Failing")).count(),
+        1,
+        "{}",
+        list.body
+    );
+    assert_eq!(
+        list.body.matches(&badge("Active")).count(),
+        1,
+        "{}",
+        list.body
+    );
+    let log = b.get("/deliveries?status=retrying");
+    log.assert(200, "Retrying");
+    assert_eq!(log.body.matches("↻").count(), 5, "{}", log.body);
+    assert_eq!(
+        b.get("/deliveries?status=nonsense").status,
+        422,
+        "an unknown status is refused"
+    );
+
+    // Find a delivery: by delivery id, event id, client id; another
+    // tenant's is not found.
+    let dlv = d.body["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["webhook_id"] == ep.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.get(&format!("/deliveries?find={dlv}"))
+        .assert_redirect(&format!("/deliveries/{dlv}"));
+    let found = b.get("/deliveries?find=ord_0");
+    assert_eq!(found.status, 303);
+    let page = b.get(found.location());
+    page.assert(200, "other deliveries");
+    assert!(page.body.contains(&other.url()) || page.body.contains(&sink.url()));
+    let g = s.call(
+        "POST",
+        "/api/v1/events",
+        Some("globex"),
+        Some(json!({"id": "globex_evt", "event": "order.created", "data": {"object": {}}})),
+    );
+    assert_eq!(g.status, 202);
+    b.get("/deliveries?find=globex_evt")
+        .assert(404, "no delivery or event has that id in this tenant");
+
+    // The receiver recovers: "retry now" sends every retrying delivery
+    // once, now, not in 5 minutes.
+    healthy.store(true, Ordering::SeqCst);
+    let r = s.call(
+        "POST",
+        &format!("/api/v1/webhooks/{ep}/retry"),
+        Some("acme"),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(r.body, json!({"retrying": 5, "failed": 0}));
+    let again = sink.take(5, Duration::from_secs(20));
+    let ids: std::collections::HashSet<String> = again
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 5, "each waiting delivery once");
+    eventually(Duration::from_secs(10), "nothing retrying", || {
+        (retrying(&s) == 0).then_some(())
+    });
+    assert!(
+        sink.drain(Duration::from_millis(500)).is_empty(),
+        "sent once"
+    );
+    // Idempotent: nothing waits now; the panel says so without green.
+    b.get(&format!("/webhooks/{ep}")).assert(200, "Retry now");
+    let done = b.submit(&format!("/webhooks/{ep}/retry"), &[]);
+    done.assert_redirect(&format!("/webhooks/{ep}?notice=retried"));
+    b.get(done.location())
+        .assert(200, "Nothing was waiting")
+        .assert(200, "flash-info");
+    let m = s.call("GET", "/api/v1/metrics", Some("acme"), None);
+    assert_eq!(m.body["now"]["retrying_deliveries"], 0, "{}", m.text);
+    assert_eq!(m.body["now"]["failing_endpoints"], json!([]), "{}", m.text);
+    let dash = b.get("/");
+    dash.assert(200, "none waiting for a retry");
+    assert!(dash.body.contains("No endpoint is failing now"));
+    let _ = ok_ep;
+}

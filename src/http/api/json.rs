@@ -206,7 +206,7 @@ impl DeliveryView {
             event_id: d.event_id.clone(),
             event: d.event_type.clone(),
             webhook_id: d.endpoint_id.to_string(),
-            status: d.state.as_str(),
+            status: d.status().as_str(),
             held: d.held,
             attempts: d.attempts,
             next_attempt_at: d.next_attempt_at.map(|t| t.to_rfc3339_millis()),
@@ -443,6 +443,14 @@ pub struct MetricsView {
     pub attempts: u64,
     /// Of those, retries.
     pub retries: u64,
+    /// Attempts that failed (any reason).
+    pub failed_attempts: u64,
+    /// Failed attempts / attempts (0 without attempts): what is failing
+    /// now, which the ended-delivery figures above do not show yet.
+    pub attempt_failure_rate: f64,
+    /// What is wrong now (not windowed): failing endpoints, deliveries
+    /// retrying, alerts firing.
+    pub now: serde_json::Value,
     /// Response-time percentiles, ms (histogram bucket upper bounds).
     pub latency_ms: serde_json::Value,
     /// Failed attempts by kind.
@@ -453,7 +461,11 @@ pub struct MetricsView {
 
 impl MetricsView {
     /// The view of a report.
-    pub fn new(window: &str, r: &crate::service::MetricsReport) -> Self {
+    pub fn new(
+        window: &str,
+        r: &crate::service::MetricsReport,
+        now: &crate::service::FailingNow,
+    ) -> Self {
         let t = &r.totals;
         let mut endpoints = serde_json::Map::new();
         for e in &r.endpoints {
@@ -477,6 +489,22 @@ impl MetricsView {
             success_rate: t.success_rate(),
             attempts: t.attempts,
             retries: t.retries,
+            failed_attempts: t.failures(),
+            attempt_failure_rate: t.failure_rate(),
+            now: serde_json::json!({
+                "endpoints": now.endpoints,
+                "failing_endpoints": now.failing.iter().map(|(e, h)| serde_json::json!({
+                    "webhook_id": e.id.to_string(),
+                    "url": e.url,
+                    "active": e.active,
+                    "disabled_reason": e.disabled_reason,
+                    "consecutive_failures": h.consecutive_failures,
+                    "failing_since": h.failing_since.map(|t| t.to_rfc3339_secs()),
+                })).collect::<Vec<_>>(),
+                "retrying_deliveries": now.retrying,
+                "retrying_at_least": now.retrying_capped,
+                "alerts_firing": now.alerts_firing,
+            }),
             latency_ms: serde_json::json!({
                 "p50": t.quantile_ms(0.5),
                 "p95": t.quantile_ms(0.95),

@@ -20,8 +20,10 @@ pub struct WindowQuery {
 pub async fn get(api: ApiCaller, q: web::Query<WindowQuery>) -> ApiResult {
     let window = q.window.clone().unwrap_or_else(|| "24h".into());
     let ms = parse_window(&window)?;
-    let report = api.call(move |h, c| h.metrics(c, ms)).await?;
-    Ok(HttpResponse::Ok().json(MetricsView::new(&window, &report)))
+    let (report, now) = api
+        .call(move |h, c| Ok((h.metrics(c, ms)?, h.failing_now(c)?)))
+        .await?;
+    Ok(HttpResponse::Ok().json(MetricsView::new(&window, &report, &now)))
 }
 
 /// `GET /metrics` on the API listener: needs the platform key.

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use crate::http::api::json::{AcceptedView, EndpointView, HealthView, PageView};
 use crate::http::error::ApiResult;
-use crate::http::extract::{ApiCaller, Json, Paging};
+use crate::http::extract::{ApiCaller, Json, JsonOrEmpty, Paging};
 use crate::service::{EndpointPatch, NewEndpoint};
 
 /// `POST /api/v1/webhooks` → 201 with `secret`.
@@ -82,4 +82,30 @@ pub async fn test(api: ApiCaller, id: web::Path<String>, Json(b): Json<TestBody>
     let out = api.call(move |h, c| h.send_test(c, &id, &b.event)).await?;
     let view = out.events.first().map(|e| AcceptedView::new(&e.event));
     Ok(HttpResponse::Accepted().json(view))
+}
+
+/// `POST /api/v1/webhooks/{id}/retry` body (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    /// RFC 3339: also re-queue failed deliveries created since then.
+    #[serde(default)]
+    pub failed_since: Option<String>,
+}
+
+/// `POST /api/v1/webhooks/{id}/retry` ("retry now") → 202
+/// `{retrying: n, failed: m}`: the endpoint's retrying deliveries (and
+/// with `failed_since` its failed ones) are due at once.
+pub async fn retry(
+    api: ApiCaller,
+    id: web::Path<String>,
+    JsonOrEmpty(b): JsonOrEmpty<RetryBody>,
+) -> ApiResult {
+    let r = api
+        .call(move |h, c| h.retry_now(c, &id, b.failed_since.as_deref()))
+        .await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "retrying": r.retrying,
+        "failed": r.failed,
+    })))
 }

@@ -35,6 +35,10 @@ pub struct Figures {
     pub p95: String,
     /// `3.1 %`.
     pub retry_rate: String,
+    /// Failed attempts / attempts over the window: `12.5 %`.
+    pub attempt_failures: String,
+    /// Whether that is above the alert threshold (5 %).
+    pub attempt_failures_high: bool,
 }
 
 impl Figures {
@@ -52,6 +56,12 @@ impl Figures {
             average: ms(s.average_response_ms()),
             p95: ms(s.quantile_ms(0.95).map(|v| v as f64)),
             retry_rate: format!("{:.1} %", s.retry_rate() * 100.0),
+            attempt_failures: if s.attempts == 0 {
+                "—".to_string()
+            } else {
+                format!("{:.1} %", s.failure_rate() * 100.0)
+            },
+            attempt_failures_high: s.failure_rate() > 0.05,
         }
     }
 }
@@ -88,17 +98,29 @@ pub struct FailingEndpoint {
     reason: Option<String>,
 }
 
+/// What is wrong now, for the headline.
+pub struct Now {
+    /// Deliveries waiting for a retry (`1,234` or `10000+`).
+    retrying: String,
+    /// Whether any is.
+    any_retrying: bool,
+    /// Alerts firing.
+    alerts: usize,
+}
+
 /// The page.
 #[derive(Template, WebTemplate)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     layout: Layout,
+    now: Option<Now>,
     figures: Option<Figures>,
     per_endpoint: Vec<EndpointFigures>,
     endpoints: usize,
     active: usize,
     failing: Vec<FailingEndpoint>,
     failures: Vec<DeliveryRow>,
+    retrying: Vec<DeliveryRow>,
     recent: Vec<DeliveryRow>,
     show_endpoint: bool,
     charts: Option<ChartTables>,
@@ -109,12 +131,14 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
     let ctx = Ctx::load(&req, &h, "dashboard").await?;
     let mut p = DashboardPage {
         layout: ctx.layout.clone(),
+        now: None,
         figures: None,
         per_endpoint: Vec::new(),
         endpoints: 0,
         active: 0,
         failing: Vec::new(),
         failures: Vec::new(),
+        retrying: Vec::new(),
         recent: Vec::new(),
         show_endpoint: true,
         charts: None,
@@ -127,20 +151,31 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
         let eps = h
             .list_endpoints(&caller, &PageRequest::parse(Some("100"), None)?)?
             .items;
-        let mut failing = Vec::new();
-        for ep in &eps {
-            let (ep, health) = h.get_endpoint_with_health(&caller, &ep.id.to_string())?;
-            if health.consecutive_failures > 0 || ep.disabled_reason.is_some() {
-                failing.push(FailingEndpoint {
-                    id: ep.id.to_string(),
-                    badge: Badge::endpoint(ep.active, ep.disabled_reason.is_some()),
-                    url: ep.url,
-                    failures: health.consecutive_failures,
-                    since: When::opt(health.failing_since),
-                    reason: ep.disabled_reason,
-                });
-            }
-        }
+        let now = h.failing_now(&caller)?;
+        let failing: Vec<FailingEndpoint> = now
+            .failing
+            .iter()
+            .map(|(ep, health)| FailingEndpoint {
+                id: ep.id.to_string(),
+                badge: Badge::endpoint(
+                    ep.active,
+                    ep.disabled_reason.is_some(),
+                    health.consecutive_failures > 0,
+                ),
+                url: ep.url.clone(),
+                failures: health.consecutive_failures,
+                since: When::opt(health.failing_since),
+                reason: ep.disabled_reason.clone(),
+            })
+            .collect();
+        let retrying = h.list_deliveries(
+            &caller,
+            &LogQuery {
+                status: Some("retrying".into()),
+                limit: Some("10".into()),
+                ..Default::default()
+            },
+        )?;
         let failed = h.list_deliveries(
             &caller,
             &LogQuery {
@@ -158,22 +193,40 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
         )?;
         let report = h.metrics(&caller, WINDOW_MS)?;
         let charts = tables(h, &caller, None)?;
+        let headline = Now {
+            retrying: if now.retrying_capped {
+                format!("{}+", now.retrying)
+            } else {
+                now.retrying.to_string()
+            },
+            any_retrying: now.retrying > 0,
+            alerts: now.alerts_firing,
+        };
         Ok::<_, ServiceError>((
             report,
             charts,
-            eps.len(),
-            eps.iter().filter(|e| e.active).count(),
-            failing,
+            (eps.len(), eps.iter().filter(|e| e.active).count()),
+            (headline, failing),
             rows_of(&failed.items, &eps),
+            rows_of(&retrying.items, &eps),
             rows_of(&recent.items, &eps),
         ))
     })
     .await?;
-    let (report, charts, endpoints, active, failing, failures, recent) =
+    let (report, charts, (endpoints, active), (now, failing), failures, retrying, recent) =
         loaded.map_err(|e| ctx.fail(&req, e))?;
+    p.now = Some(now);
+    p.retrying = retrying;
     p.charts = Some(charts);
     p.figures = Some(Figures::of(&report.totals));
     p.per_endpoint = endpoint_figures(&report);
+    // An endpoint failing now is not shown as fine, whatever its ended
+    // deliveries say.
+    for e in &mut p.per_endpoint {
+        if failing.iter().any(|f| f.id == e.id && f.failures > 0) {
+            e.figures.success_low = true;
+        }
+    }
     p.endpoints = endpoints;
     p.active = active;
     p.failing = failing;

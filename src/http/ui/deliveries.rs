@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::error::UiError;
 use super::form::Query;
-use super::layout::{page, Layout};
+use super::layout::{page, redirect, Layout};
 use super::session::{blocking, Ctx};
 use super::view::{event_names, parse_form_time, Badge, Errors, When};
 use crate::domain::delivery::Delivery;
@@ -43,6 +43,8 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     /// When it was made.
     pub created: When,
+    /// When its next attempt is due (pending or retrying, not held).
+    pub next: Option<When>,
 }
 
 /// Table rows for deliveries, with their endpoints' URLs.
@@ -62,6 +64,7 @@ pub fn rows_of(items: &[Delivery], endpoints: &[Endpoint]) -> Vec<DeliveryRow> {
             last_status: d.last_status,
             last_error: d.last_error.clone(),
             created: When::new(d.created_at),
+            next: When::opt(d.next_attempt_at.filter(|_| !d.held)),
         })
         .collect()
 }
@@ -98,9 +101,12 @@ pub struct Filters {
     /// An event type.
     #[serde(default)]
     pub event: String,
-    /// `pending`, `succeeded`, `failed`.
+    /// `pending`, `retrying`, `held`, `succeeded`, `failed`.
     #[serde(default)]
     pub status: String,
+    /// A delivery id, event id or client id to go straight to.
+    #[serde(default)]
+    pub find: String,
     /// `datetime-local`, UTC.
     #[serde(default)]
     pub since: String,
@@ -139,6 +145,26 @@ pub async fn list(
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "deliveries").await?;
     let mut errors = Errors::default();
+    let mut not_found = false;
+    let mut find_error = None;
+    if !q.find.trim().is_empty() && ctx.layout.tenant.is_some() {
+        let (caller, text) = (ctx.caller.clone(), q.find.clone());
+        match blocking(&h, move |h| h.find_delivery(&caller, &text)).await? {
+            Ok(Some(d)) => return Ok(redirect(&format!("/deliveries/{}", d.id))),
+            Ok(None) => {
+                find_error = Some(
+                    "that event has no delivery: no endpoint was subscribed to it when it came",
+                )
+            }
+            Err(ServiceError::NotFound(_)) => {
+                not_found = true;
+                find_error = Some(
+                    "no delivery or event has that id in this tenant (ids are exact: dlv_…, evt_… or your own event id)",
+                );
+            }
+            Err(e) => return Err(ctx.fail(&req, e)),
+        }
+    }
     let mut time = |name: &str, v: &str| -> Option<String> {
         if v.trim().is_empty() {
             return None;
@@ -180,6 +206,9 @@ pub async fn list(
     }
     let caller = ctx.caller.clone();
     let bad_input = !errors.is_empty();
+    if let Some(m) = find_error {
+        errors.add("find", m);
+    }
     let loaded = blocking(&h, move |h| {
         let eps = h
             .list_endpoints(&caller, &PageRequest::parse(Some("100"), None)?)?
@@ -193,7 +222,9 @@ pub async fn list(
     })
     .await?;
     let (eps, log_page) = loaded.map_err(|e| ctx.fail(&req, e))?;
-    let mut status = if bad_input {
+    let mut status = if not_found {
+        StatusCode::NOT_FOUND
+    } else if bad_input || find_error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK

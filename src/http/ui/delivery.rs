@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use askama_web::WebTemplate;
 
+use super::deliveries::{rows_of, DeliveryRow};
 use super::error::UiError;
 use super::form::Query;
 use super::layout::{page, Layout};
@@ -68,6 +69,9 @@ struct DeliveryPage {
     last_error: Option<String>,
     envelope: String,
     attempts: Vec<AttemptRow>,
+    /// The same event's deliveries to other endpoints.
+    others: Vec<DeliveryRow>,
+    show_endpoint: bool,
     notice: Option<Notice>,
     error: Option<String>,
 }
@@ -94,22 +98,34 @@ async fn render(
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
     let caller = ctx.caller.clone();
-    type Loaded = (Delivery, Vec<Attempt>, String, Option<String>);
+    type Loaded = (
+        Delivery,
+        Vec<Attempt>,
+        String,
+        Option<String>,
+        Vec<DeliveryRow>,
+    );
     let loaded = blocking(h, move |h| -> Result<Loaded, ServiceError> {
         let (d, attempts) = h.get_delivery(&caller, &id)?;
-        let envelope = match h.get_event(&caller, &d.event_id) {
-            Ok((e, _)) => pretty(&e.body),
-            Err(ServiceError::NotFound(_)) => String::new(),
+        let (envelope, siblings) = match h.get_event(&caller, &d.event_id) {
+            Ok((e, ds)) => (pretty(&e.body), ds),
+            Err(ServiceError::NotFound(_)) => (String::new(), Vec::new()),
             Err(e) => return Err(e),
         };
         let url = h
             .get_endpoint(&caller, &d.endpoint_id.to_string())
             .ok()
             .map(|e| e.url);
-        Ok((d, attempts, envelope, url))
+        let others: Vec<Delivery> = siblings.into_iter().filter(|o| o.id != d.id).collect();
+        let endpoints: Vec<_> = others
+            .iter()
+            .filter_map(|o| h.get_endpoint(&caller, &o.endpoint_id.to_string()).ok())
+            .collect();
+        let others = rows_of(&others, &endpoints);
+        Ok((d, attempts, envelope, url, others))
     })
     .await?;
-    let (d, attempts, envelope, endpoint_url) = loaded.map_err(|e| ctx.fail(req, e))?;
+    let (d, attempts, envelope, endpoint_url, others) = loaded.map_err(|e| ctx.fail(req, e))?;
     let p = DeliveryPage {
         layout: ctx.layout,
         id: d.id.to_string(),
@@ -123,6 +139,8 @@ async fn render(
         last_error: d.last_error.clone(),
         envelope,
         attempts: attempts.iter().rev().map(AttemptRow::new).collect(),
+        others,
+        show_endpoint: true,
         notice,
         error,
     };

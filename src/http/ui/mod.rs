@@ -78,6 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/webhooks/{id}/rotate").route(web::post().to(webhook_actions::rotate)))
     .service(resource("/webhooks/{id}/test").route(web::post().to(webhook_actions::test)))
     .service(resource("/webhooks/{id}/replay").route(web::post().to(webhook_actions::replay)))
+    .service(resource("/webhooks/{id}/retry").route(web::post().to(webhook_actions::retry)))
     .service(
         resource("/webhooks/{id}/delete")
             .route(web::get().to(webhook_delete::confirm))

@@ -53,6 +53,9 @@ pub enum Notice {
     TestSent,
     /// This many failed deliveries were re-queued.
     Replayed(usize),
+    /// "Retry now": this many retrying and this many failed deliveries
+    /// were made due at once.
+    RetriedNow(usize, usize),
     /// An endpoint was deleted (`/webhooks`).
     EndpointDeleted,
     /// A delivery was resent.
@@ -74,7 +77,7 @@ pub enum Notice {
 }
 
 /// Every notice, with a placeholder count for [`Notice::Replayed`].
-const ALL: [Notice; 17] = [
+const ALL: [Notice; 18] = [
     Notice::LoggedOut,
     Notice::EndpointCreated,
     Notice::EndpointSaved,
@@ -83,6 +86,7 @@ const ALL: [Notice; 17] = [
     Notice::SecretRotated,
     Notice::TestSent,
     Notice::Replayed(0),
+    Notice::RetriedNow(0, 0),
     Notice::EndpointDeleted,
     Notice::DeliveryResent,
     Notice::TenantCreated,
@@ -101,7 +105,7 @@ impl Notice {
         match self {
             LoggedOut => NoticePage::Login,
             EndpointCreated | EndpointSaved | EndpointEnabled | EndpointDisabled
-            | SecretRotated | TestSent | Replayed(_) => NoticePage::Endpoint,
+            | SecretRotated | TestSent | Replayed(_) | RetriedNow(..) => NoticePage::Endpoint,
             EndpointDeleted => NoticePage::Endpoints,
             DeliveryResent => NoticePage::Delivery,
             TenantCreated | TenantSuspended | TenantResumed => NoticePage::Tenants,
@@ -123,6 +127,7 @@ impl Notice {
             SecretRotated => "rotated",
             TestSent => "test_sent",
             Replayed(_) => "replayed",
+            RetriedNow(..) => "retried",
             EndpointDeleted => "deleted",
             DeliveryResent => "resent",
             TenantSuspended => "suspended",
@@ -142,6 +147,7 @@ impl Notice {
     pub fn query(self) -> String {
         match self {
             Notice::Replayed(n) => format!("notice={}&n={n}", self.code()),
+            Notice::RetriedNow(n, m) => format!("notice={}&n={n}&m={m}", self.code()),
             _ => format!("notice={}", self.code()),
         }
     }
@@ -153,13 +159,30 @@ impl Notice {
 
     /// The notice `code` means on `page` (with `n`, the count some carry);
     /// `None` for a code that is not one of that page's.
-    pub fn decode(page: NoticePage, code: &str, n: Option<usize>) -> Option<Notice> {
+    pub fn decode(
+        page: NoticePage,
+        code: &str,
+        n: Option<usize>,
+        m: Option<usize>,
+    ) -> Option<Notice> {
         ALL.into_iter()
             .find(|c| c.page() == page && c.code() == code)
             .map(|c| match c {
                 Notice::Replayed(_) => Notice::Replayed(n.unwrap_or_default()),
+                Notice::RetriedNow(..) => {
+                    Notice::RetriedNow(n.unwrap_or_default(), m.unwrap_or_default())
+                }
                 other => other,
             })
+    }
+
+    /// The flash's tone: `ok` for something done, `info` for an action
+    /// that found nothing to do (never green for "0 re-queued").
+    pub fn tone(self) -> &'static str {
+        match self {
+            Notice::Replayed(0) | Notice::RetriedNow(0, 0) => "info",
+            _ => "ok",
+        }
     }
 }
 
@@ -175,7 +198,18 @@ impl fmt::Display for Notice {
             EndpointDisabled => "Endpoint disabled. New events skip it; pending deliveries wait.",
             SecretRotated => "Secret rotated. Update your receiver; the previous secret keeps signing until the time shown below.",
             TestSent => "Test event sent. It shows under Recent deliveries.",
+            Replayed(0) => "No failed delivery of this endpoint was created since then: nothing was re-queued.",
             Replayed(n) => return write!(f, "{n} failed deliveries re-queued."),
+            RetriedNow(0, 0) => "Nothing was waiting: no delivery of this endpoint is retrying.",
+            RetriedNow(n, 0) => {
+                return write!(f, "{n} retrying deliveries are being sent now.")
+            }
+            RetriedNow(n, m) => {
+                return write!(
+                    f,
+                    "{n} retrying and {m} failed deliveries are being sent now."
+                )
+            }
             EndpointDeleted => "The endpoint was deleted; its pending deliveries were cancelled.",
             DeliveryResent => {
                 "Resent: one more attempt is on its way, with the same event id and body."
@@ -203,12 +237,15 @@ pub struct NoticeQuery {
     /// The count, for notices that carry one.
     #[serde(default)]
     pub n: Option<usize>,
+    /// A second count.
+    #[serde(default)]
+    pub m: Option<usize>,
 }
 
 impl NoticeQuery {
     /// The notice this query shows on `page`, if any.
     pub fn on(&self, page: NoticePage) -> Option<Notice> {
-        Notice::decode(page, self.notice.as_deref()?, self.n)
+        Notice::decode(page, self.notice.as_deref()?, self.n, self.m)
     }
 }
 
@@ -218,7 +255,10 @@ mod tests {
 
     #[test]
     fn every_notice_decodes_from_its_own_query_on_its_own_page_only() {
-        for n in ALL.into_iter().chain([Notice::Replayed(7)]) {
+        for n in ALL
+            .into_iter()
+            .chain([Notice::Replayed(7), Notice::RetriedNow(3, 2)])
+        {
             let q: NoticeQuery = serde_html_form::from_str(&n.query()).unwrap();
             assert_eq!(q.on(n.page()), Some(n), "{n:?}");
             for other in [NoticePage::Login, NoticePage::Keys, NoticePage::Account] {
@@ -239,10 +279,16 @@ mod tests {
             }
             assert_eq!(a.reveals_secret(), a == Notice::EndpointCreated);
         }
-        assert_eq!(Notice::decode(NoticePage::Endpoint, "bogus", None), None);
-        assert_eq!(Notice::decode(NoticePage::Keys, "created", None), None);
         assert_eq!(
-            Notice::decode(NoticePage::Users, "password", None),
+            Notice::decode(NoticePage::Endpoint, "bogus", None, None),
+            None
+        );
+        assert_eq!(
+            Notice::decode(NoticePage::Keys, "created", None, None),
+            None
+        );
+        assert_eq!(
+            Notice::decode(NoticePage::Users, "password", None, None),
             Some(Notice::UserPasswordSet)
         );
         assert_eq!(

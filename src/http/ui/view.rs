@@ -1,7 +1,7 @@
 //! Small view models the templates share: times, status badges, safe
 //! links, the event-type checkboxes.
 
-use crate::domain::delivery::{Delivery, DeliveryState};
+use crate::domain::delivery::{Delivery, Status};
 use crate::domain::event_type::CATALOG;
 use crate::domain::time::Timestamp;
 
@@ -32,7 +32,7 @@ impl When {
 /// A status shown with colour, an icon and a word (never colour alone).
 #[derive(Debug, Clone, Copy)]
 pub struct Badge {
-    /// CSS modifier: `ok`, `bad`, `wait`, `held`, `off`.
+    /// CSS modifier: `ok`, `bad`, `warn`, `wait`, `held`, `off`.
     pub tone: &'static str,
     /// A symbol for the word.
     pub icon: &'static str,
@@ -43,19 +43,25 @@ pub struct Badge {
 impl Badge {
     /// A delivery's status.
     pub fn delivery(d: &Delivery) -> Self {
-        match d.state {
-            DeliveryState::Succeeded => Self::OK,
-            DeliveryState::Failed => Badge {
+        match d.status() {
+            Status::Succeeded => Self::OK,
+            Status::Failed => Badge {
                 tone: "bad",
                 icon: "✕",
                 label: "Failed",
             },
-            DeliveryState::Pending if d.held => Badge {
+            // Failing now, not yet given up: never shown as calm.
+            Status::Retrying => Badge {
+                tone: "warn",
+                icon: "↻",
+                label: "Retrying",
+            },
+            Status::Held => Badge {
                 tone: "held",
                 icon: "⏸",
                 label: "Held",
             },
-            DeliveryState::Pending => Badge {
+            Status::Pending => Badge {
                 tone: "wait",
                 icon: "…",
                 label: "Pending",
@@ -70,9 +76,15 @@ impl Badge {
         label: "Succeeded",
     };
 
-    /// An endpoint's state.
-    pub fn endpoint(active: bool, auto_disabled: bool) -> Self {
+    /// An endpoint's state; `failing`: its last attempt failed (an active
+    /// endpoint that fails is never shown as calm).
+    pub fn endpoint(active: bool, auto_disabled: bool, failing: bool) -> Self {
         match (active, auto_disabled) {
+            (true, _) if failing => Badge {
+                tone: "bad",
+                icon: "●",
+                label: "Failing",
+            },
             (true, _) => Badge {
                 tone: "ok",
                 icon: "●",

@@ -135,7 +135,11 @@ pub async fn render(
         href: http_href(&ep.url),
         url: ep.url.clone(),
         description: ep.description.clone(),
-        badge: Badge::endpoint(ep.active, ep.disabled_reason.is_some()),
+        badge: Badge::endpoint(
+            ep.active,
+            ep.disabled_reason.is_some(),
+            health.consecutive_failures > 0,
+        ),
         active: ep.active,
         disabled_reason: ep.disabled_reason.clone(),
         secret: ep.secret.clone(),

@@ -44,6 +44,17 @@ pub struct ReplayForm {
     since: String,
 }
 
+/// `POST /webhooks/{id}/retry` form.
+#[derive(Debug, Deserialize)]
+pub struct RetryForm {
+    /// `on` to include failed deliveries too.
+    #[serde(default)]
+    include_failed: String,
+    /// `datetime-local`, UTC: failed deliveries created since then.
+    #[serde(default, deserialize_with = "trimmed")]
+    failed_since: String,
+}
+
 /// Re-renders the page with `field`'s message, or fails with the error if
 /// it is not a validation error.
 async fn with_error(
@@ -182,5 +193,42 @@ pub async fn replay(
     match blocking(&h, move |h| h.replay(&caller, &i, &since)).await? {
         Ok(n) => Ok(back(&id, Notice::Replayed(n))),
         Err(e) => with_error(&req, &h, ctx, id, "since", e).await,
+    }
+}
+
+/// `POST /webhooks/{id}/retry`: "retry now" — every retrying delivery
+/// (and, when asked, every failed one since a time) goes now.
+pub async fn retry(
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    let form: RetryForm = ctx.form(&req, payload).await?;
+    let id = id.into_inner();
+    let failed_since = if form.include_failed == "on" {
+        match parse_form_time(&form.failed_since) {
+            Some(t) => Some(t.to_rfc3339_millis()),
+            None => {
+                let e = ServiceError::invalid(
+                    "failed_since",
+                    "enter a date and time, e.g. 2024-01-15T10:30",
+                );
+                return with_error(&req, &h, ctx, id, "failed_since", e).await;
+            }
+        }
+    } else {
+        None
+    };
+    let caller = ctx.caller.clone();
+    let i = id.clone();
+    match blocking(&h, move |h| {
+        h.retry_now(&caller, &i, failed_since.as_deref())
+    })
+    .await?
+    {
+        Ok(r) => Ok(back(&id, Notice::RetriedNow(r.retrying, r.failed))),
+        Err(e) => with_error(&req, &h, ctx, id, "failed_since", e).await,
     }
 }

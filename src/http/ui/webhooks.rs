@@ -87,14 +87,21 @@ pub async fn list(
                 url: ep.url,
                 description: ep.description,
                 events: ep.events.join(", "),
-                badge: Badge::endpoint(ep.active, ep.disabled_reason.is_some()),
+                badge: Badge::endpoint(
+                    ep.active,
+                    ep.disabled_reason.is_some(),
+                    health.consecutive_failures > 0,
+                ),
                 last: When::opt(health.last_attempt_at),
                 last_success: When::opt(health.last_success_at),
                 failures: health.consecutive_failures,
                 success: figures
                     .as_ref()
                     .map_or_else(|| "—".to_string(), |f| f.success.clone()),
-                success_low: figures.is_some_and(|f| f.success_low),
+                // Ended deliveries may all have succeeded while the
+                // endpoint fails now: the figure is not shown as fine then.
+                success_low: figures.is_some_and(|f| f.success_low)
+                    || health.consecutive_failures > 0,
             });
         }
         Ok((rows, page.next_cursor))

@@ -706,7 +706,7 @@ impl SledStore {
             };
             if d.tenant_id != f.tenant
                 || f.event_type.as_deref().is_some_and(|e| e != d.event_type)
-                || f.state.is_some_and(|s| s != d.state)
+                || f.status.is_some_and(|s| s != d.status())
             {
                 continue;
             }
