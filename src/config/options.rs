@@ -361,6 +361,19 @@ options! {
         flag: "--listen", env: "HERALD_LISTEN", default: Value("127.0.0.1:8080"),
     }
 
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+    /// `--tls-key`. SIGHUP reloads both files without dropping connections.
+    #[arg(value_name = "FILE")]
+    tls_cert: Option<PathBuf> as Maybe<PathBuf> {
+        flag: "--tls-cert", env: "HERALD_TLS_CERT", default: Unset("off"),
+    }
+
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(value_name = "FILE")]
+    tls_key: Option<PathBuf> as Maybe<PathBuf> {
+        flag: "--tls-key", env: "HERALD_TLS_KEY", default: Unset("off"),
+    }
+
     /// Also serve Prometheus `/metrics` here, without authentication (on the
     /// API listener it needs the platform key).
     #[arg(value_name = "ADDR")]
