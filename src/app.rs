@@ -307,7 +307,7 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
         err,
     };
     actix_web::rt::System::new().block_on(async {
-        crate::http::tls::reload_on_sighup(certs).map_err(http_err)?;
+        crate::http::tls::reload_on_sighup(certs)?;
         if let Some(addr) = &cfg.metrics_listen {
             let m = metrics_server(parts.herald.clone(), addr).map_err(|err| AppError::Http {
                 addr: addr.clone(),

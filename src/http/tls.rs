@@ -51,6 +51,9 @@ pub enum TlsError {
     /// with the provider; not expected with ring).
     #[error("TLS configuration: {0}")]
     Config(String),
+    /// The SIGHUP handler could not be installed.
+    #[error("cannot watch SIGHUP (the certificate reload): {0}")]
+    Signal(std::io::Error),
 }
 
 /// The crypto provider of the listener: ring, the one ureq's client uses,
@@ -147,9 +150,9 @@ impl ResolvesServerCert for CertResolver {
 /// loop runs as a task of the current actix system. Call it inside that
 /// system.
 #[cfg(unix)]
-pub fn reload_on_sighup(resolver: Option<Arc<CertResolver>>) -> std::io::Result<()> {
+pub fn reload_on_sighup(resolver: Option<Arc<CertResolver>>) -> Result<(), TlsError> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut hangups = signal(SignalKind::hangup())?;
+    let mut hangups = signal(SignalKind::hangup()).map_err(TlsError::Signal)?;
     actix_web::rt::spawn(async move {
         while hangups.recv().await.is_some() {
             let Some(r) = &resolver else {
@@ -172,7 +175,7 @@ pub fn reload_on_sighup(resolver: Option<Arc<CertResolver>>) -> std::io::Result<
 
 /// No SIGHUP here: the pair is read once, at start.
 #[cfg(not(unix))]
-pub fn reload_on_sighup(_resolver: Option<Arc<CertResolver>>) -> std::io::Result<()> {
+pub fn reload_on_sighup(_resolver: Option<Arc<CertResolver>>) -> Result<(), TlsError> {
     Ok(())
 }
 
