@@ -117,6 +117,9 @@ pub enum AppError {
         /// Why.
         err: std::io::Error,
     },
+    /// The `--tls-cert`/`--tls-key` pair could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::http::tls::TlsError),
     /// The listen address could not be bound, or the server failed.
     #[error("HTTP server on {addr}: {err}")]
     Http {
@@ -242,11 +245,12 @@ impl Parts {
     }
 }
 
-/// The API listener; each HTTP worker accepts at most
+/// The API listener, HTTPS with `tls`; each HTTP worker accepts at most
 /// `per_worker_connections` connections, the rest wait in the backlog.
 fn http_server(
     herald: Herald,
     listen: &str,
+    tls: Option<rustls::ServerConfig>,
     signals: bool,
     per_worker_connections: usize,
 ) -> Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>), std::io::Error> {
@@ -260,17 +264,20 @@ fn http_server(
             .configure(crate::http::routes)
     })
     .workers(http_workers())
-    .max_connections(per_worker_connections)
-    .bind(listen)?;
+    .max_connections(per_worker_connections);
+    let server = match tls {
+        Some(config) => server.bind_rustls_0_23(listen, config)?,
+        None => server.bind(listen)?,
+    };
     let server = if signals {
         server
     } else {
         server.disable_signals()
     };
     let addrs = server.addrs();
-    for addr in &addrs {
+    for (addr, scheme) in server.addrs_with_scheme() {
         log::info!(
-            "herald {} listening on http://{addr}",
+            "herald {} listening on {scheme}://{addr}",
             env!("CARGO_PKG_VERSION")
         );
     }
@@ -295,16 +302,29 @@ fn metrics_server(herald: Herald, listen: &str) -> Result<actix_web::dev::Server
     Ok(server.run())
 }
 
-/// Runs `herald serve` until SIGINT/SIGTERM.
+/// The certificate of `--tls-cert`/`--tls-key`, if given.
+fn tls_resolver(
+    cfg: &Config,
+) -> Result<Option<Arc<crate::http::tls::CertResolver>>, crate::http::tls::TlsError> {
+    cfg.tls
+        .as_ref()
+        .map(|f| crate::http::tls::CertResolver::load(&f.cert, &f.key))
+        .transpose()
+}
+
+/// Runs `herald serve` until SIGINT/SIGTERM (SIGHUP reloads the TLS pair).
 pub fn serve(cfg: Config) -> Result<(), AppError> {
     // Before the store and the engine open anything.
     let budget = connection_budget(&cfg);
+    let certs = tls_resolver(&cfg)?;
+    let tls = certs.as_ref().map(|r| r.server_config()).transpose()?;
     let parts = open(&cfg, Arc::new(SystemClock))?;
     let http_err = |err| AppError::Http {
         addr: cfg.listen.clone(),
         err,
     };
     actix_web::rt::System::new().block_on(async {
+        crate::http::tls::reload_on_sighup(certs)?;
         if let Some(addr) = &cfg.metrics_listen {
             let m = metrics_server(parts.herald.clone(), addr).map_err(|err| AppError::Http {
                 addr: addr.clone(),
@@ -315,6 +335,7 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
         let (server, _) = http_server(
             parts.herald.clone(),
             &cfg.listen,
+            tls,
             true,
             budget.per_http_worker,
         )
@@ -394,6 +415,7 @@ impl Running {
 /// are left to the caller.
 pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
     let per_worker = connection_budget(&cfg).per_http_worker;
+    let tls = tls_resolver(&cfg)?.map(|r| r.server_config()).transpose()?;
     let parts = open(&cfg, clock)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let listen = cfg.listen.clone();
@@ -401,7 +423,7 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
     let thread = std::thread::spawn(move || {
         let sys = actix_web::rt::System::new();
         sys.block_on(async move {
-            let (server, addrs) = match http_server(herald, &listen, false, per_worker) {
+            let (server, addrs) = match http_server(herald, &listen, tls, false, per_worker) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx.send(Err(e));

@@ -62,11 +62,23 @@ fn invalid(option: &'static str, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The PEM files of the HTTPS listener (`--tls-cert`, `--tls-key`),
+/// read at start and again at each SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
 /// The validated configuration of `herald serve`.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Listen address.
     pub listen: String,
+    /// The certificate and key to serve HTTPS with; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// Open Prometheus listener, if any.
     pub metrics_listen: Option<String>,
     /// Operational event receivers.
@@ -204,6 +216,8 @@ impl ServeArgs {
         let RawOptions {
             config: _read_above,
             listen,
+            tls_cert,
+            tls_key,
             metrics_listen,
             alert_url: alert_urls,
             alert_secret,
@@ -232,6 +246,22 @@ impl ServeArgs {
             cache_mb,
         } = self.merge(file)?;
 
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    SPEC.tls_key.flag,
+                    format!("missing: {} needs it", SPEC.tls_cert.flag),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    SPEC.tls_cert.flag,
+                    format!("missing: {} needs it", SPEC.tls_key.flag),
+                ))
+            }
+        };
         for u in &alert_urls {
             url::Url::parse(u)
                 .map_err(|e| invalid(SPEC.alert_url.flag, format!("{u:?} is not a URL ({e})")))?;
@@ -344,6 +374,7 @@ impl ServeArgs {
         }
         Ok(Config {
             listen,
+            tls,
             metrics_listen,
             alert_urls,
             alert_secret,
@@ -418,6 +449,44 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.resolve().is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let c = ServeArgs::default().resolve().unwrap();
+        assert_eq!(c.tls, None, "plain HTTP by default");
+        let both = ServeArgs {
+            tls_cert: Some("cert.pem".into()),
+            tls_key: Some("key.pem".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            both.resolve().unwrap().tls,
+            Some(TlsFiles {
+                cert: "cert.pem".into(),
+                key: "key.pem".into()
+            })
+        );
+        let cert_only = ServeArgs {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        };
+        let err = cert_only.resolve().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid --tls-key: missing: --tls-cert needs it"
+        );
+        let key_only = ServeArgs {
+            tls_key: Some("key.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            key_only.resolve(),
+            Err(ConfigError::Invalid {
+                option: "--tls-cert",
+                ..
+            })
+        ));
     }
 
     #[test]

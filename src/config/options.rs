@@ -361,6 +361,19 @@ options! {
         flag: "--listen", env: "HERALD_LISTEN", default: Value("127.0.0.1:8080"),
     }
 
+    /// Serve HTTPS with this PEM certificate chain (leaf first); needs
+    /// `--tls-key`. SIGHUP reloads both files without dropping connections.
+    #[arg(value_name = "FILE")]
+    tls_cert: Option<PathBuf> as Maybe<PathBuf> {
+        flag: "--tls-cert", env: "HERALD_TLS_CERT", default: Unset("off"),
+    }
+
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(value_name = "FILE")]
+    tls_key: Option<PathBuf> as Maybe<PathBuf> {
+        flag: "--tls-key", env: "HERALD_TLS_KEY", default: Unset("off"),
+    }
+
     /// Also serve Prometheus `/metrics` here, without authentication (on the
     /// API listener it needs the platform key).
     #[arg(value_name = "ADDR")]
@@ -610,6 +623,73 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from(crate::config::DEFAULT_DATA_DIR));
         assert!(c.alert_urls.is_empty() && c.alert_secret.is_none());
         assert!(c.metrics_listen.is_none() && c.allowed_networks.is_empty());
+    }
+
+    /// The packaged `/etc/herald/herald.toml`: a header, then every file
+    /// option as its help (wrapped) and its key commented out with the
+    /// built-in default, except the keys in `set`, written as given.
+    fn packaged_config(header: &str, set: &[(&str, &str)]) -> String {
+        let mut out = header.to_string();
+        for spec in OPTIONS {
+            let Some(key) = spec.toml_key else { continue };
+            out.push('\n');
+            let text: Vec<&str> = spec.doc.iter().map(|l| l.trim()).collect();
+            let mut line = String::from("#");
+            for word in text.join(" ").split_whitespace() {
+                if line.len() + 1 + word.len() > 76 {
+                    out.push_str(&line);
+                    out.push('\n');
+                    line = String::from("#");
+                }
+                line.push(' ');
+                line.push_str(word);
+            }
+            out.push_str(&line);
+            out.push('\n');
+            let value = match spec.default {
+                Fallback::Value(v)
+                    if v.parse::<i64>().is_ok()
+                        || v.parse::<f64>().is_ok()
+                        || v.parse::<bool>().is_ok() =>
+                {
+                    v.to_string()
+                }
+                Fallback::Value(v) => toml::Value::String(v.to_string()).to_string(),
+                Fallback::Unset(word) => format!("…  (default: {word})"),
+            };
+            match set.iter().find(|(k, _)| *k == key) {
+                Some((_, given)) => out.push_str(&format!("{key} = {given}\n")),
+                None => out.push_str(&format!("# {key} = {value}\n")),
+            }
+        }
+        out
+    }
+
+    const PACKAGED_HEADER: &str = "\
+# /etc/herald/herald.toml: the herald service's configuration (its unit runs
+# `herald serve --config /etc/herald/herald.toml`). Every option of
+# `herald serve --help` may be set here, keyed by its flag name with `_`
+# for `-`; a commented line shows the built-in default. Flags and HERALD_*
+# variables (e.g. in /etc/herald/env) override this file. Apply a change
+# with `systemctl restart herald`; a renewed TLS certificate needs only
+# `systemctl reload herald`. The unit lets Herald write only under
+# /var/lib/herald (ReadWritePaths=): another data_dir needs a drop-in too.
+";
+
+    /// The .deb's default configuration is this table, so it cannot fall
+    /// behind an option; the file must also be a valid `--config` file.
+    #[test]
+    fn the_packaged_config_lists_every_option_with_its_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/deb/herald.toml");
+        let expected = packaged_config(PACKAGED_HEADER, &[("data_dir", "\"/var/lib/herald\"")]);
+        let found = std::fs::read_to_string(path).unwrap_or_default();
+        if found != expected {
+            let fresh = concat!(env!("CARGO_MANIFEST_DIR"), "/target/herald.toml.expected");
+            let _ = std::fs::write(fresh, &expected);
+            panic!("{path} is out of date: replace it with {fresh}");
+        }
+        let file: FileConfig = toml::from_str(&found).expect("a valid config file");
+        assert_eq!(file.data_dir, Some(PathBuf::from("/var/lib/herald")));
     }
 
     /// The rows of the README's configuration table: (flag, env, default).

@@ -4,7 +4,8 @@
 //! shapes), [`ui`] the admin panel; [`extract`] the API's extractors and
 //! blocking calls, [`ingest`] the ingest path's async commit, [`error`]
 //! `ApiError` (the only place API statuses are chosen), `health` the
-//! probes and [`security`] the headers middleware. Nothing here names the
+//! probes, [`security`] the headers middleware and [`tls`] the HTTPS
+//! listener's certificate (reloaded on SIGHUP). Nothing here names the
 //! store: service errors say what the edge needs to know.
 //!
 //! **Architecture invariant:** only this module knows about HTTP. Handlers
@@ -18,6 +19,7 @@ pub mod extract;
 mod health;
 pub mod ingest;
 pub mod security;
+pub mod tls;
 pub mod ui;
 
 use actix_web::http::StatusCode;

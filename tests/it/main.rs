@@ -15,4 +15,5 @@ mod monitoring;
 mod recovery;
 mod schedule;
 mod tidy;
+mod tls;
 mod ui;

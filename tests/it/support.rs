@@ -22,7 +22,7 @@ pub fn bin() -> &'static str {
 /// A running `herald serve`.
 pub struct Server {
     child: Option<Child>,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when started with `--tls-cert`).
     pub base: String,
     /// The data directory (kept across restarts).
     pub data_dir: PathBuf,
@@ -171,7 +171,8 @@ impl Server {
         let stderr = self.stderr.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("listening on http://") {
+                // http://… or, with --tls-cert, https://…
+                if let Some(i) = line.find("listening on http") {
                     let _ = tx.send(line[i + "listening on ".len()..].trim().to_string());
                 }
                 let mut s = stderr.lock().unwrap();
