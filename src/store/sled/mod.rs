@@ -636,22 +636,33 @@ mod tests {
         ));
         std::fs::remove_file(fs.path().join("filler")).unwrap();
         // Readers go on while the store reopens (they wait for it, briefly).
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+        let (stop, reads) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU64::new(0)),
+        );
         let reader = {
-            let (s, stop, first) = (s.clone(), stop.clone(), acked[0].clone());
+            let (s, stop, reads, first) =
+                (s.clone(), stop.clone(), reads.clone(), acked[0].clone());
             std::thread::spawn(move || {
-                let mut reads = 0u64;
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                while !stop.load(SeqCst) {
                     assert!(s.event_by_id("acme", &first).unwrap().is_some());
                     s.store_stats();
-                    reads += 1;
+                    reads.fetch_add(1, SeqCst);
                 }
-                reads
             })
         };
+        // The reader is reading when the reopen starts (and goes on after).
+        while reads.load(SeqCst) == 0 {
+            std::thread::yield_now();
+        }
         s.recover().unwrap();
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        assert!(reader.join().unwrap() > 0);
+        let after = reads.load(SeqCst);
+        while reads.load(SeqCst) == after {
+            std::thread::yield_now();
+        }
+        stop.store(true, SeqCst);
+        reader.join().unwrap();
         assert_eq!(s.write_failure(), None);
         // Everything acknowledged is there, with its deliveries due.
         for id in &acked {
