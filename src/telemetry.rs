@@ -84,6 +84,8 @@ pub struct Gauges {
     pub store_bytes: u64,
     /// Process resident memory.
     pub rss_bytes: u64,
+    /// Whether deliveries and alerts are paused.
+    pub paused: bool,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -192,7 +194,12 @@ pub fn render(g: &Gauges) -> String {
             c.load(Relaxed)
         );
     }
-    let gauges: [(&str, &str, f64); 5] = [
+    let gauges: [(&str, &str, f64); 6] = [
+        (
+            "herald_paused",
+            "1 while deliveries and alerts are paused (serve --paused, /api/v1/admin/pause).",
+            if g.paused { 1.0 } else { 0.0 },
+        ),
         (
             "herald_dispatch_queue_depth",
             "Deliveries waiting in per-endpoint queues.",

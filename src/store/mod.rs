@@ -79,13 +79,46 @@ pub fn open(
                     dir.display()
                 ))
             })?;
-            Ok(std::sync::Arc::new(SledStore::open(
-                dir,
-                *cache_bytes,
-                clock,
-            )?))
+            let opened = quietly_catching_panics(|| SledStore::open(dir, *cache_bytes, clock));
+            match opened {
+                Ok(store) => Ok(std::sync::Arc::new(store?)),
+                Err(panic) => Err(StoreError::Io(format!(
+                    "the storage engine failed reading it ({panic})"
+                ))),
+            }
         }
     }
+}
+
+/// Runs `f`, turning a panic into its message: sled 0.34 panics (rather
+/// than answering an error) on some damaged files, and a damaged data
+/// directory must end in a plain message, not a panic. The default hook
+/// would print the panic with a backtrace hint, so a quiet one stands in
+/// while `f` runs (opening happens before any other Herald thread runs).
+fn quietly_catching_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    let message = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = message.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        if let Ok(mut m) = seen.lock() {
+            m.get_or_insert(text);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    result.map_err(|_| {
+        message
+            .lock()
+            .ok()
+            .and_then(|m| m.clone())
+            .unwrap_or_else(|| "a panic".to_string())
+    })
 }
 
 /// An empty store in a temporary place that vanishes on drop, for tests

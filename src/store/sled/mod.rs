@@ -68,6 +68,7 @@ impl SledStore {
     /// cache of `cache_bytes`, and brings its schema up to date. The
     /// write-behind rows are written on `clock`'s ticks.
     pub fn open(path: &Path, cache_bytes: u64, clock: Arc<dyn Clock>) -> Result<Self> {
+        let held_data = migrations::holds_data(path);
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
@@ -85,6 +86,7 @@ impl SledStore {
                 }
                 other => io(other),
             })?;
+        migrations::check_recovered(&db, held_data)?;
         Self::with_db(db, clock)
     }
 
