@@ -11,6 +11,7 @@ mod foundation;
 mod limits;
 mod memory;
 mod monitoring;
+mod paused;
 mod recovery;
 mod schedule;
 mod tidy;

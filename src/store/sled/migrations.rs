@@ -48,10 +48,19 @@ pub fn stored_version(tree: &sled::Tree) -> Result<u32> {
     }
 }
 
-/// Whether the directory at `path` holds a sled log already (a data
-/// directory opened before), looked at before sled opens it.
+/// Whether the directory at `path` holds sled's files already (a data
+/// directory opened before): its log, its configuration or a snapshot,
+/// whatever their state. Looked at before sled opens it (which creates
+/// them).
 pub fn holds_data(path: &std::path::Path) -> bool {
-    std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0)
+    let log = path.join("db").exists() || path.join("conf").exists();
+    let snapshot = || {
+        std::fs::read_dir(path).is_ok_and(|dir| {
+            dir.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("snap."))
+        })
+    };
+    log || snapshot()
 }
 
 /// Refuses a tree that sled opened empty from a log that was not: sled
@@ -63,7 +72,8 @@ pub fn check_recovered(tree: &sled::Tree, held_data: bool) -> Result<()> {
     if held_data && tree.is_empty() {
         return Err(StoreError::Io(
             "its files exist but the storage engine found nothing readable in them \
-             (damaged, truncated, or not a herald data directory)"
+             (damaged, truncated, or not a herald data directory; one left by a first start \
+             that never finished can be removed)"
                 .into(),
         ));
     }
