@@ -30,6 +30,8 @@
 //! store call never acknowledges something a crash could lose.
 
 mod codec;
+#[cfg(test)]
+mod codec_fixtures;
 mod committer;
 #[cfg(test)]
 mod conformance;
