@@ -63,7 +63,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
             "the data directory {path} is locked by a running herald server; \
              stop it, or run this command through its API with --server http://ADDR --key PLATFORM_KEY"
         ),
-        other => other.to_string(),
+        other => crate::app::open_failure(&target.data_dir, &other),
     })?;
     let herald = Herald::new(store, Arc::new(SystemClock), Settings::offline());
     let me = Caller::Local { tenant: None };

@@ -157,20 +157,57 @@ fn paused_sends_nothing_until_resumed_then_everything_at_least_once() {
     b.get("/").assert(200, "Dashboard");
     assert!(!b.get("/").body.contains(BANNER), "no banner once resumed");
 
-    // Paused again through the API, resumed with the panel's button.
-    let paused = s.call("POST", "/api/v1/admin/pause", None, None);
-    assert_eq!(paused.body["paused"], true, "{}", paused.text);
+    // Paused again with the dashboard's button (a tenant key may not
+    // through the API), resumed with the banner's.
+    assert_error(
+        &s.call_as(Some(&tenant_key), "POST", "/api/v1/admin/pause", None, None),
+        403,
+        "forbidden",
+    );
+    b.get("/").assert(200, "Pause deliveries");
+    b.submit("/pause", &[]).assert_redirect("/");
+    assert_eq!(readyz(&s).body["paused"], true);
     sink.drain(Duration::from_millis(300));
     let more = post_events(&s, "acme", 1);
     assert!(
         sink.drain(Duration::from_millis(1000)).is_empty(),
         "nothing while paused again"
     );
-    b.get("/").assert(200, BANNER);
+    let paused_page = b.get("/");
+    paused_page.assert(200, BANNER);
+    assert!(!paused_page.body.contains("Pause deliveries"));
     b.submit("/resume", &[]).assert_redirect("/");
     let got = sink.take(1, Duration::from_secs(30)).remove(0);
     assert_eq!(got.header("webhook-id"), Some(more[0].as_str()));
     assert!(!b.get("/").body.contains(BANNER));
+}
+
+#[test]
+fn the_api_pauses_a_running_server_and_resumes_it() {
+    let sink = Sink::status(200);
+    let s = Server::start_delivering(&[]);
+    endpoint(&s, "acme", &sink.url());
+    post_events(&s, "acme", 1);
+    sink.take(1, Duration::from_secs(30));
+    let paused = s.call("POST", "/api/v1/admin/pause", None, None);
+    assert_eq!(paused.status, 200, "{}", paused.text);
+    assert_eq!(paused.body["paused"], true);
+    let ids = post_events(&s, "acme", 3);
+    assert!(sink.drain(Duration::from_millis(1000)).is_empty());
+    assert_eq!(readyz(&s).body["paused"], true);
+    assert_eq!(
+        s.call("POST", "/api/v1/admin/resume", None, None).body["paused"],
+        false
+    );
+    let mut seen: Vec<_> = sink
+        .take(3, Duration::from_secs(30))
+        .iter()
+        .filter_map(|r| r.header("webhook-id").map(str::to_string))
+        .collect();
+    seen.sort();
+    let mut want = ids;
+    want.sort();
+    assert_eq!(seen, want);
 }
 
 #[test]
