@@ -518,3 +518,42 @@ fn print_first_run(first: &crate::service::FirstRun) {
     println!("These are shown only once. Store them somewhere safe.");
     println!("=============================================================");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_failure_names_the_directory_the_cause_and_the_way_out() {
+        let dir = std::path::Path::new("/var/lib/herald");
+        let restore = "herald restore BACKUP_FILE --data-dir /var/lib/herald";
+        let damaged = open_failure(dir, &StoreError::Io("Read corrupted data".into()));
+        assert!(damaged.starts_with("cannot open the data directory /var/lib/herald: "));
+        assert!(damaged.contains("Read corrupted data"), "{damaged}");
+        assert!(damaged.contains(restore), "{damaged}");
+        let denied = open_failure(
+            dir,
+            &StoreError::Io("Permission denied (os error 13)".into()),
+        );
+        assert!(
+            denied.contains("chown -R herald: /var/lib/herald"),
+            "{denied}"
+        );
+        assert!(denied.contains(restore), "{denied}");
+        let newer = open_failure(dir, &StoreError::TooNew { found: 3, known: 1 });
+        assert!(
+            newer.contains("schema 3") && newer.contains("up to 1"),
+            "{newer}"
+        );
+        assert!(newer.contains("herald restore"), "{newer}");
+        // A lock is not damage: no restore.
+        let locked = open_failure(
+            dir,
+            &StoreError::Locked {
+                path: dir.display().to_string(),
+            },
+        );
+        assert!(locked.contains("in use by another process"), "{locked}");
+        assert!(!locked.contains("herald restore"), "{locked}");
+    }
+}

@@ -130,6 +130,40 @@ pub fn temporary() -> std::sync::Arc<dyn Store> {
     std::sync::Arc::new(SledStore::temporary().expect("opening a temporary store"))
 }
 
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_opening_becomes_its_message() {
+        let caught = quietly_catching_panics(|| -> u8 { panic!("sled: corrupt segment") });
+        assert_eq!(caught, Err("sled: corrupt segment".to_string()));
+        let formatted = quietly_catching_panics(|| -> u8 { panic!("offset {}", 42) });
+        assert_eq!(formatted, Err("offset 42".to_string()));
+        assert_eq!(quietly_catching_panics(|| 7), Ok(7));
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_created_is_an_error_naming_it() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let below_a_file = file.path().join("data");
+        let err = open(
+            &Location::Sled {
+                dir: below_a_file.clone(),
+                cache_bytes: 4 << 20,
+            },
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )
+        .err()
+        .expect("refused");
+        assert!(
+            err.to_string()
+                .contains(&below_a_file.display().to_string()),
+            "{err}"
+        );
+    }
+}
+
 /// A store result.
 pub type Result<T> = std::result::Result<T, StoreError>;
 
