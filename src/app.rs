@@ -118,6 +118,14 @@ pub enum AppError {
     /// First-start initialisation failed.
     #[error("first-start initialisation failed: {0}")]
     Bootstrap(#[from] ServiceError),
+    /// A background thread could not be started.
+    #[error("starting the {what} thread: {err}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// Why.
+        err: std::io::Error,
+    },
     /// The listen address could not be bound, or the server failed.
     #[error("HTTP server on {addr}: {err}")]
     Http {
@@ -168,6 +176,7 @@ pub fn settings(cfg: &Config) -> Settings {
         retention: cfg.retention,
         rate_limits: cfg.rate_limits,
         ingest_memory: cfg.ingest_memory,
+        disk_reserve: cfg.disk_reserve,
     }
 }
 
@@ -208,6 +217,7 @@ struct Parts {
     /// `None` once a test has taken over the passes.
     retention: Option<crate::service::Retention>,
     alerts: crate::service::AlertWatcher,
+    disk: crate::service::DiskGuard,
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
@@ -242,22 +252,29 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
         crate::service::FIRST_PURGE_AFTER,
         crate::service::PURGE_EVERY,
     );
+    let disk =
+        crate::service::start_disk_guard(herald.clone()).map_err(|err| AppError::Thread {
+            what: "disk guard",
+            err,
+        })?;
     Ok(Parts {
         store,
         herald,
         engine,
         retention: Some(retention),
         alerts,
+        disk,
     })
 }
 
 impl Parts {
-    /// Everything after HTTP, in order: the retention thread, the engine
+    /// Everything after HTTP, in order: the disk guard, the retention thread, the engine
     /// (every thread joined), the alert watcher, the store flush. Each
     /// step's threads have ended before the next begins, so once the
     /// caller drops the last `Arc` of the store, nothing holds the data
     /// directory.
     fn shut_down(self) -> Result<(), StoreError> {
+        drop(self.disk);
         drop(self.retention);
         self.engine.shutdown();
         // The last attempts' reports reach the watcher from the store's

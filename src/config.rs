@@ -104,6 +104,8 @@ pub struct Config {
     pub max_event_size: usize,
     /// The ingest memory budget, bytes (0: off).
     pub ingest_memory: usize,
+    /// Disk kept free on the data directory's filesystem, bytes.
+    pub disk_reserve: u64,
     /// Storage cache, bytes.
     pub cache_bytes: u64,
     /// `HERALD_ADMIN_PASSWORD`, used on first start only.
@@ -225,6 +227,7 @@ impl ServeArgs {
             management_rate,
             management_burst,
             ingest_memory_mb,
+            disk_reserve_mb,
             retention,
             secret_overlap,
             disable_after,
@@ -309,6 +312,9 @@ impl ServeArgs {
         if ingest_memory_mb > 1_048_576 {
             return Err(invalid(SPEC.ingest_memory_mb.flag, "must be 0 to 1048576"));
         }
+        if disk_reserve_mb > 1_048_576 {
+            return Err(invalid(SPEC.disk_reserve_mb.flag, "must be 0 to 1048576"));
+        }
         if !(4..=65_536).contains(&cache_mb) {
             return Err(invalid(SPEC.cache_mb.flag, "must be 4 to 65536"));
         }
@@ -359,6 +365,7 @@ impl ServeArgs {
             disable_after,
             max_event_size,
             ingest_memory: (ingest_memory_mb as usize).saturating_mul(1024 * 1024),
+            disk_reserve: disk_reserve_mb << 20,
             cache_bytes: cache_mb * 1024 * 1024,
             admin_password,
             platform_key,

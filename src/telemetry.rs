@@ -86,6 +86,11 @@ pub struct Gauges {
     pub rss_bytes: u64,
     /// Whether deliveries and alerts are paused.
     pub paused: bool,
+    /// Whether the store's writes succeed (`Store::write_failure`).
+    pub store_writable: bool,
+    /// Free bytes on the data directory's disk at the disk guard's last
+    /// look, if known.
+    pub disk_free_bytes: Option<u64>,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -194,7 +199,7 @@ pub fn render(g: &Gauges) -> String {
             c.load(Relaxed)
         );
     }
-    let gauges: [(&str, &str, f64); 6] = [
+    let gauges: [(&str, &str, f64); 7] = [
         (
             "herald_paused",
             "1 while deliveries and alerts are paused (serve --paused, /api/v1/admin/pause).",
@@ -225,10 +230,24 @@ pub fn render(g: &Gauges) -> String {
             "Size of the data directory's store on disk.",
             g.store_bytes as f64,
         ),
+        (
+            "herald_store_writable",
+            "1 while the store's writes succeed, 0 while they fail (a full disk).",
+            if g.store_writable { 1.0 } else { 0.0 },
+        ),
     ];
     for (name, help, v) in gauges {
         family(&mut o, name, "gauge", help);
         let _ = writeln!(o, "{name} {v}");
+    }
+    if let Some(free) = g.disk_free_bytes {
+        family(
+            &mut o,
+            "herald_disk_free_bytes",
+            "gauge",
+            "Free bytes on the data directory's disk (new events are refused below --disk-reserve-mb).",
+        );
+        let _ = writeln!(o, "herald_disk_free_bytes {free}");
     }
     family(
         &mut o,

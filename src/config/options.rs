@@ -509,6 +509,15 @@ options! {
         flag: "--ingest-memory-mb", env: "HERALD_INGEST_MEMORY_MB", default: Value("256"),
     }
 
+    /// Disk space kept free on the data directory's filesystem, in MiB:
+    /// below it new events are refused (507 `insufficient_storage`) while
+    /// deliveries go on, `/readyz` fails and the `storage` alert fires.
+    /// 0 turns the reserve off (a full disk still fails writes cleanly).
+    #[arg(value_name = "MIB")]
+    disk_reserve_mb: Option<u64> as Plain<u64> {
+        flag: "--disk-reserve-mb", env: "HERALD_DISK_RESERVE_MB", default: Value("256"),
+    }
+
     /// How long delivered events and attempt logs are kept.
     #[arg(value_name = "DURATION")]
     retention: Option<String> as Plain<String> {

@@ -43,6 +43,9 @@ pub trait Dispatch: Send + Sync {
     fn dispatch(&self, jobs: Vec<Due>);
     /// Re-read the clock and the due index soon.
     fn wake(&self);
+    /// Load the whole due index again: the store was reopened, and what the
+    /// engine held in memory may no longer match it.
+    fn reload(&self) {}
     /// The engine's gauges.
     fn stats(&self) -> EngineStats {
         EngineStats::default()
@@ -274,6 +277,10 @@ impl Dispatch for Engine {
 
     fn wake(&self) {
         self.scheduler.wake();
+    }
+
+    fn reload(&self) {
+        self.scheduler.reload();
     }
 
     fn stats(&self) -> EngineStats {

@@ -40,6 +40,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(250);
 enum Msg {
     Schedule(Due),
     Wake,
+    Reload,
     Stop,
 }
 
@@ -96,6 +97,13 @@ impl Scheduler {
     /// Ends the scheduler thread.
     pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
+    }
+
+    /// Load the due index again from its start (the store was reopened:
+    /// writes acknowledged as failed may have left the wheel ahead of it).
+    /// Entries already in the wheel are replaced, not doubled.
+    pub fn reload(&self) {
+        let _ = self.tx.send(Msg::Reload);
     }
 
     /// Look at the clock now (a manual clock moved, or due entries were
@@ -222,6 +230,7 @@ fn run(
                     }
                 }
                 Msg::Wake => {}
+                Msg::Reload => lp.cursor = None,
                 Msg::Stop => return,
             }
         }

@@ -138,6 +138,13 @@ fn commit(ctx: &Ctx, job: Due, after: Delivery) {
 /// an attempt, or attempt it. The slot is freed on every path (by `done`,
 /// `commit` or `record`), or by `guarded` on an error.
 fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
+    if ctx.store.write_failure().is_some() {
+        // Its outcome could not be recorded, so a send now would only be
+        // repeated later: the job goes, and the reload that follows the
+        // store's recovery brings it back from the due index.
+        ctx.dispatcher.done(job);
+        return Ok(());
+    }
     let now = ctx.clock.now();
     let Some(d) = ctx.store.delivery(job.delivery)? else {
         ctx.dispatcher.done(job);

@@ -20,15 +20,24 @@ pub enum Rule {
     EndpointDown,
     /// Herald disabled the endpoint (410 Gone, or failing too long).
     EndpointDisabled,
+    /// About Herald itself, not an endpoint: the data directory's disk is
+    /// below its reserve, or the store cannot write. Its alerts carry
+    /// [`HERALD_ITSELF`] as their endpoint.
+    Storage,
 }
+
+/// The endpoint id of alerts about Herald itself ([`Rule::Storage`]): no
+/// endpoint has it (ids are ULIDs, never zero).
+pub const HERALD_ITSELF: EndpointId = EndpointId::from_u128(0);
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 4] = [
+    pub const ALL: [Rule; 5] = [
         Rule::FailureRate,
         Rule::SlowResponses,
         Rule::EndpointDown,
         Rule::EndpointDisabled,
+        Rule::Storage,
     ];
 
     /// `failure_rate`, `slow_responses`, `endpoint_down`, `endpoint_disabled`.
@@ -38,6 +47,7 @@ impl Rule {
             Rule::SlowResponses => "slow_responses",
             Rule::EndpointDown => "endpoint_down",
             Rule::EndpointDisabled => "endpoint_disabled",
+            Rule::Storage => "storage",
         }
     }
 
@@ -48,6 +58,7 @@ impl Rule {
             Rule::SlowResponses => 2,
             Rule::EndpointDown => 3,
             Rule::EndpointDisabled => 4,
+            Rule::Storage => 5,
         }
     }
 }
@@ -152,6 +163,8 @@ pub fn evaluate(
     t: &Thresholds,
 ) -> Option<(State, String)> {
     let (fire, resolve, detail) = match rule {
+        // Not about an endpoint: the disk guard decides (service::disk).
+        Rule::Storage => return None,
         Rule::EndpointDown => {
             let n = o.health.consecutive_failures;
             (

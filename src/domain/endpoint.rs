@@ -105,14 +105,27 @@ pub struct FieldError {
     pub field: &'static str,
     /// What is wrong and what would be right.
     pub message: String,
+    /// The stable code: `validation_failed`, or `unknown_event_type` for
+    /// an event type not in the catalog (the code an event with one gets,
+    /// so one mistake has one code wherever it is made).
+    pub code: &'static str,
 }
 
 impl FieldError {
-    /// A new field error.
+    /// A new field error (`validation_failed`).
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
             message: message.into(),
+            code: "validation_failed",
+        }
+    }
+
+    /// An event type (or pattern) that is not in the catalog.
+    pub fn unknown_event_type(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code: "unknown_event_type",
+            ..Self::new(field, message)
         }
     }
 }
@@ -169,7 +182,7 @@ pub fn validate_events(events: &[String]) -> Result<Vec<String>, FieldError> {
     let mut out: Vec<String> = Vec::with_capacity(events.len());
     for e in events {
         if !event_type::is_valid_pattern(e) {
-            return Err(FieldError::new(
+            return Err(FieldError::unknown_event_type(
                 "events",
                 format!(
                     "unknown event type {:?}; see GET /api/v1/event-types (\"category.*\" and \"*\" also work)",
@@ -224,7 +237,11 @@ mod tests {
     fn event_rules() {
         let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(validate_events(&[]).is_err());
-        assert!(validate_events(&v(&["payment.nope"])).is_err());
+        assert_eq!(
+            validate_events(&v(&["payment.nope"])).unwrap_err().code,
+            "unknown_event_type"
+        );
+        assert_eq!(validate_events(&[]).unwrap_err().code, "validation_failed");
         assert_eq!(
             validate_events(&v(&["order.*", "order.*", "*"])).unwrap(),
             v(&["order.*", "*"])

@@ -81,7 +81,7 @@ macro_rules! define_id {
             }
 
             /// From the raw 128-bit value.
-            pub fn from_u128(v: u128) -> Self {
+            pub const fn from_u128(v: u128) -> Self {
                 Self(v)
             }
 

@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod apikey;
 pub mod delivery;
+pub mod disk;
 pub mod endpoint;
 pub mod event;
 pub mod event_type;

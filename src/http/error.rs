@@ -123,6 +123,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::RateLimited { .. }
             | ServiceError::KeyBusy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceError::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -130,6 +131,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Store { fault, .. } => match fault {
                 StoreFault::Changed => StatusCode::CONFLICT,
                 StoreFault::UrlTaken => StatusCode::UNPROCESSABLE_ENTITY,
+                StoreFault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 StoreFault::Locked | StoreFault::Failed => return ApiError::internal(&e),
             },
         };
@@ -151,6 +153,12 @@ impl From<ServiceError> for ApiError {
         let retry_after = match &e {
             ServiceError::KeyBusy { retry_after_secs }
             | ServiceError::ServerBusy { retry_after_secs } => Some(*retry_after_secs),
+            // Freeing space takes a person: a minute is soon enough.
+            ServiceError::DiskFull { .. } => Some(60),
+            ServiceError::Store {
+                fault: StoreFault::Unavailable,
+                ..
+            } => Some(crate::service::RECOVER_EVERY_SECS),
             _ => None,
         };
         Self {

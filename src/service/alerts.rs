@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use super::events::{build_event, jobs_of};
 use super::{Caller, Herald, Result, ServiceError};
 use crate::delivery::EngineEvent;
-use crate::domain::alert::{evaluate, Alert, Observation, Rule, State, Thresholds, Transition};
+use crate::domain::alert::{
+    evaluate, Alert, Observation, Rule, State, Thresholds, Transition, HERALD_ITSELF,
+};
 use crate::domain::endpoint::{generate_secret, validate_url, Endpoint};
 use crate::domain::ids::{new_ulid, EndpointId};
 use crate::domain::stats::Grain;
@@ -232,6 +234,57 @@ impl Herald {
                 "tenant_id": ep.tenant_id,
                 "webhook_id": ep.id.to_string(),
                 "url": ep.url,
+                "detail": detail,
+                "at": now.to_rfc3339_secs(),
+            }),
+        )
+    }
+}
+
+impl Herald {
+    /// Stores, logs and sends a change of the `storage` alert (about Herald
+    /// itself: its data directory's disk and store).
+    pub(super) fn storage_transition(&self, to: State, detail: String) -> Result<()> {
+        let now = self.clock.now();
+        let dir = self
+            .settings
+            .data_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let alert = Alert {
+            rule: Rule::Storage,
+            endpoint_id: HERALD_ITSELF,
+            tenant_id: INTERNAL_TENANT.into(),
+            state: to,
+            since: now,
+            detail: detail.clone(),
+        };
+        let t = Transition {
+            rule: Rule::Storage,
+            endpoint_id: HERALD_ITSELF,
+            tenant_id: INTERNAL_TENANT.into(),
+            url: dir.clone(),
+            to,
+            at: now,
+            detail: detail.clone(),
+        };
+        self.store.put_alert(&alert, &t)?;
+        let word = match to {
+            State::Firing => "firing",
+            State::Ok => "resolved",
+        };
+        log::warn!("alert {word}: storage for the data directory {dir}: {detail}");
+        self.emit_operational(
+            if to == State::Firing {
+                "alert.firing"
+            } else {
+                "alert.resolved"
+            },
+            json!({
+                "rule": Rule::Storage.as_str(),
+                "state": word,
+                "data_dir": dir,
                 "detail": detail,
                 "at": now.to_rfc3339_secs(),
             }),

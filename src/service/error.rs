@@ -82,6 +82,16 @@ pub enum ServiceError {
         /// Seconds until trying again makes sense.
         retry_after_secs: u64,
     },
+    /// The data directory's disk is below its reserve (`--disk-reserve-mb`):
+    /// new events are refused so that what is stored can still be
+    /// delivered and recorded.
+    #[error("the data directory's disk has {} MiB free, below the reserve of {} MiB (--disk-reserve-mb): events are refused until space is freed; deliveries go on", free_bytes >> 20, reserve_bytes >> 20)]
+    DiskFull {
+        /// Bytes free now.
+        free_bytes: u64,
+        /// The reserve.
+        reserve_bytes: u64,
+    },
     /// A query parameter is malformed.
     #[error("{message}")]
     BadQuery {
@@ -112,6 +122,9 @@ pub enum StoreFault {
     UrlTaken,
     /// Another process holds the data directory.
     Locked,
+    /// The store cannot write now (a full disk); it recovers by itself
+    /// once there is room.
+    Unavailable,
     /// The disk or a record failed, or the directory is too new: an
     /// internal error.
     Failed,
@@ -123,6 +136,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(Conflict::Changed) => StoreFault::Changed,
             StoreError::Conflict(Conflict::UrlTaken) => StoreFault::UrlTaken,
             StoreError::Locked { .. } => StoreFault::Locked,
+            StoreError::Unavailable(_) => StoreFault::Unavailable,
             StoreError::Io(_) | StoreError::Corrupt { .. } | StoreError::TooNew { .. } => {
                 StoreFault::Failed
             }
@@ -144,7 +158,7 @@ impl ServiceError {
             ServiceError::TenantRequired => "tenant_required",
             ServiceError::InvalidTenantId(_) => "invalid_tenant_id",
             ServiceError::NotFound(_) => "not_found",
-            ServiceError::Invalid(_) => "validation_failed",
+            ServiceError::Invalid(f) => f.code,
             ServiceError::DuplicateUrl(_) => "duplicate_url",
             ServiceError::TenantExists(_) => "tenant_exists",
             ServiceError::BadQuery { .. } => "invalid_query",
@@ -154,8 +168,10 @@ impl ServiceError {
             ServiceError::RateLimited { .. } => "rate_limited",
             ServiceError::KeyBusy { .. } => "key_busy",
             ServiceError::ServerBusy { .. } => "server_busy",
+            ServiceError::DiskFull { .. } => "insufficient_storage",
             ServiceError::Store { fault, .. } => match fault {
                 StoreFault::Locked => "store_locked",
+                StoreFault::Unavailable => "store_unavailable",
                 StoreFault::Changed => "conflict",
                 StoreFault::UrlTaken | StoreFault::Failed => "internal",
             },

@@ -423,6 +423,8 @@ impl Herald {
     ) -> Result<BatchIngest<'a>> {
         // Who is calling comes first: a bad key is 401 whatever the body.
         let scope = self.tenant_scope(caller)?;
+        // Then whether there is room: a full disk refuses before any work.
+        self.room_for_events()?;
         if count == 0 || count > MAX_BATCH {
             return Err(ServiceError::invalid(
                 "events",

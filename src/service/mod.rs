@@ -10,6 +10,7 @@ mod alerts;
 mod auth;
 mod bootstrap;
 mod deliveries;
+mod disk;
 mod endpoints;
 mod error;
 mod events;
@@ -30,6 +31,9 @@ pub use alerts::{start_alerts, AlertWatcher, INTERNAL_TENANT};
 pub use auth::{Caller, Principal, TenantScope};
 pub use bootstrap::FirstRun;
 pub use deliveries::LogQuery;
+pub use disk::{
+    start_disk_guard, DiskGuard, DiskReading, GuardMemory, DISK_CHECK_EVERY, RECOVER_EVERY_SECS,
+};
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
 pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
@@ -67,6 +71,9 @@ pub struct Settings {
     pub max_event_size: usize,
     /// The data directory, for the free-space check.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Bytes kept free on the data directory's disk: below it, new events
+    /// are refused (507) while deliveries go on.
+    pub disk_reserve: u64,
     /// How long ended deliveries, their events and attempts, statistics
     /// and alert history are kept.
     pub retention: std::time::Duration,
@@ -88,6 +95,7 @@ impl Settings {
             secret_overlap_ms: 0,
             max_event_size: 0,
             data_dir: None,
+            disk_reserve: 0,
             retention: std::time::Duration::MAX,
             rate_limits: RateLimits::default(),
             ingest_memory: 0,
@@ -97,8 +105,6 @@ impl Settings {
 
 /// Readiness fails when the scheduler runs this late or stops ticking.
 const MAX_SCHEDULER_LAG_MS: i64 = 30_000;
-/// Readiness fails below this much free disk in the data directory.
-const MIN_FREE_DISK: u64 = 100 << 20;
 
 /// The service layer: one per process, shared by every request.
 #[derive(Clone)]
@@ -110,6 +116,7 @@ pub struct Herald {
     logins: Arc<sessions::LoginGuard>,
     limiter: Arc<ratelimit::Limiter>,
     memory: Arc<memory::MemoryBudget>,
+    disk: Arc<disk::DiskState>,
 }
 
 impl Herald {
@@ -124,6 +131,7 @@ impl Herald {
             logins: Arc::default(),
             limiter: Arc::default(),
             memory: Arc::new(memory),
+            disk: Arc::default(),
         }
     }
 
@@ -148,9 +156,15 @@ impl Herald {
         use serde_json::json;
         let e = self.engine_stats();
         let now = self.clock.now().as_millis();
-        let store = match self.store.schema_version() {
-            Ok(v) => json!({ "ok": true, "schema_version": v }),
-            Err(err) => json!({ "ok": false, "error": err.to_string() }),
+        let reading = self.check_disk();
+        let store = match (self.store.schema_version(), &reading.store_failure) {
+            (Ok(v), None) => json!({ "ok": true, "schema_version": v }),
+            (Ok(_), Some(f)) => json!({
+                "ok": false,
+                "error": format!("writes fail: {}", f.error),
+                "since": f.since.to_rfc3339_secs(),
+            }),
+            (Err(err), _) => json!({ "ok": false, "error": err.to_string() }),
         };
         let workers = json!({
             "ok": e.workers > 0 && e.workers_alive == e.workers,
@@ -163,14 +177,17 @@ impl Herald {
             "lag_ms": e.scheduler_lag_ms,
             "last_tick_ms_ago": stale_ms,
         });
-        let disk = match &self.settings.data_dir {
-            Some(dir) => match fs4::available_space(dir) {
-                Ok(free) => {
-                    json!({ "ok": free >= MIN_FREE_DISK, "free_bytes": free, "min_bytes": MIN_FREE_DISK })
-                }
-                Err(err) => json!({ "ok": false, "error": err.to_string() }),
-            },
-            None => json!({ "ok": true }),
+        let disk = match (&reading.free_bytes, &reading.error) {
+            (Some(free), _) => json!({
+                "ok": !reading.below_reserve,
+                "free_bytes": free,
+                "reserve_bytes": reading.reserve_bytes,
+                "error": reading.below_reserve.then_some(
+                    "free space is below the reserve (--disk-reserve-mb): new events are refused"
+                ),
+            }),
+            (None, Some(err)) => json!({ "ok": false, "error": err }),
+            (None, None) => json!({ "ok": true }),
         };
         let ok = [&store, &workers, &scheduler, &disk]
             .iter()
@@ -210,6 +227,8 @@ impl Herald {
             store_bytes: self.store.size_on_disk()?,
             rss_bytes: crate::telemetry::rss_bytes(),
             paused: self.paused(),
+            store_writable: self.store.write_failure().is_none(),
+            disk_free_bytes: self.disk.free(),
         })
     }
 

@@ -87,6 +87,9 @@ pub trait CommitBackend: Send + 'static {
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// The cycle is over (written, or failed): let go of what it held.
+    fn end(&mut self) {}
 }
 
 /// Makes written cycles durable.
@@ -196,7 +199,7 @@ pub fn on_committer_thread() -> bool {
 
 /// A cycle's ops, written, waiting for the sync.
 struct Written {
-    failed: Option<String>,
+    failed: Option<StoreError>,
     answers: Vec<(Reply, Result<OpOutput>)>,
 }
 
@@ -278,12 +281,12 @@ fn run<B: CommitBackend>(
 fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>, tick: bool) -> Written {
     let mut answers = Vec::with_capacity(batch.len());
     if let Err(e) = backend.begin() {
-        let msg = e.to_string();
+        backend.end();
         for s in batch {
-            answers.push((s.reply, Err(StoreError::Io(format!("write failed: {msg}")))));
+            answers.push((s.reply, Err(write_failed(&e))));
         }
         return Written {
-            failed: Some(msg),
+            failed: Some(e),
             answers,
         };
     }
@@ -308,10 +311,20 @@ fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>, tick: bool) -
     }
     let failed = match catch_unwind(AssertUnwindSafe(|| backend.write(tick))) {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("writing the cycle panicked".into()),
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(StoreError::Io("writing the cycle panicked".into())),
     };
+    backend.end();
     Written { failed, answers }
+}
+
+/// What an op of a failed cycle answers: the store's own word when it
+/// cannot write (callers tell that apart), else an I/O error saying so.
+fn write_failed(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(_) => e.clone(),
+        other => StoreError::Io(format!("write failed: {other}")),
+    }
 }
 
 /// The sync thread: makes durable, then answers every cycle written before
@@ -339,7 +352,8 @@ fn sync_loop<S: CommitSync>(sync: S, rx: Receiver<Written>, counters: Arc<Counte
                 .fetch_add(answers.len() as u64, Ordering::Relaxed);
             for (reply, out) in answers {
                 let answer = match (&failed, &synced) {
-                    (Some(e), _) => Err(StoreError::Io(format!("write failed: {e}"))),
+                    (Some(e), _) => Err(write_failed(e)),
+                    (None, Err(e @ StoreError::Unavailable(_))) => Err(e.clone()),
                     (None, Err(e)) => Err(StoreError::Io(format!("flush failed: {e}"))),
                     (None, Ok(())) => out,
                 };

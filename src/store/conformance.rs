@@ -45,6 +45,7 @@ macro_rules! suite {
                 purge_rows_removes_what_ended_and_keeps_fresh_keys,
                 the_log_filters_and_pages_newest_first,
                 writes_match_a_model_of_the_pipeline,
+                recovering_a_healthy_store_changes_nothing,
             );
         }
     };
@@ -59,11 +60,11 @@ macro_rules! suite {
 }
 pub(crate) use suite;
 
-fn t0() -> Timestamp {
+pub(crate) fn t0() -> Timestamp {
     Timestamp::from_millis(1_700_000_000_000)
 }
 
-fn endpoint(tenant: &str, url: &str) -> Endpoint {
+pub(crate) fn endpoint(tenant: &str, url: &str) -> Endpoint {
     let t = t0();
     Endpoint {
         id: EndpointId::new(t),
@@ -102,7 +103,12 @@ fn delivery(tenant: &str, ep: EndpointId, event_key: u128, at: Timestamp) -> Del
 
 /// An event of `tenant` received at `at`, with one pending delivery to
 /// each of `endpoints`.
-fn new_event(tenant: &str, at: Timestamp, id: Option<&str>, endpoints: &[EndpointId]) -> NewEvent {
+pub(crate) fn new_event(
+    tenant: &str,
+    at: Timestamp,
+    id: Option<&str>,
+    endpoints: &[EndpointId],
+) -> NewEvent {
     let key = new_ulid(at).0;
     let deliveries: Vec<Delivery> = endpoints
         .iter()
@@ -1115,4 +1121,26 @@ fn run_model(s: Arc<dyn Store>, steps: &[Step]) {
         }
         m.check(s.as_ref(), &endpoints);
     }
+}
+
+/// A store whose writes succeed reports no failure, and `recover` on it
+/// changes nothing: every record and index answers as before, and writes
+/// go on.
+pub fn recovering_a_healthy_store_changes_nothing(new: Factory) {
+    let s = new();
+    let ep = endpoint("acme", "https://a.test/hook");
+    s.insert_endpoint(&ep).unwrap();
+    commit(&*s, vec![new_event("acme", t0(), Some("before"), &[ep.id])]);
+    assert_eq!(s.write_failure(), None);
+    s.recover().unwrap();
+    assert_eq!(s.write_failure(), None);
+    let e = s
+        .event_by_id("acme", "before")
+        .unwrap()
+        .expect("event kept");
+    assert_eq!(s.due_between(None, t0(), 10).unwrap().len(), 1);
+    assert_eq!(s.endpoint(ep.id).unwrap(), Some(Endpoint { ..ep.clone() }));
+    assert_eq!(e.deliveries.len(), 1);
+    commit(&*s, vec![new_event("acme", t0(), Some("after"), &[ep.id])]);
+    assert!(s.event_by_id("acme", "after").unwrap().is_some());
 }

@@ -168,7 +168,7 @@ mod open_tests {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// What a store operation can fail with.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Another process (normally a running `herald serve`) holds the lock.
     #[error(
@@ -181,6 +181,12 @@ pub enum StoreError {
     /// The disk or the storage engine failed.
     #[error("storage error: {0}")]
     Io(String),
+    /// The store cannot write now (a full disk, above all); it says so in
+    /// [`Store::write_failure`] until [`Store::recover`] succeeds.
+    #[error(
+        "the data directory cannot be written ({0}); writes resume once the disk has room again"
+    )]
+    Unavailable(String),
     /// A stored record could not be decoded.
     #[error("stored {kind} record is unreadable: {reason}")]
     Corrupt {
@@ -646,4 +652,24 @@ pub trait Store:
     fn flush(&self) -> Result<()>;
     /// Bytes the store occupies on disk.
     fn size_on_disk(&self) -> Result<u64>;
+    /// Whether writes are failing: `None` while they succeed (or none
+    /// failed since the last [`Store::recover`]).
+    fn write_failure(&self) -> Option<WriteFailure>;
+    /// After write failures, makes the store able to write again in place,
+    /// without a restart (sled closes and reopens its files: it fails every
+    /// write after one I/O error until then). Everything acknowledged
+    /// stays; what was applied but never made durable — only writes whose
+    /// callers got an error — is gone. Derived copies kept in memory are
+    /// dropped. Callers then re-read what they keep from the store (the
+    /// scheduler reloads the due index).
+    fn recover(&self) -> Result<()>;
+}
+
+/// Writes are failing: since when, and what the storage said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteFailure {
+    /// When the first write failed.
+    pub since: Timestamp,
+    /// The storage's error, as one line.
+    pub error: String,
 }

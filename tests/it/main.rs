@@ -6,6 +6,7 @@ mod sink;
 mod support;
 
 mod delivery;
+mod disk;
 mod edges;
 mod foundation;
 mod limits;

@@ -63,6 +63,17 @@ impl Server {
         Self::start_with(&args, &[])
     }
 
+    /// Starts a delivering server whose data directory is `dir` (on a
+    /// filesystem of the test's own, say).
+    pub fn start_delivering_in(dir: &Path, extra: &[&str]) -> Self {
+        let mut args = vec!["--allow-http", "--allow-private-networks", "127.0.0.0/8"];
+        args.extend_from_slice(extra);
+        let mut s = Self::unstarted(&args, &[]);
+        s.data_dir = dir.to_path_buf();
+        s.spawn();
+        s
+    }
+
     /// Starts a server on a fresh temp dir with `--allow-http`.
     pub fn start() -> Self {
         Self::start_with(&["--allow-http"], &[])
@@ -98,6 +109,11 @@ impl Server {
         }
         if !env.iter().any(|(k, _)| k == "HERALD_ADMIN_PASSWORD") {
             env.push(("HERALD_ADMIN_PASSWORD".into(), ADMIN_PASSWORD.into()));
+        }
+        // The tests must not depend on how full this machine's disk is
+        // (the default reserve is 256 MiB); the disk test sets its own.
+        if !env.iter().any(|(k, _)| k == "HERALD_DISK_RESERVE_MB") {
+            env.push(("HERALD_DISK_RESERVE_MB".into(), "1".into()));
         }
         env.retain(|(_, v)| !v.is_empty());
         Server {

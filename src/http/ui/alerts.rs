@@ -10,7 +10,7 @@ use super::error::UiError;
 use super::layout::{page, Layout};
 use super::session::{blocking, Ctx};
 use super::view::{Badge, When};
-use crate::domain::alert::State;
+use crate::domain::alert::{Rule, State};
 use crate::service::Herald;
 
 /// One alert or transition.
@@ -46,6 +46,16 @@ fn rule_name(r: crate::domain::alert::Rule) -> &'static str {
         SlowResponses => "Slow responses",
         EndpointDown => "Endpoint down",
         EndpointDisabled => "Endpoint disabled",
+        Storage => "Disk space",
+    }
+}
+
+/// The endpoint an alert links to: none for alerts about Herald itself.
+fn webhook_link(rule: Rule, endpoint: crate::domain::ids::EndpointId) -> String {
+    if rule == Rule::Storage {
+        String::new()
+    } else {
+        endpoint.to_string()
     }
 }
 
@@ -68,8 +78,12 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
             .into_iter()
             .map(|(a, url)| AlertRow {
                 rule: rule_name(a.rule),
-                webhook_id: a.endpoint_id.to_string(),
-                url,
+                webhook_id: webhook_link(a.rule, a.endpoint_id),
+                url: if a.rule == Rule::Storage {
+                    "Herald's data directory".into()
+                } else {
+                    url
+                },
                 tenant: a.tenant_id,
                 badge: badge(a.state),
                 at: When::new(a.since),
@@ -80,7 +94,7 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
             .into_iter()
             .map(|t| AlertRow {
                 rule: rule_name(t.rule),
-                webhook_id: t.endpoint_id.to_string(),
+                webhook_id: webhook_link(t.rule, t.endpoint_id),
                 tenant: t.tenant_id,
                 url: t.url,
                 badge: badge(t.to),

@@ -150,6 +150,11 @@ impl UiError {
                     retry_after: Some(*retry_after_secs),
                 }
             }
+            ServiceError::DiskFull { .. } => (StatusCode::INSUFFICIENT_STORAGE, "Disk full"),
+            ServiceError::Store {
+                fault: crate::service::StoreFault::Unavailable,
+                ..
+            } => (StatusCode::SERVICE_UNAVAILABLE, "Cannot write now"),
             ServiceError::Store { .. } => {
                 log::error!("admin panel: {e}");
                 return Self::internal(layout);

@@ -133,6 +133,19 @@ impl ReadCache {
         write(&self.keys).clear();
     }
 
+    /// Drops every copy (the store was reopened: what was read from the
+    /// old database may be gone from the new one).
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        write(&self.endpoints).clear();
+        write(&self.lists).clear();
+        write(&self.tenants).clear();
+        write(&self.keys).clear();
+        let mut ev = write(&self.events);
+        ev.map.clear();
+        ev.bytes = 0;
+    }
+
     /// Drops purged events.
     pub fn events_removed(&self, keys: &[u128]) {
         let mut ev = write(&self.events);

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use super::cache::ReadCache;
 use super::delivery as ops;
+use super::slot::Slot;
 use crate::domain::health::Health;
 use crate::domain::stats::Stats;
 use crate::store::codec::Versioned;
@@ -117,6 +118,17 @@ impl Rows {
         }
     }
 
+    /// After a reopen: the rows held clean may have been written in a
+    /// batch that never became durable, so they are written again (they
+    /// are the newest copies either way).
+    pub fn rewrite_all(&self) {
+        let mut g = self.lock();
+        let clean = std::mem::take(&mut g.clean);
+        for (k, v) in clean {
+            g.dirty.entry(k).or_insert(v);
+        }
+    }
+
     /// Takes the changed rows for writing; they stay readable as clean.
     fn take_dirty(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         let mut g = self.lock();
@@ -147,12 +159,15 @@ enum Undo {
 /// [`Cycle::get`] see the pending writes first. The writes of the op being
 /// applied since the last batch can be taken back ([`Cycle::discard_op`]).
 pub(super) struct Cycle {
-    db: sled::Db,
+    slot: Arc<Slot>,
+    /// The database, from `begin` to the end of `write` (so a reopen falls
+    /// between cycles: see `slot`).
+    db: Option<Arc<sled::Db>>,
     /// The pending writes (`None` removes); the sled batch is built from
     /// them when applied, so each key and value is held once.
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
     entries: usize,
-    failed: Option<String>,
+    failed: Option<StoreError>,
     /// Health and statistics rows touched since the last checkpoint,
     /// decoded; handed to [`Rows`] when the batch is applied, so an op
     /// that fails leaves no count behind.
@@ -169,9 +184,10 @@ pub(super) struct Cycle {
 }
 
 impl Cycle {
-    fn new(db: sled::Db, rows: Arc<Rows>) -> Self {
+    fn new(slot: Arc<Slot>, rows: Arc<Rows>) -> Self {
         Self {
-            db,
+            slot,
+            db: None,
             overlay: HashMap::new(),
             entries: 0,
             failed: None,
@@ -234,15 +250,24 @@ impl Cycle {
         }
     }
 
+    /// The cycle's database handle, or (outside a cycle: the idle tick and
+    /// close) one for this call.
+    fn db(&self) -> Result<Arc<sled::Db>> {
+        match &self.db {
+            Some(db) => Ok(db.clone()),
+            None => self.slot.db(),
+        }
+    }
+
     /// Reads a key as this cycle's writes so far leave it.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.overlay.get(key) {
             Some(v) => Ok(v.clone()),
             None => self
-                .db
+                .db()?
                 .get(key)
                 .map(|v| v.map(|v| v.to_vec()))
-                .map_err(|e| StoreError::Io(e.to_string())),
+                .map_err(|e| self.slot.io(e)),
         }
     }
 
@@ -266,8 +291,8 @@ impl Cycle {
     /// in no particular order.
     pub fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(prefix) {
-            let (k, _) = item.map_err(|e| StoreError::Io(e.to_string()))?;
+        for item in self.db()?.scan_prefix(prefix) {
+            let (k, _) = item.map_err(|e| self.slot.io(e))?;
             if !self.overlay.contains_key(k.as_ref()) {
                 out.push(k.to_vec());
             }
@@ -345,8 +370,12 @@ impl Cycle {
                     None => batch.remove(k),
                 }
             }
-            if let Err(e) = self.db.apply_batch(batch) {
-                self.failed.get_or_insert(e.to_string());
+            let applied = match self.db() {
+                Ok(db) => db.apply_batch(batch).map_err(|e| self.slot.io(e)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = applied {
+                self.failed.get_or_insert(e);
             }
             self.entries = 0;
         }
@@ -373,9 +402,8 @@ impl Cycle {
             for (k, v) in chunk {
                 batch.insert(k.as_slice(), v.as_slice());
             }
-            self.db
-                .apply_batch(batch)
-                .map_err(|e| StoreError::Io(format!("writing health and statistics rows: {e}")))?;
+            let db = self.db()?;
+            db.apply_batch(batch).map_err(|e| self.slot.io(e))?;
         }
         Ok(true)
     }
@@ -388,23 +416,21 @@ pub(super) struct SledBackend {
 }
 
 impl SledBackend {
-    pub fn new(db: sled::Db, rows: Arc<Rows>, cache: Arc<ReadCache>) -> Self {
+    pub fn new(slot: Arc<Slot>, rows: Arc<Rows>, cache: Arc<ReadCache>) -> Self {
         Self {
-            cycle: Cycle::new(db, rows),
+            cycle: Cycle::new(slot, rows),
             cache,
         }
     }
 }
 
 /// Makes sled's applied batches durable.
-pub(super) struct SledSync(sled::Db);
+pub(super) struct SledSync(Arc<Slot>);
 
 impl CommitSync for SledSync {
     fn sync(&self) -> Result<()> {
-        self.0
-            .flush()
-            .map(|_| ())
-            .map_err(|e| StoreError::Io(e.to_string()))
+        let db = self.0.db()?;
+        db.flush().map(|_| ()).map_err(|e| self.0.io(e))
     }
 }
 
@@ -412,11 +438,12 @@ impl CommitBackend for SledBackend {
     type Sync = SledSync;
 
     fn sync_handle(&self) -> SledSync {
-        SledSync(self.cycle.db.clone())
+        SledSync(self.cycle.slot.clone())
     }
 
     fn begin(&mut self) -> Result<()> {
         let c = &mut self.cycle;
+        c.db = Some(c.slot.db()?);
         c.failed = None;
         c.rows_wanted = false;
         c.purged.clear();
@@ -469,7 +496,7 @@ impl CommitBackend for SledBackend {
             self.cache.events_removed(&std::mem::take(&mut c.purged));
         }
         if let Some(e) = c.failed.take() {
-            return Err(StoreError::Io(e));
+            return Err(e);
         }
         if c.rows_wanted || tick {
             if let Err(e) = c.write_rows() {
@@ -491,5 +518,10 @@ impl CommitBackend for SledBackend {
     fn close(&mut self) -> Result<()> {
         self.cycle.write_rows()?;
         self.sync_handle().sync()
+    }
+
+    fn end(&mut self) {
+        // The cycle is written: its handle goes back (see `slot`).
+        self.cycle.db = None;
     }
 }

@@ -7,7 +7,7 @@ use std::ops::Bound;
 
 use super::cycle::{Cycle, Deferred};
 use super::keys;
-use super::{io, SledStore};
+use super::SledStore;
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
 use crate::domain::event::{key_named_by, Event};
 use crate::domain::health::Health;
@@ -345,9 +345,9 @@ impl EventStore for SledStore {
         not_before: Timestamp,
     ) -> Result<Option<Vec<u128>>> {
         Ok(self
-            .db
+            .db()?
             .get(keys::idempotency(tenant, key))
-            .map_err(io)?
+            .map_err(|e| self.io(e))?
             .and_then(|v| parse_keys_value(&v))
             .filter(|(at, _)| retention::idempotency_answers(*at, not_before))
             .map(|(_, ks)| ks))
@@ -374,7 +374,11 @@ impl EventStore for SledStore {
                 }
             }
         }
-        match self.db.get(keys::event_id(tenant, id)).map_err(io)? {
+        let indexed = self
+            .db()?
+            .get(keys::event_id(tenant, id))
+            .map_err(|e| self.io(e))?;
+        match indexed {
             Some(k) => self.event(read_u128(&k, "event id index")?),
             None => Ok(None),
         }
@@ -449,8 +453,8 @@ impl DeliveryStore for SledStore {
             None => Bound::Included(keys::DUE.to_vec()),
         };
         let mut out = Vec::new();
-        for item in self.db.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
-            let (k, v) = item.map_err(io)?;
+        for item in self.db()?.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
             let Some((due, delivery)) = keys::parse_due(&k) else {
                 break; // past the due table
             };
@@ -525,8 +529,8 @@ impl StatsStore for SledStore {
             })
         };
         let mut out = Vec::new();
-        for item in self.db.range(start..) {
-            let (k, v) = item.map_err(io)?;
+        for item in self.db()?.range(start..) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
             if !k.starts_with(prefix.as_slice()) {
                 break;
             }
@@ -555,8 +559,8 @@ impl StatsStore for SledStore {
         };
         let end = Bound::Excluded(keys::event(first_ulid_at(before)));
         let mut candidates = Vec::new();
-        for item in self.db.range::<Vec<u8>, _>((start, end)).take(limit) {
-            let (k, _) = item.map_err(io)?;
+        for item in self.db()?.range::<Vec<u8>, _>((start, end)).take(limit) {
+            let (k, _) = item.map_err(|e| self.io(e))?;
             candidates.push(read_u128(&k[keys::EVENT.len()..], "event key")?);
         }
         let next = if candidates.len() == limit {
@@ -623,17 +627,17 @@ impl SledStore {
                         doomed.push(k);
                     }
                 }
-                for item in self.db.range(start..end) {
-                    doomed.push(item.map_err(io)?.0.to_vec());
+                for item in self.db()?.range(start..end) {
+                    doomed.push(item.map_err(|e| self.io(e))?.0.to_vec());
                 }
             }
         }
         let end = keys::alert_history(before, 0);
-        for item in self.db.range(keys::ALERT_HISTORY.to_vec()..end) {
-            doomed.push(item.map_err(io)?.0.to_vec());
+        for item in self.db()?.range(keys::ALERT_HISTORY.to_vec()..end) {
+            doomed.push(item.map_err(|e| self.io(e))?.0.to_vec());
         }
-        for item in self.db.scan_prefix(keys::IDEMPOTENCY) {
-            let (k, v) = item.map_err(io)?;
+        for item in self.db()?.scan_prefix(keys::IDEMPOTENCY) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
             if idempotency_expired(Some(&v), idempotency_before) {
                 doomed.push(k.to_vec());
             }
@@ -680,8 +684,11 @@ impl SledStore {
         let mut page = crate::store::DeliveryPage::default();
         let mut scanned = 0;
         let mut last_seen = None;
-        for item in self.db.range((Bound::Included(start), end)).rev() {
-            let (k, _) = item.map_err(io)?;
+        // One handle for the scan and the records it finds (no nested use
+        // of the slot: see `slot`).
+        let db = self.db()?;
+        for item in db.range((Bound::Included(start), end)).rev() {
+            let (k, _) = item.map_err(|e| self.io(e))?;
             let Some(id) = keys::trailing_id(&k).map(DeliveryId::from_bytes) else {
                 continue;
             };
@@ -693,8 +700,9 @@ impl SledStore {
             }
             scanned += 1;
             last_seen = Some(id);
-            let Some(d) = self.delivery(id)? else {
-                continue;
+            let d = match db.get(keys::delivery(id)).map_err(|e| self.io(e))? {
+                Some(bytes) => Delivery::decode(&bytes)?,
+                None => continue,
             };
             if d.tenant_id != f.tenant
                 || f.event_type.as_deref().is_some_and(|e| e != d.event_type)
@@ -812,15 +820,27 @@ mod tests {
             commit(&s, vec![event("acme", key, None)]),
             [Committed::Created]
         );
-        assert!(s.db.get(keys::event_id("acme", &id)).unwrap().is_none());
+        assert!(s
+            .db()
+            .unwrap()
+            .get(keys::event_id("acme", &id))
+            .unwrap()
+            .is_none());
         assert_eq!(s.event_by_id("acme", &id).unwrap().unwrap().key, key);
 
         let theirs = event("globex", key + 2, Some(&id));
         assert_eq!(commit(&s, vec![theirs]), [Committed::Created]);
-        assert!(s.db.get(keys::event_id("globex", &id)).unwrap().is_some());
+        assert!(s
+            .db()
+            .unwrap()
+            .get(keys::event_id("globex", &id))
+            .unwrap()
+            .is_some());
         let old = key + 3;
         commit(&s, vec![event("acme", old, None)]);
-        s.db.insert(keys::event_id("acme", "legacy"), &old.to_be_bytes())
+        s.db()
+            .unwrap()
+            .insert(keys::event_id("acme", "legacy"), &old.to_be_bytes())
             .unwrap();
         assert_eq!(s.event_by_id("acme", "legacy").unwrap().unwrap().key, old);
     }
@@ -859,15 +879,21 @@ mod tests {
             keys::deliveries_of_endpoint(ep),
             keys::deliveries_of_tenant("acme"),
         ] {
-            let left: Vec<_> = s.db.scan_prefix(&prefix).keys().collect();
+            let left: Vec<_> = s.db().unwrap().scan_prefix(&prefix).keys().collect();
             assert_eq!(left.len(), 1, "only the pending delivery's index entry");
         }
         assert!(s
-            .db
+            .db()
+            .unwrap()
             .scan_prefix(keys::attempts_of(done.id))
             .next()
             .is_none());
-        assert!(s.db.get(keys::event(done.event_key)).unwrap().is_none());
+        assert!(s
+            .db()
+            .unwrap()
+            .get(keys::event(done.event_key))
+            .unwrap()
+            .is_none());
     }
 
     /// An Idempotency-Key that expired when the purge scanned, but was
@@ -990,7 +1016,7 @@ mod tests {
         ne.deliveries = vec![d.clone()];
         commit(&s, vec![ne]);
         record(&s, &d, at, 200);
-        let on_disk = |s: &SledStore| s.db.get(keys::health(ep)).unwrap().is_some();
+        let on_disk = |s: &SledStore| s.db().unwrap().get(keys::health(ep)).unwrap().is_some();
         assert_eq!(s.endpoint_health(ep).unwrap().consecutive_failures, 0);
         assert!(s.endpoint_health(ep).unwrap().last_success_at.is_some());
         assert!(!on_disk(&s), "held in memory until a tick");
@@ -1001,6 +1027,6 @@ mod tests {
             std::thread::yield_now();
         }
         let stats = keys::stats(keys::STATS_MINUTE, "acme", Grain::Minute.floor(at), ep);
-        assert!(s.db.get(stats).unwrap().is_some());
+        assert!(s.db().unwrap().get(stats).unwrap().is_some());
     }
 }

@@ -19,9 +19,11 @@ mod cycle;
 mod delivery;
 mod keys;
 mod migrations;
+mod slot;
 
 use cache::ReadCache;
 use cycle::{Rows, SledBackend};
+use slot::{Reopen, Slot};
 
 use crate::clock::{Clock, SystemClock};
 use crate::domain::alert::{Alert, Rule, Transition};
@@ -36,13 +38,14 @@ use crate::store::committer::{on_committer_thread, Committer};
 use crate::store::ops::{output, WriteOp};
 use crate::store::{
     AlertStore, Conflict, EndpointStore, KeyStore, Result, SessionStore, Store, StoreError,
-    TenantStore, UserStore,
+    TenantStore, UserStore, WriteFailure,
 };
 
 /// Herald's data directory, opened.
 #[derive(Clone)]
 pub struct SledStore {
-    db: sled::Db,
+    /// The database, replaceable in place after write failures.
+    slot: Arc<Slot>,
     /// The group committer, over [`SledBackend`].
     committer: Committer,
     /// The write-behind health and statistics rows (the committer's
@@ -52,15 +55,25 @@ pub struct SledStore {
     cache: Arc<ReadCache>,
 }
 
-fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
-}
-
-fn tx_err(e: TransactionError<Conflict>) -> StoreError {
-    match e {
-        TransactionError::Abort(c) => StoreError::Conflict(c),
-        TransactionError::Storage(e) => io(e),
-    }
+/// Opens sled at `path`.
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(cache_bytes)
+        // We flush explicitly before acknowledging; the background
+        // flusher only bounds how much unacknowledged work a crash loses.
+        .flush_every_ms(Some(1000))
+        .open()
+        .map_err(|e| match e {
+            // sled reports its file lock as a generic I/O error; this is
+            // the one an operator meets when the server is running.
+            sled::Error::Io(ref ioe) if ioe.to_string().contains("could not acquire lock") => {
+                StoreError::Locked {
+                    path: path.display().to_string(),
+                }
+            }
+            other => StoreError::Io(other.to_string()),
+        })
 }
 
 impl SledStore {
@@ -69,35 +82,24 @@ impl SledStore {
     /// write-behind rows are written on `clock`'s ticks.
     pub fn open(path: &Path, cache_bytes: u64, clock: Arc<dyn Clock>) -> Result<Self> {
         let held_data = migrations::holds_data(path);
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            // We flush explicitly before acknowledging; the background
-            // flusher only bounds how much unacknowledged work a crash loses.
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(|e| match e {
-                // sled reports its file lock as a generic I/O error; this is
-                // the one an operator meets when the server is running.
-                sled::Error::Io(ref ioe) if ioe.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked {
-                        path: path.display().to_string(),
-                    }
-                }
-                other => io(other),
-            })?;
+        let db = open_db(path, cache_bytes)?;
         migrations::check_recovered(&db, held_data)?;
-        Self::with_db(db, clock)
+        let reopen = Reopen {
+            path: path.to_path_buf(),
+            cache_bytes,
+        };
+        Self::with_db(db, Some(reopen), clock)
     }
 
-    fn with_db(db: sled::Db, clock: Arc<dyn Clock>) -> Result<Self> {
+    fn with_db(db: sled::Db, reopen: Option<Reopen>, clock: Arc<dyn Clock>) -> Result<Self> {
         migrations::run(&db)?;
+        let slot = Arc::new(Slot::new(db, reopen, clock.clone()));
         let (rows, cache) = (Arc::new(Rows::default()), Arc::new(ReadCache::default()));
-        let backend = SledBackend::new(db.clone(), rows.clone(), cache.clone());
+        let backend = SledBackend::new(slot.clone(), rows.clone(), cache.clone());
         let committer = Committer::start(backend, clock)
             .map_err(|e| StoreError::Io(format!("starting the committer: {e}")))?;
         Ok(Self {
-            db,
+            slot,
             committer,
             rows,
             cache,
@@ -115,14 +117,32 @@ impl SledStore {
             .temporary(true)
             .cache_capacity(16 << 20)
             .open()
-            .map_err(io)?;
-        Self::with_db(db, clock)
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        Self::with_db(db, None, clock)
+    }
+
+    /// The database, for one call (never held while asking again: see
+    /// `slot`).
+    fn db(&self) -> Result<Arc<sled::Db>> {
+        self.slot.db()
+    }
+
+    /// A sled error as a store error; an I/O error marks the store failing.
+    fn io(&self, e: sled::Error) -> StoreError {
+        self.slot.io(e)
+    }
+
+    fn tx_err(&self, e: TransactionError<Conflict>) -> StoreError {
+        match e {
+            TransactionError::Abort(c) => StoreError::Conflict(c),
+            TransactionError::Storage(e) => self.io(e),
+        }
     }
 
     /// Flushes sled (an fsync) after a direct write; the write-behind
     /// rows are left to the committer.
     fn sync(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(io)
+        self.db()?.flush().map(|_| ()).map_err(|e| self.io(e))
     }
 
     /// A record through the read cache: `cached` if it was there, else
@@ -146,22 +166,24 @@ impl SledStore {
     }
 
     fn get<T: Versioned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self.db.get(key).map_err(io)? {
+        match self.db()?.get(key).map_err(|e| self.io(e))? {
             Some(bytes) => T::decode(&bytes).map(Some),
             None => Ok(None),
         }
     }
 
     fn put<T: Versioned>(&self, key: &[u8], value: &T) -> Result<()> {
-        self.db.insert(key, value.encode()).map_err(io)?;
+        self.db()?
+            .insert(key, value.encode())
+            .map_err(|e| self.io(e))?;
         self.sync()
     }
 
     fn insert_new<T: Versioned>(&self, key: &[u8], value: &T) -> Result<bool> {
         let swapped = self
-            .db
+            .db()?
             .compare_and_swap(key, None as Option<&[u8]>, Some(value.encode()))
-            .map_err(io)?;
+            .map_err(|e| self.io(e))?;
         if swapped.is_ok() {
             self.sync()?;
         }
@@ -180,8 +202,8 @@ impl SledStore {
             None => Bound::Included(prefix.to_vec()),
         };
         let mut out = Vec::new();
-        for item in self.db.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
-            let (k, v) = item.map_err(io)?;
+        for item in self.db()?.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
             if !k.starts_with(prefix) || out.len() >= limit {
                 break;
             }
@@ -232,7 +254,7 @@ impl KeyStore for SledStore {
         let mut batch = sled::Batch::default();
         batch.insert(keys::key(k.id), k.encode());
         batch.insert(keys::key_hash(&k.hash), &k.id.to_bytes());
-        let r = self.db.apply_batch(batch).map_err(io);
+        let r = self.db()?.apply_batch(batch).map_err(|e| self.io(e));
         self.cache.key_changed();
         r?;
         self.sync()
@@ -255,7 +277,12 @@ impl KeyStore for SledStore {
             return Ok(Some(k));
         }
         let generation = self.cache.generation();
-        let k = match self.db.get(keys::key_hash(hash)).map_err(io)? {
+        // NB: the handle goes before the record is read (no nested use).
+        let id = self
+            .db()?
+            .get(keys::key_hash(hash))
+            .map_err(|e| self.io(e))?;
+        let k = match id {
             Some(id) => match <[u8; 16]>::try_from(id.as_ref()) {
                 Ok(b) => self.key(KeyId::from_bytes(b))?,
                 Err(_) => {
@@ -307,7 +334,9 @@ impl SessionStore for SledStore {
     }
 
     fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()> {
-        self.db.remove(keys::session(id_hash)).map_err(io)?;
+        self.db()?
+            .remove(keys::session(id_hash))
+            .map_err(|e| self.io(e))?;
         self.sync()
     }
 
@@ -321,7 +350,7 @@ impl EndpointStore for SledStore {
         let url_key = keys::endpoint_url(&e.tenant_id, &e.url);
         let id = e.id.to_bytes();
         let record = e.encode();
-        self.db
+        self.db()?
             .transaction(|tx| {
                 if tx.get(&url_key)?.is_some() {
                     return Err(ConflictableTransactionError::Abort(Conflict::UrlTaken));
@@ -331,7 +360,7 @@ impl EndpointStore for SledStore {
                 tx.insert(url_key.clone(), &id[..])?;
                 Ok(())
             })
-            .map_err(tx_err)?;
+            .map_err(|e| self.tx_err(e))?;
         self.cache.endpoint_changed(e);
         self.sync()
     }
@@ -346,7 +375,7 @@ impl EndpointStore for SledStore {
         };
         let record = written.encode();
         let r = self
-            .db
+            .db()?
             .transaction(|tx| {
                 let current = match tx.get(&key)? {
                     Some(b) => Endpoint::decode(&b).ok(),
@@ -366,7 +395,7 @@ impl EndpointStore for SledStore {
                 tx.insert(key.clone(), record.clone())?;
                 Ok(())
             })
-            .map_err(tx_err);
+            .map_err(|e| self.tx_err(e));
         // Even a failed transaction may have raced another writer: drop
         // the copies either way.
         self.cache.endpoint_changed(e);
@@ -380,7 +409,7 @@ impl EndpointStore for SledStore {
         batch.remove(keys::endpoint(e.id));
         batch.remove(keys::endpoint_by_tenant(&e.tenant_id, e.id));
         batch.remove(keys::endpoint_url(&e.tenant_id, &e.url));
-        let r = self.db.apply_batch(batch).map_err(io);
+        let r = self.db()?.apply_batch(batch).map_err(|e| self.io(e));
         self.cache.endpoint_changed(e);
         r?;
         self.sync()
@@ -441,7 +470,7 @@ impl AlertStore for SledStore {
             keys::alert_history(t.at, crate::domain::ids::new_ulid(t.at).0),
             t.encode(),
         );
-        self.db.apply_batch(batch).map_err(io)?;
+        self.db()?.apply_batch(batch).map_err(|e| self.io(e))?;
         self.sync()
     }
 
@@ -450,29 +479,35 @@ impl AlertStore for SledStore {
     }
 
     fn alert_history(&self, limit: usize) -> Result<Vec<Transition>> {
-        self.db
+        self.db()?
             .scan_prefix(keys::ALERT_HISTORY)
             .rev()
             .take(limit)
-            .map(|r| r.map_err(io).and_then(|(_, v)| Transition::decode(&v)))
+            .map(|r| {
+                r.map_err(|e| self.io(e))
+                    .and_then(|(_, v)| Transition::decode(&v))
+            })
             .collect()
     }
 }
 
 impl Store for SledStore {
     fn is_bootstrapped(&self) -> Result<bool> {
-        self.db.contains_key(keys::META_BOOTSTRAPPED).map_err(io)
+        self.db()?
+            .contains_key(keys::META_BOOTSTRAPPED)
+            .map_err(|e| self.io(e))
     }
 
     fn mark_bootstrapped(&self) -> Result<()> {
-        self.db
+        self.db()?
             .insert(keys::META_BOOTSTRAPPED, &[1u8][..])
-            .map_err(io)?;
+            .map_err(|e| self.io(e))?;
         self.sync()
     }
 
     fn schema_version(&self) -> Result<u32> {
-        migrations::stored_version(&self.db)
+        let db = self.db()?;
+        migrations::stored_version(&db)
     }
 
     fn flush(&self) -> Result<()> {
@@ -485,8 +520,22 @@ impl Store for SledStore {
         self.committer.submit(WriteOp::Flush, output::done).wait()
     }
 
+    fn write_failure(&self) -> Option<WriteFailure> {
+        self.slot.failure()
+    }
+
+    fn recover(&self) -> Result<()> {
+        if self.slot.failure().is_none() && self.slot.db().is_ok() {
+            return Ok(());
+        }
+        self.slot.reopen(|| {
+            self.cache.clear();
+            self.rows.rewrite_all();
+        })
+    }
+
     fn size_on_disk(&self) -> Result<u64> {
-        self.db.size_on_disk().map_err(io)
+        self.db()?.size_on_disk().map_err(|e| self.io(e))
     }
 }
 
@@ -496,6 +545,127 @@ mod tests {
 
     // The whole store contract, on sled.
     crate::store::conformance::suite!(|| Arc::new(SledStore::temporary().unwrap()));
+
+    /// A filesystem of the test's own, `bytes` big: a tmpfs, which needs
+    /// root (`None` otherwise). Unmounted on drop.
+    struct SmallFs(tempfile::TempDir);
+
+    impl SmallFs {
+        fn mount(bytes: u64) -> Option<Self> {
+            let dir = tempfile::tempdir().ok()?;
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            mounted.then_some(SmallFs(dir))
+        }
+
+        fn path(&self) -> &Path {
+            self.0.path()
+        }
+
+        /// Writes a file until the filesystem is full.
+        fn fill(&self, name: &str) {
+            use std::io::Write;
+            let mut f = std::fs::File::create(self.path().join(name)).unwrap();
+            let chunk = vec![0u8; 64 << 10];
+            while f.write_all(&chunk).and_then(|_| f.sync_data()).is_ok() {}
+        }
+    }
+
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_writes_as_unavailable_until_recover_reopens_in_place() {
+        use crate::store::conformance::{endpoint, new_event, t0};
+        use crate::store::{CommitOutcome, DeliveryStore, EventStore, StatsStore};
+        let Some(fs) = SmallFs::mount(16 << 20) else {
+            eprintln!("skipped: mounting a small tmpfs needs root");
+            return;
+        };
+        let s = SledStore::open(&fs.path().join("data"), 4 << 20, Arc::new(SystemClock)).unwrap();
+        let ep = endpoint("acme", "https://a.test/hook");
+        s.insert_endpoint(&ep).unwrap();
+        let commit = |id: &str| {
+            s.commit_events(vec![new_event("acme", t0(), Some(id), &[ep.id])], None)
+                .wait()
+        };
+        let mut acked = Vec::new();
+        for i in 0..20 {
+            let id = format!("early_{i}");
+            assert!(matches!(commit(&id), Ok(CommitOutcome::Done(_))));
+            acked.push(id);
+        }
+        fs.fill("filler");
+        // The disk is full: the next writes fail, as "unavailable", and
+        // the store says so.
+        let mut refused = None;
+        for i in 0..100_000 {
+            let id = format!("late_{i}");
+            match commit(&id) {
+                Ok(_) => acked.push(id),
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            }
+        }
+        assert!(
+            matches!(refused, Some(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        let failure = s.write_failure().expect("the store reports its failure");
+        assert!(failure.error.contains("no space"), "{}", failure.error);
+        let t = Tenant {
+            id: "globex".into(),
+            name: "Globex".into(),
+            suspended: false,
+            created_at: t0(),
+            updated_at: t0(),
+        };
+        assert!(matches!(
+            s.insert_tenant(&t),
+            Err(StoreError::Unavailable(_))
+        ));
+        std::fs::remove_file(fs.path().join("filler")).unwrap();
+        // Readers go on while the store reopens (they wait for it, briefly).
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (s, stop, first) = (s.clone(), stop.clone(), acked[0].clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    assert!(s.event_by_id("acme", &first).unwrap().is_some());
+                    s.store_stats();
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        s.recover().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(reader.join().unwrap() > 0);
+        assert_eq!(s.write_failure(), None);
+        // Everything acknowledged is there, with its deliveries due.
+        for id in &acked {
+            assert!(s.event_by_id("acme", id).unwrap().is_some(), "{id} lost");
+        }
+        let due = s.due_between(None, t0(), usize::MAX).unwrap();
+        assert_eq!(due.len(), acked.len());
+        // And writes go on.
+        assert!(matches!(commit("after"), Ok(CommitOutcome::Done(_))));
+        assert!(s.insert_tenant(&t).unwrap());
+        assert_eq!(s.tenant("globex").unwrap(), Some(t));
+    }
 
     #[test]
     fn a_second_open_reports_the_lock_clearly() {
