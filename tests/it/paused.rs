@@ -238,7 +238,26 @@ fn serve_until_exit(
     listen: &str,
     within: Duration,
 ) -> (Option<bool>, String, String) {
-    let mut child = Command::new(bin())
+    serve_as(&[], data_dir, listen, within)
+}
+
+/// [`serve_until_exit`] run through `prefix` (e.g. `setpriv …`, which
+/// execs the binary).
+fn serve_as(
+    prefix: &[&str],
+    data_dir: &Path,
+    listen: &str,
+    within: Duration,
+) -> (Option<bool>, String, String) {
+    let mut cmd = match prefix.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin());
+            c
+        }
+        None => Command::new(bin()),
+    };
+    let mut child = cmd
         .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .env_remove("HERALD_PLATFORM_KEY")
@@ -456,24 +475,45 @@ fn a_damaged_data_directory_is_refused_plainly_with_the_restore_command() {
 }
 
 #[test]
-fn a_read_only_data_directory_is_refused_plainly() {
+fn a_data_directory_the_server_may_not_write_is_refused_plainly() {
     use std::os::unix::fs::PermissionsExt as _;
-    let (_tmp, dir) = written_dir();
-    for f in ["db", "conf"] {
-        let _ = std::fs::set_permissions(dir.join(f), std::fs::Permissions::from_mode(0o444));
-    }
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).expect("chmod");
-    // Root ignores permissions: the case means nothing there.
-    if std::fs::write(dir.join("probe"), b"x").is_ok() {
-        eprintln!("skipped: running as root, permissions do not apply");
-        return;
-    }
-    let (exited, _, stderr) = serve_until_exit(&dir, "127.0.0.1:0", Duration::from_secs(30));
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (tmp, dir) = written_dir();
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+    };
+    // Root ignores permissions: as root, the server runs as `nobody` on
+    // the directory root owns (readable, not writable, by nobody).
+    let root = std::fs::write(dir.join("probe"), b"x").is_ok();
+    let _ = std::fs::remove_file(dir.join("probe"));
+    let prefix: Vec<&str> = if root {
+        let have = Command::new("setpriv").arg("--version").output();
+        if !have.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: root without setpriv, permissions do not apply");
+            return;
+        }
+        mode(tmp.path(), 0o755);
+        vec![
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]
+    } else {
+        mode(&dir, 0o555);
+        vec![]
+    };
+    let (exited, _, stderr) = serve_as(&prefix, &dir, "127.0.0.1:0", Duration::from_secs(30));
+    mode(&dir, 0o755);
     assert_eq!(exited, Some(false), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let d = dir.display().to_string();
     assert!(
-        stderr.contains(&format!("cannot open the data directory {}", dir.display())),
+        stderr.contains(&format!("cannot open the data directory {d}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ermission denied"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("chown -R herald: {d}")),
         "{stderr}"
     );
 }
