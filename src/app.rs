@@ -100,7 +100,16 @@ fn connection_budget(cfg: &Config) -> crate::domain::limits::ConnectionBudget {
 /// Why the server could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The data directory could not be opened.
+    /// The data directory could not be opened (the message says why and
+    /// what to do: [`open_failure`]).
+    #[error("{}", open_failure(.dir, .err))]
+    Open {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        err: StoreError,
+    },
+    /// The store failed after it was opened.
     #[error("{0}")]
     Store(#[from] StoreError),
     /// The delivery engine could not start.
@@ -130,6 +139,35 @@ pub enum AppError {
     },
 }
 
+/// What an operator reads when the data directory `dir` does not open:
+/// the directory, the cause and the way out. A damaged directory is left
+/// as it is (it may be needed to recover more) and a backup restored in
+/// its place; a lock or a newer schema needs no restore.
+pub fn open_failure(dir: &std::path::Path, err: &StoreError) -> String {
+    let d = dir.display();
+    let restore = format!(
+        "If it is damaged, move it aside (mv {d} {d}.damaged) and restore the latest backup \
+         into its place: herald restore BACKUP_FILE --data-dir {d} \
+         (then start with --paused to check it before anything is delivered)."
+    );
+    match err {
+        StoreError::Locked { .. } => format!(
+            "cannot open the data directory {d}: it is in use by another process \
+             (is herald serve already running on it?). Stop that process, or use another --data-dir."
+        ),
+        StoreError::TooNew { found, known } => format!(
+            "cannot open the data directory {d}: it was written by a newer herald \
+             (schema {found}; this binary knows up to {known}). Run the newer herald on it, \
+             or restore a backup made with this version: herald restore BACKUP_FILE --data-dir NEW_DIR."
+        ),
+        StoreError::Io(cause) if cause.contains("ermission denied") => format!(
+            "cannot open the data directory {d}: {cause}. \
+             The user running herald must own it and its files (e.g. chown -R herald: {d}). {restore}"
+        ),
+        other => format!("cannot open the data directory {d}: {other}. {restore}"),
+    }
+}
+
 /// The service settings a configuration implies.
 pub fn settings(cfg: &Config) -> Settings {
     Settings {
@@ -153,6 +191,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         retry_schedule: cfg.retry_schedule.clone(),
         disable_after: cfg.disable_after,
         events: None,
+        paused: cfg.paused,
         client: ClientConfig {
             request_timeout: cfg.request_timeout,
             connect_timeout: cfg.request_timeout.min(Duration::from_secs(5)),
@@ -185,7 +224,10 @@ struct Parts {
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
-    let store = open_store(&cfg.store_location(), clock.clone())?;
+    let store = open_store(&cfg.store_location(), clock.clone()).map_err(|err| AppError::Open {
+        dir: cfg.data_dir.clone(),
+        err,
+    })?;
     log::info!("data directory {} opened", cfg.data_dir.display());
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
     let mut ecfg = engine_config(cfg);
@@ -196,13 +238,15 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
         cfg.workers,
         cfg.retry_schedule
     );
+    if cfg.paused {
+        log::warn!(
+            "started paused (--paused): the API and the panel answer and ingest stores events, \
+             but nothing is delivered and no alert is sent until resumed \
+             (POST /api/v1/admin/resume, the panel's banner, or a start without --paused)"
+        );
+    }
     let herald =
         Herald::new(store.clone(), clock, settings(cfg)).with_dispatch(Arc::new(engine.clone()));
-    if let Some(first) =
-        herald.bootstrap(cfg.admin_password.as_deref(), cfg.platform_key.as_deref())?
-    {
-        print_first_run(&first);
-    }
     herald.sync_alert_endpoints(&cfg.alert_urls, cfg.alert_secret.as_deref())?;
     let alerts =
         crate::service::start_alerts(herald.clone(), events_rx, cfg.alert_thresholds.clone());
@@ -245,15 +289,35 @@ impl Parts {
     }
 }
 
+/// First start: creates the admin user and a platform key and prints
+/// them. Called only once the listeners are bound, so a start that fails
+/// (a busy port) prints nothing and stores no credentials nobody saw; the
+/// next start that binds creates them.
+fn first_start(herald: &Herald, cfg: &Config) -> Result<(), AppError> {
+    if let Some(first) =
+        herald.bootstrap(cfg.admin_password.as_deref(), cfg.platform_key.as_deref())?
+    {
+        print_first_run(&first);
+    }
+    Ok(())
+}
+
 /// The API listener, HTTPS with `tls`; each HTTP worker accepts at most
 /// `per_worker_connections` connections, the rest wait in the backlog.
+/// `bound` runs once the address is bound and before any request is
+/// served; its error stops the start.
 fn http_server(
     herald: Herald,
     listen: &str,
     tls: Option<rustls::ServerConfig>,
     signals: bool,
     per_worker_connections: usize,
-) -> Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>), std::io::Error> {
+    bound: impl FnOnce() -> Result<(), AppError>,
+) -> Result<(actix_web::dev::Server, Vec<std::net::SocketAddr>), AppError> {
+    let http_err = |err| AppError::Http {
+        addr: listen.to_string(),
+        err,
+    };
     let data = web::Data::new(herald);
     let server = HttpServer::new(move || {
         App::new()
@@ -266,9 +330,11 @@ fn http_server(
     .workers(http_workers())
     .max_connections(per_worker_connections);
     let server = match tls {
-        Some(config) => server.bind_rustls_0_23(listen, config)?,
-        None => server.bind(listen)?,
-    };
+        Some(config) => server.bind_rustls_0_23(listen, config),
+        None => server.bind(listen),
+    }
+    .map_err(http_err)?;
+    bound()?;
     let server = if signals {
         server
     } else {
@@ -323,7 +389,7 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
         addr: cfg.listen.clone(),
         err,
     };
-    actix_web::rt::System::new().block_on(async {
+    let served = actix_web::rt::System::new().block_on(async {
         crate::http::tls::reload_on_sighup(certs)?;
         if let Some(addr) = &cfg.metrics_listen {
             let m = metrics_server(parts.herald.clone(), addr).map_err(|err| AppError::Http {
@@ -338,10 +404,17 @@ pub fn serve(cfg: Config) -> Result<(), AppError> {
             tls,
             true,
             budget.per_http_worker,
-        )
-        .map_err(http_err)?;
+            || first_start(&parts.herald, &cfg),
+        )?;
         server.await.map_err(http_err)
-    })?;
+    });
+    if let Err(e) = served {
+        // Not serving (a busy port): stop what `open` started, in order.
+        if let Err(flush) = parts.shut_down() {
+            log::error!("flushing the store after a failed start: {flush}");
+        }
+        return Err(e);
+    }
     log::info!("HTTP server stopped; stopping delivery and flushing the store");
     parts.shut_down()?;
     Ok(())
@@ -420,10 +493,14 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
     let (tx, rx) = std::sync::mpsc::channel();
     let listen = cfg.listen.clone();
     let herald = parts.herald.clone();
+    let first = cfg.clone();
     let thread = std::thread::spawn(move || {
         let sys = actix_web::rt::System::new();
         sys.block_on(async move {
-            let (server, addrs) = match http_server(herald, &listen, tls, false, per_worker) {
+            let h = herald.clone();
+            let bound = move || first_start(&h, &first);
+            let (server, addrs) = match http_server(herald, &listen, tls, false, per_worker, bound)
+            {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = tx.send(Err(e));
@@ -433,14 +510,21 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
             let addr = addrs.first().copied();
             let _ = tx.send(
                 addr.map(|a| (server.handle(), a))
-                    .ok_or_else(|| std::io::Error::other("bound no address")),
+                    .ok_or_else(|| AppError::Http {
+                        addr: listen.clone(),
+                        err: std::io::Error::other("bound no address"),
+                    }),
             );
             let _ = server.await;
         });
     });
+    let http_err = |err| AppError::Http {
+        addr: cfg.listen.clone(),
+        err,
+    };
     let (handle, addr) = match rx
         .recv()
-        .map_err(|_| std::io::Error::other("server thread died"))
+        .map_err(|_| http_err(std::io::Error::other("server thread died")))
         .and_then(|r| r)
     {
         Ok(bound) => bound,
@@ -448,10 +532,7 @@ pub fn start(cfg: Config, clock: Arc<dyn Clock>) -> Result<Running, AppError> {
             // Not listening: stop what `open` started before reporting.
             let _ = thread.join();
             let _ = parts.shut_down();
-            return Err(AppError::Http {
-                addr: cfg.listen.clone(),
-                err,
-            });
+            return Err(err);
         }
     };
     Ok(Running {
@@ -476,4 +557,43 @@ fn print_first_run(first: &crate::service::FirstRun) {
     }
     println!("These are shown only once. Store them somewhere safe.");
     println!("=============================================================");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_failure_names_the_directory_the_cause_and_the_way_out() {
+        let dir = std::path::Path::new("/var/lib/herald");
+        let restore = "herald restore BACKUP_FILE --data-dir /var/lib/herald";
+        let damaged = open_failure(dir, &StoreError::Io("Read corrupted data".into()));
+        assert!(damaged.starts_with("cannot open the data directory /var/lib/herald: "));
+        assert!(damaged.contains("Read corrupted data"), "{damaged}");
+        assert!(damaged.contains(restore), "{damaged}");
+        let denied = open_failure(
+            dir,
+            &StoreError::Io("Permission denied (os error 13)".into()),
+        );
+        assert!(
+            denied.contains("chown -R herald: /var/lib/herald"),
+            "{denied}"
+        );
+        assert!(denied.contains(restore), "{denied}");
+        let newer = open_failure(dir, &StoreError::TooNew { found: 3, known: 1 });
+        assert!(
+            newer.contains("schema 3") && newer.contains("up to 1"),
+            "{newer}"
+        );
+        assert!(newer.contains("herald restore"), "{newer}");
+        // A lock is not damage: no restore.
+        let locked = open_failure(
+            dir,
+            &StoreError::Locked {
+                path: dir.display().to_string(),
+            },
+        );
+        assert!(locked.contains("in use by another process"), "{locked}");
+        assert!(!locked.contains("herald restore"), "{locked}");
+    }
 }

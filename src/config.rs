@@ -89,6 +89,8 @@ pub struct Config {
     pub alert_thresholds: crate::domain::alert::Thresholds,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Start with deliveries and alerts paused (`--paused`).
+    pub paused: bool,
     /// Whether http:// endpoints are accepted.
     pub allow_http: bool,
     /// Private ranges deliveries may reach.
@@ -227,6 +229,7 @@ impl ServeArgs {
             alert_down_after,
             alert_window,
             data_dir,
+            paused,
             allow_http,
             allow_private_networks,
             retry_schedule,
@@ -380,6 +383,7 @@ impl ServeArgs {
             alert_secret,
             alert_thresholds,
             data_dir,
+            paused,
             allow_http,
             allowed_networks,
             retry_schedule,

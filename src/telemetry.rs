@@ -84,6 +84,8 @@ pub struct Gauges {
     pub store_bytes: u64,
     /// Process resident memory.
     pub rss_bytes: u64,
+    /// Whether deliveries and alerts are paused.
+    pub paused: bool,
     /// Whether the store's writes succeed (`Store::write_failure`).
     pub store_writable: bool,
     /// Free bytes on the data directory's disk at the disk guard's last
@@ -197,7 +199,12 @@ pub fn render(g: &Gauges) -> String {
             c.load(Relaxed)
         );
     }
-    let gauges: [(&str, &str, f64); 6] = [
+    let gauges: [(&str, &str, f64); 7] = [
+        (
+            "herald_paused",
+            "1 while deliveries and alerts are paused (serve --paused, /api/v1/admin/pause).",
+            if g.paused { 1.0 } else { 0.0 },
+        ),
         (
             "herald_dispatch_queue_depth",
             "Deliveries waiting in per-endpoint queues.",

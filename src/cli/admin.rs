@@ -1,4 +1,5 @@
-//! `herald tenants …` and `herald keys …`, locally or through the API.
+//! `herald tenants …`, `herald keys …` and `herald users reset-password`,
+//! locally or through the API.
 //!
 //! Both paths produce the API's JSON shapes (`crate::views`), so the output
 //! is the same whichever way the command ran.
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::Target;
 use crate::clock::SystemClock;
-use crate::http::api::json::{KeyView, PageView, TenantView};
+use crate::http::api::json::{KeyView, PageView, PasswordResetView, TenantView};
 use crate::service::{Caller, Herald, NewKey, NewTenant, PageRequest, Settings, TenantPatch};
 use crate::store::{Location, StoreError};
 
@@ -32,6 +33,9 @@ pub enum Op {
     ListKeys,
     RevokeKey {
         id: String,
+    },
+    ResetPassword {
+        username: String,
     },
 }
 
@@ -59,7 +63,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
             "the data directory {path} is locked by a running herald server; \
              stop it, or run this command through its API with --server http://ADDR --key PLATFORM_KEY"
         ),
-        other => other.to_string(),
+        other => crate::app::open_failure(&target.data_dir, &other),
     })?;
     let herald = Herald::new(store, Arc::new(SystemClock), Settings::offline());
     let me = Caller::Local { tenant: None };
@@ -105,6 +109,12 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
         Op::RevokeKey { id } => herald
             .revoke_key(&me, id)
             .map(|k| to_value(KeyView::new(&k, None))),
+        Op::ResetPassword { username } => herald.reset_password(&me, username).map(|password| {
+            to_value(PasswordResetView {
+                username: username.clone(),
+                password,
+            })
+        }),
     };
     result.map_err(|e| e.to_string())
 }
@@ -183,6 +193,25 @@ fn remote(op: &Op, server: &str, key: Option<&str>) -> Result<Value, String> {
         Op::ListKeys => list_all("/api/v1/keys"),
         Op::RevokeKey { id } => call("DELETE", &format!("/api/v1/keys/{id}"), None)
             .map(|_| json!({"id": id, "revoked": true})),
+        Op::ResetPassword { username } => {
+            // Everything but letters and digits escaped, dots too: a
+            // stored `..` must not become a dot segment.
+            let name: String = username
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            call(
+                "POST",
+                &format!("/api/v1/users/{name}/reset-password"),
+                None,
+            )
+        }
     }
 }
 
@@ -234,6 +263,14 @@ fn print(op: &Op, value: &Value, as_json: bool) {
                     s(&k["name"])
                 );
             }
+        }
+        Op::ResetPassword { .. } => {
+            println!(
+                "user: {}   password: {}",
+                s(&value["username"]),
+                s(&value["password"])
+            );
+            eprintln!("Store the password now: it is shown only once. The user's sessions ended.");
         }
         Op::CreateKey { .. } => {
             println!(

@@ -1,5 +1,5 @@
-//! The command line: `herald serve`, and the operator's `tenants` and
-//! `keys` commands.
+//! The command line: `herald serve`, and the operator's `tenants`, `keys`
+//! and `users` commands.
 //!
 //! The management commands work in two ways: directly on the data directory
 //! while the server is stopped, or through a running server's API with
@@ -33,6 +33,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Manage admin panel users.
+    #[command(subcommand)]
+    Users(UsersCmd),
     /// Run a benchmark and print its figures (not a test).
     Bench(crate::bench::BenchArgs),
 }
@@ -94,14 +97,20 @@ enum TenantsCmd {
 
 #[derive(Debug, Subcommand)]
 enum KeysCmd {
-    /// Create an API key; its text is printed once.
+    /// Create an API key; its text is printed once. On a stopped data
+    /// directory, `--platform` is the way back in when every platform key
+    /// is lost.
     Create {
-        /// What the key is for.
-        #[arg(long)]
-        name: String,
+        /// What the key is for [default with --platform: "recovery platform key"].
+        #[arg(long, required_unless_present = "platform")]
+        name: Option<String>,
         /// Bind the key to this tenant (otherwise a platform key).
-        #[arg(long, value_name = "TENANT_ID")]
+        #[arg(long, value_name = "TENANT_ID", conflicts_with = "platform")]
         tenant: Option<String>,
+        /// Make a platform key (what no --tenant also makes; says so
+        /// explicitly).
+        #[arg(long)]
+        platform: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -114,6 +123,18 @@ enum KeysCmd {
     Revoke {
         /// Key id (key_…).
         id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCmd {
+    /// Give a user a new random password and print it once (their
+    /// sessions end): the way back in when a password is lost.
+    ResetPassword {
+        /// The username, e.g. admin.
+        name: String,
         #[command(flatten)]
         target: Target,
     },
@@ -165,12 +186,22 @@ pub fn main() -> ExitCode {
                 KeysCmd::Create {
                     name,
                     tenant,
+                    platform: _,
                     target,
-                } => (admin::Op::CreateKey { name, tenant }, target),
+                } => {
+                    // clap has checked: a name, or --platform (which
+                    // excludes --tenant).
+                    let name = name.unwrap_or_else(|| "recovery platform key".to_string());
+                    (admin::Op::CreateKey { name, tenant }, target)
+                }
                 KeysCmd::List { target } => (admin::Op::ListKeys, target),
                 KeysCmd::Revoke { id, target } => (admin::Op::RevokeKey { id }, target),
             };
             admin::run(op, &target)
+        }
+        Command::Users(UsersCmd::ResetPassword { name, target }) => {
+            init_logging("warn");
+            admin::run(admin::Op::ResetPassword { username: name }, &target)
         }
         Command::Bench(args) => {
             init_logging("warn");

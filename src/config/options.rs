@@ -433,6 +433,15 @@ options! {
         flag: "--data-dir", env: "HERALD_DATA_DIR", default: Value("./data"),
     }
 
+    /// Serve the API and the panel but send no deliveries and no alerts
+    /// until resumed (`POST /api/v1/admin/resume`, the panel's button, or a
+    /// start without it); ingest still stores events. For inspecting a
+    /// restored or copied data directory.
+    #[arg(value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    paused: Option<bool> as Plain<bool> {
+        flag: "--paused", env: "HERALD_PAUSED", default: Value("false"),
+    }
+
     /// Accept http:// endpoint URLs (otherwise https only).
     // A bare `--allow-http` means true; `--allow-http false` also parses.
     #[arg(value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]

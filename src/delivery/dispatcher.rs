@@ -16,9 +16,16 @@
 //! taken, and the scheduler never scans behind its cursor again, so a
 //! dropped job would wait in the due index until the next start. A job
 //! that turns out stale costs a re-read: the worker checks the delivery.
+//!
+//! Paused (`herald serve --paused`, or `Dispatcher::pause`), it keeps
+//! accepting jobs into the per-endpoint queues but hands none to the
+//! workers; pausing takes back the jobs still waiting in the worker
+//! channel (those a worker already took are attempted). The queues are a
+//! cache of the due index like the rest, so nothing is dropped: resuming
+//! feeds them to the workers as usual.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -31,6 +38,10 @@ enum Msg {
     Jobs(Vec<Due>),
     /// A job ended; `Some(ok)` if it made an attempt.
     Done(Due, Option<bool>),
+    /// Hand workers nothing until `Resume`.
+    Pause,
+    /// Feed the workers again.
+    Resume,
     Stop,
 }
 
@@ -43,6 +54,8 @@ pub struct DispatchStats {
     pub in_flight: AtomicUsize,
     /// Worker threads running.
     pub workers_alive: AtomicUsize,
+    /// Whether the dispatcher hands workers nothing (see the module doc).
+    pub paused: AtomicBool,
 }
 
 /// Handle to the dispatcher thread.
@@ -58,17 +71,21 @@ impl Dispatcher {
     /// Starts the dispatcher for `workers` workers; its thread runs on,
     /// unjoined, until [`Dispatcher::stop`].
     pub fn start(per_endpoint: usize, workers: usize) -> Self {
-        Self::spawn(per_endpoint, workers).0
+        Self::spawn(per_endpoint, workers, false).0
     }
 
-    /// Starts the dispatcher for `workers` workers; the handle joins its
-    /// thread, which ends soon after [`Dispatcher::stop`].
-    pub fn spawn(per_endpoint: usize, workers: usize) -> (Self, JoinHandle<()>) {
+    /// Starts the dispatcher for `workers` workers, paused if `paused`;
+    /// the handle joins its thread, which ends soon after
+    /// [`Dispatcher::stop`].
+    pub fn spawn(per_endpoint: usize, workers: usize, paused: bool) -> (Self, JoinHandle<()>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         // Bounded: only what workers can take soon leaves the fair queues.
         let (work_tx, work_rx) = crossbeam_channel::bounded(workers.max(1));
         let stats = Arc::new(DispatchStats::default());
+        stats.paused.store(paused, Ordering::SeqCst);
         let mut state = State {
+            paused,
+            work_rx: work_rx.clone(),
             per_endpoint: per_endpoint.max(1),
             queues: HashMap::new(),
             in_flight: HashMap::new(),
@@ -117,6 +134,25 @@ impl Dispatcher {
         let _ = self.tx.send(Msg::Done(job, Some(succeeded)));
     }
 
+    /// Hands workers no further job until [`Dispatcher::resume`]; jobs keep
+    /// queueing. Jobs still waiting in the worker channel go back to their
+    /// queues; the attempts already being made finish.
+    pub fn pause(&self) {
+        self.stats.paused.store(true, Ordering::SeqCst);
+        let _ = self.tx.send(Msg::Pause);
+    }
+
+    /// Feeds the queued jobs to the workers again.
+    pub fn resume(&self) {
+        self.stats.paused.store(false, Ordering::SeqCst);
+        let _ = self.tx.send(Msg::Resume);
+    }
+
+    /// Whether it is paused.
+    pub fn is_paused(&self) -> bool {
+        self.stats.paused.load(Ordering::SeqCst)
+    }
+
     /// Stops the dispatcher; the workers finish their current job and end.
     pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
@@ -134,6 +170,10 @@ impl Dispatcher {
 }
 
 struct State {
+    /// Hand workers nothing (the messages set it, in their order).
+    paused: bool,
+    /// The workers' end of the channel, to take jobs back at a pause.
+    work_rx: Receiver<Due>,
     per_endpoint: usize,
     queues: HashMap<EndpointId, VecDeque<Due>>,
     in_flight: HashMap<EndpointId, usize>,
@@ -192,6 +232,11 @@ impl State {
     fn handle(&mut self, m: Msg) -> bool {
         match m {
             Msg::Stop => return false,
+            Msg::Pause => {
+                self.paused = true;
+                self.take_back();
+            }
+            Msg::Resume => self.paused = false,
             Msg::Jobs(jobs) => {
                 for job in jobs {
                     self.enqueue(job);
@@ -231,7 +276,31 @@ impl State {
         true
     }
 
+    /// Puts the jobs no worker has taken yet back at the head of their
+    /// queues, undoing what `feed` counted for them.
+    fn take_back(&mut self) {
+        let back: Vec<Due> = self.work_rx.try_iter().collect();
+        // Reversed, so each queue gets them back in the order they left.
+        for job in back.into_iter().rev() {
+            let ep = job.endpoint;
+            self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.stats.queued.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = self.in_flight.get_mut(&ep) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.in_flight.remove(&ep);
+                }
+            }
+            self.queues.entry(ep).or_default().push_front(job);
+            // Possibly a duplicate entry: `feed` skips stale ones.
+            self.ready.push_front(ep);
+        }
+    }
+
     fn feed(&mut self) {
+        if self.paused {
+            return;
+        }
         while let Some(ep) = self.ready.pop_front() {
             if self.busy(&ep) >= self.cap(&ep) {
                 continue; // a stale entry: it is re-added when a slot frees
@@ -363,6 +432,73 @@ mod tests {
             work.recv_timeout(Duration::from_millis(100)).is_err(),
             "once"
         );
+    }
+
+    #[test]
+    fn paused_it_hands_out_nothing_and_resumed_everything() {
+        let (d, _thread) = Dispatcher::spawn(4, 8, true);
+        let work = d.work_queue();
+        let ep = EndpointId::new(Timestamp::from_millis(1));
+        let jobs: Vec<Due> = (0..3)
+            .map(|i| Due {
+                due: Timestamp::from_millis(0),
+                delivery: DeliveryId::new(Timestamp::from_millis(i)),
+                endpoint: ep,
+            })
+            .collect();
+        d.submit(jobs.clone());
+        assert!(d.is_paused());
+        assert!(
+            work.recv_timeout(Duration::from_millis(150)).is_err(),
+            "nothing while paused"
+        );
+        d.resume();
+        let first = work.recv_timeout(Duration::from_secs(2)).expect("resumed");
+        // Pausing again takes back what no worker took: after the one in
+        // flight is done, nothing more comes until the next resume.
+        d.pause();
+        d.attempted(first, true);
+        assert!(work.recv_timeout(Duration::from_millis(150)).is_err());
+        d.resume();
+        let mut rest = Vec::new();
+        while let Ok(j) = work.recv_timeout(Duration::from_millis(300)) {
+            rest.push(j.delivery);
+        }
+        rest.sort_by_key(|id| id.to_bytes());
+        let mut want: Vec<_> = jobs[1..].iter().map(|j| j.delivery).collect();
+        want.sort_by_key(|id| id.to_bytes());
+        assert_eq!(rest, want, "each queued job exactly once");
+        assert_eq!(d.queued(), 0);
+    }
+
+    #[test]
+    fn pausing_takes_back_the_jobs_no_worker_has_taken() {
+        let d = Dispatcher::start(4, 8);
+        let work = d.work_queue();
+        let eps: Vec<EndpointId> = (0..3)
+            .map(|i| EndpointId::new(Timestamp::from_millis(i)))
+            .collect();
+        d.submit(eps.iter().map(|ep| job(*ep)).collect());
+        // Wait until the three sit in the worker channel (nobody takes them).
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while work.len() < 3 {
+            assert!(std::time::Instant::now() < deadline, "fed");
+            std::thread::yield_now();
+        }
+        d.pause();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while d.queued() < 3 {
+            assert!(std::time::Instant::now() < deadline, "taken back");
+            std::thread::yield_now();
+        }
+        assert!(work.is_empty());
+        assert_eq!(d.stats.in_flight.load(Ordering::Relaxed), 0);
+        d.resume();
+        let mut got = 0;
+        while work.recv_timeout(Duration::from_millis(300)).is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 3, "back in the channel once resumed");
     }
 
     #[test]

@@ -50,6 +50,14 @@ pub trait Dispatch: Send + Sync {
     fn stats(&self) -> EngineStats {
         EngineStats::default()
     }
+    /// Stop handing deliveries to workers (they stay due).
+    fn pause(&self) {}
+    /// Deliver again after [`Dispatch::pause`].
+    fn resume(&self) {}
+    /// Whether deliveries are paused.
+    fn paused(&self) -> bool {
+        false
+    }
 }
 
 /// Gauges of the delivery engine, for readiness and metrics.
@@ -117,6 +125,9 @@ pub struct EngineConfig {
     pub disable_after: Duration,
     /// Where to report [`EngineEvent`]s, if anywhere.
     pub events: Option<crossbeam_channel::Sender<EngineEvent>>,
+    /// Start paused: deliveries queue and wait for [`Dispatch::resume`]
+    /// (`herald serve --paused`).
+    pub paused: bool,
 }
 
 /// The running engine: scheduler, dispatcher and workers.
@@ -163,7 +174,7 @@ impl Engine {
     ) -> Result<Self, EngineError> {
         let http = client::DeliveryClient::new(config.client.clone())?;
         let (dispatcher, dispatcher_thread) =
-            Dispatcher::spawn(config.per_endpoint, config.workers);
+            Dispatcher::spawn(config.per_endpoint, config.workers, config.paused);
         let (scheduler, scheduler_thread) =
             Scheduler::spawn(store.clone(), clock.clone(), dispatcher.clone());
         let stopping = Arc::new(AtomicBool::new(false));
@@ -286,6 +297,21 @@ impl Dispatch for Engine {
             workers: self.workers,
         }
     }
+
+    fn pause(&self) {
+        self.dispatcher.pause();
+    }
+
+    fn resume(&self) {
+        self.dispatcher.resume();
+        // The scheduler may be asleep on a long wait; what is due now
+        // goes at once.
+        self.scheduler.wake();
+    }
+
+    fn paused(&self) -> bool {
+        self.dispatcher.is_paused()
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +333,7 @@ mod tests {
                 client: Default::default(),
                 disable_after: Duration::from_secs(3600),
                 events: None,
+                paused: false,
             },
         )
         .unwrap();

@@ -139,7 +139,9 @@ impl Recorder {
         if let Some(n) = next {
             self.scheduler.schedule(n);
         }
-        if s.verdict != Verdict::Success {
+        // Paused means no side effects beyond the attempts already under
+        // way: the next failure after resuming disables it instead.
+        if s.verdict != Verdict::Success && !self.dispatcher.is_paused() {
             if let Some(reason) = failing_too_long(health, self.disable_after_ms, s.at) {
                 disable_endpoint(
                     self.store.as_ref(),

@@ -61,7 +61,9 @@ pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
 
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    use api::{alerts, deliveries, event_types, events, keys, metrics, tenants, webhooks};
+    use api::{
+        admin, alerts, deliveries, event_types, events, keys, metrics, tenants, users, webhooks,
+    };
     cfg.app_data(web::QueryConfig::default().error_handler(query_error))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
@@ -88,6 +90,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(keys::list)),
                 )
                 .service(resource("/keys/{id}").route(web::delete().to(keys::revoke)))
+                .service(
+                    resource("/users/{name}/reset-password")
+                        .route(web::post().to(users::reset_password)),
+                )
+                .service(resource("/admin/pause").route(web::post().to(admin::pause)))
+                .service(resource("/admin/resume").route(web::post().to(admin::resume)))
                 .service(
                     resource("/webhooks")
                         .route(web::post().to(webhooks::create))

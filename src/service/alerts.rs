@@ -326,6 +326,9 @@ impl Watcher {
     }
 
     fn handle(&mut self, ev: EngineEvent) -> Result<()> {
+        if self.herald.paused() {
+            return Ok(()); // paused: no alert state changes, nothing sent
+        }
         match ev {
             EngineEvent::Attempted {
                 endpoint,
@@ -383,6 +386,9 @@ impl Watcher {
     /// Re-evaluates every endpoint with a firing alert, so alerts resolve
     /// (re-enabled, traffic recovered) without waiting for an attempt.
     fn tick(&mut self) -> Result<()> {
+        if self.herald.paused() {
+            return Ok(());
+        }
         let firing: Vec<EndpointId> = self
             .herald
             .store

@@ -18,6 +18,7 @@ mod keys;
 mod memory;
 mod metrics;
 mod page;
+mod pause;
 mod ratelimit;
 mod retention;
 mod sessions;
@@ -193,10 +194,14 @@ impl Herald {
         let ok = [&store, &workers, &scheduler, &disk]
             .iter()
             .all(|c| c["ok"] == true);
+        // Paused is still ready: the API and ingest answer, which is what
+        // a load balancer or an orchestrator asks; the flag (and the
+        // `herald_paused` gauge) tell a monitor that nothing goes out.
         (
             ok,
             json!({
                 "status": if ok { "ready" } else { "unavailable" },
+                "paused": self.paused(),
                 "checks": { "store": store, "workers": workers, "scheduler": scheduler, "disk": disk },
                 "delivery": {
                     "queued": e.queued,
@@ -223,6 +228,7 @@ impl Herald {
             commit_apply_micros: c.apply_micros,
             store_bytes: self.store.size_on_disk()?,
             rss_bytes: crate::telemetry::rss_bytes(),
+            paused: self.paused(),
             store_writable: self.store.write_failure().is_none(),
             disk_free_bytes: self.disk.free(),
         })

@@ -5,7 +5,8 @@
 
 use super::{Caller, Herald, Principal, Result, ServiceError};
 use crate::domain::user::{
-    check_new_password, hash_password, valid_username, verify_password, Role, User,
+    check_new_password, generate_password, hash_password, valid_username, verify_password, Role,
+    User,
 };
 
 /// A user to create.
@@ -85,6 +86,15 @@ impl Herald {
         self.logins.forget_devices(username);
         log::info!("password of user {username} set; {ended} session(s) ended");
         Ok(())
+    }
+
+    /// Gives a user a new random password (platform key, operator or the
+    /// local CLI: the way back in when a password is lost) and answers it;
+    /// like [`Herald::set_password`], the user's sessions end.
+    pub fn reset_password(&self, caller: &Caller, username: &str) -> Result<String> {
+        let password = generate_password();
+        self.set_password(caller, username, &password)?;
+        Ok(password)
     }
 
     /// Changes the calling user's own password after checking the current

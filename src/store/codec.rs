@@ -7,7 +7,9 @@
 //!
 //! **Invariant:** never reorder, remove or retype a field of a stored type
 //! in place. Add a new version: freeze the old shape as a `…Vn` struct here,
-//! bump `VERSION`, and add the upgrade branch and a fixture test.
+//! bump `VERSION`, and add the upgrade branch and a fixture test. Every
+//! type's current format has a committed fixture (`codec_fixtures`), so a
+//! change that would make stored records unreadable fails a test.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

@@ -30,6 +30,8 @@
 //! store call never acknowledges something a crash could lose.
 
 mod codec;
+#[cfg(test)]
+mod codec_fixtures;
 mod committer;
 #[cfg(test)]
 mod conformance;
@@ -79,13 +81,46 @@ pub fn open(
                     dir.display()
                 ))
             })?;
-            Ok(std::sync::Arc::new(SledStore::open(
-                dir,
-                *cache_bytes,
-                clock,
-            )?))
+            let opened = quietly_catching_panics(|| SledStore::open(dir, *cache_bytes, clock));
+            match opened {
+                Ok(store) => Ok(std::sync::Arc::new(store?)),
+                Err(panic) => Err(StoreError::Io(format!(
+                    "the storage engine failed reading it ({panic})"
+                ))),
+            }
         }
     }
+}
+
+/// Runs `f`, turning a panic into its message: sled 0.34 panics (rather
+/// than answering an error) on some damaged files, and a damaged data
+/// directory must end in a plain message, not a panic. The default hook
+/// would print the panic with a backtrace hint, so a quiet one stands in
+/// while `f` runs (opening happens before any other Herald thread runs).
+fn quietly_catching_panics<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    let message = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+    let seen = message.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        if let Ok(mut m) = seen.lock() {
+            m.get_or_insert(text);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    result.map_err(|_| {
+        message
+            .lock()
+            .ok()
+            .and_then(|m| m.clone())
+            .unwrap_or_else(|| "a panic".to_string())
+    })
 }
 
 /// An empty store in a temporary place that vanishes on drop, for tests
@@ -93,6 +128,40 @@ pub fn open(
 #[cfg(test)]
 pub fn temporary() -> std::sync::Arc<dyn Store> {
     std::sync::Arc::new(SledStore::temporary().expect("opening a temporary store"))
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_opening_becomes_its_message() {
+        let caught = quietly_catching_panics(|| -> u8 { panic!("sled: corrupt segment") });
+        assert_eq!(caught, Err("sled: corrupt segment".to_string()));
+        let formatted = quietly_catching_panics(|| -> u8 { panic!("offset {}", 42) });
+        assert_eq!(formatted, Err("offset 42".to_string()));
+        assert_eq!(quietly_catching_panics(|| 7), Ok(7));
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_created_is_an_error_naming_it() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let below_a_file = file.path().join("data");
+        let err = open(
+            &Location::Sled {
+                dir: below_a_file.clone(),
+                cache_bytes: 4 << 20,
+            },
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )
+        .err()
+        .expect("refused");
+        assert!(
+            err.to_string()
+                .contains(&below_a_file.display().to_string()),
+            "{err}"
+        );
+    }
 }
 
 /// A store result.

@@ -12,6 +12,7 @@ mod foundation;
 mod limits;
 mod memory;
 mod monitoring;
+mod paused;
 mod recovery;
 mod schedule;
 mod tidy;

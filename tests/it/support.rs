@@ -86,6 +86,16 @@ impl Server {
         s
     }
 
+    /// Starts a server on an existing data directory (kept by the
+    /// caller), with these extra args and env.
+    pub fn start_on(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut s = Self::unstarted(args, env);
+        s._tmp = None;
+        s.data_dir = data_dir.to_path_buf();
+        s.spawn();
+        s
+    }
+
     /// The server `start_with` would start, not yet started.
     fn unstarted(args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");

@@ -18,10 +18,10 @@ use crate::support::*;
 
 /// An HTML answer.
 #[derive(Debug)]
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -45,7 +45,7 @@ impl Page {
     }
 
     #[track_caller]
-    fn assert(&self, status: u16, contains: &str) -> &Self {
+    pub(crate) fn assert(&self, status: u16, contains: &str) -> &Self {
         assert_eq!(self.status, status, "body:\n{}", self.body);
         assert!(
             self.body.contains(contains),
@@ -56,7 +56,7 @@ impl Page {
     }
 
     #[track_caller]
-    fn assert_redirect(&self, to_prefix: &str) -> &Self {
+    pub(crate) fn assert_redirect(&self, to_prefix: &str) -> &Self {
         assert_eq!(self.status, 303, "body:\n{}", self.body);
         assert!(
             self.location().starts_with(to_prefix),
@@ -75,7 +75,7 @@ impl Page {
 }
 
 /// A browser without JavaScript: a cookie jar and the last CSRF token.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     agent: ureq::Agent,
     cookies: HashMap<String, String>,
@@ -85,7 +85,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         Self {
             base: base.to_string(),
             agent: test_agent(),
@@ -133,7 +133,7 @@ impl Browser {
         page
     }
 
-    fn get(&mut self, path: &str) -> Page {
+    pub(crate) fn get(&mut self, path: &str) -> Page {
         let mut rb = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -168,7 +168,7 @@ impl Browser {
     }
 
     /// Submits a form with the current CSRF token, like a browser would.
-    fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.csrf.clone();
         let mut all = vec![("csrf", csrf.as_str())];
         all.extend_from_slice(fields);
@@ -176,12 +176,12 @@ impl Browser {
         self.post_raw(path, &all, Some(&origin))
     }
 
-    fn login(&mut self, user: &str, password: &str) -> Page {
+    pub(crate) fn login(&mut self, user: &str, password: &str) -> Page {
         self.get("/login").assert(200, "Log in to Herald");
         self.submit("/login", &[("username", user), ("password", password)])
     }
 
-    fn login_ok(&mut self, user: &str, password: &str) {
+    pub(crate) fn login_ok(&mut self, user: &str, password: &str) {
         self.login(user, password).assert_redirect("/");
         assert!(self.cookies.contains_key("herald_session"));
     }

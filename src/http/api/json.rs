@@ -519,3 +519,20 @@ impl MetricsView {
         }
     }
 }
+
+/// `POST /api/v1/admin/pause|resume`: whether deliveries are paused now.
+#[derive(Debug, Serialize)]
+pub struct PausedView {
+    /// Whether deliveries and alerts are paused.
+    pub paused: bool,
+}
+
+/// `POST /api/v1/users/{name}/reset-password`: the new password, shown
+/// once.
+#[derive(Debug, Serialize)]
+pub struct PasswordResetView {
+    /// The user.
+    pub username: String,
+    /// The new password.
+    pub password: String,
+}

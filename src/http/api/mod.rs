@@ -2,6 +2,7 @@
 //! shapes its answers (and the CLI's output) take. A handler is its
 //! extractors (`http::extract`), one service call and its answer.
 
+pub mod admin;
 pub mod alerts;
 pub mod deliveries;
 pub mod event_types;
@@ -10,4 +11,5 @@ pub mod json;
 pub mod keys;
 pub mod metrics;
 pub mod tenants;
+pub mod users;
 pub mod webhooks;

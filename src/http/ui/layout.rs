@@ -1,5 +1,5 @@
 //! The page frame and the answers every page gives: [`Layout`] (navigation,
-//! tenant switcher, CSRF token, asset URLs, alert banner), rendering a
+//! tenant switcher, CSRF token, asset URLs, alert and paused banners), rendering a
 //! page uncached, `303` redirects and safe local return paths.
 
 use actix_web::body::MessageBody;
@@ -69,6 +69,9 @@ pub struct Layout {
     pub icon: String,
     /// Alerts firing for what this user sees (the banner on every page).
     pub alerts_firing: usize,
+    /// Deliveries and alerts are paused (a banner on every page, with the
+    /// resume button for operators).
+    pub paused: bool,
 }
 
 impl Layout {
@@ -85,6 +88,7 @@ impl Layout {
             js: assets::url("app.js"),
             icon: assets::url("favicon.svg"),
             alerts_firing: 0,
+            paused: false,
         }
     }
 

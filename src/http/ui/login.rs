@@ -69,6 +69,10 @@ fn login_page(
     let token = login_token(req);
     let mut layout = Layout::anonymous();
     layout.csrf = token.clone();
+    // An atomic read: the banner is on this page too.
+    layout.paused = req
+        .app_data::<actix_web::web::Data<crate::service::Herald>>()
+        .is_some_and(|h| h.paused());
     let res = page(
         req,
         status,

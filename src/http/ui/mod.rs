@@ -40,6 +40,7 @@ mod deliveries;
 mod delivery;
 mod keys;
 mod login;
+mod pause;
 mod tenant_switch;
 mod tenants;
 mod users;
@@ -63,6 +64,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/logout").route(web::post().to(login::logout)))
     .service(resource("/").route(web::get().to(dashboard::show)))
     .service(resource("/tenant").route(web::post().to(tenant_switch::switch)))
+    .service(resource("/pause").route(web::post().to(pause::pause)))
+    .service(resource("/resume").route(web::post().to(pause::resume)))
     .service(resource("/webhooks").route(web::get().to(webhooks::list)))
     .service(
         resource("/webhooks/new")

@@ -173,6 +173,7 @@ impl Ctx {
             tenants,
             csrf: info.session.csrf.clone(),
             alerts_firing,
+            paused: h.paused(),
             ..Layout::anonymous()
         };
         Ok(Ctx {

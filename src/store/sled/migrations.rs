@@ -48,6 +48,38 @@ pub fn stored_version(tree: &sled::Tree) -> Result<u32> {
     }
 }
 
+/// Whether the directory at `path` holds sled's files already (a data
+/// directory opened before): its log, its configuration or a snapshot,
+/// whatever their state. Looked at before sled opens it (which creates
+/// them).
+pub fn holds_data(path: &std::path::Path) -> bool {
+    let log = path.join("db").exists() || path.join("conf").exists();
+    let snapshot = || {
+        std::fs::read_dir(path).is_ok_and(|dir| {
+            dir.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("snap."))
+        })
+    };
+    log || snapshot()
+}
+
+/// Refuses a tree that sled opened empty from a log that was not: sled
+/// recovers an unreadable log (garbage, truncated) by starting afresh, and
+/// Herald must not then take a damaged data directory for a new one (a
+/// second first start, everything gone). Every data directory Herald
+/// opened holds its schema version from the first open on.
+pub fn check_recovered(tree: &sled::Tree, held_data: bool) -> Result<()> {
+    if held_data && tree.is_empty() {
+        return Err(StoreError::Io(
+            "its files exist but the storage engine found nothing readable in them \
+             (damaged, truncated, or not a herald data directory; one left by a first start \
+             that never finished can be removed)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Brings `tree` up to [`CURRENT`].
 pub fn run(tree: &sled::Tree) -> Result<()> {
     let found = stored_version(tree)?;
@@ -87,5 +119,14 @@ mod tests {
         db.insert(keys::META_SCHEMA, &(CURRENT + 1).to_be_bytes())
             .unwrap();
         assert!(matches!(run(&db), Err(StoreError::TooNew { .. })));
+    }
+
+    #[test]
+    fn an_empty_tree_from_files_that_held_data_is_refused() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        assert!(check_recovered(&db, false).is_ok(), "a new directory");
+        assert!(matches!(check_recovered(&db, true), Err(StoreError::Io(_))));
+        run(&db).unwrap();
+        assert!(check_recovered(&db, true).is_ok(), "a stamped one");
     }
 }

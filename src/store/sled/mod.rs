@@ -81,7 +81,9 @@ impl SledStore {
     /// cache of `cache_bytes`, and brings its schema up to date. The
     /// write-behind rows are written on `clock`'s ticks.
     pub fn open(path: &Path, cache_bytes: u64, clock: Arc<dyn Clock>) -> Result<Self> {
+        let held_data = migrations::holds_data(path);
         let db = open_db(path, cache_bytes)?;
+        migrations::check_recovered(&db, held_data)?;
         let reopen = Reopen {
             path: path.to_path_buf(),
             cache_bytes,
