@@ -159,14 +159,16 @@ impl Herald {
         let e = self.engine_stats();
         let now = self.clock.now().as_millis();
         let reading = self.check_disk();
-        let store = match (self.store.schema_version(), &reading.store_failure) {
-            (Ok(v), None) => json!({ "ok": true, "schema_version": v }),
-            (Ok(_), Some(f)) => json!({
+        // A write failure first: on a full disk sled's reads may fail
+        // too, and the failure is what says why.
+        let store = match (&reading.store_failure, self.store.schema_version()) {
+            (Some(f), _) => json!({
                 "ok": false,
                 "error": format!("writes fail: {}", f.error),
                 "since": f.since.to_rfc3339_secs(),
             }),
-            (Err(err), _) => json!({ "ok": false, "error": err.to_string() }),
+            (None, Ok(v)) => json!({ "ok": true, "schema_version": v }),
+            (None, Err(err)) => json!({ "ok": false, "error": err.to_string() }),
         };
         let workers = json!({
             "ok": e.workers > 0 && e.workers_alive == e.workers,

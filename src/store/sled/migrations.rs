@@ -36,10 +36,15 @@ fn io(e: sled::Error) -> StoreError {
 
 /// Reads the stored version (0 for a directory that has none yet).
 pub fn stored_version(tree: &sled::Tree) -> Result<u32> {
-    match tree.get(keys::META_SCHEMA).map_err(io)? {
+    decode_version(tree.get(keys::META_SCHEMA).map_err(io)?.as_deref())
+}
+
+/// The schema version a stored value says (0 for none).
+pub fn decode_version(v: Option<&[u8]>) -> Result<u32> {
+    match v {
         None => Ok(0),
         Some(v) => {
-            let arr: [u8; 4] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            let arr: [u8; 4] = v.try_into().map_err(|_| StoreError::Corrupt {
                 kind: "schema version",
                 reason: format!("{} bytes", v.len()),
             })?;

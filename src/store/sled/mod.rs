@@ -506,8 +506,10 @@ impl Store for SledStore {
     }
 
     fn schema_version(&self) -> Result<u32> {
-        let db = self.db()?;
-        migrations::stored_version(&db)
+        // Read here rather than through `migrations`, so an I/O error is
+        // noted like any other (readiness asks this on every probe).
+        let stored = self.db()?.get(keys::META_SCHEMA).map_err(|e| self.io(e))?;
+        migrations::decode_version(stored.as_deref())
     }
 
     fn flush(&self) -> Result<()> {
