@@ -123,9 +123,10 @@ impl From<StoreError> for ServiceError {
             StoreError::Conflict(Conflict::Changed) => StoreFault::Changed,
             StoreError::Conflict(Conflict::UrlTaken) => StoreFault::UrlTaken,
             StoreError::Locked { .. } => StoreFault::Locked,
-            StoreError::Io(_) | StoreError::Corrupt { .. } | StoreError::TooNew { .. } => {
-                StoreFault::Failed
-            }
+            StoreError::Io(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::NotEmpty(_) => StoreFault::Failed,
         };
         ServiceError::Store {
             fault,
