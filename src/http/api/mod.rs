@@ -3,6 +3,7 @@
 //! extractors (`http::extract`), one service call and its answer.
 
 pub mod alerts;
+pub mod backup;
 pub mod deliveries;
 pub mod event_types;
 pub mod events;
