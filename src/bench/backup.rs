@@ -70,8 +70,9 @@ fn backup_via_server(base: &str, out: &Path) -> Result<f64, String> {
     Ok(t.elapsed().as_secs_f64())
 }
 
-/// Runs the scenario with `n` deliveries.
-pub fn run(n: usize) -> Result<Vec<Figure>, String> {
+/// Runs the scenario with `n` deliveries; each ingest phase lasts as long
+/// as the offline dump took, and at least `min_secs`.
+pub fn run(n: usize, min_secs: f64) -> Result<Vec<Figure>, String> {
     let root = std::env::temp_dir().join(format!("herald-bench-backup-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
@@ -146,7 +147,7 @@ pub fn run(n: usize) -> Result<Vec<Figure>, String> {
         // Online: a server on the original directory (nothing due for a
         // week), ingest paced at 1,000 events/s, with and without a dump.
         let server = Server::start_in(dir.clone(), &[])?;
-        let secs = dump_secs.max(5.0);
+        let secs = dump_secs.max(min_secs);
         let (_, quiet, _) = post_load("quiet", &server.base, 8, secs, Some(1000.0), 1, false);
         let base = server.base.clone();
         let online_path = online.clone();

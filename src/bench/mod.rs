@@ -111,7 +111,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let runs: Vec<(&str, Vec<Figure>)> = match args.scenario {
         Scenario::Wheel { timers } => vec![("wheel", wheel::run(timers))],
         Scenario::Recovery { retries } => vec![("recovery", recovery::run(retries)?)],
-        Scenario::Backup { deliveries } => vec![("backup", backup::run(deliveries)?)],
+        Scenario::Backup { deliveries } => vec![("backup", backup::run(deliveries, 5.0)?)],
         Scenario::Ingest { secs, clients } => vec![("ingest", e2e::ingest(secs, clients)?)],
         Scenario::Batch { batches, clients } => vec![("batch", e2e::batch(batches, clients)?)],
         Scenario::Fanout {
@@ -153,7 +153,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         Scenario::Smoke => vec![
             ("wheel", wheel::run(1000)),
             ("recovery", recovery::run(2000)?),
-            ("backup", backup::run(2000)?),
+            ("backup", backup::run(2000, 0.5)?),
             ("ingest", e2e::ingest(0.5, 4)?),
             ("batch", e2e::batch(2, 2)?),
             ("fanout", e2e::fanout(2, 3, 0.5, false)?),
