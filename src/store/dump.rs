@@ -43,7 +43,6 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::EndpointId;
-use crate::domain::session::Session;
 use crate::domain::stats::{Grain, Stats};
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
@@ -378,7 +377,6 @@ impl Header {
             (Event::KIND, Event::VERSION),
             (Delivery::KIND, Delivery::VERSION),
             (Attempt::KIND, Attempt::VERSION),
-            (Session::KIND, Session::VERSION),
             ("wrapped rows", 1),
         ];
         Self {
