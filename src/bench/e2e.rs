@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::{fig, Figure};
 
-const KEY: &str = "hpk_bench_platform_key_0123456789abcdefghijklmnop";
+pub(super) const KEY: &str = "hpk_bench_platform_key_0123456789abcdefghijklmnop";
 
 /// A `herald serve` child process.
 pub struct Server {
@@ -221,7 +221,7 @@ pub fn start_sink(workers: usize) -> Result<(u16, Arc<SinkState>), String> {
 }
 
 /// Percentile of sorted durations, ms.
-fn pct(sorted: &[Duration], q: f64) -> f64 {
+pub(super) fn pct(sorted: &[Duration], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -241,7 +241,7 @@ fn event_text(i: u64, id: Option<&str>) -> String {
 /// Posts single events from `clients` threads for `secs`, optionally
 /// paced to `rate` events/s in total; returns (count, latencies, sends).
 /// Event ids carry `phase`, so no phase re-posts (and dedups) another's.
-fn post_load(
+pub(super) fn post_load(
     phase: &str,
     base: &str,
     clients: usize,
@@ -734,7 +734,7 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
     ])
 }
 
-fn dir_size(p: &std::path::Path) -> u64 {
+pub(super) fn dir_size(p: &std::path::Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| {
             rd.filter_map(Result::ok)

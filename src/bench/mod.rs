@@ -4,6 +4,7 @@
 //! with the figures and the machine's core count. Figures on a shared
 //! machine are noisy; compare ratios within one run.
 
+mod backup;
 mod e2e;
 mod load;
 mod recovery;
@@ -89,6 +90,12 @@ enum Scenario {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// Dump and restore of a data directory of pending deliveries: time, size, peak RSS, ingest p99 during an online dump.
+    Backup {
+        /// Pending deliveries to write first.
+        #[arg(long, default_value_t = 1_000_000)]
+        deliveries: usize,
+    },
     /// Every scenario at tiny sizes: checks the harness, not the speed.
     Smoke,
     /// Start-up recovery with many pending retries in the store.
@@ -104,6 +111,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let runs: Vec<(&str, Vec<Figure>)> = match args.scenario {
         Scenario::Wheel { timers } => vec![("wheel", wheel::run(timers))],
         Scenario::Recovery { retries } => vec![("recovery", recovery::run(retries)?)],
+        Scenario::Backup { deliveries } => vec![("backup", backup::run(deliveries, 5.0)?)],
         Scenario::Ingest { secs, clients } => vec![("ingest", e2e::ingest(secs, clients)?)],
         Scenario::Batch { batches, clients } => vec![("batch", e2e::batch(batches, clients)?)],
         Scenario::Fanout {
@@ -145,6 +153,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         Scenario::Smoke => vec![
             ("wheel", wheel::run(1000)),
             ("recovery", recovery::run(2000)?),
+            ("backup", backup::run(2000, 0.5)?),
             ("ingest", e2e::ingest(0.5, 4)?),
             ("batch", e2e::batch(2, 2)?),
             ("fanout", e2e::fanout(2, 3, 0.5, false)?),

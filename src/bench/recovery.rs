@@ -17,7 +17,7 @@ use crate::store::{Location, NewEvent, Store, StoreError};
 const BATCH: usize = 1000;
 const PAGE: usize = 10_000;
 
-fn open(dir: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, String> {
+pub(super) fn open(dir: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, String> {
     let location = Location::Sled {
         dir: dir.to_path_buf(),
         cache_bytes: 64 << 20,

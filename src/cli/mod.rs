@@ -1,5 +1,5 @@
-//! The command line: `herald serve`, and the operator's `tenants`, `keys`
-//! and `users` commands.
+//! The command line: `herald serve`, the operator's `tenants`, `keys`
+//! and `users` commands, and `backup`, `restore` and `check`.
 //!
 //! The management commands work in two ways: directly on the data directory
 //! while the server is stopped, or through a running server's API with
@@ -7,6 +7,7 @@
 //! runs; that case is reported plainly, with the way out.
 
 mod admin;
+mod backup;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,44 @@ enum Command {
     Users(UsersCmd),
     /// Run a benchmark and print its figures (not a test).
     Bench(crate::bench::BenchArgs),
+    /// Write a dump of a running server (--server) or a stopped data directory.
+    Backup {
+        /// The dump to write: a temporary file next to it is written,
+        /// fsynced, verified, then renamed to this name.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Data directory to dump directly (the server must be stopped).
+        #[arg(long, env = "HERALD_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Dump a running server through its API instead, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "HERALD_SERVER", value_name = "URL")]
+        server: Option<String>,
+        /// Platform API key for --server.
+        #[arg(
+            long,
+            env = "HERALD_API_KEY",
+            value_name = "KEY",
+            hide_env_values = true
+        )]
+        key: Option<String>,
+    },
+    /// Restore a dump into an empty or missing data directory (verified first).
+    Restore {
+        /// The dump file.
+        file: PathBuf,
+        /// The data directory to create (must be missing or empty).
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+    },
+    /// Verify a dump file, or a stopped data directory; non-zero exit on problems.
+    Check {
+        /// A dump file to verify.
+        #[arg(required_unless_present = "data_dir", conflicts_with = "data_dir")]
+        file: Option<PathBuf>,
+        /// A stopped data directory to check instead.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 /// Where a management command acts: the data directory, or a server.
@@ -206,6 +245,30 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => {
             init_logging("warn");
             crate::bench::run(args)
+        }
+        Command::Backup {
+            out,
+            data_dir,
+            server,
+            key,
+        } => {
+            init_logging("warn");
+            let source = match &server {
+                Some(url) => backup::Source::Server {
+                    url,
+                    key: key.as_deref(),
+                },
+                None => backup::Source::Dir(&data_dir),
+            };
+            backup::backup(source, &out)
+        }
+        Command::Restore { file, data_dir } => {
+            init_logging("warn");
+            backup::restore(&file, &data_dir)
+        }
+        Command::Check { file, data_dir } => {
+            init_logging("warn");
+            backup::check(file.as_deref(), data_dir.as_deref())
         }
     };
     match result {

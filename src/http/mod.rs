@@ -62,7 +62,8 @@ pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
 /// The whole route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use api::{
-        admin, alerts, deliveries, event_types, events, keys, metrics, tenants, users, webhooks,
+        admin, alerts, backup, deliveries, event_types, events, keys, metrics, tenants, users,
+        webhooks,
     };
     cfg.app_data(web::QueryConfig::default().error_handler(query_error))
         .service(resource("/healthz").route(web::get().to(health::healthz)))
@@ -116,6 +117,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(resource("/webhooks/{id}/test").route(web::post().to(webhooks::test)))
                 .service(resource("/metrics").route(web::get().to(metrics::get)))
                 .service(resource("/alerts").route(web::get().to(alerts::list)))
+                .service(resource("/backup").route(web::get().to(backup::get)))
                 .service(resource("/deliveries").route(web::get().to(deliveries::list)))
                 .service(resource("/deliveries/{id}").route(web::get().to(deliveries::get)))
                 .service(

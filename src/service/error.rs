@@ -140,6 +140,7 @@ impl From<StoreError> for ServiceError {
             StoreError::Io(_) | StoreError::Corrupt { .. } | StoreError::TooNew { .. } => {
                 StoreFault::Failed
             }
+            StoreError::NotEmpty(_) => StoreFault::Failed,
         };
         ServiceError::Store {
             fault,

@@ -8,6 +8,7 @@
 
 mod alerts;
 mod auth;
+mod backup;
 mod bootstrap;
 mod deliveries;
 mod disk;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 
 pub use alerts::{start_alerts, AlertWatcher, INTERNAL_TENANT};
 pub use auth::{Caller, Principal, TenantScope};
+pub use backup::{backup_dir, check_store, restore, verify_dump, BackupError, BackupStream};
 pub use bootstrap::FirstRun;
 pub use deliveries::{LogQuery, Requeued};
 pub use disk::{

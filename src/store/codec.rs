@@ -44,7 +44,7 @@ pub trait Versioned: Sized {
     fn decode(bytes: &[u8]) -> Result<Self>;
 }
 
-fn encode_with<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+pub(super) fn encode_with<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
     let mut out = vec![version];
     // Writing into a Vec cannot fail, and our types serialise infallibly.
     bincode::serde::encode_into_std_write(value, &mut out, config())
@@ -52,7 +52,7 @@ fn encode_with<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
     out
 }
 
-fn decode_body<T: DeserializeOwned>(kind: &'static str, body: &[u8]) -> Result<T> {
+pub(super) fn decode_body<T: DeserializeOwned>(kind: &'static str, body: &[u8]) -> Result<T> {
     let corrupt = |reason: String| StoreError::Corrupt { kind, reason };
     let (value, used) =
         bincode::serde::decode_from_slice(body, config()).map_err(|e| corrupt(e.to_string()))?;
@@ -62,7 +62,7 @@ fn decode_body<T: DeserializeOwned>(kind: &'static str, body: &[u8]) -> Result<T
     Ok(value)
 }
 
-fn split<'a>(kind: &'static str, bytes: &'a [u8]) -> Result<(u8, &'a [u8])> {
+pub(super) fn split<'a>(kind: &'static str, bytes: &'a [u8]) -> Result<(u8, &'a [u8])> {
     bytes
         .split_first()
         .map(|(v, b)| (*v, b))
@@ -72,7 +72,7 @@ fn split<'a>(kind: &'static str, bytes: &'a [u8]) -> Result<(u8, &'a [u8])> {
         })
 }
 
-fn unknown(kind: &'static str, v: u8) -> StoreError {
+pub(super) fn unknown(kind: &'static str, v: u8) -> StoreError {
     StoreError::Corrupt {
         kind,
         reason: format!("unknown format version {v} (written by a newer herald?)"),

@@ -35,6 +35,7 @@ mod codec_fixtures;
 mod committer;
 #[cfg(test)]
 mod conformance;
+pub mod dump;
 pub mod ops;
 pub mod sled;
 
@@ -206,6 +207,26 @@ pub enum StoreError {
     /// A uniqueness rule or a concurrent change stopped the write.
     #[error("{0}")]
     Conflict(Conflict),
+    /// An import into a store that already holds records.
+    #[error("the store already holds records ({0}); import only into an empty one")]
+    NotEmpty(String),
+}
+
+/// One thing wrong in a stored data directory, as `herald check` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The table (a backend's own name for it, e.g. `d/` deliveries).
+    pub table: String,
+    /// The key, printable.
+    pub key: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.table, self.key, self.problem)
+    }
 }
 
 /// The uniqueness rules the store enforces atomically.
@@ -663,6 +684,25 @@ pub trait Store:
     /// dropped. Callers then re-read what they keep from the store (the
     /// scheduler reloads the due index).
     fn recover(&self) -> Result<()>;
+    /// The backend's name, for a dump's header.
+    fn backend_name(&self) -> &'static str;
+    /// Hands every primary record to `sink` (no derived index), so that
+    /// every event acknowledged before the call is there with its
+    /// deliveries and attempts as of the call or later, and each record
+    /// is whole: events first, then deliveries (only of events handed
+    /// over), then attempts (only of deliveries handed over); the
+    /// retention purge of events waits until the export ends. Ingest and
+    /// delivery go on meanwhile.
+    fn export(&self, sink: &mut dyn FnMut(dump::Record) -> Result<()>) -> Result<()>;
+    /// Writes the records `source` yields (until `Ok(None)`) into this
+    /// store, which must be empty ([`StoreError::NotEmpty`] otherwise,
+    /// before anything is written), rebuilding every index; durable when
+    /// it returns.
+    fn import(&self, source: &mut dyn FnMut() -> Result<Option<dump::Record>>) -> Result<()>;
+    /// Checks every stored entry: each record decodes, each index entry
+    /// agrees with its record and each record has its index entries.
+    /// Reports each problem to `report`; answers how many entries it read.
+    fn check(&self, report: &mut dyn FnMut(Problem)) -> Result<u64>;
 }
 
 /// Writes are failing: since when, and what the storage said.

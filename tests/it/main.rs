@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives the real `herald`
 //! binary over HTTP on loopback (one binary so the app is linked once).
 
+mod backup;
 mod bench;
 mod sink;
 mod support;

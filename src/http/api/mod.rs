@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod backup;
 pub mod deliveries;
 pub mod event_types;
 pub mod events;

@@ -23,7 +23,7 @@ use crate::store::{
 };
 
 /// The due-index key of a delivery in this state, if it belongs there.
-fn due_key(d: &Delivery) -> Option<Vec<u8>> {
+pub(super) fn due_key(d: &Delivery) -> Option<Vec<u8>> {
     match (d.state, d.held, d.next_attempt_at) {
         (DeliveryState::Pending, false, Some(at)) => Some(keys::due(at, d.id)),
         _ => None,
@@ -59,7 +59,7 @@ fn delivery_writes(batch: &mut Cycle, before: Option<&Delivery>, after: &Deliver
     batch.insert(keys::delivery(after.id), after.encode());
 }
 
-fn keys_value(at: Timestamp, event_keys: &[u128]) -> Vec<u8> {
+pub(super) fn keys_value(at: Timestamp, event_keys: &[u128]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + 16 * event_keys.len());
     v.extend_from_slice(&at.as_millis().to_be_bytes());
     for k in event_keys {
@@ -68,7 +68,7 @@ fn keys_value(at: Timestamp, event_keys: &[u128]) -> Vec<u8> {
     v
 }
 
-fn parse_keys_value(v: &[u8]) -> Option<(Timestamp, Vec<u128>)> {
+pub(super) fn parse_keys_value(v: &[u8]) -> Option<(Timestamp, Vec<u128>)> {
     if v.len() < 8 || (v.len() - 8) % 16 != 0 {
         return None;
     }
@@ -553,6 +553,8 @@ impl StatsStore for SledStore {
         after: Option<u128>,
         limit: usize,
     ) -> Result<(Purged, Option<u128>)> {
+        // Waits while an export runs: it promises every acknowledged event.
+        let _gate = self.export_gate.write().unwrap_or_else(|e| e.into_inner());
         let start = match after {
             Some(k) => Bound::Excluded(keys::event(k)),
             None => Bound::Included(keys::EVENT.to_vec()),

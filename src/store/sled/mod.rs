@@ -17,6 +17,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 mod cache;
 mod cycle;
 mod delivery;
+mod dump;
 mod keys;
 mod migrations;
 mod slot;
@@ -53,6 +54,9 @@ pub struct SledStore {
     rows: Arc<Rows>,
     /// Copies of hot records, so hot reads skip sled's global lock.
     cache: Arc<ReadCache>,
+    /// Exports hold it shared for their whole scan; the event purge takes
+    /// it exclusively, so it never removes an event under an export.
+    export_gate: Arc<std::sync::RwLock<()>>,
 }
 
 /// Opens sled at `path`.
@@ -103,6 +107,7 @@ impl SledStore {
             committer,
             rows,
             cache,
+            export_gate: Arc::default(),
         })
     }
 
@@ -538,6 +543,25 @@ impl Store for SledStore {
 
     fn size_on_disk(&self) -> Result<u64> {
         self.db()?.size_on_disk().map_err(|e| self.io(e))
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sled"
+    }
+
+    fn export(&self, sink: &mut dyn FnMut(crate::store::dump::Record) -> Result<()>) -> Result<()> {
+        self.export_impl(sink)
+    }
+
+    fn import(
+        &self,
+        source: &mut dyn FnMut() -> Result<Option<crate::store::dump::Record>>,
+    ) -> Result<()> {
+        self.import_impl(source)
+    }
+
+    fn check(&self, report: &mut dyn FnMut(crate::store::Problem)) -> Result<u64> {
+        self.check_impl(report)
     }
 }
 

@@ -1,0 +1,251 @@
+//! Issue 14: `herald backup` against a server under load, `herald
+//! restore`, `herald check`, and what each refuses.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::sink::*;
+use crate::support::*;
+
+const TENANT: &str = "company_xyz";
+const CLIENTS: usize = 16;
+
+fn herald(args: &[&str]) -> (bool, String, String) {
+    let o = Command::new(bin())
+        .args(args)
+        .env_remove("HERALD_SERVER")
+        .env_remove("HERALD_API_KEY")
+        .env_remove("HERALD_DATA_DIR")
+        .output()
+        .expect("run herald");
+    let (out, err) = texts(&o);
+    (o.status.success(), out, err)
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+        Err(_) => vec![],
+    }
+}
+
+/// Opens a restored (stopped) data directory through the library's store.
+fn open(dir: &Path) -> Arc<dyn herald::store::Store> {
+    herald::store::open(
+        &herald::store::Location::Sled {
+            dir: dir.to_path_buf(),
+            cache_bytes: 16 << 20,
+        },
+        Arc::new(herald::clock::SystemClock),
+    )
+    .expect("open the restored directory")
+}
+
+/// 16 clients post events while `herald backup --server` runs; every event
+/// acknowledged before the backup started is in the restored directory
+/// with all its deliveries; `herald check` passes on the dump and on the
+/// restored directory; damaged dumps and non-empty targets are refused.
+#[test]
+fn a_backup_under_load_restores_every_acknowledged_event() {
+    let server = Server::start_delivering(&["--retry-schedule", "1s,1s,30s"]);
+    let ok = Sink::status(200);
+    let failing = Sink::status(503);
+    for url in [ok.url(), failing.url()] {
+        let a = server.call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(TENANT),
+            Some(json!({"url": url, "events": ["*"]})),
+        );
+        assert_eq!(a.status, 201, "{}", a.text);
+    }
+    let work = tempfile::tempdir().unwrap();
+    let dump = work.path().join("herald.dump");
+
+    // (event id, when its 202 arrived)
+    let acked: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let (base, acked, stop) = (server.base.clone(), acked.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let agent = test_agent();
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let id = format!("evt_c{c}_{i}");
+                    let a = call_json(
+                        &agent,
+                        &base,
+                        "POST",
+                        "/api/v1/events",
+                        Some(TENANT),
+                        Some(json!({"id": id, "event": "order.created", "data": {"object": {"n": i}}})),
+                    );
+                    if a.status == 202 {
+                        acked.lock().unwrap().push((id, Instant::now()));
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let backup_started = Instant::now();
+    let (ok_backup, out, err) = herald(&[
+        "backup",
+        "--server",
+        &server.base,
+        "--key",
+        PLATFORM_KEY,
+        "--out",
+        p(&dump),
+    ]);
+    let backup_took = backup_started.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(ok_backup, "backup failed: {out}\n{err}");
+    assert!(out.contains("backup written to"), "{out}");
+    let acked = acked.lock().unwrap().clone();
+    let before: Vec<&String> = acked
+        .iter()
+        .filter(|(_, at)| *at < backup_started)
+        .map(|(id, _)| id)
+        .collect();
+    let during = acked
+        .iter()
+        .filter(|(_, at)| *at >= backup_started && *at < backup_started + backup_took)
+        .count();
+    assert!(
+        before.len() > 100,
+        "load before the backup: {}",
+        before.len()
+    );
+    eprintln!(
+        "{} events acknowledged before the backup, {during} while it ran ({backup_took:?})",
+        before.len()
+    );
+    assert!(
+        entries(work.path())
+            .iter()
+            .all(|e| !e.to_string_lossy().contains(".partial")),
+        "no temporary file left behind"
+    );
+
+    let (checked, out, err) = herald(&["check", p(&dump)]);
+    assert!(checked, "check of the dump: {out}\n{err}");
+    assert!(out.contains("checksum verified"), "{out}");
+
+    let restored = work.path().join("restored");
+    let (ok_restore, out, err) = herald(&["restore", p(&dump), "--data-dir", p(&restored)]);
+    assert!(ok_restore, "restore: {out}\n{err}");
+    assert!(out.contains("deliveries"), "per-table counts: {out}");
+    let (checked, out, err) = herald(&["check", "--data-dir", p(&restored)]);
+    assert!(checked, "check of the restored directory: {out}\n{err}");
+    assert!(out.contains("no problems"), "{out}");
+
+    {
+        let store = open(&restored);
+        for id in &before {
+            let e = store.event_by_id(TENANT, id).unwrap().unwrap_or_else(|| {
+                panic!("event {id}, acknowledged before the backup, is missing")
+            });
+            assert_eq!(e.deliveries.len(), 2, "{id}");
+            for (d, _) in &e.deliveries {
+                let d = herald::domain::ids::DeliveryId::from_u128(*d);
+                assert!(
+                    store.delivery(d).unwrap().is_some(),
+                    "delivery {d} of {id} is missing"
+                );
+            }
+        }
+        // The platform key was restored with its hash index.
+        let key = herald::domain::apikey::hash_key(PLATFORM_KEY);
+        assert!(store.key_by_hash(&key).unwrap().is_some());
+    }
+
+    // Refusals: a restore into a non-empty directory writes nothing.
+    let (ok_again, _, err) = herald(&["restore", p(&dump), "--data-dir", p(&restored)]);
+    assert!(!ok_again);
+    assert!(err.contains("not empty"), "{err}");
+    let (checked, _, _) = herald(&["check", "--data-dir", p(&restored)]);
+    assert!(checked, "the refused restore left the directory as it was");
+
+    let bytes = std::fs::read(&dump).unwrap();
+    let flipped = work.path().join("flipped.dump");
+    let mut bad = bytes.clone();
+    bad[bytes.len() / 2] ^= 0x01;
+    std::fs::write(&flipped, &bad).unwrap();
+    let truncated = work.path().join("truncated.dump");
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    for (file, why) in [(&flipped, "checksum"), (&truncated, "truncated")] {
+        let (checked, _, err) = herald(&["check", p(file)]);
+        assert!(!checked, "check accepted {file:?}");
+        assert!(err.contains(why), "{why}: {err}");
+        let target = work.path().join(format!("from-{why}"));
+        let (ok_restore, _, err) = herald(&["restore", p(file), "--data-dir", p(&target)]);
+        assert!(!ok_restore, "restore accepted {file:?}");
+        assert!(err.contains(why), "{why}: {err}");
+        assert!(!target.exists(), "a refused restore writes nothing");
+        // Into an existing empty directory: still empty afterwards.
+        std::fs::create_dir(&target).unwrap();
+        let (ok_restore, _, _) = herald(&["restore", p(file), "--data-dir", p(&target)]);
+        assert!(!ok_restore);
+        assert!(
+            entries(&target).is_empty(),
+            "nothing written into {target:?}"
+        );
+    }
+
+    // A backup needs the platform key.
+    let tenant_key = server.tenant_key(TENANT);
+    let (ok_tenant, _, err) = herald(&[
+        "backup",
+        "--server",
+        &server.base,
+        "--key",
+        &tenant_key,
+        "--out",
+        p(&work.path().join("tenant.dump")),
+    ]);
+    assert!(!ok_tenant);
+    assert!(err.contains("403"), "{err}");
+    assert!(!work.path().join("tenant.dump").exists());
+
+    // Offline: the running server's lock is reported plainly; once it is
+    // stopped, its directory backs up and checks clean too.
+    let offline = work.path().join("offline.dump");
+    let (ok_locked, _, err) = herald(&[
+        "backup",
+        "--data-dir",
+        p(&server.data_dir),
+        "--out",
+        p(&offline),
+    ]);
+    assert!(!ok_locked);
+    assert!(err.contains("locked by a running herald server"), "{err}");
+    let mut server = server;
+    server.stop();
+    let (ok_offline, out, err) = herald(&[
+        "backup",
+        "--data-dir",
+        p(&server.data_dir),
+        "--out",
+        p(&offline),
+    ]);
+    assert!(ok_offline, "{out}\n{err}");
+    let (checked, out, err) = herald(&["check", "--data-dir", p(&server.data_dir)]);
+    assert!(checked, "the source directory checks clean: {out}\n{err}");
+    drop((ok, failing));
+}
