@@ -180,6 +180,7 @@ pub fn settings(cfg: &Config) -> Settings {
         rate_limits: cfg.rate_limits,
         ingest_memory: cfg.ingest_memory,
         disk_reserve: cfg.disk_reserve,
+        backups: cfg.backups.clone(),
     }
 }
 
@@ -221,6 +222,7 @@ struct Parts {
     retention: Option<crate::service::Retention>,
     alerts: crate::service::AlertWatcher,
     disk: crate::service::DiskGuard,
+    backups: Option<crate::service::BackupSchedule>,
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
@@ -260,6 +262,11 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
             what: "disk guard",
             err,
         })?;
+    let backups =
+        crate::service::start_backups(herald.clone()).map_err(|err| AppError::Thread {
+            what: "backup",
+            err,
+        })?;
     Ok(Parts {
         store,
         herald,
@@ -267,16 +274,19 @@ fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
         retention: Some(retention),
         alerts,
         disk,
+        backups,
     })
 }
 
 impl Parts {
-    /// Everything after HTTP, in order: the disk guard, the retention thread, the engine
+    /// Everything after HTTP, in order: scheduled backups (one under way
+    /// finishes), the disk guard, the retention thread, the engine
     /// (every thread joined), the alert watcher, the store flush. Each
     /// step's threads have ended before the next begins, so once the
     /// caller drops the last `Arc` of the store, nothing holds the data
     /// directory.
     fn shut_down(self) -> Result<(), StoreError> {
+        drop(self.backups);
         drop(self.disk);
         drop(self.retention);
         self.engine.shutdown();

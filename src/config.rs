@@ -118,6 +118,8 @@ pub struct Config {
     pub ingest_memory: usize,
     /// Disk kept free on the data directory's filesystem, bytes.
     pub disk_reserve: u64,
+    /// Scheduled backups (`--backup-dir`), if on.
+    pub backups: Option<crate::service::BackupPlan>,
     /// Storage cache, bytes.
     pub cache_bytes: u64,
     /// `HERALD_ADMIN_PASSWORD`, used on first start only.
@@ -242,6 +244,9 @@ impl ServeArgs {
             management_burst,
             ingest_memory_mb,
             disk_reserve_mb,
+            backup_dir,
+            backup_every,
+            backup_keep,
             retention,
             secret_overlap,
             disable_after,
@@ -327,6 +332,23 @@ impl ServeArgs {
                 management_burst,
             )?,
         };
+        let backups = match backup_dir {
+            None => None,
+            Some(dir) => {
+                let every = parse_duration(SPEC.backup_every.flag, &backup_every)?;
+                if every < Duration::from_secs(60) {
+                    return Err(invalid(SPEC.backup_every.flag, "must be at least 1m"));
+                }
+                if !(1..=10_000).contains(&backup_keep) {
+                    return Err(invalid(SPEC.backup_keep.flag, "must be 1 to 10000"));
+                }
+                Some(crate::service::BackupPlan {
+                    dir,
+                    every,
+                    keep: backup_keep,
+                })
+            }
+        };
         let retention = parse_duration(SPEC.retention.flag, &retention)?;
         if retention < Duration::from_secs(3600) {
             return Err(invalid(SPEC.retention.flag, "must be at least 1h"));
@@ -397,6 +419,7 @@ impl ServeArgs {
             max_event_size,
             ingest_memory: (ingest_memory_mb as usize).saturating_mul(1024 * 1024),
             disk_reserve: disk_reserve_mb << 20,
+            backups,
             cache_bytes: cache_mb * 1024 * 1024,
             admin_password,
             platform_key,

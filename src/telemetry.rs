@@ -91,6 +91,23 @@ pub struct Gauges {
     /// Free bytes on the data directory's disk at the disk guard's last
     /// look, if known.
     pub disk_free_bytes: Option<u64>,
+    /// Scheduled backups, when on.
+    pub backup: Option<BackupFigures>,
+}
+
+/// Scheduled backups' figures.
+#[derive(Debug, Clone, Default)]
+pub struct BackupFigures {
+    /// Whether the last one succeeded (`None`: none ran yet).
+    pub last_ok: Option<bool>,
+    /// When the last successful one ended, unix seconds.
+    pub last_success_secs: Option<i64>,
+    /// How long the last one took, ms.
+    pub last_duration_ms: Option<i64>,
+    /// The last successful dump's size.
+    pub last_bytes: Option<u64>,
+    /// Failures since start.
+    pub failures: u64,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -239,6 +256,43 @@ pub fn render(g: &Gauges) -> String {
     for (name, help, v) in gauges {
         family(&mut o, name, "gauge", help);
         let _ = writeln!(o, "{name} {v}");
+    }
+    if let Some(b) = &g.backup {
+        family(
+            &mut o,
+            "herald_backup_failures_total",
+            "counter",
+            "Scheduled backups that failed since start.",
+        );
+        let _ = writeln!(o, "herald_backup_failures_total {}", b.failures);
+        let figures = [
+            (
+                "herald_backup_last_ok",
+                "1 if the last scheduled backup succeeded, 0 if it failed.",
+                b.last_ok.map(|ok| if ok { 1.0 } else { 0.0 }),
+            ),
+            (
+                "herald_backup_last_success_timestamp_seconds",
+                "When the last successful scheduled backup ended (unix time).",
+                b.last_success_secs.map(|s| s as f64),
+            ),
+            (
+                "herald_backup_last_duration_seconds",
+                "How long the last scheduled backup took.",
+                b.last_duration_ms.map(|ms| ms as f64 / 1000.0),
+            ),
+            (
+                "herald_backup_last_size_bytes",
+                "The size of the last successful scheduled backup.",
+                b.last_bytes.map(|n| n as f64),
+            ),
+        ];
+        for (name, help, v) in figures {
+            if let Some(v) = v {
+                family(&mut o, name, "gauge", help);
+                let _ = writeln!(o, "{name} {v}");
+            }
+        }
     }
     if let Some(free) = g.disk_free_bytes {
         family(

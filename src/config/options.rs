@@ -531,6 +531,28 @@ options! {
         flag: "--disk-reserve-mb", env: "HERALD_DISK_RESERVE_MB", default: Value("256"),
     }
 
+    /// Write a backup (a verified dump, as `herald backup` writes) into this
+    /// directory every `--backup-every`, keeping the newest
+    /// `--backup-keep`. Off unless set.
+    #[arg(value_name = "DIR")]
+    backup_dir: Option<PathBuf> as Maybe<PathBuf> {
+        flag: "--backup-dir", env: "HERALD_BACKUP_DIR", default: Unset("off"),
+    }
+
+    /// How often `--backup-dir` gets a backup (the first one is due at
+    /// start when the newest there is older than this).
+    #[arg(value_name = "DURATION")]
+    backup_every: Option<String> as Plain<String> {
+        flag: "--backup-every", env: "HERALD_BACKUP_EVERY", default: Value("6h"),
+    }
+
+    /// How many backups `--backup-dir` keeps (older ones are deleted once a
+    /// new one is written and verified).
+    #[arg(value_name = "N")]
+    backup_keep: Option<usize> as Plain<usize> {
+        flag: "--backup-keep", env: "HERALD_BACKUP_KEEP", default: Value("7"),
+    }
+
     /// How long delivered events and attempt logs are kept.
     #[arg(value_name = "DURATION")]
     retention: Option<String> as Plain<String> {

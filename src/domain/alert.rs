@@ -24,21 +24,30 @@ pub enum Rule {
     /// below its reserve, or the store cannot write. Its alerts carry
     /// [`HERALD_ITSELF`] as their endpoint.
     Storage,
+    /// About Herald itself: the last scheduled backup failed.
+    Backup,
 }
 
-/// The endpoint id of alerts about Herald itself ([`Rule::Storage`]): no
+/// The endpoint id of alerts about Herald itself ([`Rule::Storage`],
+/// [`Rule::Backup`]): no
 /// endpoint has it (ids are ULIDs, never zero).
 pub const HERALD_ITSELF: EndpointId = EndpointId::from_u128(0);
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 5] = [
+    pub const ALL: [Rule; 6] = [
         Rule::FailureRate,
         Rule::SlowResponses,
         Rule::EndpointDown,
         Rule::EndpointDisabled,
         Rule::Storage,
+        Rule::Backup,
     ];
+
+    /// Whether the rule is about Herald itself rather than an endpoint.
+    pub fn about_herald(self) -> bool {
+        matches!(self, Rule::Storage | Rule::Backup)
+    }
 
     /// `failure_rate`, `slow_responses`, `endpoint_down`, `endpoint_disabled`.
     pub fn as_str(self) -> &'static str {
@@ -48,6 +57,7 @@ impl Rule {
             Rule::EndpointDown => "endpoint_down",
             Rule::EndpointDisabled => "endpoint_disabled",
             Rule::Storage => "storage",
+            Rule::Backup => "backup",
         }
     }
 
@@ -59,6 +69,7 @@ impl Rule {
             Rule::EndpointDown => 3,
             Rule::EndpointDisabled => 4,
             Rule::Storage => 5,
+            Rule::Backup => 6,
         }
     }
 }
@@ -164,7 +175,7 @@ pub fn evaluate(
 ) -> Option<(State, String)> {
     let (fire, resolve, detail) = match rule {
         // Not about an endpoint: the disk guard decides (service::disk).
-        Rule::Storage => return None,
+        Rule::Storage | Rule::Backup => return None,
         Rule::EndpointDown => {
             let n = o.health.consecutive_failures;
             (

@@ -245,15 +245,28 @@ impl Herald {
     /// Stores, logs and sends a change of the `storage` alert (about Herald
     /// itself: its data directory's disk and store).
     pub(super) fn storage_transition(&self, to: State, detail: String) -> Result<()> {
-        let now = self.clock.now();
         let dir = self
             .settings
             .data_dir
             .as_ref()
             .map(|d| d.display().to_string())
             .unwrap_or_default();
+        self.herald_transition(Rule::Storage, to, detail, &dir)
+    }
+
+    /// Stores, logs and sends a change of an alert about Herald itself
+    /// (`storage`, `backup`); `place` is what it is about (a directory),
+    /// kept as the transition's URL.
+    pub(super) fn herald_transition(
+        &self,
+        rule: Rule,
+        to: State,
+        detail: String,
+        place: &str,
+    ) -> Result<()> {
+        let now = self.clock.now();
         let alert = Alert {
-            rule: Rule::Storage,
+            rule,
             endpoint_id: HERALD_ITSELF,
             tenant_id: INTERNAL_TENANT.into(),
             state: to,
@@ -261,10 +274,10 @@ impl Herald {
             detail: detail.clone(),
         };
         let t = Transition {
-            rule: Rule::Storage,
+            rule,
             endpoint_id: HERALD_ITSELF,
             tenant_id: INTERNAL_TENANT.into(),
-            url: dir.clone(),
+            url: place.to_string(),
             to,
             at: now,
             detail: detail.clone(),
@@ -274,7 +287,7 @@ impl Herald {
             State::Firing => "firing",
             State::Ok => "resolved",
         };
-        log::warn!("alert {word}: storage for the data directory {dir}: {detail}");
+        log::warn!("alert {word}: {} for {place}: {detail}", rule.as_str());
         self.emit_operational(
             if to == State::Firing {
                 "alert.firing"
@@ -282,9 +295,9 @@ impl Herald {
                 "alert.resolved"
             },
             json!({
-                "rule": Rule::Storage.as_str(),
+                "rule": rule.as_str(),
                 "state": word,
-                "data_dir": dir,
+                "place": place,
                 "detail": detail,
                 "at": now.to_rfc3339_secs(),
             }),

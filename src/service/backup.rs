@@ -103,7 +103,11 @@ impl Write for ChunkWriter {
 }
 
 /// Writes a dump of `store` to `out`.
-fn export_to(store: &dyn Store, clock: &dyn Clock, out: &mut dyn Write) -> Result<Summary> {
+pub(super) fn export_to(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    out: &mut dyn Write,
+) -> Result<Summary> {
     let header = Header::new(clock.now(), store.backend_name(), store.schema_version()?);
     let dump_err =
         |e: DumpError| ServiceError::from(StoreError::Io(format!("writing the dump: {e}")));

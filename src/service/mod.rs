@@ -9,6 +9,7 @@
 mod alerts;
 mod auth;
 mod backup;
+mod backups;
 mod bootstrap;
 mod deliveries;
 mod disk;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 pub use alerts::{start_alerts, AlertWatcher, INTERNAL_TENANT};
 pub use auth::{Caller, Principal, TenantScope};
 pub use backup::{backup_dir, check_store, restore, verify_dump, BackupError, BackupStream};
+pub use backups::{start_backups, BackupFile, BackupPlan, BackupRun, BackupSchedule, BackupsView};
 pub use bootstrap::FirstRun;
 pub use deliveries::{LogQuery, Requeued};
 pub use disk::{
@@ -78,6 +80,8 @@ pub struct Settings {
     /// Bytes kept free on the data directory's disk: below it, new events
     /// are refused (507) while deliveries go on.
     pub disk_reserve: u64,
+    /// Scheduled backups (`--backup-dir`), if on.
+    pub backups: Option<BackupPlan>,
     /// How long ended deliveries, their events and attempts, statistics
     /// and alert history are kept.
     pub retention: std::time::Duration,
@@ -100,6 +104,7 @@ impl Settings {
             max_event_size: 0,
             data_dir: None,
             disk_reserve: 0,
+            backups: None,
             retention: std::time::Duration::MAX,
             rate_limits: RateLimits::default(),
             ingest_memory: 0,
@@ -121,6 +126,7 @@ pub struct Herald {
     limiter: Arc<ratelimit::Limiter>,
     memory: Arc<memory::MemoryBudget>,
     disk: Arc<disk::DiskState>,
+    backups: Arc<backups::BackupState>,
 }
 
 impl Herald {
@@ -136,6 +142,7 @@ impl Herald {
             limiter: Arc::default(),
             memory: Arc::new(memory),
             disk: Arc::default(),
+            backups: Arc::default(),
         }
     }
 
@@ -213,6 +220,9 @@ impl Herald {
                     "in_wheel": e.in_wheel,
                     "scheduler_lag_ms": e.scheduler_lag_ms,
                 },
+                // Informative: a failed backup fires its alert but does
+                // not take the node out of service.
+                "backup": self.backup_status(),
             }),
         )
     }
@@ -235,6 +245,16 @@ impl Herald {
             paused: self.paused(),
             store_writable: self.store.write_failure().is_none(),
             disk_free_bytes: self.disk.free(),
+            backup: self.backup_plan().map(|_| {
+                let (last, ok) = self.last_backups();
+                crate::telemetry::BackupFigures {
+                    last_ok: last.as_ref().map(|r| r.error.is_none()),
+                    last_success_secs: ok.as_ref().map(|r| r.finished.as_millis() / 1000),
+                    last_duration_ms: last.as_ref().map(|r| r.duration_ms()),
+                    last_bytes: ok.as_ref().map(|r| r.bytes),
+                    failures: self.backup_failures(),
+                }
+            }),
         })
     }
 

@@ -249,3 +249,106 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
     assert!(checked, "the source directory checks clean: {out}\n{err}");
     drop((ok, failing));
 }
+
+/// Scheduled backups: `--backup-dir` gets a verified dump at start (none
+/// there yet) and on "Back up now", keeps the newest `--backup-keep`, and
+/// reports the last result on `/readyz`, in Prometheus and on the panel's
+/// Backups page; a directory that cannot be written fires the `backup`
+/// alert.
+#[test]
+fn scheduled_backups_rotate_report_and_alert_on_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("backups");
+    let dir_s = p(&dir).to_string();
+    let s = Server::start_with(
+        &[
+            "--allow-http",
+            "--backup-dir",
+            &dir_s,
+            "--backup-every",
+            "1h",
+            "--backup-keep",
+            "2",
+        ],
+        &[],
+    );
+    let dumps = || -> Vec<PathBuf> {
+        let mut d: Vec<PathBuf> = entries(&dir)
+            .into_iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "hdump"))
+            .collect();
+        d.sort();
+        d
+    };
+    eventually(
+        Duration::from_secs(20),
+        "the first scheduled backup",
+        || (dumps().len() == 1).then_some(()),
+    );
+    let first = dumps()[0].clone();
+    let (ok, out, err) = herald(&["check", p(&first)]);
+    assert!(ok, "{out}{err}");
+    let r = s.call_as(None, "GET", "/readyz", None, None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b = &r.body["backup"];
+    assert_eq!(b["ok"], true, "{}", r.text);
+    assert_eq!(
+        b["last"]["file"],
+        first.file_name().unwrap().to_str().unwrap(),
+        "{}",
+        r.text
+    );
+    assert!(b["last"]["bytes"].as_u64().unwrap() > 0);
+    let m = s.call("GET", "/metrics", None, None).text;
+    assert!(m.contains("herald_backup_last_ok 1"), "{m}");
+    assert!(m.contains("herald_backup_failures_total 0"), "{m}");
+
+    // "Back up now" twice: three dumps written, the newest two kept.
+    let mut b = crate::ui::admin(&s);
+    b.get("/backups").assert(200, "Back up now");
+    for _ in 0..2 {
+        let done = b.submit("/backups/run", &[]);
+        done.assert_redirect("/backups?notice=written");
+    }
+    let kept = dumps();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(!kept.contains(&first), "the oldest went");
+    let page = b.get("/backups");
+    for f in &kept {
+        page.assert(200, f.file_name().unwrap().to_str().unwrap());
+    }
+    assert!(entries(&dir)
+        .iter()
+        .all(|f| !f.to_string_lossy().ends_with(".partial")));
+}
+
+#[test]
+fn a_backup_directory_that_cannot_be_written_fires_the_backup_alert() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A file where the directory should be: every backup fails.
+    let blocked = tmp.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let s = Server::start_with(&["--allow-http", "--backup-dir", p(&blocked)], &[]);
+    let firing = eventually(Duration::from_secs(20), "the backup alert", || {
+        let a = s.call("GET", "/api/v1/alerts", None, None);
+        a.body["firing"]
+            .as_array()
+            .and_then(|f| f.iter().find(|x| x["rule"] == "backup").cloned())
+    });
+    assert!(firing["webhook_id"].is_null(), "{firing}");
+    assert!(
+        firing["detail"].as_str().unwrap().contains("failed"),
+        "{firing}"
+    );
+    let r = s.call_as(None, "GET", "/readyz", None, None);
+    assert_eq!(
+        r.status, 200,
+        "a failed backup does not take the node out: {}",
+        r.text
+    );
+    assert_eq!(r.body["backup"]["ok"], false, "{}", r.text);
+    assert!(r.body["backup"]["last"]["error"].is_string(), "{}", r.text);
+    let m = s.call("GET", "/metrics", None, None).text;
+    assert!(m.contains("herald_backup_last_ok 0"), "{m}");
+    assert!(m.contains("herald_backup_failures_total 1"), "{m}");
+}

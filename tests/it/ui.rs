@@ -187,7 +187,7 @@ impl Browser {
     }
 }
 
-fn admin(s: &Server) -> Browser {
+pub(crate) fn admin(s: &Server) -> Browser {
     let mut b = Browser::new(&s.base);
     b.login_ok("admin", ADMIN_PASSWORD);
     b

@@ -13,7 +13,7 @@ pub async fn list(api: ApiCaller) -> ApiResult {
     let (firing, history) = api.call(|h, c| h.alerts_view(c, 100)).await?;
     // Alerts about Herald itself (the `storage` rule) name no endpoint.
     let ep_id = |rule: Rule, ep: crate::domain::ids::EndpointId| {
-        (rule != Rule::Storage).then(|| ep.to_string())
+        (!rule.about_herald()).then(|| ep.to_string())
     };
     let alert =
         |rule: &str, ep: Option<String>, tenant: &str, state: &str, at: String, detail: &str| {

@@ -47,12 +47,13 @@ fn rule_name(r: crate::domain::alert::Rule) -> &'static str {
         EndpointDown => "Endpoint down",
         EndpointDisabled => "Endpoint disabled",
         Storage => "Disk space",
+        Backup => "Scheduled backup failed",
     }
 }
 
 /// The endpoint an alert links to: none for alerts about Herald itself.
 fn webhook_link(rule: Rule, endpoint: crate::domain::ids::EndpointId) -> String {
-    if rule == Rule::Storage {
+    if rule.about_herald() {
         String::new()
     } else {
         endpoint.to_string()
@@ -81,6 +82,8 @@ pub async fn show(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
                 webhook_id: webhook_link(a.rule, a.endpoint_id),
                 url: if a.rule == Rule::Storage {
                     "Herald's data directory".into()
+                } else if a.rule == Rule::Backup {
+                    "Herald's scheduled backups".into()
                 } else {
                     url
                 },

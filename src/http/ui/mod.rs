@@ -34,6 +34,7 @@ pub mod view;
 
 mod account;
 mod alerts;
+mod backups;
 mod charts;
 mod dashboard;
 mod deliveries;
@@ -95,6 +96,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(tenants::list))
             .route(web::post().to(tenants::create)),
     )
+    .service(resource("/backups").route(web::get().to(backups::show)))
+    .service(resource("/backups/run").route(web::post().to(backups::run)))
     .service(resource("/tenants/suspend").route(web::post().to(tenants::suspend_form)))
     .service(resource("/tenants/resume").route(web::post().to(tenants::resume_form)))
     .service(resource("/tenants/{id}/suspend").route(web::post().to(tenants::suspend)))

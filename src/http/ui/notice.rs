@@ -32,6 +32,8 @@ pub enum NoticePage {
     Users,
     /// `/account`.
     Account,
+    /// `/backups`.
+    Backups,
 }
 
 /// A confirmation shown at the top of a page after an action.
@@ -53,6 +55,12 @@ pub enum Notice {
     TestSent,
     /// This many failed deliveries were re-queued.
     Replayed(usize),
+    /// "Back up now" wrote a verified dump.
+    BackupWritten,
+    /// "Back up now" failed (the page shows why).
+    BackupFailed,
+    /// "Back up now" without `--backup-dir`.
+    BackupsOff,
     /// "Retry now": this many retrying and this many failed deliveries
     /// were made due at once.
     RetriedNow(usize, usize),
@@ -77,7 +85,7 @@ pub enum Notice {
 }
 
 /// Every notice, with a placeholder count for [`Notice::Replayed`].
-const ALL: [Notice; 18] = [
+const ALL: [Notice; 21] = [
     Notice::LoggedOut,
     Notice::EndpointCreated,
     Notice::EndpointSaved,
@@ -87,6 +95,9 @@ const ALL: [Notice; 18] = [
     Notice::TestSent,
     Notice::Replayed(0),
     Notice::RetriedNow(0, 0),
+    Notice::BackupWritten,
+    Notice::BackupFailed,
+    Notice::BackupsOff,
     Notice::EndpointDeleted,
     Notice::DeliveryResent,
     Notice::TenantCreated,
@@ -112,6 +123,7 @@ impl Notice {
             KeyRevoked => NoticePage::Keys,
             UserCreated | UserPasswordSet => NoticePage::Users,
             OwnPasswordChanged => NoticePage::Account,
+            BackupWritten | BackupFailed | BackupsOff => NoticePage::Backups,
         }
     }
 
@@ -128,6 +140,9 @@ impl Notice {
             TestSent => "test_sent",
             Replayed(_) => "replayed",
             RetriedNow(..) => "retried",
+            BackupWritten => "written",
+            BackupFailed => "failed",
+            BackupsOff => "off",
             EndpointDeleted => "deleted",
             DeliveryResent => "resent",
             TenantSuspended => "suspended",
@@ -180,7 +195,8 @@ impl Notice {
     /// that found nothing to do (never green for "0 re-queued").
     pub fn tone(self) -> &'static str {
         match self {
-            Notice::Replayed(0) | Notice::RetriedNow(0, 0) => "info",
+            Notice::Replayed(0) | Notice::RetriedNow(0, 0) | Notice::BackupsOff => "info",
+            Notice::BackupFailed => "bad",
             _ => "ok",
         }
     }
@@ -223,6 +239,9 @@ impl fmt::Display for Notice {
             UserCreated => "User created. Give them their password through a safe channel.",
             UserPasswordSet => "Password changed; that user's sessions were ended.",
             OwnPasswordChanged => "Password changed. Your other sessions were logged out.",
+            BackupWritten => "Backup written and verified. It is listed below.",
+            BackupFailed => "The backup failed; the last run below says why.",
+            BackupsOff => "Scheduled backups are off: start Herald with --backup-dir to use this.",
         };
         f.write_str(text)
     }

@@ -664,33 +664,51 @@ mod tests {
         ));
         std::fs::remove_file(fs.path().join("filler")).unwrap();
         // Readers go on while the store reopens (they wait for it, briefly).
+        // Before the reopen sled's reads may fail too (its global error):
+        // they are counted, not fatal; after it every read succeeds.
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-        let (stop, reads) = (
+        let (stop, reads, reopened) = (
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicBool::new(false)),
         );
         let reader = {
-            let (s, stop, reads, first) =
-                (s.clone(), stop.clone(), reads.clone(), acked[0].clone());
-            std::thread::spawn(move || {
+            let (s, stop, reads, reopened, first) = (
+                s.clone(),
+                stop.clone(),
+                reads.clone(),
+                reopened.clone(),
+                acked[0].clone(),
+            );
+            std::thread::spawn(move || -> std::result::Result<(), String> {
                 while !stop.load(SeqCst) {
-                    assert!(s.event_by_id("acme", &first).unwrap().is_some());
+                    let after = reopened.load(SeqCst);
+                    match s.event_by_id("acme", &first) {
+                        Ok(Some(_)) => {}
+                        Ok(None) => return Err(format!("{first} not found")),
+                        Err(e) if after => return Err(format!("after the reopen: {e}")),
+                        Err(_) => {}
+                    }
                     s.store_stats();
                     reads.fetch_add(1, SeqCst);
                 }
+                Ok(())
             })
         };
-        // The reader is reading when the reopen starts (and goes on after).
-        while reads.load(SeqCst) == 0 {
-            std::thread::yield_now();
-        }
+        let wait_for_reads = |at_least: u64| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while reads.load(SeqCst) < at_least && !reader.is_finished() {
+                assert!(std::time::Instant::now() < deadline, "the reader is stuck");
+                std::thread::yield_now();
+            }
+        };
+        wait_for_reads(1);
         s.recover().unwrap();
-        let after = reads.load(SeqCst);
-        while reads.load(SeqCst) == after {
-            std::thread::yield_now();
-        }
+        reopened.store(true, SeqCst);
+        let so_far = reads.load(SeqCst);
+        wait_for_reads(so_far + 10);
         stop.store(true, SeqCst);
-        reader.join().unwrap();
+        reader.join().unwrap().unwrap();
         assert_eq!(s.write_failure(), None);
         // Everything acknowledged is there, with its deliveries due.
         for id in &acked {
