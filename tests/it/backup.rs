@@ -59,6 +59,7 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
     let server = Server::start_delivering(&["--retry-schedule", "1s,1s,30s"]);
     let ok = Sink::status(200);
     let failing = Sink::status(503);
+    let mut endpoint_ids = Vec::new();
     for url in [ok.url(), failing.url()] {
         let a = server.call(
             "POST",
@@ -67,6 +68,7 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
             Some(json!({"url": url, "events": ["*"]})),
         );
         assert_eq!(a.status, 201, "{}", a.text);
+        endpoint_ids.push(a.body["id"].as_str().unwrap().to_string());
     }
     let work = tempfile::tempdir().unwrap();
     let dump = work.path().join("herald.dump");
@@ -247,6 +249,74 @@ fn a_backup_under_load_restores_every_acknowledged_event() {
     assert!(ok_offline, "{out}\n{err}");
     let (checked, out, err) = herald(&["check", "--data-dir", p(&server.data_dir)]);
     assert!(checked, "the source directory checks clean: {out}\n{err}");
+
+    // The restored directory, started --paused, sends nothing (the
+    // receivers count 0); once resumed, every delivery pending in it
+    // arrives at least once.
+    let pending: std::collections::HashSet<String> = {
+        let store = open(&restored);
+        let until = herald::domain::time::Timestamp::from_millis(i64::MAX / 2);
+        store
+            .due_between(None, until, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .filter_map(|d| store.delivery(d.delivery).unwrap())
+            .map(|d| d.event_id)
+            .collect()
+    };
+    assert!(!pending.is_empty(), "the backup caught deliveries pending");
+    ok.drain(Duration::from_millis(300));
+    failing.drain(Duration::from_millis(300));
+    let copy = Server::start_on(
+        &restored,
+        &[
+            "--allow-http",
+            "--allow-private-networks",
+            "127.0.0.0/8",
+            "--retry-schedule",
+            "1s,1s,30s",
+            "--paused",
+        ],
+        &[],
+    );
+    assert!(
+        ok.drain(Duration::from_millis(2000)).is_empty(),
+        "paused: nothing sent"
+    );
+    assert!(
+        failing.drain(Duration::from_millis(500)).is_empty(),
+        "paused: nothing sent"
+    );
+    let r = copy.call("POST", "/api/v1/admin/resume", None, None);
+    assert_eq!(r.status, 200, "{}", r.text);
+    // Those waiting 30 s for their next retry go now.
+    let r = copy.call(
+        "POST",
+        &format!("/api/v1/webhooks/{}/retry", endpoint_ids[1]),
+        Some(TENANT),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending.iter().any(|e| !seen.contains(e)) {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} pending deliveries arrived after resuming",
+            pending.iter().filter(|e| seen.contains(*e)).count(),
+            pending.len()
+        );
+        for r in ok
+            .drain(Duration::from_millis(200))
+            .into_iter()
+            .chain(failing.drain(Duration::from_millis(200)))
+        {
+            if let Some(id) = r.header("webhook-id") {
+                seen.insert(id.to_string());
+            }
+        }
+    }
+    drop(copy);
     drop((ok, failing));
 }
 

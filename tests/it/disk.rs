@@ -119,9 +119,18 @@ fn a_full_disk_refuses_ingest_cleanly_and_recovers_without_a_restart() {
     // Ballast the operator will delete to make room at the end.
     let ballast = fs.write("ballast", Some(16 * MIB));
     let sink = Sink::status(200);
-    let mut s = Server::start_delivering_in(
+    let mut s = Server::start_on(
         &fs.path().join("data"),
-        &["--disk-reserve-mb", "12", "--cache-mb", "8"],
+        &[
+            "--allow-http",
+            "--allow-private-networks",
+            "127.0.0.0/8",
+            "--disk-reserve-mb",
+            "12",
+            "--cache-mb",
+            "8",
+        ],
+        &[],
     );
     let t = s.call(
         "POST",

@@ -63,17 +63,6 @@ impl Server {
         Self::start_with(&args, &[])
     }
 
-    /// Starts a delivering server whose data directory is `dir` (on a
-    /// filesystem of the test's own, say).
-    pub fn start_delivering_in(dir: &Path, extra: &[&str]) -> Self {
-        let mut args = vec!["--allow-http", "--allow-private-networks", "127.0.0.0/8"];
-        args.extend_from_slice(extra);
-        let mut s = Self::unstarted(&args, &[]);
-        s.data_dir = dir.to_path_buf();
-        s.spawn();
-        s
-    }
-
     /// Starts a server on a fresh temp dir with `--allow-http`.
     pub fn start() -> Self {
         Self::start_with(&["--allow-http"], &[])
