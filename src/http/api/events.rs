@@ -102,7 +102,16 @@ pub async fn create_batch(api: ApiCaller, req: HttpRequest, body: web::Payload) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok())
         .map_or(MAX_BATCH_BODY, |n| n.min(MAX_BATCH_BODY));
-    let _reserved = api.herald.reserve_ingest(&api.caller, declared)?;
+    let _reserved = match api.herald.reserve_ingest(&api.caller, declared) {
+        Ok(r) => r,
+        Err(e) => {
+            // Refused before its body was read: the body is read and
+            // dropped chunk by chunk (no memory kept) so the client,
+            // still sending, gets the 429/503 instead of a broken pipe.
+            discard_body(body, MAX_BATCH_BODY).await;
+            return Err(e.into());
+        }
+    };
     let bytes = raw_json_body(&req, body, MAX_BATCH_BODY).await?;
     let herald = api.herald.clone();
     let caller = api.caller;
@@ -261,5 +270,20 @@ mod tests {
         assert_eq!(code(r#"{"events":5}"#), Some((422, "validation_failed")));
         assert_eq!(code(r#"[1]"#), Some((422, "validation_failed")));
         assert_eq!(code(r#"{"events":[]}"#), Some((422, "validation_failed")));
+    }
+}
+
+/// Reads and drops a body, at most `limit` bytes of it (a longer one ends
+/// the connection, as before), holding one chunk at a time.
+async fn discard_body(mut body: web::Payload, limit: usize) {
+    use futures_core::Stream;
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await
+    {
+        seen += chunk.len();
+        if seen > limit {
+            break;
+        }
     }
 }
