@@ -104,6 +104,14 @@ async function layoutPass(page, pages) {
     for (const [name, url] of pages) {
       await page.goto(`${base}${url}`);
       await noOverflow(page, `${name} at ${size.width}px`);
+      // Status and health stay in sight: no table hides them off to the side.
+      const hidden = await page.evaluate(() => Array.from(
+        document.querySelectorAll("tbody .badge, tbody td[data-label='Health']"),
+      ).filter((el) => {
+        const r = el.getBoundingClientRect();
+        return r.width === 0 || r.left < 0 || r.right > window.innerWidth;
+      }).map((el) => el.textContent.trim()));
+      expect(hidden.length === 0, `${name} at ${size.width}px: every status and health cell is in sight (${hidden.join(", ")})`);
       const file = path.join(shots, `w${size.width}-${name}.png`);
       await page.screenshot({ path: file, fullPage: true });
       console.log(`screenshot ${file}`);
