@@ -282,6 +282,22 @@ async function main() {
     }
     await layoutPass(page, pages);
 
+    // Paused: a compact banner on a phone too, with its resume button.
+    await page.goto(`${base}/`);
+    await page.click("button:has-text('Pause deliveries')");
+    await page.waitForSelector(".paused-banner");
+    for (const size of WIDTHS) {
+      await page.setViewportSize(size);
+      await page.goto(`${base}/webhooks`);
+      await noOverflow(page, `the paused banner at ${size.width}px`);
+      const box = await page.locator(".paused-banner").boundingBox();
+      expect(box && box.height <= 72, `the paused banner is compact at ${size.width}px (${box && box.height}px)`);
+      await page.screenshot({ path: path.join(shots, `w${size.width}-paused.png`) });
+    }
+    await page.click("button:has-text('Resume deliveries')");
+    await page.waitForURL(`${base}/`);
+    expect(await page.locator(".paused-banner").count() === 0, "deliveries resume");
+
     // Log out: the session is gone.
     await page.click("button:has-text('Log out')");
     await page.waitForURL(/\/login\?notice=logged_out/);
