@@ -1328,14 +1328,18 @@ fn end_to_end_in_headless_chromium() {
         "{chromium} is missing: install Debian's chromium (.ci/run does)"
     );
     let root = env!("CARGO_MANIFEST_DIR");
-    let s = Server::start_delivering(&[]);
+    // One failed attempt fires "endpoint down": the layout pass sees the
+    // alert banner, the red count in the navigation and a 500 answer.
+    let s = Server::start_delivering(&["--alert-down-after", "1"]);
     let sink = Sink::status(200);
+    let failing = Sink::status(500);
     let out = std::process::Command::new("node")
         .arg(format!("{root}/tests/ui/e2e.js"))
         .arg(&s.base)
         .arg("admin")
         .arg(ADMIN_PASSWORD)
         .arg(sink.url())
+        .arg(failing.url())
         .env("SCREENSHOT_DIR", format!("{root}/target/ui-screenshots"))
         .env("CHROMIUM", &chromium)
         .output()
@@ -1352,13 +1356,37 @@ fn end_to_end_in_headless_chromium() {
     assert!(got
         .iter()
         .all(|r| r.header("X-BrainSAIT-Signature").is_some()));
+    // Every page of the panel at both widths (the layout pass).
+    let pages = [
+        "dashboard",
+        "webhooks",
+        "webhook-new",
+        "webhook",
+        "webhook-failing",
+        "deliveries",
+        "delivery",
+        "delivery-500",
+        "alerts",
+        "tenants",
+        "keys",
+        "users",
+        "account",
+        "login",
+    ];
+    let widths = pages
+        .iter()
+        .flat_map(|p| [format!("w390-{p}"), format!("w1280-{p}")]);
     for name in [
         "login",
         "webhook-created",
         "deliveries",
         "delivery",
         "webhook-rotated",
-    ] {
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(widths)
+    {
         let found = std::fs::read_dir(format!("{root}/target/ui-screenshots"))
             .unwrap()
             .filter_map(Result::ok)
@@ -1366,6 +1394,7 @@ fn end_to_end_in_headless_chromium() {
                 e.file_name()
                     .to_string_lossy()
                     .ends_with(&format!("-{name}.png"))
+                    || e.file_name().to_string_lossy() == format!("{name}.png")
             });
         assert!(found, "screenshot of {name}");
     }

@@ -2,12 +2,19 @@
 // (Debian's /usr/bin/chromium, driven by playwright-core over the DevTools
 // protocol). Run by tests/it/ui.rs:
 //
-//   node tests/ui/e2e.js <base url> <user> <password> <receiver url>
+//   node tests/ui/e2e.js <base url> <user> <password> <receiver url> [failing receiver url]
 //
 // It logs in, adds an endpoint pointing at the loopback receiver, sends a
 // test event, sees it succeed in the delivery log, opens the delivery and
 // resends it, rotates the secret and logs out. Every page it visits is
 // saved as a screenshot under target/ui-screenshots/ (or $SCREENSHOT_DIR).
+//
+// Then the layout pass (issue 15): with a second endpoint whose receiver
+// answers 500 (so an alert fires, given --alert-down-after 1), every page
+// of the panel at 390x844 and at 1280x800 must be no wider than the
+// viewport, and every section of the navigation must be reachable (shown,
+// or shown by opening the menu) and clickable; each page is saved as
+// w390-<page>.png and w1280-<page>.png.
 // Prints "E2E OK" and exits 0 on success; anything else is a failure.
 "use strict";
 
@@ -16,7 +23,7 @@ const os = require("os");
 const path = require("path");
 const { chromium } = require("playwright-core");
 
-const [base, user, password, receiver] = process.argv.slice(2);
+const [base, user, password, receiver, failing] = process.argv.slice(2);
 if (!base || !user || !password || !receiver) {
   console.error("usage: node e2e.js <base url> <user> <password> <receiver url>");
   process.exit(2);
@@ -49,8 +56,83 @@ async function reloadUntil(page, cond, what, timeoutMs = 20000) {
   }
 }
 
+const WIDTHS = [
+  { width: 390, height: 844 },
+  { width: 1280, height: 800 },
+];
+
+// Every section of the navigation (an operator sees them all) and the
+// account link next to it.
+const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/tenants", "/keys", "/users", "/account"];
+
+// The page is no wider than the viewport (nothing scrolls sideways).
+async function noOverflow(page, what) {
+  const { doc, body, inner } = await page.evaluate(() => ({
+    doc: document.documentElement.scrollWidth,
+    body: document.body.scrollWidth,
+    inner: window.innerWidth,
+  }));
+  expect(doc <= inner && body <= inner, `${what}: no horizontal overflow (${doc}/${body} <= ${inner})`);
+}
+
+// A nav link: shown, or shown once the menu is opened; then clicked.
+async function reachSection(page, href) {
+  const link = page.locator(`header .menu a[href="${href}"]`).first();
+  let opened = false;
+  if (!(await link.isVisible())) {
+    const button = page.locator("label.menu-button");
+    expect(await button.isVisible(), `the menu button shows when ${href} is hidden`);
+    await button.click();
+    opened = true;
+  }
+  expect(await link.isVisible(), `${href} is reachable${opened ? " through the menu" : ""}`);
+  if (opened) {
+    await noOverflow(page, `the open menu (${href})`);
+    if (href === "/") {
+      const file = path.join(shots, `w${page.viewportSize().width}-menu-open.png`);
+      await page.screenshot({ path: file });
+      console.log(`screenshot ${file}`);
+    }
+  }
+  await link.click();
+  await page.waitForURL((u) => new URL(u).pathname === href);
+}
+
+async function layoutPass(page, pages) {
+  for (const size of WIDTHS) {
+    await page.setViewportSize(size);
+    for (const [name, url] of pages) {
+      await page.goto(`${base}${url}`);
+      await noOverflow(page, `${name} at ${size.width}px`);
+      // Status and health stay in sight: no table hides them off to the side.
+      const hidden = await page.evaluate(() => Array.from(
+        document.querySelectorAll("tbody .badge, tbody td[data-label='Health']"),
+      ).filter((el) => {
+        const r = el.getBoundingClientRect();
+        return r.width === 0 || r.left < 0 || r.right > window.innerWidth;
+      }).map((el) => el.textContent.trim()));
+      expect(hidden.length === 0, `${name} at ${size.width}px: every status and health cell is in sight (${hidden.join(", ")})`);
+      const file = path.join(shots, `w${size.width}-${name}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`screenshot ${file}`);
+    }
+    await page.goto(`${base}/webhooks`);
+    for (const href of SECTIONS) await reachSection(page, href);
+    // The red count of firing alerts is in sight without opening the menu.
+    await page.goto(`${base}/`);
+    expect(await page.locator("header .count-bad:visible").count() >= 1,
+      `the alerts count is shown at ${size.width}px`);
+    const banner = await page.locator(".alert-banner").boundingBox();
+    expect(banner && banner.height <= 64, `the alert banner is compact at ${size.width}px (${banner && banner.height}px)`);
+  }
+  await page.setViewportSize({ width: 1280, height: 860 });
+}
+
 async function main() {
   fs.mkdirSync(shots, { recursive: true });
+  for (const f of fs.readdirSync(shots)) {
+    if (f.endsWith(".png")) fs.rmSync(path.join(shots, f));
+  }
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "herald-e2e-"));
   // A fresh profile (--user-data-dir) each run, through playwright's
   // persistent-context API, which is how it passes that flag.
@@ -142,6 +224,7 @@ async function main() {
     // Open the delivery and resend it.
     await page.click("tbody a.row-link");
     await page.waitForURL(/\/deliveries\/dlv_/);
+    const deliveryUrl = page.url();
     expect(await page.isVisible("text=Attempt 1"), "the delivery page shows its attempt");
     expect((await page.textContent("#envelope")).includes("\"api_version\""),
       "the delivery page shows the envelope");
@@ -163,24 +246,68 @@ async function main() {
       "the overlap of the old secret is explained");
     await shot(page, "webhook-rotated");
 
-    // A phone-sized look at the endpoint list and the log.
-    await page.setViewportSize({ width: 390, height: 844 });
-    await page.goto(`${base}/webhooks`);
-    await shot(page, "webhooks-phone");
-    await page.goto(`${base}/deliveries`);
-    await shot(page, "deliveries-phone");
-    await page.setViewportSize({ width: 1280, height: 860 });
-    for (const p of ["keys", "users", "account"]) {
-      await page.goto(`${base}/${p}`);
-      await shot(page, p);
+    // A second endpoint whose receiver answers 500: its delivery shows the
+    // status as an error, and (with --alert-down-after 1) an alert fires.
+    const pages = [
+      ["dashboard", "/"],
+      ["webhooks", "/webhooks"],
+      ["webhook-new", "/webhooks/new"],
+      ["webhook", new URL(endpointUrl).pathname],
+      ["deliveries", "/deliveries"],
+      ["delivery", new URL(deliveryUrl).pathname],
+      ["alerts", "/alerts"],
+      ["tenants", "/tenants"],
+      ["keys", "/keys"],
+      ["users", "/users"],
+      ["account", "/account"],
+    ];
+    if (failing) {
+      await page.goto(`${base}/webhooks/new`);
+      await page.fill("#url", failing);
+      await page.check("input[value='order.*']");
+      await page.click("button:has-text('Add endpoint')");
+      await page.waitForURL(/\/webhooks\/ep_[0-9A-Z]+\?notice=created/);
+      const failingUrl = page.url().split("?")[0];
+      await page.selectOption("#test-event", "order.created");
+      await page.click("button:has-text('Send test event')");
+      await page.waitForURL(/notice=test_sent/);
+      await reloadUntil(page, async () => (await page.locator(".alert-banner").count()) > 0,
+        "an alert fires for the failing endpoint");
+      await page.click("#deliveries tbody a.row-link");
+      await page.waitForURL(/\/deliveries\/dlv_/);
+      expect(await page.locator(".attempt-meta .http-bad:has-text('HTTP 500')").count() === 1,
+        "a 500 answer is shown as an error");
+      pages.push(["webhook-failing", new URL(failingUrl).pathname]);
+      pages.push(["delivery-500", new URL(page.url()).pathname]);
     }
+    await layoutPass(page, pages);
+
+    // Paused: a compact banner on a phone too, with its resume button.
     await page.goto(`${base}/`);
-    await shot(page, "dashboard");
+    await page.click("button:has-text('Pause deliveries')");
+    await page.waitForSelector(".paused-banner");
+    for (const size of WIDTHS) {
+      await page.setViewportSize(size);
+      await page.goto(`${base}/webhooks`);
+      await noOverflow(page, `the paused banner at ${size.width}px`);
+      const box = await page.locator(".paused-banner").boundingBox();
+      expect(box && box.height <= 72, `the paused banner is compact at ${size.width}px (${box && box.height}px)`);
+      await page.screenshot({ path: path.join(shots, `w${size.width}-paused.png`) });
+    }
+    await page.click("button:has-text('Resume deliveries')");
+    await page.waitForURL(`${base}/`);
+    expect(await page.locator(".paused-banner").count() === 0, "deliveries resume");
 
     // Log out: the session is gone.
     await page.click("button:has-text('Log out')");
     await page.waitForURL(/\/login\?notice=logged_out/);
     await shot(page, "logged-out");
+    for (const size of WIDTHS) {
+      await page.setViewportSize(size);
+      await page.goto(`${base}/login`);
+      await noOverflow(page, `login at ${size.width}px`);
+      await page.screenshot({ path: path.join(shots, `w${size.width}-login.png`), fullPage: true });
+    }
     await page.goto(`${base}/webhooks`);
     expect(page.url().includes("/login"), "after logout the panel needs a login again");
 

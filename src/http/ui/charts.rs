@@ -97,6 +97,7 @@ struct Kind {
     unit: &'static str,
     bars: bool,
     max: Option<f64>,
+    integer: bool,
     value: fn(&Stats) -> Option<f64>,
 }
 
@@ -107,6 +108,7 @@ fn kind(name: &str) -> Option<Kind> {
             title_week: "Deliveries per hour, last 7 days",
             unit: "",
             bars: true,
+            integer: true,
             max: None,
             value: |s| Some(s.total_deliveries() as f64),
         },
@@ -115,6 +117,7 @@ fn kind(name: &str) -> Option<Kind> {
             title_week: "Success rate per hour, last 7 days",
             unit: "%",
             bars: false,
+            integer: false,
             max: Some(100.0),
             value: |s| s.success_rate().map(|r| r * 100.0),
         },
@@ -123,6 +126,7 @@ fn kind(name: &str) -> Option<Kind> {
             title_week: "Average response time per hour, last 7 days",
             unit: "ms",
             bars: false,
+            integer: true,
             max: None,
             value: |s| s.average_response_ms(),
         },
@@ -131,6 +135,7 @@ fn kind(name: &str) -> Option<Kind> {
             title_week: "p95 response time per hour, last 7 days",
             unit: "ms",
             bars: false,
+            integer: true,
             max: None,
             value: |s| s.quantile_ms(0.95).map(|v| v as f64),
         },
@@ -161,11 +166,7 @@ pub async fn show(
     let points: Vec<Point> = series
         .iter()
         .map(|(t, s)| Point {
-            label: if week {
-                format!("{} UTC", &t.to_rfc3339_secs()[5..16].replace('T', " "))
-            } else {
-                format!("{} UTC", &t.to_rfc3339_secs()[11..16])
-            },
+            label: chart::time_label(*t),
             value: (k.value)(s),
         })
         .collect();
@@ -175,6 +176,7 @@ pub async fn show(
             unit: k.unit,
             bars: k.bars,
             max: k.max,
+            integer: k.integer,
         },
         &points,
     );

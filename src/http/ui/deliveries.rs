@@ -47,6 +47,13 @@ pub struct DeliveryRow {
     pub next: Option<When>,
 }
 
+impl DeliveryRow {
+    /// The CSS class of the last HTTP status (4xx and 5xx are errors).
+    pub fn status_tone(&self) -> &'static str {
+        self.last_status.map_or("", super::view::http_tone)
+    }
+}
+
 /// Table rows for deliveries, with their endpoints' URLs.
 pub fn rows_of(items: &[Delivery], endpoints: &[Endpoint]) -> Vec<DeliveryRow> {
     let urls: HashMap<_, _> = endpoints.iter().map(|e| (e.id, e.url.as_str())).collect();

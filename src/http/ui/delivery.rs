@@ -51,6 +51,11 @@ impl AttemptRow {
             next: When::opt(a.next_attempt_at),
         }
     }
+
+    /// The CSS class of the answer's HTTP status (4xx and 5xx are errors).
+    fn status_tone(&self) -> &'static str {
+        self.status.map_or("", super::view::http_tone)
+    }
 }
 
 /// The page.

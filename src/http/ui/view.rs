@@ -29,6 +29,17 @@ impl When {
     }
 }
 
+/// The CSS class of an HTTP status a receiver answered: `http-ok` for
+/// 2xx, `http-bad` for 4xx and 5xx (a failed attempt, shown like a
+/// connection error), none otherwise.
+pub fn http_tone(status: u16) -> &'static str {
+    match status {
+        200..=299 => "http-ok",
+        400..=599 => "http-bad",
+        _ => "",
+    }
+}
+
 /// A status shown with colour, an icon and a word (never colour alone).
 #[derive(Debug, Clone, Copy)]
 pub struct Badge {
@@ -229,6 +240,15 @@ pub fn parse_form_time(s: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_statuses_have_tones() {
+        assert_eq!(http_tone(200), "http-ok");
+        assert_eq!(http_tone(204), "http-ok");
+        assert_eq!(http_tone(404), "http-bad");
+        assert_eq!(http_tone(500), "http-bad");
+        assert_eq!(http_tone(302), "");
+    }
 
     #[test]
     fn only_http_links() {
