@@ -213,6 +213,21 @@ pub async fn get(api: ApiCaller, id: web::Path<String>) -> ApiResult {
     Ok(HttpResponse::Ok().json(EventView::new(&event, &deliveries)))
 }
 
+/// Reads and drops a body, at most `limit` bytes of it (a longer one ends
+/// the connection, as before), holding one chunk at a time.
+async fn discard_body(mut body: web::Payload, limit: usize) {
+    use futures_core::Stream;
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await
+    {
+        seen += chunk.len();
+        if seen > limit {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,20 +285,5 @@ mod tests {
         assert_eq!(code(r#"{"events":5}"#), Some((422, "validation_failed")));
         assert_eq!(code(r#"[1]"#), Some((422, "validation_failed")));
         assert_eq!(code(r#"{"events":[]}"#), Some((422, "validation_failed")));
-    }
-}
-
-/// Reads and drops a body, at most `limit` bytes of it (a longer one ends
-/// the connection, as before), holding one chunk at a time.
-async fn discard_body(mut body: web::Payload, limit: usize) {
-    use futures_core::Stream;
-    let mut seen = 0usize;
-    while let Some(Ok(chunk)) =
-        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await
-    {
-        seen += chunk.len();
-        if seen > limit {
-            break;
-        }
     }
 }
