@@ -63,7 +63,7 @@ const WIDTHS = [
 
 // Every section of the navigation (an operator sees them all) and the
 // account link next to it.
-const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/tenants", "/keys", "/users", "/account"];
+const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/tenants", "/keys", "/users", "/backups", "/account"];
 
 // The page is no wider than the viewport (nothing scrolls sideways).
 async function noOverflow(page, what) {
@@ -259,6 +259,7 @@ async function main() {
       ["tenants", "/tenants"],
       ["keys", "/keys"],
       ["users", "/users"],
+      ["backups", "/backups"],
       ["account", "/account"],
     ];
     if (failing) {
