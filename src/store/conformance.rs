@@ -85,7 +85,7 @@ pub(crate) fn endpoint(tenant: &str, url: &str) -> Endpoint {
     }
 }
 
-fn delivery(tenant: &str, ep: EndpointId, event_key: u128, at: Timestamp) -> Delivery {
+pub(crate) fn delivery(tenant: &str, ep: EndpointId, event_key: u128, at: Timestamp) -> Delivery {
     Delivery {
         id: DeliveryId::new(at),
         event_key,

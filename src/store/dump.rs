@@ -716,8 +716,6 @@ impl<R: Read> Reader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::delivery::DeliveryState;
-    use crate::domain::ids::DeliveryId;
 
     fn sample() -> Vec<Record> {
         let at = Timestamp::from_millis(1_700_000_000_000);
@@ -749,20 +747,8 @@ mod tests {
                 events: vec![1, 2],
             },
             Record::Delivery(Delivery {
-                id: DeliveryId::new(at),
-                event_key: 1,
                 event_id: "evt_1".into(),
-                event_type: "order.created".into(),
-                endpoint_id: ep,
-                tenant_id: "acme".into(),
-                state: DeliveryState::Pending,
-                attempts: 0,
-                next_attempt_at: Some(at),
-                held: false,
-                last_status: None,
-                last_error: None,
-                created_at: at,
-                updated_at: at,
+                ..crate::store::conformance::delivery("acme", ep, 1, at)
             }),
         ]
     }

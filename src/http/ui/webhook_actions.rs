@@ -55,6 +55,13 @@ pub struct RetryForm {
     failed_since: String,
 }
 
+/// A `datetime-local` field (UTC) as RFC 3339, or its validation error.
+fn form_time(field: &'static str, v: &str) -> Result<String, ServiceError> {
+    parse_form_time(v)
+        .map(|t| t.to_rfc3339_millis())
+        .ok_or_else(|| ServiceError::invalid(field, "enter a date and time, e.g. 2024-01-15T10:30"))
+}
+
 /// Re-renders the page with `field`'s message, or fails with the error if
 /// it is not a validation error.
 async fn with_error(
@@ -183,13 +190,12 @@ pub async fn replay(
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
     let form: ReplayForm = ctx.form(&req, payload).await?;
     let id = id.into_inner();
-    let Some(since) = parse_form_time(&form.since) else {
-        let e = ServiceError::invalid("since", "enter a date and time, e.g. 2024-01-15T10:30");
-        return with_error(&req, &h, ctx, id, "since", e).await;
+    let since = match form_time("since", &form.since) {
+        Ok(t) => t,
+        Err(e) => return with_error(&req, &h, ctx, id, "since", e).await,
     };
     let caller = ctx.caller.clone();
     let i = id.clone();
-    let since = since.to_rfc3339_millis();
     match blocking(&h, move |h| h.replay(&caller, &i, &since)).await? {
         Ok(n) => Ok(back(&id, Notice::Replayed(n))),
         Err(e) => with_error(&req, &h, ctx, id, "since", e).await,
@@ -208,15 +214,9 @@ pub async fn retry(
     let form: RetryForm = ctx.form(&req, payload).await?;
     let id = id.into_inner();
     let failed_since = if form.include_failed == "on" {
-        match parse_form_time(&form.failed_since) {
-            Some(t) => Some(t.to_rfc3339_millis()),
-            None => {
-                let e = ServiceError::invalid(
-                    "failed_since",
-                    "enter a date and time, e.g. 2024-01-15T10:30",
-                );
-                return with_error(&req, &h, ctx, id, "failed_since", e).await;
-            }
+        match form_time("failed_since", &form.failed_since) {
+            Ok(t) => Some(t),
+            Err(e) => return with_error(&req, &h, ctx, id, "failed_since", e).await,
         }
     } else {
         None

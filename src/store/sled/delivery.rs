@@ -727,20 +727,8 @@ mod tests {
 
     fn pending(ep: EndpointId, at: Timestamp) -> Delivery {
         Delivery {
-            id: DeliveryId::new(at),
-            event_key: 1,
             event_id: "evt_1".into(),
-            event_type: "order.created".into(),
-            endpoint_id: ep,
-            tenant_id: "acme".into(),
-            state: DeliveryState::Pending,
-            attempts: 0,
-            next_attempt_at: Some(at),
-            held: false,
-            last_status: None,
-            last_error: None,
-            created_at: at,
-            updated_at: at,
+            ..crate::store::conformance::delivery("acme", ep, 1, at)
         }
     }
 

@@ -460,7 +460,6 @@ fn printable(k: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::delivery::DeliveryState;
     use crate::domain::event::generated_id;
     use crate::domain::ids::new_ulid;
     use crate::store::{CommitOutcome, EventStore, NewEvent, Store};
@@ -480,22 +479,7 @@ mod tests {
         let at = Timestamp::from_millis(1_700_000_000_000);
         let ep = EndpointId::new(at);
         let key = new_ulid(at).0;
-        let d = Delivery {
-            id: DeliveryId::new(at),
-            event_key: key,
-            event_id: generated_id(key),
-            event_type: "order.created".into(),
-            endpoint_id: ep,
-            tenant_id: "acme".into(),
-            state: DeliveryState::Pending,
-            attempts: 0,
-            next_attempt_at: Some(at),
-            held: false,
-            last_status: None,
-            last_error: None,
-            created_at: at,
-            updated_at: at,
-        };
+        let d = crate::store::conformance::delivery("acme", ep, key, at);
         let ne = NewEvent {
             event: Event {
                 key,
