@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::Target;
 use crate::clock::SystemClock;
+use crate::domain::apikey::ScopeAsked;
 use crate::http::api::json::{KeyView, PageView, PasswordResetView, TenantView};
 use crate::service::{Caller, Herald, NewKey, NewTenant, PageRequest, Settings, TenantPatch};
 use crate::store::{Location, StoreError};
@@ -29,6 +30,8 @@ pub enum Op {
     CreateKey {
         name: String,
         tenant: Option<String>,
+        /// `--platform`: the explicit ask for a key of every tenant.
+        platform: bool,
     },
     ListKeys,
     RevokeKey {
@@ -94,12 +97,17 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
                 },
             )
             .map(|t| to_value(TenantView::new(&t))),
-        Op::CreateKey { name, tenant } => herald
+        Op::CreateKey {
+            name,
+            tenant,
+            platform,
+        } => herald
             .create_key(
                 &me,
                 NewKey {
                     name: name.clone(),
                     tenant_id: tenant.clone(),
+                    scope: platform.then_some(ScopeAsked::Platform),
                 },
             )
             .map(|k| to_value(KeyView::new(&k.key, Some(&k.text)))),
@@ -185,11 +193,17 @@ fn remote(op: &Op, server: &str, key: Option<&str>) -> Result<Value, String> {
             &format!("/api/v1/tenants/{id}"),
             Some(json!({ "suspended": suspended })),
         ),
-        Op::CreateKey { name, tenant } => call(
-            "POST",
-            "/api/v1/keys",
-            Some(json!({"name": name, "tenant_id": tenant})),
-        ),
+        Op::CreateKey {
+            name,
+            tenant,
+            platform,
+        } => {
+            let mut body = json!({"name": name, "tenant_id": tenant});
+            if *platform {
+                body["scope"] = json!("platform");
+            }
+            call("POST", "/api/v1/keys", Some(body))
+        }
         Op::ListKeys => list_all("/api/v1/keys"),
         Op::RevokeKey { id } => call("DELETE", &format!("/api/v1/keys/{id}"), None)
             .map(|_| json!({"id": id, "revoked": true})),

@@ -100,15 +100,16 @@ enum KeysCmd {
     /// Create an API key; its text is printed once. On a stopped data
     /// directory, `--platform` is the way back in when every platform key
     /// is lost.
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["tenant", "platform"])))]
     Create {
         /// What the key is for [default with --platform: "recovery platform key"].
         #[arg(long, required_unless_present = "platform")]
         name: Option<String>,
-        /// Bind the key to this tenant (otherwise a platform key).
-        #[arg(long, value_name = "TENANT_ID", conflicts_with = "platform")]
+        /// Bind the key to this tenant (this or --platform is required).
+        #[arg(long, value_name = "TENANT_ID")]
         tenant: Option<String>,
-        /// Make a platform key (what no --tenant also makes; says so
-        /// explicitly).
+        /// Make a platform key, which acts for every tenant: never the
+        /// default, so a forgotten --tenant cannot make one.
         #[arg(long)]
         platform: bool,
         #[command(flatten)]
@@ -186,13 +187,20 @@ pub fn main() -> ExitCode {
                 KeysCmd::Create {
                     name,
                     tenant,
-                    platform: _,
+                    platform,
                     target,
                 } => {
-                    // clap has checked: a name, or --platform (which
-                    // excludes --tenant).
+                    // clap has checked: a name, or --platform; --tenant or
+                    // --platform, not both.
                     let name = name.unwrap_or_else(|| "recovery platform key".to_string());
-                    (admin::Op::CreateKey { name, tenant }, target)
+                    (
+                        admin::Op::CreateKey {
+                            name,
+                            tenant,
+                            platform,
+                        },
+                        target,
+                    )
                 }
                 KeysCmd::List { target } => (admin::Op::ListKeys, target),
                 KeysCmd::Revoke { id, target } => (admin::Op::RevokeKey { id }, target),

@@ -4,7 +4,8 @@ use serde::Deserialize;
 
 use super::{Caller, Herald, Page, PageRequest, Result, ServiceError};
 use crate::domain::apikey::{
-    generate_key_text, hash_key, key_hint, ApiKey, KeyScope, MAX_KEY_NAME, MIN_SUPPLIED_KEY_LEN,
+    generate_key_text, hash_key, key_hint, requested_scope, ApiKey, KeyScope, ScopeAsked,
+    ScopeError, MAX_KEY_NAME, MIN_SUPPLIED_KEY_LEN,
 };
 use crate::domain::ids::KeyId;
 use crate::domain::logtext::log_text;
@@ -15,8 +16,13 @@ use crate::domain::logtext::log_text;
 pub struct NewKey {
     /// What the key is for.
     pub name: String,
-    /// Bind it to this tenant; without, it is a platform key.
+    /// Bind it to this tenant.
     pub tenant_id: Option<String>,
+    /// `"platform"` makes a key for every tenant (required without
+    /// `tenant_id`: platform scope is never the default); `"tenant"` is
+    /// what a `tenant_id` implies.
+    #[serde(default)]
+    pub scope: Option<ScopeAsked>,
 }
 
 /// A key just created: the record and its text, which is never stored.
@@ -28,22 +34,31 @@ pub struct CreatedKey {
     pub text: String,
 }
 
+/// The input field a scope refusal is about.
+fn scope_field(e: &ScopeError) -> &'static str {
+    match e {
+        ScopeError::Unstated | ScopeError::PlatformWithTenant => "scope",
+        ScopeError::TenantMissing => "tenant_id",
+    }
+}
+
 impl Herald {
     /// Creates a key.
     pub fn create_key(&self, caller: &Caller, input: NewKey) -> Result<CreatedKey> {
         self.require_platform(caller)?;
-        let scope = match input.tenant_id {
-            None => KeyScope::Platform,
-            Some(t) => {
-                if self.store.tenant(&t)?.is_none() {
+        let scope = requested_scope(input.tenant_id, input.scope)
+            .map_err(|e| ServiceError::invalid(scope_field(&e), e.to_string()))?;
+        match &scope {
+            KeyScope::Platform => {}
+            KeyScope::Tenant(t) => {
+                if self.store.tenant(t)?.is_none() {
                     return Err(ServiceError::invalid(
                         "tenant_id",
                         format!("no tenant {t:?}; create it first (POST /api/v1/tenants)"),
                     ));
                 }
-                KeyScope::Tenant(t)
             }
-        };
+        }
         let text = generate_key_text(&scope);
         self.insert_key(&input.name, scope, text)
     }
