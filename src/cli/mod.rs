@@ -139,6 +139,34 @@ enum UsersCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// List the panel's users with their last login.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Disable a user: they cannot log in and their sessions end (never
+    /// the last enabled operator).
+    Disable {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove a user; their sessions end (never the last enabled
+    /// operator).
+    Remove {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 fn init_logging(default: &str) {
@@ -207,9 +235,24 @@ pub fn main() -> ExitCode {
             };
             admin::run(op, &target)
         }
-        Command::Users(UsersCmd::ResetPassword { name, target }) => {
+        Command::Users(cmd) => {
             init_logging("warn");
-            admin::run(admin::Op::ResetPassword { username: name }, &target)
+            let (op, target) = match cmd {
+                UsersCmd::ResetPassword { name, target } => {
+                    (admin::Op::ResetPassword { username: name }, target)
+                }
+                UsersCmd::List { target } => (admin::Op::ListUsers, target),
+                UsersCmd::Disable { name, target } => {
+                    (admin::Op::DisableUser { username: name }, target)
+                }
+                UsersCmd::Enable { name, target } => {
+                    (admin::Op::EnableUser { username: name }, target)
+                }
+                UsersCmd::Remove { name, target } => {
+                    (admin::Op::RemoveUser { username: name }, target)
+                }
+            };
+            admin::run(op, &target)
         }
         Command::Bench(args) => {
             init_logging("warn");

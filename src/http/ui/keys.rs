@@ -24,6 +24,7 @@ pub struct KeyRow {
     hint: String,
     created: When,
     revoked: Option<When>,
+    last_used: Option<When>,
 }
 
 /// A key just created.
@@ -109,16 +110,17 @@ async fn render(
     let keys = p
         .items
         .iter()
-        .map(|k| KeyRow {
-            id: k.id.to_string(),
-            name: k.name.clone(),
-            tenant: match &k.scope {
-                KeyScope::Platform => None,
-                KeyScope::Tenant(t) => Some(t.clone()),
-            },
-            hint: k.hint.clone(),
-            created: When::new(k.created_at),
-            revoked: When::opt(k.revoked_at),
+        .map(|info| {
+            let k = &info.key;
+            KeyRow {
+                id: k.id.to_string(),
+                name: k.name.clone(),
+                tenant: input_tenant(&k.scope),
+                hint: k.hint.clone(),
+                created: When::new(k.created_at),
+                revoked: When::opt(k.revoked_at),
+                last_used: When::opt(info.last_used_at),
+            }
         })
         .collect();
     Ok(page(

@@ -74,10 +74,16 @@ pub enum Notice {
     UserPasswordSet,
     /// The logged-in user changed their own password.
     OwnPasswordChanged,
+    /// An operator disabled a user.
+    UserDisabled,
+    /// An operator enabled a user.
+    UserEnabled,
+    /// An operator removed a user.
+    UserRemoved,
 }
 
 /// Every notice, with a placeholder count for [`Notice::Replayed`].
-const ALL: [Notice; 18] = [
+const ALL: [Notice; 21] = [
     Notice::LoggedOut,
     Notice::EndpointCreated,
     Notice::EndpointSaved,
@@ -96,6 +102,9 @@ const ALL: [Notice; 18] = [
     Notice::UserCreated,
     Notice::UserPasswordSet,
     Notice::OwnPasswordChanged,
+    Notice::UserDisabled,
+    Notice::UserEnabled,
+    Notice::UserRemoved,
 ];
 
 impl Notice {
@@ -110,7 +119,9 @@ impl Notice {
             DeliveryResent => NoticePage::Delivery,
             TenantCreated | TenantSuspended | TenantResumed => NoticePage::Tenants,
             KeyRevoked => NoticePage::Keys,
-            UserCreated | UserPasswordSet => NoticePage::Users,
+            UserCreated | UserPasswordSet | UserDisabled | UserEnabled | UserRemoved => {
+                NoticePage::Users
+            }
             OwnPasswordChanged => NoticePage::Account,
         }
     }
@@ -122,13 +133,13 @@ impl Notice {
             LoggedOut => "logged_out",
             EndpointCreated | TenantCreated | UserCreated => "created",
             EndpointSaved => "saved",
-            EndpointEnabled => "enabled",
-            EndpointDisabled => "disabled",
+            EndpointEnabled | UserEnabled => "enabled",
+            EndpointDisabled | UserDisabled => "disabled",
             SecretRotated => "rotated",
             TestSent => "test_sent",
             Replayed(_) => "replayed",
             RetriedNow(..) => "retried",
-            EndpointDeleted => "deleted",
+            EndpointDeleted | UserRemoved => "deleted",
             DeliveryResent => "resent",
             TenantSuspended => "suspended",
             TenantResumed => "resumed",
@@ -223,6 +234,9 @@ impl fmt::Display for Notice {
             UserCreated => "User created. Give them their password through a safe channel.",
             UserPasswordSet => "Password changed; that user's sessions were ended.",
             OwnPasswordChanged => "Password changed. Your other sessions were logged out.",
+            UserDisabled => "User disabled: they cannot log in, and their sessions were ended.",
+            UserEnabled => "User enabled: they can log in again.",
+            UserRemoved => "User removed; their sessions were ended.",
         };
         f.write_str(text)
     }
