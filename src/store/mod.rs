@@ -245,6 +245,10 @@ pub trait KeyStore {
     fn list_keys(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<ApiKey>>;
     /// Records that key `id` authenticated a request at `at` (a row of
     /// its own, so it never races a revocation's write of the key).
+    /// Written behind, unlike the other writes here: it need not be durable
+    /// when this returns (a crash may lose it; the next use writes it
+    /// again), since it runs on the request's path and acknowledges
+    /// nothing.
     fn record_key_use(&self, id: KeyId, at: Timestamp) -> Result<()>;
     /// When key `id` was last recorded used.
     fn key_last_used(&self, id: KeyId) -> Result<Option<Timestamp>>;

@@ -308,7 +308,14 @@ impl KeyStore for SledStore {
     }
 
     fn record_key_use(&self, id: KeyId, at: Timestamp) -> Result<()> {
-        self.put(&keys::key_use(id), &LastUse { at })
+        // No flush: this runs on the request's thread (ingest authenticates
+        // on the HTTP workers), and a flush there waits for whatever the
+        // committer wrote meanwhile. sled's own flusher and the next
+        // flush of any other write make it durable.
+        self.db()?
+            .insert(keys::key_use(id), LastUse { at }.encode())
+            .map_err(|e| self.io(e))?;
+        Ok(())
     }
 
     fn key_last_used(&self, id: KeyId) -> Result<Option<Timestamp>> {
