@@ -544,4 +544,84 @@ mod tests {
         };
         assert!(matches!(args.resolve(), Err(ConfigError::Parse { .. })));
     }
+
+    #[test]
+    fn every_alert_option_and_disable_after_reach_the_config() {
+        let c = ServeArgs {
+            alert_failure_rate: Some(0.5),
+            alert_min_sample: Some(4),
+            alert_slow: Some("300ms".into()),
+            alert_down_after: Some(3),
+            alert_window: Some("2m".into()),
+            disable_after: Some("90m".into()),
+            metrics_listen: Some("127.0.0.1:9100".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let t = &c.alert_thresholds;
+        assert_eq!((t.failure_rate, t.failure_rate_resolve), (0.5, 0.25));
+        assert_eq!(t.min_sample, 4);
+        assert_eq!(t.slow_p95_ms, 300);
+        assert_eq!(t.down_after, 3);
+        assert_eq!(t.window_ms, 120_000);
+        assert_eq!(
+            t.slow_timeouts,
+            crate::domain::alert::Thresholds::default().slow_timeouts,
+            "no option reaches it"
+        );
+        assert_eq!(c.disable_after, Duration::from_secs(90 * 60));
+        assert_eq!(c.metrics_listen.as_deref(), Some("127.0.0.1:9100"));
+        // Zeros mean at least one, not "always".
+        let c = ServeArgs {
+            alert_min_sample: Some(0),
+            alert_down_after: Some(0),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            (c.alert_thresholds.min_sample, c.alert_thresholds.down_after),
+            (1, 1)
+        );
+        let refused = |args: ServeArgs, flag: &str| {
+            let err = args.resolve().unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { option, .. } if *option == flag),
+                "{flag}: {err}"
+            );
+        };
+        for rate in [1.0, -0.1, 2.0] {
+            refused(
+                ServeArgs {
+                    alert_failure_rate: Some(rate),
+                    ..Default::default()
+                },
+                "--alert-failure-rate",
+            );
+        }
+        for window in ["59s", "7h", "soon"] {
+            refused(
+                ServeArgs {
+                    alert_window: Some(window.into()),
+                    ..Default::default()
+                },
+                "--alert-window",
+            );
+        }
+        refused(
+            ServeArgs {
+                alert_slow: Some("fast".into()),
+                ..Default::default()
+            },
+            "--alert-slow",
+        );
+        refused(
+            ServeArgs {
+                disable_after: Some("30s".into()),
+                ..Default::default()
+            },
+            "--disable-after",
+        );
+    }
 }

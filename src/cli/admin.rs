@@ -1,5 +1,5 @@
-//! `herald tenants …`, `herald keys …` and `herald users reset-password`,
-//! locally or through the API.
+//! `herald tenants …`, `herald keys …` and `herald users …`, locally or
+//! through the API.
 //!
 //! Both paths produce the API's JSON shapes (`crate::views`), so the output
 //! is the same whichever way the command ran.
@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use super::Target;
 use crate::clock::SystemClock;
-use crate::http::api::json::{KeyView, PageView, PasswordResetView, TenantView};
+use crate::domain::apikey::ScopeAsked;
+use crate::http::api::json::{KeyView, PageView, PasswordResetView, TenantView, UserView};
 use crate::service::{Caller, Herald, NewKey, NewTenant, PageRequest, Settings, TenantPatch};
 use crate::store::{Location, StoreError};
 
@@ -29,12 +30,24 @@ pub enum Op {
     CreateKey {
         name: String,
         tenant: Option<String>,
+        /// `--platform`: the explicit ask for a key of every tenant.
+        platform: bool,
     },
     ListKeys,
     RevokeKey {
         id: String,
     },
     ResetPassword {
+        username: String,
+    },
+    ListUsers,
+    DisableUser {
+        username: String,
+    },
+    EnableUser {
+        username: String,
+    },
+    RemoveUser {
         username: String,
     },
 }
@@ -94,18 +107,23 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
                 },
             )
             .map(|t| to_value(TenantView::new(&t))),
-        Op::CreateKey { name, tenant } => herald
+        Op::CreateKey {
+            name,
+            tenant,
+            platform,
+        } => herald
             .create_key(
                 &me,
                 NewKey {
                     name: name.clone(),
                     tenant_id: tenant.clone(),
+                    scope: platform.then_some(ScopeAsked::Platform),
                 },
             )
             .map(|k| to_value(KeyView::new(&k.key, Some(&k.text)))),
         Op::ListKeys => herald
             .list_keys(&me, &all)
-            .map(|p| to_value(PageView::map(&p, |k| KeyView::new(k, None)))),
+            .map(|p| to_value(PageView::map(&p, KeyView::listed))),
         Op::RevokeKey { id } => herald
             .revoke_key(&me, id)
             .map(|k| to_value(KeyView::new(&k, None))),
@@ -115,6 +133,19 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
                 password,
             })
         }),
+        Op::ListUsers => herald.list_users(&me).map(|users| {
+            let data: Vec<UserView> = users.iter().map(UserView::listed).collect();
+            json!({ "data": data })
+        }),
+        Op::DisableUser { username } => herald
+            .disable_user(&me, username)
+            .map(|u| to_value(UserView::new(&u))),
+        Op::EnableUser { username } => herald
+            .enable_user(&me, username)
+            .map(|u| to_value(UserView::new(&u))),
+        Op::RemoveUser { username } => herald
+            .remove_user(&me, username)
+            .map(|()| json!({"username": username, "removed": true})),
     };
     result.map_err(|e| e.to_string())
 }
@@ -185,34 +216,58 @@ fn remote(op: &Op, server: &str, key: Option<&str>) -> Result<Value, String> {
             &format!("/api/v1/tenants/{id}"),
             Some(json!({ "suspended": suspended })),
         ),
-        Op::CreateKey { name, tenant } => call(
-            "POST",
-            "/api/v1/keys",
-            Some(json!({"name": name, "tenant_id": tenant})),
-        ),
+        Op::CreateKey {
+            name,
+            tenant,
+            platform,
+        } => {
+            let mut body = json!({"name": name, "tenant_id": tenant});
+            if *platform {
+                body["scope"] = json!("platform");
+            }
+            call("POST", "/api/v1/keys", Some(body))
+        }
         Op::ListKeys => list_all("/api/v1/keys"),
         Op::RevokeKey { id } => call("DELETE", &format!("/api/v1/keys/{id}"), None)
             .map(|_| json!({"id": id, "revoked": true})),
-        Op::ResetPassword { username } => {
-            // Everything but letters and digits escaped, dots too: a
-            // stored `..` must not become a dot segment.
-            let name: String = username
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            call(
-                "POST",
-                &format!("/api/v1/users/{name}/reset-password"),
-                None,
-            )
-        }
+        Op::ResetPassword { username } => call(
+            "POST",
+            &format!("/api/v1/users/{}/reset-password", path_segment(username)),
+            None,
+        ),
+        Op::ListUsers => call("GET", "/api/v1/users", None),
+        Op::DisableUser { username } => call(
+            "POST",
+            &format!("/api/v1/users/{}/disable", path_segment(username)),
+            None,
+        ),
+        Op::EnableUser { username } => call(
+            "POST",
+            &format!("/api/v1/users/{}/enable", path_segment(username)),
+            None,
+        ),
+        Op::RemoveUser { username } => call(
+            "DELETE",
+            &format!("/api/v1/users/{}", path_segment(username)),
+            None,
+        )
+        .map(|_| json!({"username": username, "removed": true})),
     }
+}
+
+/// A username as one URL path segment: everything but letters and digits
+/// escaped, dots too, so a stored `..` never becomes a dot segment.
+fn path_segment(username: &str) -> String {
+    username
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn print(op: &Op, value: &Value, as_json: bool) {
@@ -242,10 +297,32 @@ fn print(op: &Op, value: &Value, as_json: bool) {
                 );
             }
         }
+        Op::ListUsers => {
+            println!(
+                "{:<32} {:<9} {:<20} {:<9} {:<26} CREATED",
+                "USERNAME", "KIND", "TENANT", "STATE", "LAST LOGIN"
+            );
+            for u in value["data"].as_array().into_iter().flatten() {
+                let state = if u["disabled"].as_bool() == Some(true) {
+                    "disabled"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<32} {:<9} {:<20} {:<9} {:<26} {}",
+                    s(&u["username"]),
+                    s(&u["kind"]),
+                    s(&u["tenant_id"]),
+                    state,
+                    s(&u["last_login_at"]),
+                    s(&u["created_at"])
+                );
+            }
+        }
         Op::ListKeys => {
             println!(
-                "{:<30} {:<9} {:<20} {:<14} {:<9} NAME",
-                "ID", "KIND", "TENANT", "HINT", "STATE"
+                "{:<30} {:<9} {:<20} {:<14} {:<9} {:<26} NAME",
+                "ID", "KIND", "TENANT", "HINT", "STATE", "LAST USED"
             );
             for k in value["data"].as_array().into_iter().flatten() {
                 let state = if k["revoked_at"].is_null() {
@@ -254,12 +331,13 @@ fn print(op: &Op, value: &Value, as_json: bool) {
                     "revoked"
                 };
                 println!(
-                    "{:<30} {:<9} {:<20} {:<14} {:<9} {}",
+                    "{:<30} {:<9} {:<20} {:<14} {:<9} {:<26} {}",
                     s(&k["id"]),
                     s(&k["kind"]),
                     s(&k["tenant_id"]),
                     s(&k["hint"]),
                     state,
+                    s(&k["last_used_at"]),
                     s(&k["name"])
                 );
             }

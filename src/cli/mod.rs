@@ -139,15 +139,16 @@ enum KeysCmd {
     /// Create an API key; its text is printed once. On a stopped data
     /// directory, `--platform` is the way back in when every platform key
     /// is lost.
+    #[command(group(clap::ArgGroup::new("scope").required(true).args(["tenant", "platform"])))]
     Create {
         /// What the key is for [default with --platform: "recovery platform key"].
         #[arg(long, required_unless_present = "platform")]
         name: Option<String>,
-        /// Bind the key to this tenant (otherwise a platform key).
-        #[arg(long, value_name = "TENANT_ID", conflicts_with = "platform")]
+        /// Bind the key to this tenant (this or --platform is required).
+        #[arg(long, value_name = "TENANT_ID")]
         tenant: Option<String>,
-        /// Make a platform key (what no --tenant also makes; says so
-        /// explicitly).
+        /// Make a platform key, which acts for every tenant: never the
+        /// default, so a forgotten --tenant cannot make one.
         #[arg(long)]
         platform: bool,
         #[command(flatten)]
@@ -173,6 +174,34 @@ enum UsersCmd {
     /// sessions end): the way back in when a password is lost.
     ResetPassword {
         /// The username, e.g. admin.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List the panel's users with their last login.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Disable a user: they cannot log in and their sessions end (never
+    /// the last enabled operator).
+    Disable {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        /// The username.
+        name: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove a user; their sessions end (never the last enabled
+    /// operator).
+    Remove {
+        /// The username.
         name: String,
         #[command(flatten)]
         target: Target,
@@ -225,22 +254,44 @@ pub fn main() -> ExitCode {
                 KeysCmd::Create {
                     name,
                     tenant,
-                    platform: _,
+                    platform,
                     target,
                 } => {
-                    // clap has checked: a name, or --platform (which
-                    // excludes --tenant).
+                    // clap has checked: a name, or --platform; --tenant or
+                    // --platform, not both.
                     let name = name.unwrap_or_else(|| "recovery platform key".to_string());
-                    (admin::Op::CreateKey { name, tenant }, target)
+                    (
+                        admin::Op::CreateKey {
+                            name,
+                            tenant,
+                            platform,
+                        },
+                        target,
+                    )
                 }
                 KeysCmd::List { target } => (admin::Op::ListKeys, target),
                 KeysCmd::Revoke { id, target } => (admin::Op::RevokeKey { id }, target),
             };
             admin::run(op, &target)
         }
-        Command::Users(UsersCmd::ResetPassword { name, target }) => {
+        Command::Users(cmd) => {
             init_logging("warn");
-            admin::run(admin::Op::ResetPassword { username: name }, &target)
+            let (op, target) = match cmd {
+                UsersCmd::ResetPassword { name, target } => {
+                    (admin::Op::ResetPassword { username: name }, target)
+                }
+                UsersCmd::List { target } => (admin::Op::ListUsers, target),
+                UsersCmd::Disable { name, target } => {
+                    (admin::Op::DisableUser { username: name }, target)
+                }
+                UsersCmd::Enable { name, target } => {
+                    (admin::Op::EnableUser { username: name }, target)
+                }
+                UsersCmd::Remove { name, target } => {
+                    (admin::Op::RemoveUser { username: name }, target)
+                }
+            };
+            admin::run(op, &target)
         }
         Command::Bench(args) => {
             init_logging("warn");

@@ -277,4 +277,179 @@ mod tests {
             Some((State::Ok, _))
         ));
     }
+
+    fn timed(latencies_ms: &[u64], timeouts: u64) -> Observation {
+        let mut histogram = [0u64; 13];
+        for ms in latencies_ms {
+            histogram[super::super::stats::bucket_of(*ms)] += 1;
+        }
+        let responses = latencies_ms.len() as u64;
+        Observation {
+            window: Some(Stats {
+                attempts: responses + timeouts,
+                successes: responses,
+                responses,
+                histogram,
+                failures_by_kind: if timeouts > 0 {
+                    vec![("timeout".into(), timeouts)]
+                } else {
+                    vec![]
+                },
+                ..Stats::default()
+            }),
+            ..Observation::default()
+        }
+    }
+
+    fn slow(current: State, o: &Observation, t: &Thresholds) -> Option<State> {
+        evaluate(Rule::SlowResponses, current, o, t).map(|(s, _)| s)
+    }
+
+    #[test]
+    fn slow_responses_fires_over_the_p95_threshold_and_resolves_under_half_of_it() {
+        let t = Thresholds::default(); // 5 s, 3 timeouts
+                                       // p95 of 20 answers is the 19th: 19 fast and 1 slow is still fast.
+        let mostly_fast: Vec<u64> = [vec![40; 19], vec![9_000]].concat();
+        assert_eq!(slow(State::Ok, &timed(&mostly_fast, 0), &t), None);
+        let slow_tail: Vec<u64> = [vec![40; 18], vec![9_000; 2]].concat();
+        assert_eq!(
+            slow(State::Ok, &timed(&slow_tail, 0), &t),
+            Some(State::Firing)
+        );
+        let (_, detail) =
+            evaluate(Rule::SlowResponses, State::Ok, &timed(&slow_tail, 0), &t).expect("fires");
+        assert_eq!(detail, "p95 10000 ms, 0 timeouts");
+        // Firing: a p95 under the threshold but over half of it stays …
+        assert_eq!(slow(State::Firing, &timed(&[4_000; 20], 0), &t), None);
+        // … at or under half, with no timeout, resolves.
+        assert_eq!(
+            slow(State::Firing, &timed(&[2_500; 20], 0), &t),
+            Some(State::Ok)
+        );
+        assert_eq!(slow(State::Firing, &timed(&[40; 20], 1), &t), None);
+        // No window (never evaluated with statistics): no change either way.
+        assert_eq!(slow(State::Ok, &Observation::default(), &t), None);
+        assert_eq!(slow(State::Firing, &Observation::default(), &t), None);
+        // An empty window (no answers) resolves: nothing is slow.
+        assert_eq!(slow(State::Firing, &timed(&[], 0), &t), Some(State::Ok));
+    }
+
+    #[test]
+    fn slow_responses_fires_on_n_timeouts_whatever_the_p95() {
+        let t = Thresholds::default();
+        assert_eq!(slow(State::Ok, &timed(&[40; 50], 2), &t), None);
+        assert_eq!(
+            slow(State::Ok, &timed(&[40; 50], 3), &t),
+            Some(State::Firing)
+        );
+        assert_eq!(slow(State::Ok, &timed(&[], 3), &t), Some(State::Firing));
+        let one = Thresholds {
+            slow_timeouts: 1,
+            ..Thresholds::default()
+        };
+        assert_eq!(
+            slow(State::Ok, &timed(&[40; 50], 1), &one),
+            Some(State::Firing)
+        );
+    }
+
+    #[test]
+    fn the_slow_threshold_is_what_alert_slow_sets() {
+        // --alert-slow 300ms: a 500 ms bucket fires, 250 ms does not;
+        // resolving needs the p95 at or under 150 ms.
+        let t = Thresholds {
+            slow_p95_ms: 300,
+            ..Thresholds::default()
+        };
+        assert_eq!(slow(State::Ok, &timed(&[250; 20], 0), &t), None);
+        assert_eq!(
+            slow(State::Ok, &timed(&[400; 20], 0), &t),
+            Some(State::Firing)
+        );
+        assert_eq!(slow(State::Firing, &timed(&[250; 20], 0), &t), None);
+        assert_eq!(
+            slow(State::Firing, &timed(&[100; 20], 0), &t),
+            Some(State::Ok)
+        );
+        // The default threshold would not have fired on 400 ms.
+        assert_eq!(
+            slow(State::Ok, &timed(&[400; 20], 0), &Thresholds::default()),
+            None
+        );
+    }
+
+    #[test]
+    fn down_after_sets_how_many_consecutive_failures_mean_down() {
+        for down_after in [1, 3, 10] {
+            let t = Thresholds {
+                down_after,
+                ..Thresholds::default()
+            };
+            let fires = |n| evaluate(Rule::EndpointDown, State::Ok, &obs(n), &t).map(|(s, _)| s);
+            assert_eq!(fires(down_after - 1), None, "{down_after}");
+            assert_eq!(fires(down_after), Some(State::Firing), "{down_after}");
+            assert_eq!(fires(down_after + 1), Some(State::Firing), "{down_after}");
+            // Resolving is one success, whatever the threshold.
+            let still_failing = obs((down_after - 1).max(1));
+            assert_eq!(
+                evaluate(Rule::EndpointDown, State::Firing, &still_failing, &t),
+                None
+            );
+            assert!(matches!(
+                evaluate(Rule::EndpointDown, State::Firing, &obs(0), &t),
+                Some((State::Ok, _))
+            ));
+        }
+    }
+
+    #[test]
+    fn failure_rate_and_min_sample_follow_their_thresholds() {
+        let window = |attempts: u64, failed: u64| Observation {
+            window: Some(Stats {
+                attempts,
+                successes: attempts - failed,
+                ..Stats::default()
+            }),
+            ..Observation::default()
+        };
+        // --alert-failure-rate 0.5 (resolve at 0.25), --alert-min-sample 4.
+        let t = Thresholds {
+            failure_rate: 0.5,
+            failure_rate_resolve: 0.25,
+            min_sample: 4,
+            ..Thresholds::default()
+        };
+        let rate = |current, a, f| evaluate(Rule::FailureRate, current, &window(a, f), &t);
+        assert_eq!(rate(State::Ok, 3, 3), None, "under the minimum sample");
+        assert_eq!(rate(State::Ok, 4, 2), None, "0.5 is not over 0.5");
+        assert!(matches!(rate(State::Ok, 4, 3), Some((State::Firing, _))));
+        assert_eq!(
+            rate(State::Ok, 100, 10),
+            None,
+            "10 % fires the default, not 0.5"
+        );
+        assert_eq!(rate(State::Firing, 100, 30), None, "between: stays");
+        assert!(matches!(rate(State::Firing, 100, 20), Some((State::Ok, _))));
+        assert_eq!(rate(State::Firing, 3, 0), None, "too few to resolve");
+        let (_, detail) = rate(State::Ok, 4, 3).unwrap();
+        assert_eq!(detail, "75.0 % of 4 attempts failed");
+    }
+
+    #[test]
+    fn endpoint_disabled_and_storage_ignore_the_thresholds() {
+        let t = Thresholds::default();
+        let off = Observation {
+            disabled: Some("the receiver answered 410 Gone".into()),
+            ..Observation::default()
+        };
+        assert_eq!(
+            evaluate(Rule::EndpointDisabled, State::Ok, &off, &t),
+            Some((State::Firing, "the receiver answered 410 Gone".into()))
+        );
+        assert!(matches!(
+            evaluate(Rule::EndpointDisabled, State::Firing, &obs(0), &t),
+            Some((State::Ok, _))
+        ));
+        assert_eq!(evaluate(Rule::Storage, State::Ok, &off, &t), None);
+    }
 }

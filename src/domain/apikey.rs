@@ -50,6 +50,52 @@ pub struct ApiKey {
     pub revoked_at: Option<Timestamp>,
 }
 
+/// The scope a key creation asks for in so many words (`"scope"` in the
+/// API, `--platform` / `--tenant` in the CLI, the panel's scope choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeAsked {
+    /// Every tenant.
+    Platform,
+    /// The tenant named alongside.
+    Tenant,
+}
+
+/// Why a key creation's scope is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeError {
+    /// Neither a tenant nor platform scope: a platform key (every tenant)
+    /// is never the silent default.
+    #[error(
+        "name a tenant_id for a tenant key; a key for every tenant needs \"scope\": \"platform\" (CLI: --platform)"
+    )]
+    Unstated,
+    /// Platform scope and a tenant together.
+    #[error(
+        "a platform key acts for every tenant: drop tenant_id, or drop \"scope\": \"platform\""
+    )]
+    PlatformWithTenant,
+    /// Tenant scope without a tenant.
+    #[error("\"scope\": \"tenant\" needs a tenant_id")]
+    TenantMissing,
+}
+
+/// The scope of a new key from what the caller asked: a tenant key when a
+/// tenant is named, a platform key only when platform scope is asked for
+/// explicitly (a forgotten tenant must not make a key for every tenant).
+pub fn requested_scope(
+    tenant: Option<String>,
+    asked: Option<ScopeAsked>,
+) -> Result<KeyScope, ScopeError> {
+    match (tenant.filter(|t| !t.is_empty()), asked) {
+        (Some(t), None | Some(ScopeAsked::Tenant)) => Ok(KeyScope::Tenant(t)),
+        (Some(_), Some(ScopeAsked::Platform)) => Err(ScopeError::PlatformWithTenant),
+        (None, Some(ScopeAsked::Platform)) => Ok(KeyScope::Platform),
+        (None, Some(ScopeAsked::Tenant)) => Err(ScopeError::TenantMissing),
+        (None, None) => Err(ScopeError::Unstated),
+    }
+}
+
 /// Generates a key text: prefix + base64url of 32 random bytes.
 pub fn generate_key_text(scope: &KeyScope) -> String {
     let mut bytes = [0u8; 32];
@@ -84,5 +130,34 @@ mod tests {
         assert!(b.starts_with("htk_"));
         assert_ne!(hash_key(&a), hash_key(&b));
         assert_eq!(key_hint(&a).chars().count(), 9);
+    }
+
+    #[test]
+    fn platform_scope_is_only_ever_explicit() {
+        let t = || Some("acme".to_string());
+        let tenant = Ok(KeyScope::Tenant("acme".into()));
+        assert_eq!(requested_scope(t(), None), tenant);
+        assert_eq!(requested_scope(t(), Some(ScopeAsked::Tenant)), tenant);
+        assert_eq!(
+            requested_scope(None, Some(ScopeAsked::Platform)),
+            Ok(KeyScope::Platform)
+        );
+        assert_eq!(requested_scope(None, None), Err(ScopeError::Unstated));
+        assert_eq!(
+            requested_scope(Some(String::new()), None),
+            Err(ScopeError::Unstated),
+            "an empty tenant is no tenant"
+        );
+        assert_eq!(
+            requested_scope(t(), Some(ScopeAsked::Platform)),
+            Err(ScopeError::PlatformWithTenant)
+        );
+        assert_eq!(
+            requested_scope(None, Some(ScopeAsked::Tenant)),
+            Err(ScopeError::TenantMissing)
+        );
+        assert!(ScopeError::Unstated
+            .to_string()
+            .contains("\"scope\": \"platform\""));
     }
 }

@@ -9,6 +9,7 @@ pub mod event;
 pub mod event_type;
 pub mod health;
 pub mod ids;
+pub mod lastuse;
 pub mod limits;
 pub mod logtext;
 pub mod netguard;

@@ -34,6 +34,46 @@ pub struct User {
     pub role: Role,
     /// When it was created.
     pub created_at: Timestamp,
+    /// When an operator disabled it: a disabled user cannot log in and has
+    /// no session. `None` while enabled.
+    pub disabled_at: Option<Timestamp>,
+}
+
+impl User {
+    /// Whether it may log in.
+    pub fn enabled(&self) -> bool {
+        self.disabled_at.is_none()
+    }
+
+    /// Whether it is an operator that may log in.
+    pub fn active_operator(&self) -> bool {
+        self.enabled() && self.role == Role::Operator
+    }
+}
+
+/// Why a change to the users is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserRuleError {
+    /// Disabling or removing this user would leave no operator who can
+    /// log in, and nobody could manage the panel's users again (short of
+    /// the CLI on the stopped data directory).
+    #[error("{0} is the last active operator; add or enable another operator first")]
+    LastOperator(String),
+}
+
+/// Checks that disabling or removing `target` leaves at least one enabled
+/// operator among `users` (all of them, `target` included). A user that is
+/// not an enabled operator can always go.
+pub fn check_keeps_an_operator(users: &[User], target: &str) -> Result<(), UserRuleError> {
+    let is_target = |u: &User| u.username == target;
+    if !users.iter().any(|u| is_target(u) && u.active_operator()) {
+        return Ok(());
+    }
+    if users.iter().any(|u| !is_target(u) && u.active_operator()) {
+        Ok(())
+    } else {
+        Err(UserRuleError::LastOperator(target.to_string()))
+    }
 }
 
 /// Hashes a password with argon2id and a random salt.
@@ -103,6 +143,45 @@ pub fn generate_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(name: &str, role: Role, disabled: bool) -> User {
+        User {
+            username: name.into(),
+            password_hash: String::new(),
+            role,
+            created_at: Timestamp::from_millis(0),
+            disabled_at: disabled.then(|| Timestamp::from_millis(1)),
+        }
+    }
+
+    #[test]
+    fn the_last_enabled_operator_cannot_go() {
+        let tenant = || Role::Tenant("acme".into());
+        let users = vec![
+            user("admin", Role::Operator, false),
+            user("old", Role::Operator, true),
+            user("t", tenant(), false),
+        ];
+        assert_eq!(
+            check_keeps_an_operator(&users, "admin"),
+            Err(UserRuleError::LastOperator("admin".into())),
+            "a disabled operator and a tenant user do not count"
+        );
+        assert_eq!(check_keeps_an_operator(&users, "old"), Ok(()));
+        assert_eq!(check_keeps_an_operator(&users, "t"), Ok(()));
+        assert_eq!(check_keeps_an_operator(&users, "nobody"), Ok(()));
+        let two = vec![
+            user("admin", Role::Operator, false),
+            user("ops", Role::Operator, false),
+        ];
+        assert_eq!(check_keeps_an_operator(&two, "admin"), Ok(()));
+        assert_eq!(check_keeps_an_operator(&two, "ops"), Ok(()));
+        assert!(two[0].active_operator() && !users[1].active_operator());
+        assert!(!users[2].active_operator() && users[2].enabled());
+        assert!(UserRuleError::LastOperator("admin".into())
+            .to_string()
+            .contains("last active operator"));
+    }
 
     #[test]
     fn argon2id_round_trip() {

@@ -127,7 +127,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::TenantExists(_) => StatusCode::CONFLICT,
+            ServiceError::TenantExists(_) | ServiceError::LastOperator(_) => StatusCode::CONFLICT,
             ServiceError::Store { fault, .. } => match fault {
                 StoreFault::Changed => StatusCode::CONFLICT,
                 StoreFault::UrlTaken => StatusCode::UNPROCESSABLE_ENTITY,

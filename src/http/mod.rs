@@ -91,10 +91,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(keys::list)),
                 )
                 .service(resource("/keys/{id}").route(web::delete().to(keys::revoke)))
+                .service(resource("/users").route(web::get().to(users::list)))
+                .service(resource("/users/{name}").route(web::delete().to(users::remove)))
                 .service(
                     resource("/users/{name}/reset-password")
                         .route(web::post().to(users::reset_password)),
                 )
+                .service(resource("/users/{name}/disable").route(web::post().to(users::disable)))
+                .service(resource("/users/{name}/enable").route(web::post().to(users::enable)))
                 .service(resource("/admin/pause").route(web::post().to(admin::pause)))
                 .service(resource("/admin/resume").route(web::post().to(admin::resume)))
                 .service(

@@ -104,6 +104,7 @@ impl Herald {
             .key_by_hash(&hash_key(text))?
             .filter(|k| k.revoked_at.is_none())
             .ok_or(ServiceError::Unauthorized("invalid or revoked API key"))?;
+        self.note_key_use(key.id);
         let principal = match key.scope {
             KeyScope::Platform => Principal::Platform { key: Some(key.id) },
             KeyScope::Tenant(tenant) => Principal::Tenant {

@@ -37,6 +37,7 @@ impl Herald {
             password_hash: hash,
             role: Role::Operator,
             created_at: self.clock.now(),
+            disabled_at: None,
         };
         if !self.store.insert_user(&user)? {
             self.store.put_user(&user)?;

@@ -92,6 +92,10 @@ pub enum ServiceError {
         /// The reserve.
         reserve_bytes: u64,
     },
+    /// Disabling or removing this user would leave no operator who can
+    /// log in.
+    #[error("{0}")]
+    LastOperator(String),
     /// A query parameter is malformed.
     #[error("{message}")]
     BadQuery {
@@ -162,6 +166,7 @@ impl ServiceError {
             ServiceError::Invalid(f) => f.code,
             ServiceError::DuplicateUrl(_) => "duplicate_url",
             ServiceError::TenantExists(_) => "tenant_exists",
+            ServiceError::LastOperator(_) => "last_operator",
             ServiceError::BadQuery { .. } => "invalid_query",
             ServiceError::UnknownEventType(_) => "unknown_event_type",
             ServiceError::TooLarge(_) => "payload_too_large",

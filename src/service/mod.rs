@@ -41,7 +41,7 @@ pub use disk::{
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
 pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
-pub use keys::{CreatedKey, NewKey};
+pub use keys::{CreatedKey, KeyInfo, NewKey};
 pub use memory::{MemoryReservation, COST_PER_BODY_BYTE};
 pub use metrics::{
     grain_for, parse_window, EndpointMetrics, FailingNow, MetricsReport, RETRYING_COUNT_MAX,
@@ -50,11 +50,11 @@ pub use page::{Page, PageRequest};
 pub use ratelimit::{Budget, RateLimits};
 pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};
 pub use sessions::{
-    Login, SessionInfo, BAD_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
+    Login, SessionInfo, BAD_LOGIN, DISABLED_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
     MAX_FAILURES_PER_USER,
 };
 pub use tenants::{NewTenant, TenantPatch};
-pub use users::NewUser;
+pub use users::{NewUser, UserInfo};
 
 use crate::clock::Clock;
 use crate::delivery::{Dispatch, EngineStats, NoDispatch};
@@ -127,6 +127,7 @@ pub struct Herald {
     memory: Arc<memory::MemoryBudget>,
     disk: Arc<disk::DiskState>,
     backups: Arc<backups::BackupState>,
+    key_uses: Arc<keys::KeyUses>,
 }
 
 impl Herald {
@@ -143,6 +144,7 @@ impl Herald {
             memory: Arc::new(memory),
             disk: Arc::default(),
             backups: Arc::default(),
+            key_uses: Arc::default(),
         }
     }
 

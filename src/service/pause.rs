@@ -92,6 +92,7 @@ mod tests {
                 NewKey {
                     name: "acme".into(),
                     tenant_id: Some("acme".into()),
+                    scope: None,
                 },
             )
             .unwrap();

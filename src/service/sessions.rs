@@ -56,6 +56,8 @@ const HASH_WAIT: Duration = Duration::from_secs(10);
 
 /// What every failed login says, whichever part was wrong.
 pub const BAD_LOGIN: &str = "invalid username or password";
+/// What the right password of a disabled user is told.
+pub const DISABLED_LOGIN: &str = "this user is disabled; an operator can enable it again";
 
 /// A counting semaphore: at most `max` password hashes at once.
 struct Permits {
@@ -432,6 +434,16 @@ impl Herald {
             );
             return Err(ServiceError::Unauthorized(BAD_LOGIN));
         };
+        // Said only to whoever knows the password, so it tells an
+        // outsider nothing a wrong password would not.
+        if !user.enabled() {
+            log::warn!(
+                "login of disabled user {} from {} refused",
+                log_text(username),
+                log_text(client)
+            );
+            return Err(ServiceError::Unauthorized(DISABLED_LOGIN));
+        }
         let new_device = generate_token();
         self.logins.tracker().record_success(
             username,
@@ -459,6 +471,8 @@ impl Herald {
             last_seen_at: now,
         };
         self.store.put_session(&session)?;
+        // Logins are rare (throttled, argon2): each one is written.
+        self.store.record_login(&user.username, now)?;
         log::info!(
             "user {} logged in from {}",
             log_text(&user.username),
@@ -480,7 +494,11 @@ impl Herald {
         if session.expired(self.clock.now()) {
             return Err(GONE);
         }
-        let user = self.store.user(&session.username)?.ok_or(GONE)?;
+        let user = self
+            .store
+            .user(&session.username)?
+            .filter(User::enabled)
+            .ok_or(GONE)?;
         Ok((session, user))
     }
 
@@ -496,7 +514,9 @@ impl Herald {
             self.store.delete_session(&id_hash)?;
             return Ok(None);
         }
-        let Some(user) = self.store.user(&session.username)? else {
+        // A removed or disabled user's session ends here too, should
+        // one have been written after its sessions were purged.
+        let Some(user) = self.store.user(&session.username)?.filter(User::enabled) else {
             self.store.delete_session(&id_hash)?;
             return Ok(None);
         };
@@ -764,6 +784,7 @@ mod tests {
                 password_hash: hash_password("right-password").unwrap(),
                 role: Role::Operator,
                 created_at: clock.now(),
+                disabled_at: None,
             };
             assert!(h.store.insert_user(&user).unwrap());
         }

@@ -22,11 +22,12 @@ use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::EndpointId;
+use crate::domain::lastuse::LastUse;
 use crate::domain::session::Session;
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::time::Timestamp;
-use crate::domain::user::User;
+use crate::domain::user::{Role, User};
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -100,7 +101,7 @@ macro_rules! single_version {
 
 single_version!(Tenant, "tenant");
 single_version!(ApiKey, "api key");
-single_version!(User, "user");
+single_version!(LastUse, "last use");
 single_version!(Event, "event");
 single_version!(Delivery, "delivery");
 single_version!(Attempt, "attempt");
@@ -175,6 +176,42 @@ impl From<EndpointV2> for Endpoint {
             created_at: v.created_at,
             updated_at: v.updated_at,
             revision: 0,
+        }
+    }
+}
+
+/// User format 1, frozen: before users could be disabled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserV1 {
+    pub username: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+impl From<UserV1> for User {
+    fn from(v: UserV1) -> Self {
+        User {
+            username: v.username,
+            password_hash: v.password_hash,
+            role: v.role,
+            created_at: v.created_at,
+            disabled_at: None,
+        }
+    }
+}
+
+impl Versioned for User {
+    const KIND: &'static str = "user";
+    const VERSION: u8 = 2;
+    fn encode(&self) -> Vec<u8> {
+        encode_with(Self::VERSION, self)
+    }
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        match split(Self::KIND, bytes)? {
+            (1, body) => decode_body::<UserV1>(Self::KIND, body).map(User::from),
+            (2, body) => decode_body(Self::KIND, body),
+            (v, _) => Err(unknown(Self::KIND, v)),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::health::Health;
 use crate::domain::ids::{AttemptId, DeliveryId, EndpointId, KeyId};
+use crate::domain::lastuse::LastUse;
 use crate::domain::session::Session;
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
@@ -71,14 +72,20 @@ fn users() -> Vec<User> {
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
             role: Role::Operator,
             created_at: t(5),
+            disabled_at: None,
         },
         User {
             username: "ops@company".into(),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI".into(),
             role: Role::Tenant("company_xyz".into()),
             created_at: t(6),
+            disabled_at: Some(t(21)),
         },
     ]
+}
+
+fn last_use() -> LastUse {
+    LastUse { at: t(22) }
 }
 
 fn event() -> Event {
@@ -240,6 +247,7 @@ fn all() -> Vec<(String, Vec<u8>)> {
         one("alert", &alert()),
         one("transition", &transition()),
         one("endpoint", &endpoint()),
+        one("last_use", &last_use()),
     ]
 }
 
@@ -293,6 +301,7 @@ fn every_record_type_decodes_from_its_committed_fixture() {
     assert_eq!(u.role, Role::Operator);
     let u: User = fixture("user_tenant");
     assert_eq!(u.role, Role::Tenant("company_xyz".into()));
+    assert_eq!(u.disabled_at, Some(t(21)));
 
     let e: Event = fixture("event");
     assert_eq!(e, event());
@@ -334,6 +343,9 @@ fn every_record_type_decodes_from_its_committed_fixture() {
     assert_eq!(tr, transition());
     assert_eq!((tr.rule, tr.to), (Rule::SlowResponses, State::Ok));
 
+    let lu: LastUse = fixture("last_use");
+    assert_eq!(lu, last_use());
+
     let ep: Endpoint = fixture("endpoint");
     assert_eq!(ep, endpoint());
     assert_eq!(ep.revision, 7);
@@ -349,5 +361,29 @@ fn the_fixtures_are_what_the_encoder_writes_today() {
         let committed =
             std::fs::read(dir().join(&name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
         assert_eq!(committed, bytes, "{name}");
+    }
+}
+
+#[test]
+fn users_written_in_format_1_decode_as_enabled() {
+    // The fixtures committed while format 1 was current: before users
+    // could be disabled.
+    for (name, want) in [("user_operator", &users()[0]), ("user_tenant", &users()[1])] {
+        let file = format!("{name}_v1.bin");
+        let bytes = std::fs::read(dir().join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(bytes[0], 1, "{file} is a format-1 record");
+        let u = User::decode(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            u,
+            User {
+                disabled_at: None,
+                ..want.clone()
+            },
+            "{file}"
+        );
+        assert!(u.enabled());
+        // Written again, it is the current format.
+        assert_eq!(u.encode()[0], User::VERSION);
+        assert_eq!(User::decode(&u.encode()).unwrap(), u);
     }
 }

@@ -37,6 +37,7 @@ macro_rules! suite {
                 lists_page_with_an_exclusive_cursor,
                 every_write_shows_in_the_next_read,
                 sessions_round_trip_and_delete,
+                users_are_removed_with_their_last_login_and_uses_are_kept_apart,
                 client_ids_deduplicate_per_tenant,
                 idempotency_keys_answer_within_their_window,
                 an_update_or_attempt_moves_the_indexes,
@@ -376,6 +377,79 @@ pub fn sessions_round_trip_and_delete(new: Factory) {
     s.delete_session(&[7; 32]).unwrap();
     s.delete_session(&[7; 32]).unwrap();
     assert!(s.list_sessions().unwrap().is_empty());
+}
+
+/// A user's last login and a key's last use are rows of their own: a
+/// write of the user or key leaves them, removing the user removes its.
+pub fn users_are_removed_with_their_last_login_and_uses_are_kept_apart(new: Factory) {
+    use crate::domain::user::{Role, User};
+    let s = new();
+    let t = t0();
+    let later = Timestamp::from_millis(t.as_millis() + 60_000);
+    let user = |name: &str| User {
+        username: name.into(),
+        password_hash: "h".into(),
+        role: Role::Operator,
+        created_at: t,
+        disabled_at: None,
+    };
+    assert!(s.insert_user(&user("a")).unwrap());
+    assert!(s.insert_user(&user("ab")).unwrap());
+    assert_eq!(s.last_login("a").unwrap(), None);
+    s.record_login("a", t).unwrap();
+    s.record_login("ab", later).unwrap();
+    s.put_user(&User {
+        disabled_at: Some(later),
+        ..user("a")
+    })
+    .unwrap();
+    assert_eq!(
+        s.last_login("a").unwrap(),
+        Some(t),
+        "kept by a write of the user"
+    );
+    assert_eq!(s.user("a").unwrap().unwrap().disabled_at, Some(later));
+    assert!(s.delete_user("a").unwrap());
+    assert!(!s.delete_user("a").unwrap(), "removing twice is fine");
+    assert_eq!(s.user("a").unwrap(), None);
+    assert_eq!(s.last_login("a").unwrap(), None, "its last login goes too");
+    assert_eq!(
+        s.last_login("ab").unwrap(),
+        Some(later),
+        "not a neighbour's"
+    );
+    let names: Vec<String> = s
+        .list_users()
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(names, vec!["ab".to_string()]);
+    // A login row without a user is not a user.
+    s.record_login("ghost", t).unwrap();
+    assert_eq!(s.list_users().unwrap().len(), 1);
+
+    let key = ApiKey {
+        id: KeyId::new(t),
+        name: "k".into(),
+        scope: KeyScope::Platform,
+        hash: hash_key("k-text"),
+        hint: "k…".into(),
+        created_at: t,
+        revoked_at: None,
+    };
+    s.insert_key(&key).unwrap();
+    assert_eq!(s.key_last_used(key.id).unwrap(), None);
+    s.record_key_use(key.id, t).unwrap();
+    s.record_key_use(key.id, later).unwrap();
+    s.put_key(&ApiKey {
+        revoked_at: Some(later),
+        ..key.clone()
+    })
+    .unwrap();
+    assert_eq!(s.key_last_used(key.id).unwrap(), Some(later));
+    assert!(s.key(key.id).unwrap().unwrap().revoked_at.is_some());
+    assert_eq!(s.list_keys(None, 10).unwrap().len(), 1, "a use is no key");
 }
 
 /// A server-named event is found by its id in its own tenant only; a
@@ -1215,6 +1289,7 @@ fn populated(s: &dyn Store) -> (Vec<EndpointId>, Vec<NewEvent>) {
         password_hash: "$argon2id$x".into(),
         role: crate::domain::user::Role::Operator,
         created_at: at,
+        disabled_at: None,
     })
     .unwrap();
     s.put_session(&Session {

@@ -264,6 +264,15 @@ pub trait KeyStore {
     fn key_by_hash(&self, hash: &[u8; 32]) -> Result<Option<ApiKey>>;
     /// Keys oldest first, strictly after `after`.
     fn list_keys(&self, after: Option<KeyId>, limit: usize) -> Result<Vec<ApiKey>>;
+    /// Records that key `id` authenticated a request at `at` (a row of
+    /// its own, so it never races a revocation's write of the key).
+    /// Written behind, unlike the other writes here: it need not be durable
+    /// when this returns (a crash may lose it; the next use writes it
+    /// again), since it runs on the request's path and acknowledges
+    /// nothing.
+    fn record_key_use(&self, id: KeyId, at: Timestamp) -> Result<()>;
+    /// When key `id` was last recorded used.
+    fn key_last_used(&self, id: KeyId) -> Result<Option<Timestamp>>;
 }
 
 /// Admin panel users.
@@ -276,6 +285,13 @@ pub trait UserStore {
     fn user(&self, username: &str) -> Result<Option<User>>;
     /// Every user in name order.
     fn list_users(&self) -> Result<Vec<User>>;
+    /// Removes a user and its last login; `false` if there was none.
+    fn delete_user(&self, username: &str) -> Result<bool>;
+    /// Records a login of `username` at `at` (a row of its own, so it
+    /// never races an operator's write of the user).
+    fn record_login(&self, username: &str, at: Timestamp) -> Result<()>;
+    /// When `username` last logged in.
+    fn last_login(&self, username: &str) -> Result<Option<Timestamp>>;
 }
 
 /// Admin panel sessions, keyed by the SHA-256 of their id.

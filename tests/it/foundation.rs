@@ -283,6 +283,30 @@ fn every_error_has_a_stable_code_and_changes_nothing() {
         Some(json!({"name": "k", "tenant_id": "nobody"})),
     );
     assert_error(&a, 422, "validation_failed");
+    // Platform scope is asked for, never the default of a missing tenant.
+    let a = s.call("POST", "/api/v1/keys", None, Some(json!({"name": "k"})));
+    assert_error(&a, 422, "validation_failed");
+    assert!(
+        a.text.contains("scope") && a.text.contains("platform"),
+        "{}",
+        a.text
+    );
+    for body in [
+        json!({"name": "k", "tenant_id": "acme", "scope": "platform"}),
+        json!({"name": "k", "scope": "tenant"}),
+        json!({"name": "k", "scope": "everything"}),
+    ] {
+        let a = s.call("POST", "/api/v1/keys", None, Some(body.clone()));
+        assert_eq!(a.status, 422, "{body}: {}", a.text);
+    }
+    let a = s.call(
+        "POST",
+        "/api/v1/keys",
+        None,
+        Some(json!({"name": "k", "scope": "platform"})),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.body["kind"], "platform");
     let a = s.call(
         "POST",
         "/api/v1/tenants",
@@ -509,7 +533,7 @@ fn everything_survives_a_restart_and_a_kill() {
         "POST",
         "/api/v1/keys",
         None,
-        Some(json!({"name": "short-lived"})),
+        Some(json!({"name": "short-lived", "scope": "platform"})),
     );
     let revoked_key = revoked.body["key"].as_str().unwrap().to_string();
     s.call(
@@ -529,7 +553,8 @@ fn everything_survives_a_restart_and_a_kill() {
             )
             .text,
             s.call("GET", "/api/v1/tenants", None, None).text,
-            s.call("GET", "/api/v1/keys", None, None).text,
+            // Without each key's last use: these very reads use a key.
+            without_last_use(s.call("GET", "/api/v1/keys", None, None).body),
         )
     };
     let before = snapshot(&s);
@@ -708,6 +733,16 @@ fn cli_manages_tenants_and_keys_offline_and_through_the_api() {
         "--json",
     ]);
     assert!(key.status.success(), "{:?}", texts(&key));
+    let unscoped = s.cli(&["keys", "create", "--name", "ci"]);
+    assert!(
+        !unscoped.status.success(),
+        "neither --tenant nor --platform"
+    );
+    let err = texts(&unscoped).1;
+    assert!(
+        err.contains("--tenant") && err.contains("--platform"),
+        "{err}"
+    );
     let key_json: Value = serde_json::from_slice(&key.stdout).unwrap();
     let key_text = key_json["key"].as_str().unwrap().to_string();
     assert!(key_text.starts_with("htk_"));
@@ -752,6 +787,15 @@ fn cli_manages_tenants_and_keys_offline_and_through_the_api() {
 
 use std::process::Command;
 
+/// A key listing without `last_used_at`, which every request moves.
+fn without_last_use(mut keys: Value) -> Value {
+    for k in keys["data"].as_array_mut().into_iter().flatten() {
+        assert!(k.get("last_used_at").is_some(), "{k}");
+        k["last_used_at"] = Value::Null;
+    }
+    keys
+}
+
 #[test]
 fn help_documents_every_option() {
     let top = Command::new(bin()).arg("--help").output().unwrap();
@@ -764,26 +808,54 @@ fn help_documents_every_option() {
         .output()
         .unwrap();
     let serve = String::from_utf8_lossy(&serve.stdout).into_owned();
-    for opt in [
-        "--config",
-        "--listen",
-        "--data-dir",
-        "--allow-http",
-        "--allow-private-networks",
-        "--retry-schedule",
-        "--request-timeout",
-        "--workers",
-        "--retention",
-        "--secret-overlap",
-        "--max-event-size",
-        "--cache-mb",
-        "HERALD_LISTEN",
-        "HERALD_DATA_DIR",
-    ] {
+    // Every option, from the README's configuration table (which a unit
+    // test holds to the options table): a hand-kept list here fell behind
+    // as options were added (--alert-*, --disable-after, --metrics-listen
+    // were never in it). clap wraps long help lines, so words are
+    // compared, not lines.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("README has a ## Configuration section");
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.trim().trim_matches('|').split('|').collect();
+            let code = |c: &str| c.trim().trim_matches('`').to_string();
+            (code(cells[0]), code(cells[1]))
+        })
+        .collect();
+    assert!(rows.len() > 30, "{} rows", rows.len());
+    let words: std::collections::HashSet<&str> = serve
+        .split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | '=' | ','))
+        .collect();
+    for (flag, env) in &rows {
         assert!(
-            serve.contains(opt),
-            "{opt} missing from serve --help:\n{serve}"
+            words.contains(flag.as_str()),
+            "{flag} missing from serve --help:\n{serve}"
         );
+        assert!(
+            words.contains(env.as_str()),
+            "{env} ({flag}) missing from serve --help:\n{serve}"
+        );
+    }
+    for flag in [
+        "--alert-failure-rate",
+        "--alert-min-sample",
+        "--alert-slow",
+        "--alert-down-after",
+        "--alert-window",
+        "--alert-url",
+        "--alert-secret",
+        "--disable-after",
+        "--metrics-listen",
+    ] {
+        assert!(rows.iter().any(|(f, _)| f == flag), "{flag} in the README");
     }
     let bad = Command::new(bin())
         .args(["serve", "--retry-schedule", "5x"])

@@ -6,6 +6,7 @@ mod bench;
 mod sink;
 mod support;
 
+mod accounts;
 mod delivery;
 mod disk;
 mod edges;

@@ -382,3 +382,95 @@ fn readiness_reports_store_workers_scheduler_and_disk() {
     assert_eq!(c["workers"]["alive"], 16);
     let _ = MIN;
 }
+
+#[test]
+fn slow_responses_fires_and_resolves_with_non_default_alert_flags() {
+    // Every threshold away from its default: 300 ms instead of 5 s, a
+    // 1-minute window; the failure-rate and down rules set so they
+    // cannot fire here (nothing fails), and checked not to.
+    let s = Server::start_delivering(&[
+        "--alert-slow",
+        "300ms",
+        "--alert-window",
+        "1m",
+        "--alert-failure-rate",
+        "0.9",
+        "--alert-min-sample",
+        "5",
+        "--alert-down-after",
+        "50",
+    ]);
+    let slow = Arc::new(Mutex::new(true));
+    let is_slow = slow.clone();
+    let sink = Sink::start(move |_| {
+        if *is_slow.lock().unwrap() {
+            // 600 ms: the 1000 ms bucket, over 300 ms (under the default 5 s).
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        status(200)
+    });
+    let tenant = "slowco";
+    let a = s.call(
+        "POST",
+        "/api/v1/webhooks",
+        Some(tenant),
+        Some(json!({"url": sink.url(), "events": ["*"]})),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    let ep = a.body["id"].as_str().unwrap().to_string();
+    let post = || {
+        let a = s.call(
+            "POST",
+            "/api/v1/events",
+            Some(tenant),
+            Some(json!({"event": "order.created", "data": {"object": {}}})),
+        );
+        assert_eq!(a.status, 202, "{}", a.text);
+    };
+    let alerts = || {
+        let a = s.call("GET", "/api/v1/alerts", None, None);
+        assert_eq!(a.status, 200, "{}", a.text);
+        a.body
+    };
+    post();
+    sink.take(1, Duration::from_secs(10));
+    let firing = eventually(Duration::from_secs(10), "slow_responses fires", || {
+        let a = alerts();
+        let f = a["firing"].as_array().cloned().unwrap_or_default();
+        (!f.is_empty()).then_some(f)
+    });
+    assert_eq!(firing.len(), 1, "{firing:?}");
+    assert_eq!(firing[0]["rule"], "slow_responses");
+    assert_eq!(firing[0]["webhook_id"], ep.as_str());
+    assert_eq!(firing[0]["tenant_id"], tenant);
+    assert_eq!(firing[0]["detail"], "p95 1000 ms, 0 timeouts");
+
+    // Fast again: once 95 % of the window's answers are fast (19 of 20),
+    // the p95 is under half the threshold, and the next evaluation of the
+    // window (at most every 10 s per endpoint) resolves it.
+    *slow.lock().unwrap() = false;
+    for _ in 0..19 {
+        post();
+    }
+    sink.take(19, Duration::from_secs(10));
+    let history = eventually(Duration::from_secs(45), "slow_responses resolves", || {
+        post();
+        std::thread::sleep(Duration::from_millis(500));
+        let a = alerts();
+        (a["firing"] == json!([])).then(|| a["history"].clone())
+    });
+    let seen: Vec<(Value, Value)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["rule"].clone(), t["state"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (json!("slow_responses"), json!("resolved")),
+            (json!("slow_responses"), json!("firing")),
+        ],
+        "newest first; no other rule fired"
+    );
+}

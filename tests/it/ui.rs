@@ -1014,8 +1014,13 @@ fn operator_pages_tenants_keys_users_and_account() {
 
     // Keys: created and shown once, usable, revoked.
     b.get("/keys").assert(200, "bootstrap platform key");
-    b.submit("/keys", &[("name", ""), ("tenant_id", "")])
+    b.submit("/keys", &[("name", ""), ("tenant_id", "acme")])
         .assert(422, "id=\"name-error\"");
+    // The scope is a choice: nothing chosen is refused, not a platform key.
+    b.submit("/keys", &[("name", "unscoped"), ("tenant_id", "")])
+        .assert(422, "All tenants (platform)” for a key of every tenant");
+    let p = b.submit("/keys", &[("name", "everything"), ("tenant_id", "*")]);
+    p.assert(201, "It is a platform key");
     let p = b.submit("/keys", &[("name", "acme backend"), ("tenant_id", "acme")]);
     p.assert(201, "will not show it again");
     let key = between(&p.body, "id=\"new-key\" class=\"mono\">", "<");

@@ -12,7 +12,8 @@ use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
-use crate::service::Page;
+use crate::domain::user::{Role, User};
+use crate::service::{KeyInfo, Page, UserInfo};
 
 /// A tenant.
 #[derive(Debug, Serialize)]
@@ -59,6 +60,9 @@ pub struct KeyView {
     pub created_at: String,
     /// RFC 3339, if revoked.
     pub revoked_at: Option<String>,
+    /// RFC 3339: when it last authenticated a request, to within a minute
+    /// (`null`: never; only listings say).
+    pub last_used_at: Option<String>,
     /// The key text: present only once, at creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -79,7 +83,62 @@ impl KeyView {
             hint: k.hint.clone(),
             created_at: k.created_at.to_rfc3339_millis(),
             revoked_at: k.revoked_at.map(|t| t.to_rfc3339_millis()),
+            last_used_at: None,
             key: text.map(str::to_string),
+        }
+    }
+
+    /// The view of a listed key, with its last use.
+    pub fn listed(k: &KeyInfo) -> Self {
+        Self {
+            last_used_at: k.last_used_at.map(|t| t.to_rfc3339_millis()),
+            ..Self::new(&k.key, None)
+        }
+    }
+}
+
+/// An admin panel user (never its password hash).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// The login name.
+    pub username: String,
+    /// `operator` or `tenant`.
+    pub kind: &'static str,
+    /// The bound tenant, for tenant users.
+    pub tenant_id: Option<String>,
+    /// Whether it may log in.
+    pub disabled: bool,
+    /// RFC 3339, if disabled.
+    pub disabled_at: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339: its last login (`null`: never; only listings say).
+    pub last_login_at: Option<String>,
+}
+
+impl UserView {
+    /// The view of `u`.
+    pub fn new(u: &User) -> Self {
+        let (kind, tenant_id) = match &u.role {
+            Role::Operator => ("operator", None),
+            Role::Tenant(t) => ("tenant", Some(t.clone())),
+        };
+        Self {
+            username: u.username.clone(),
+            kind,
+            tenant_id,
+            disabled: !u.enabled(),
+            disabled_at: u.disabled_at.map(|t| t.to_rfc3339_millis()),
+            created_at: u.created_at.to_rfc3339_millis(),
+            last_login_at: None,
+        }
+    }
+
+    /// The view of a listed user, with its last login.
+    pub fn listed(u: &UserInfo) -> Self {
+        Self {
+            last_login_at: u.last_login_at.map(|t| t.to_rfc3339_millis()),
+            ..Self::new(&u.user)
         }
     }
 }

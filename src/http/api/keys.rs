@@ -16,7 +16,7 @@ pub async fn create(api: ApiCaller, Json(input): Json<NewKey>) -> ApiResult {
 /// `GET /api/v1/keys`.
 pub async fn list(api: ApiCaller, Paging(page): Paging) -> ApiResult {
     let p = api.call(move |h, c| h.list_keys(c, &page)).await?;
-    Ok(HttpResponse::Ok().json(PageView::map(&p, |k| KeyView::new(k, None))))
+    Ok(HttpResponse::Ok().json(PageView::map(&p, KeyView::listed)))
 }
 
 /// `DELETE /api/v1/keys/{id}` → 204.

@@ -123,6 +123,7 @@ impl UiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "Cannot do that")
             }
             ServiceError::TenantExists(_) => (StatusCode::CONFLICT, "Already exists"),
+            ServiceError::LastOperator(_) => (StatusCode::CONFLICT, "Keep an operator"),
             ServiceError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
             ServiceError::Throttled {
                 message,

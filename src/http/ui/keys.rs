@@ -13,7 +13,7 @@ use super::layout::{page, Layout};
 use super::notice::{Notice, NoticePage, NoticeQuery};
 use super::session::{blocking, Ctx};
 use super::view::{Errors, When};
-use crate::domain::apikey::KeyScope;
+use crate::domain::apikey::{KeyScope, ScopeAsked};
 use crate::service::{Herald, NewKey, PageRequest, ServiceError};
 
 /// One key.
@@ -24,6 +24,7 @@ pub struct KeyRow {
     hint: String,
     created: When,
     revoked: Option<When>,
+    last_used: Option<When>,
 }
 
 /// A key just created.
@@ -60,10 +61,15 @@ pub struct ListQuery {
 pub struct NewKeyForm {
     #[serde(default, deserialize_with = "trimmed")]
     name: String,
-    /// Empty for a platform key.
+    /// A tenant id, or [`PLATFORM_CHOICE`] for a platform key (empty: no
+    /// choice made).
     #[serde(default, deserialize_with = "trimmed")]
     tenant_id: String,
 }
+
+/// The scope select's value for "all tenants (platform)": no tenant id
+/// can be `*`, so it never names a tenant.
+const PLATFORM_CHOICE: &str = "*";
 
 /// What the page shows besides the list.
 #[derive(Default)]
@@ -94,19 +100,27 @@ async fn render(
     })
     .await?
     .map_err(|e| ctx.fail(req, e))?;
+    // A new key is for the tenant the pages are about unless another
+    // choice was made: platform scope is never preselected.
+    let new_tenant = if extra.new_tenant.is_empty() {
+        ctx.layout.tenant.clone().unwrap_or_default()
+    } else {
+        extra.new_tenant
+    };
     let keys = p
         .items
         .iter()
-        .map(|k| KeyRow {
-            id: k.id.to_string(),
-            name: k.name.clone(),
-            tenant: match &k.scope {
-                KeyScope::Platform => None,
-                KeyScope::Tenant(t) => Some(t.clone()),
-            },
-            hint: k.hint.clone(),
-            created: When::new(k.created_at),
-            revoked: When::opt(k.revoked_at),
+        .map(|info| {
+            let k = &info.key;
+            KeyRow {
+                id: k.id.to_string(),
+                name: k.name.clone(),
+                tenant: input_tenant(&k.scope),
+                hint: k.hint.clone(),
+                created: When::new(k.created_at),
+                revoked: When::opt(k.revoked_at),
+                last_used: When::opt(info.last_used_at),
+            }
         })
         .collect();
     Ok(page(
@@ -119,7 +133,7 @@ async fn render(
             tenants: tenants.items.into_iter().map(|t| t.id).collect(),
             errors: extra.errors,
             new_name: extra.new_name,
-            new_tenant: extra.new_tenant,
+            new_tenant,
             created: extra.created,
             notice: extra.notice,
         },
@@ -150,9 +164,11 @@ pub async fn create(
     let ctx = Ctx::load(&req, &h, "keys").await?;
     let form: NewKeyForm = ctx.form(&req, payload).await?;
     let (name, tenant) = (form.name, form.tenant_id);
+    let platform = tenant == PLATFORM_CHOICE;
     let input = NewKey {
         name: name.clone(),
-        tenant_id: (!tenant.is_empty()).then(|| tenant.clone()),
+        tenant_id: (!tenant.is_empty() && !platform).then(|| tenant.clone()),
+        scope: platform.then_some(ScopeAsked::Platform),
     };
     let caller = ctx.caller.clone();
     match blocking(&h, move |h| h.create_key(&caller, input)).await? {
@@ -167,9 +183,21 @@ pub async fn create(
             };
             render(&req, &h, ctx, None, StatusCode::CREATED, extra).await
         }
-        Err(ServiceError::Invalid(f)) if matches!(f.field, "name" | "tenant_id") => {
+        Err(ServiceError::Invalid(f)) if matches!(f.field, "name" | "tenant_id" | "scope") => {
+            // The form has one scope control: the select.
+            let field = if f.field == "scope" {
+                "tenant_id"
+            } else {
+                f.field
+            };
             let mut errors = Errors::default();
-            errors.add(f.field, f.message);
+            // The service names the API's way to ask; the panel's is the select.
+            let message = if f.field == "scope" {
+                "choose a tenant, or “All tenants (platform)” for a key of every tenant".to_string()
+            } else {
+                f.message
+            };
+            errors.add(field, message);
             let extra = Extra {
                 errors,
                 new_name: name,

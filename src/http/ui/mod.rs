@@ -114,6 +114,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(users::create)),
     )
     .service(resource("/users/{name}/password").route(web::post().to(users::set_password)))
+    .service(resource("/users/{name}/disable").route(web::post().to(users::disable)))
+    .service(resource("/users/{name}/enable").route(web::post().to(users::enable)))
+    .service(resource("/users/{name}/remove").route(web::post().to(users::remove)))
     .service(
         resource("/account")
             .route(web::get().to(account::show))

@@ -82,10 +82,16 @@ pub enum Notice {
     UserPasswordSet,
     /// The logged-in user changed their own password.
     OwnPasswordChanged,
+    /// An operator disabled a user.
+    UserDisabled,
+    /// An operator enabled a user.
+    UserEnabled,
+    /// An operator removed a user.
+    UserRemoved,
 }
 
 /// Every notice, with a placeholder count for [`Notice::Replayed`].
-const ALL: [Notice; 21] = [
+const ALL: [Notice; 24] = [
     Notice::LoggedOut,
     Notice::EndpointCreated,
     Notice::EndpointSaved,
@@ -107,6 +113,9 @@ const ALL: [Notice; 21] = [
     Notice::UserCreated,
     Notice::UserPasswordSet,
     Notice::OwnPasswordChanged,
+    Notice::UserDisabled,
+    Notice::UserEnabled,
+    Notice::UserRemoved,
 ];
 
 impl Notice {
@@ -121,7 +130,9 @@ impl Notice {
             DeliveryResent => NoticePage::Delivery,
             TenantCreated | TenantSuspended | TenantResumed => NoticePage::Tenants,
             KeyRevoked => NoticePage::Keys,
-            UserCreated | UserPasswordSet => NoticePage::Users,
+            UserCreated | UserPasswordSet | UserDisabled | UserEnabled | UserRemoved => {
+                NoticePage::Users
+            }
             OwnPasswordChanged => NoticePage::Account,
             BackupWritten | BackupFailed | BackupsOff => NoticePage::Backups,
         }
@@ -134,8 +145,8 @@ impl Notice {
             LoggedOut => "logged_out",
             EndpointCreated | TenantCreated | UserCreated => "created",
             EndpointSaved => "saved",
-            EndpointEnabled => "enabled",
-            EndpointDisabled => "disabled",
+            EndpointEnabled | UserEnabled => "enabled",
+            EndpointDisabled | UserDisabled => "disabled",
             SecretRotated => "rotated",
             TestSent => "test_sent",
             Replayed(_) => "replayed",
@@ -143,7 +154,7 @@ impl Notice {
             BackupWritten => "written",
             BackupFailed => "failed",
             BackupsOff => "off",
-            EndpointDeleted => "deleted",
+            EndpointDeleted | UserRemoved => "deleted",
             DeliveryResent => "resent",
             TenantSuspended => "suspended",
             TenantResumed => "resumed",
@@ -242,6 +253,9 @@ impl fmt::Display for Notice {
             BackupWritten => "Backup written and verified. It is listed below.",
             BackupFailed => "The backup failed; the last run below says why.",
             BackupsOff => "Scheduled backups are off: start Herald with --backup-dir to use this.",
+            UserDisabled => "User disabled: they cannot log in, and their sessions were ended.",
+            UserEnabled => "User enabled: they can log in again.",
+            UserRemoved => "User removed; their sessions were ended.",
         };
         f.write_str(text)
     }

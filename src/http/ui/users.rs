@@ -1,5 +1,7 @@
-//! `GET/POST /users`, `POST /users/{name}/password`: admin panel users
-//! (operators): create an operator or a tenant-bound user, set passwords.
+//! `GET/POST /users`, `POST /users/{name}/password`, `…/disable`,
+//! `…/enable`, `…/remove`: admin panel users (operators): create an
+//! operator or a tenant-bound user, set passwords, disable, enable and
+//! remove users (never the last enabled operator: the service refuses).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,6 +24,8 @@ pub struct UserRow {
     tenant: Option<String>,
     created: When,
     is_me: bool,
+    disabled: Option<When>,
+    last_login: Option<When>,
 }
 
 /// The page.
@@ -84,14 +88,19 @@ async fn render(
     .map_err(|e| ctx.fail(req, e))?;
     let users = users
         .into_iter()
-        .map(|u| UserRow {
-            is_me: u.username == ctx.user.username,
-            tenant: match u.role {
-                Role::Operator => None,
-                Role::Tenant(t) => Some(t),
-            },
-            username: u.username,
-            created: When::new(u.created_at),
+        .map(|info| {
+            let u = info.user;
+            UserRow {
+                is_me: u.username == ctx.user.username,
+                tenant: match u.role {
+                    Role::Operator => None,
+                    Role::Tenant(t) => Some(t),
+                },
+                username: u.username,
+                created: When::new(u.created_at),
+                disabled: When::opt(u.disabled_at),
+                last_login: When::opt(info.last_login_at),
+            }
         })
         .collect();
     Ok(page(
@@ -182,4 +191,67 @@ pub async fn set_password(
         }
         Err(e) => Err(ctx.fail(&req, e)),
     }
+}
+
+/// What an operator does to a user from its row.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Disable,
+    Enable,
+    Remove,
+}
+
+async fn change(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+    what: Change,
+) -> Result<HttpResponse, UiError> {
+    let ctx = Ctx::load(&req, &h, "users").await?;
+    ctx.post(&req, payload).await?;
+    let caller = ctx.caller.clone();
+    let user = name.into_inner();
+    let done = blocking(&h, move |h| match what {
+        Change::Disable => h.disable_user(&caller, &user).map(|_| Notice::UserDisabled),
+        Change::Enable => h.enable_user(&caller, &user).map(|_| Notice::UserEnabled),
+        Change::Remove => h.remove_user(&caller, &user).map(|()| Notice::UserRemoved),
+    })
+    .await?;
+    match done {
+        Ok(notice) => Ok(notice.redirect("/users")),
+        // The operator's own session may have ended (they disabled or
+        // removed themselves): the login page says so.
+        Err(e) => Err(ctx.fail(&req, e)),
+    }
+}
+
+/// `POST /users/{name}/disable`.
+pub async fn disable(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    change(req, name, payload, h, Change::Disable).await
+}
+
+/// `POST /users/{name}/enable`.
+pub async fn enable(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    change(req, name, payload, h, Change::Enable).await
+}
+
+/// `POST /users/{name}/remove`.
+pub async fn remove(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+    h: web::Data<Herald>,
+) -> Result<HttpResponse, UiError> {
+    change(req, name, payload, h, Change::Remove).await
 }

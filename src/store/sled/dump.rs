@@ -326,6 +326,14 @@ impl SledStore {
                 }
                 continue;
             }
+            // Last-use times, like sessions, are not dumped: they only
+            // need to decode.
+            if k.starts_with(keys::KEY_USE) || k.starts_with(keys::USER_LOGIN) {
+                if let Err(e) = crate::domain::lastuse::LastUse::decode(&v) {
+                    problem(e.to_string());
+                }
+                continue;
+            }
             if let Some(r) = record_of(&k, &v) {
                 match r {
                     Ok(r) => self.check_record(&k, &r, &mut problem)?,
@@ -497,6 +505,11 @@ mod tests {
             s.commit_events(vec![ne], None).wait().unwrap(),
             CommitOutcome::Done(_)
         ));
+        // Last-use times are kept (not dumped) and check clean.
+        use crate::store::{KeyStore, UserStore};
+        s.record_key_use(crate::domain::ids::KeyId::new(at), at)
+            .unwrap();
+        s.record_login("admin", at).unwrap();
         assert_eq!(problems(&s), vec![], "a fresh store is clean");
 
         s.db().unwrap().remove(keys::due(at, d.id)).unwrap();

@@ -15,6 +15,10 @@ pub const TENANT: &[u8] = b"t/";
 pub const KEY: &[u8] = b"k/";
 pub const KEY_HASH: &[u8] = b"kh/";
 pub const USER: &[u8] = b"u/";
+/// A key's last use (`ku/` ‖ key id), written at most once a minute.
+pub const KEY_USE: &[u8] = b"ku/";
+/// A user's last login (`ul/` ‖ username).
+pub const USER_LOGIN: &[u8] = b"ul/";
 pub const ENDPOINT: &[u8] = b"e/";
 pub const ENDPOINT_BY_TENANT: &[u8] = b"et/";
 pub const ENDPOINT_URL: &[u8] = b"eu/";
@@ -65,6 +69,14 @@ pub fn key_hash(hash: &[u8; 32]) -> Vec<u8> {
 
 pub fn user(name: &str) -> Vec<u8> {
     cat(&[USER, name.as_bytes()])
+}
+
+pub fn key_use(id: KeyId) -> Vec<u8> {
+    cat(&[KEY_USE, &id.to_bytes()])
+}
+
+pub fn user_login(name: &str) -> Vec<u8> {
+    cat(&[USER_LOGIN, name.as_bytes()])
 }
 
 /// `s/ ‖ SHA-256 of the session id`.
@@ -310,7 +322,9 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 24] = [
+        let all: [&[u8]; 26] = [
+            KEY_USE,
+            USER_LOGIN,
             ALERT,
             ALERT_HISTORY,
             HEALTH,

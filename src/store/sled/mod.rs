@@ -31,8 +31,10 @@ use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
 use crate::domain::ids::{EndpointId, KeyId};
+use crate::domain::lastuse::LastUse;
 use crate::domain::session::Session;
 use crate::domain::tenant::Tenant;
+use crate::domain::time::Timestamp;
 use crate::domain::user::User;
 use crate::store::codec::Versioned;
 use crate::store::committer::{on_committer_thread, Committer};
@@ -309,6 +311,21 @@ impl KeyStore for SledStore {
         let after = after.map(KeyId::to_bytes);
         self.scan_records(keys::KEY, after.as_ref().map(|a| &a[..]), limit)
     }
+
+    fn record_key_use(&self, id: KeyId, at: Timestamp) -> Result<()> {
+        // No flush: this runs on the request's thread (ingest authenticates
+        // on the HTTP workers), and a flush there waits for whatever the
+        // committer wrote meanwhile. sled's own flusher and the next
+        // flush of any other write make it durable.
+        self.db()?
+            .insert(keys::key_use(id), LastUse { at }.encode())
+            .map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    fn key_last_used(&self, id: KeyId) -> Result<Option<Timestamp>> {
+        Ok(self.get::<LastUse>(&keys::key_use(id))?.map(|u| u.at))
+    }
 }
 
 impl UserStore for SledStore {
@@ -326,6 +343,29 @@ impl UserStore for SledStore {
 
     fn list_users(&self) -> Result<Vec<User>> {
         self.scan_records(keys::USER, None, usize::MAX)
+    }
+
+    fn delete_user(&self, username: &str) -> Result<bool> {
+        let key = keys::user(username);
+        let existed = self.db()?.get(&key).map_err(|e| self.io(e))?.is_some();
+        // One batch: a user never goes without its last-login row, nor
+        // the other way round.
+        let mut batch = sled::Batch::default();
+        batch.remove(key);
+        batch.remove(keys::user_login(username));
+        self.db()?.apply_batch(batch).map_err(|e| self.io(e))?;
+        self.sync()?;
+        Ok(existed)
+    }
+
+    fn record_login(&self, username: &str, at: Timestamp) -> Result<()> {
+        self.put(&keys::user_login(username), &LastUse { at })
+    }
+
+    fn last_login(&self, username: &str) -> Result<Option<Timestamp>> {
+        Ok(self
+            .get::<LastUse>(&keys::user_login(username))?
+            .map(|u| u.at))
     }
 }
 
