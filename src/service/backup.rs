@@ -287,12 +287,11 @@ pub fn restore(
     result
 }
 
-/// Checks a stopped data directory; answers how many entries were read
-/// and every problem found.
-pub fn check_store(
+/// Opens a stopped data directory that must exist (never creates one).
+fn open_stopped(
     dir: &Path,
     clock: Arc<dyn Clock>,
-) -> std::result::Result<(u64, Vec<Problem>), BackupError> {
+) -> std::result::Result<Arc<dyn Store>, BackupError> {
     if !dir.is_dir() {
         return Err(BackupError::Io(format!(
             "{}: no such data directory",
@@ -303,7 +302,16 @@ pub fn check_store(
         dir: dir.to_path_buf(),
         cache_bytes: 64 << 20,
     };
-    let store = crate::store::open(&location, clock)?;
+    Ok(crate::store::open(&location, clock)?)
+}
+
+/// Checks a stopped data directory; answers how many entries were read
+/// and every problem found.
+pub fn check_store(
+    dir: &Path,
+    clock: Arc<dyn Clock>,
+) -> std::result::Result<(u64, Vec<Problem>), BackupError> {
+    let store = open_stopped(dir, clock)?;
     let mut problems = Vec::new();
     let n = store.check(&mut |p| problems.push(p))?;
     Ok((n, problems))
@@ -315,17 +323,7 @@ pub fn backup_dir(
     clock: Arc<dyn Clock>,
     out: &mut dyn Write,
 ) -> std::result::Result<Summary, BackupError> {
-    if !dir.is_dir() {
-        return Err(BackupError::Io(format!(
-            "{}: no such data directory",
-            dir.display()
-        )));
-    }
-    let location = Location::Sled {
-        dir: dir.to_path_buf(),
-        cache_bytes: 64 << 20,
-    };
-    let store = crate::store::open(&location, clock.clone())?;
+    let store = open_stopped(dir, clock.clone())?;
     let mut w = BufWriter::with_capacity(1 << 20, out);
     let s = export_to(store.as_ref(), clock.as_ref(), &mut w).map_err(|e| match e {
         ServiceError::Store { message, .. } => BackupError::Io(message),

@@ -14,17 +14,8 @@ use crate::sink::*;
 use crate::support::*;
 use crate::ui::Browser;
 
-/// A tenant with one endpoint to `url` subscribed to everything.
-fn endpoint(s: &Server, tenant: &str, url: &str) -> String {
-    let a = s.call(
-        "POST",
-        "/api/v1/webhooks",
-        Some(tenant),
-        Some(json!({"url": url, "events": ["*"]})),
-    );
-    assert_eq!(a.status, 201, "{}", a.text);
-    a.body["id"].as_str().unwrap_or_default().to_string()
-}
+// A tenant's endpoint to `url`, subscribed to everything.
+use crate::ui::endpoint_via_api as endpoint;
 
 fn post_events(s: &Server, tenant: &str, n: usize) -> Vec<String> {
     (0..n)

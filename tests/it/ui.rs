@@ -198,7 +198,7 @@ fn tenant(s: &Server, id: &str) {
     assert_eq!(a.status, 201, "{}", a.text);
 }
 
-fn endpoint_via_api(s: &Server, tenant: &str, url: &str) -> String {
+pub(crate) fn endpoint_via_api(s: &Server, tenant: &str, url: &str) -> String {
     let a = s.call(
         "POST",
         "/api/v1/webhooks",
