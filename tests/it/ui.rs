@@ -1125,6 +1125,7 @@ fn store_tenants_directly(s: &mut Server, ids: &[&str]) {
             suspended: false,
             created_at: Timestamp::from_millis(1_700_000_000_000),
             updated_at: Timestamp::from_millis(1_700_000_000_000),
+            metadata: Default::default(),
         };
         assert!(store.insert_tenant(&tenant).expect("insert"), "{id}");
     }

@@ -101,6 +101,7 @@ pub async fn save(
         events: Some(form.events.clone()),
         description: Some(form.description.clone()),
         active: Some(form.active),
+        ..Default::default()
     };
     let (caller, id) = (ctx.caller.clone(), id.into_inner());
     let i = id.clone();

@@ -146,6 +146,7 @@ pub async fn create(
         events: form.events.clone(),
         description: Some(form.description.clone()),
         active: Some(form.active),
+        ..Default::default()
     };
     let caller = ctx.caller.clone();
     match blocking(&h, move |h| h.create_endpoint(&caller, input)).await? {
