@@ -110,7 +110,12 @@ pub fn valid_key(key: &str) -> bool {
 /// length-prefixed so no two requests share a scope by concatenation.
 pub fn scope_of(credential_hash: &[u8; 32], method: &str, url: &str, key: &str) -> [u8; 32] {
     let mut h = Sha256::new();
-    for part in [&credential_hash[..], method.as_bytes(), url.as_bytes(), key.as_bytes()] {
+    for part in [
+        &credential_hash[..],
+        method.as_bytes(),
+        url.as_bytes(),
+        key.as_bytes(),
+    ] {
         h.update((part.len() as u64).to_be_bytes());
         h.update(part);
     }

@@ -128,6 +128,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::TenantExists(_)
+            | ServiceError::Conflict { .. }
             | ServiceError::LastOperator(_)
             | ServiceError::DuplicateUid(_) => StatusCode::CONFLICT,
             ServiceError::Store { fault, .. } => match fault {

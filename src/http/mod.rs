@@ -19,6 +19,7 @@ pub mod extract;
 mod health;
 pub mod ingest;
 pub mod security;
+pub mod svix;
 pub mod tls;
 pub mod ui;
 
@@ -69,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(resource("/metrics").route(web::get().to(metrics::prometheus)))
+        .configure(svix::routes)
         .service(
             web::scope("/api/v1")
                 .service(resource("/event-types").route(web::get().to(event_types::list)))

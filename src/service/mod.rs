@@ -16,6 +16,7 @@ mod disk;
 mod endpoints;
 mod error;
 mod events;
+mod idempotency;
 mod keys;
 mod memory;
 mod metrics;
@@ -24,6 +25,7 @@ mod pause;
 mod ratelimit;
 mod retention;
 mod sessions;
+pub mod svix;
 mod tenants;
 mod users;
 
@@ -40,7 +42,8 @@ pub use disk::{
 };
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
-pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
+pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, RawEvent, MAX_BATCH};
+pub use idempotency::{Claimed, Idempotent};
 pub use keys::{CreatedKey, KeyInfo, NewKey};
 pub use memory::{MemoryReservation, COST_PER_BODY_BYTE};
 pub use metrics::{

@@ -1679,7 +1679,8 @@ pub fn answers_are_claimed_once_remembered_and_purged(new: Factory) {
     assert_eq!(s.claim_answer(&b, t0()).unwrap(), Claim::Run);
     // A running mark whose request died is taken over once stale.
     assert_eq!(
-        s.claim_answer(&b, t0().plus_millis(RUNNING_STALE_MS)).unwrap(),
+        s.claim_answer(&b, t0().plus_millis(RUNNING_STALE_MS))
+            .unwrap(),
         Claim::Run
     );
     // Concurrent claims of one scope: exactly one runs.
@@ -1693,8 +1694,15 @@ pub fn answers_are_claimed_once_remembered_and_purged(new: Factory) {
     assert_eq!(runs, 1);
     // Nothing is young enough to go yet; a day later everything goes.
     assert_eq!(s.purge_answers(t0().plus_millis(1)).unwrap(), 0);
-    assert_eq!(s.purge_answers(t0().plus_millis(KEEP_MS + RUNNING_STALE_MS)).unwrap(), 3);
-    assert_eq!(s.claim_answer(&a, t0().plus_millis(KEEP_MS)).unwrap(), Claim::Run);
+    assert_eq!(
+        s.purge_answers(t0().plus_millis(KEEP_MS + RUNNING_STALE_MS))
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        s.claim_answer(&a, t0().plus_millis(KEEP_MS)).unwrap(),
+        Claim::Run
+    );
 }
 
 /// Deleting a tenant removes its record (and only its); a second delete
@@ -1740,10 +1748,17 @@ pub fn event_scans_keep_to_the_tenant_range_and_budget(new: Factory) {
     }
     let all = (0, u128::MAX);
     let keys = |scan: &EventScan| scan.events.iter().map(|e| e.key).collect::<Vec<_>>();
-    let newest = s.scan_events("acme", all, false, 10, 100, &mut |_| true).unwrap();
-    assert_eq!(keys(&newest), acme.iter().rev().copied().collect::<Vec<_>>());
+    let newest = s
+        .scan_events("acme", all, false, 10, 100, &mut |_| true)
+        .unwrap();
+    assert_eq!(
+        keys(&newest),
+        acme.iter().rev().copied().collect::<Vec<_>>()
+    );
     assert_eq!(newest.stopped_at, None);
-    let oldest = s.scan_events("acme", all, true, 2, 100, &mut |_| true).unwrap();
+    let oldest = s
+        .scan_events("acme", all, true, 2, 100, &mut |_| true)
+        .unwrap();
     assert_eq!(keys(&oldest), acme[..2]);
     // Strictly inside the range.
     let inside = s
@@ -1752,14 +1767,24 @@ pub fn event_scans_keep_to_the_tenant_range_and_budget(new: Factory) {
     assert_eq!(keys(&inside), acme[2..4]);
     // The filter sees every event of the tenant in range.
     let odd = s
-        .scan_events("acme", all, true, 10, 100, &mut |e| e.key == acme[1] || e.key == acme[3])
+        .scan_events("acme", all, true, 10, 100, &mut |e| {
+            e.key == acme[1] || e.key == acme[3]
+        })
         .unwrap();
     assert_eq!(keys(&odd), [acme[1], acme[3]]);
     // A budget of 3 looks at acme 0, globex 0, acme 1 and stops before globex 1.
-    let short = s.scan_events("acme", all, true, 10, 3, &mut |_| true).unwrap();
+    let short = s
+        .scan_events("acme", all, true, 10, 3, &mut |_| true)
+        .unwrap();
     assert_eq!(keys(&short), acme[..2]);
     let stop = short.stopped_at.expect("stopped for the budget");
-    let rest = s.scan_events("acme", (stop - 1, u128::MAX), true, 10, 100, &mut |_| true).unwrap();
+    let rest = s
+        .scan_events("acme", (stop - 1, u128::MAX), true, 10, 100, &mut |_| true)
+        .unwrap();
     assert_eq!(keys(&rest), acme[2..]);
-    assert!(s.scan_events("globex", (0, 1), true, 10, 100, &mut |_| true).unwrap().events.is_empty());
+    assert!(s
+        .scan_events("globex", (0, 1), true, 10, 100, &mut |_| true)
+        .unwrap()
+        .events
+        .is_empty());
 }

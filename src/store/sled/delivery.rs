@@ -19,8 +19,7 @@ use crate::store::codec::Versioned;
 use crate::store::ops::{output, WriteOp};
 use crate::store::{
     CommitOutcome, Committed, Conflict, DeliveryStore, Due, EventScan, EventStore, Idempotency,
-    NewEvent,
-    Purged, Result, RowKey, StatsRow, StatsStore, StoreError, StoreStats, Ticket,
+    NewEvent, Purged, Result, RowKey, StatsRow, StatsStore, StoreError, StoreStats, Ticket,
 };
 
 /// The due-index key of a delivery in this state, if it belongs there.
@@ -402,21 +401,18 @@ impl EventStore for SledStore {
         let hi = Bound::Excluded(keys::event(range.1));
         let db = self.db()?;
         let iter = db.range::<Vec<u8>, _>((lo, hi));
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if ascending
-        {
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if ascending {
             Box::new(iter)
         } else {
             Box::new(iter.rev())
         };
-        let mut looked = 0;
-        for item in iter {
+        for (looked, item) in iter.enumerate() {
             let (k, v) = item.map_err(|e| self.io(e))?;
             let key = read_u128(&k[keys::EVENT.len()..], "event key")?;
             if looked >= budget {
                 out.stopped_at = Some(key);
                 break;
             }
-            looked += 1;
             let e = Event::decode(&v)?;
             if e.tenant_id == tenant && keep(&e) {
                 out.events.push(e);
