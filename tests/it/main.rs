@@ -18,6 +18,7 @@ mod monitoring;
 mod paused;
 mod recovery;
 mod schedule;
+mod svix;
 mod tidy;
 mod tls;
 mod ui;

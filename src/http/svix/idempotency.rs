@@ -60,7 +60,13 @@ pub async fn idempotent(
     let begun = web::block(move || h.idempotent_begin(&caller, &method, &url, &key)).await;
     let claimed = match begun {
         Err(e) => return Ok(req.error_response(SvixError::from(ApiError::internal(e)))),
-        Ok(Err(e)) => return Ok(req.error_response(SvixError::from(e))),
+        Ok(Err(e)) => {
+            let mut e = SvixError::from(e);
+            if e.api.field == Some(HEADER) {
+                e.loc = vec!["header".into(), HEADER.into()];
+            }
+            return Ok(req.error_response(e));
+        }
         Ok(Ok(Idempotent::Repeat(a))) => {
             let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
             let mut res = HttpResponse::build(status);
