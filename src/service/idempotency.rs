@@ -94,3 +94,78 @@ impl Herald {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::domain::idempotent::KEEP_MS;
+    use crate::domain::time::Timestamp;
+    use crate::service::Settings;
+
+    fn herald() -> (Herald, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let h = Herald::new(
+            crate::store::temporary(),
+            clock.clone(),
+            Settings::offline(),
+        );
+        (h, clock)
+    }
+
+    fn run(i: Idempotent) -> Claimed {
+        match i {
+            Idempotent::Run(c) => c,
+            Idempotent::Repeat(a) => panic!("a repeat: {a:?}"),
+        }
+    }
+
+    #[test]
+    fn answers_repeat_5xx_runs_again_and_the_purge_forgets_them() {
+        let (h, clock) = herald();
+        let me = Caller::Local { tenant: None };
+        let c = run(h.idempotent_begin(&me, "POST", "/api/v1/app", "k").unwrap());
+        h.idempotent_finish(c, 201, b"{\"id\":1}").unwrap();
+        match h.idempotent_begin(&me, "POST", "/api/v1/app", "k").unwrap() {
+            Idempotent::Repeat(a) => assert_eq!((a.status, a.body), (201, b"{\"id\":1}".to_vec())),
+            other => panic!("{other:?}"),
+        }
+        // A 5xx is not remembered: the retry runs.
+        let c = run(h
+            .idempotent_begin(&me, "POST", "/api/v1/app/x/msg", "k")
+            .unwrap());
+        h.idempotent_finish(c, 503, b"{}").unwrap();
+        let c = run(h
+            .idempotent_begin(&me, "POST", "/api/v1/app/x/msg", "k")
+            .unwrap());
+        h.idempotent_finish(c, 202, b"{}").unwrap();
+        // Bad keys are refused before anything is claimed.
+        assert!(h.idempotent_begin(&me, "POST", "/api/v1/app", "").is_err());
+        // A day later the retention pass removes both, and the key runs again.
+        clock.advance_ms(KEEP_MS);
+        assert_eq!(h.purge_expired().unwrap().rows, 2);
+        run(h.idempotent_begin(&me, "POST", "/api/v1/app", "k").unwrap());
+    }
+
+    #[test]
+    fn a_repeat_waits_for_the_first_then_gets_its_answer() {
+        let (h, _) = herald();
+        let me = Caller::Local { tenant: None };
+        let c = run(h.idempotent_begin(&me, "POST", "/p", "k").unwrap());
+        let waiter = {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                h.idempotent_begin(&Caller::Local { tenant: None }, "POST", "/p", "k")
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!waiter.is_finished(), "the repeat waits");
+        h.idempotent_finish(c, 200, b"[]").unwrap();
+        match waiter.join().unwrap().unwrap() {
+            Idempotent::Repeat(a) => assert_eq!(a.status, 200),
+            other => panic!("{other:?}"),
+        }
+    }
+}
