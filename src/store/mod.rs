@@ -16,6 +16,8 @@
 //!   log: [`DeliveryStore`];
 //! - endpoint health, statistics rows, the retention purge, group-commit
 //!   figures: [`StatsStore`].
+//! - the remembered answers of idempotent requests (the Svix-compatible
+//!   API's `idempotency-key`): [`AnswerStore`], left out of dumps.
 //!
 //! The pipeline's writes (events, delivery changes, attempts, purges) are
 //! [`ops::WriteOp`]s applied by the group committer (`committer`), generic
