@@ -627,8 +627,16 @@ fn webhook_pages_forms_validation_csrf_and_escaping() {
     );
     p.assert_redirect("/webhooks/ep_");
     let hid = id_from(p.location(), "ep_");
-    let api = s.call("GET", &format!("/api/v1/webhooks/{hid}"), Some("acme"), None);
-    assert_eq!(api.body["headers"], json!({"X-Api-Key": "k1", "X-Team": "billing"}));
+    let api = s.call(
+        "GET",
+        &format!("/api/v1/webhooks/{hid}"),
+        Some("acme"),
+        None,
+    );
+    assert_eq!(
+        api.body["headers"],
+        json!({"X-Api-Key": "k1", "X-Team": "billing"})
+    );
     b.get(&format!("/webhooks/{hid}"))
         .assert(200, "X-Api-Key: k1\nX-Team: billing");
     let p = b.submit(
@@ -641,10 +649,21 @@ fn webhook_pages_forms_validation_csrf_and_escaping() {
         ],
     );
     assert!(p.status == 303 || p.status == 302, "{}", p.status);
-    let api = s.call("GET", &format!("/api/v1/webhooks/{hid}"), Some("acme"), None);
+    let api = s.call(
+        "GET",
+        &format!("/api/v1/webhooks/{hid}"),
+        Some("acme"),
+        None,
+    );
     assert_eq!(api.body["headers"], json!({"X-Team": "ops"}));
     assert_eq!(
-        s.call("DELETE", &format!("/api/v1/webhooks/{hid}"), Some("acme"), None).status,
+        s.call(
+            "DELETE",
+            &format!("/api/v1/webhooks/{hid}"),
+            Some("acme"),
+            None
+        )
+        .status,
         204
     );
 
