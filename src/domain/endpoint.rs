@@ -354,6 +354,48 @@ pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), FieldE
     Ok(())
 }
 
+/// Reads custom headers written one per line as `Name: value` (how the
+/// admin panel's form takes them; blank lines are skipped), then checks
+/// them with [`validate_headers`].
+pub fn parse_header_lines(text: &str) -> Result<BTreeMap<String, String>, FieldError> {
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(FieldError::new(
+                "headers",
+                format!("line {}: write each header as Name: value", i + 1),
+            ));
+        };
+        let name = name.trim().to_string();
+        if out.keys().any(|k: &String| k.eq_ignore_ascii_case(&name)) {
+            return Err(FieldError::new(
+                "headers",
+                format!(
+                    "line {}: {:?} is given twice (names ignore case)",
+                    i + 1,
+                    truncate(&name, 80)
+                ),
+            ));
+        }
+        out.insert(name, value.trim().to_string());
+    }
+    validate_headers(&out)?;
+    Ok(out)
+}
+
+/// The lines [`parse_header_lines`] reads back as `headers`.
+pub fn header_lines(headers: &BTreeMap<String, String>) -> String {
+    headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Checks and normalises channels (of an endpoint or an event): at most
 /// [`MAX_CHANNELS`], each 1–[`MAX_CHANNEL_LEN`] bytes of
 /// `[A-Za-z0-9_.:-]` (Svix's rule), duplicates removed.
@@ -512,6 +554,19 @@ mod tests {
             .map(|i| (format!("X-{i}"), "v".to_string()))
             .collect();
         assert!(validate_headers(&many).is_err());
+    }
+
+    #[test]
+    fn header_lines_round_trip() {
+        let h =
+            parse_header_lines("X-Api-Key: k: with colon\n\n  Authorization:Bearer x  \n").unwrap();
+        assert_eq!(h["X-Api-Key"], "k: with colon");
+        assert_eq!(h["Authorization"], "Bearer x");
+        assert_eq!(parse_header_lines(&header_lines(&h)).unwrap(), h);
+        assert!(parse_header_lines("no colon here").is_err());
+        assert!(parse_header_lines("X-A: 1\nx-a: 2").is_err());
+        assert!(parse_header_lines("Host: evil").is_err());
+        assert_eq!(parse_header_lines("").unwrap(), BTreeMap::new());
     }
 
     #[test]

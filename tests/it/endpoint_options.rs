@@ -220,4 +220,37 @@ fn channels_narrow_fan_out_and_uids_are_unique_per_tenant() {
         json!({"url": format!("{}/y", sink.url()), "events": ["*"], "uid": "ep_x"}),
     );
     assert_error(&bad, 422, "validation_failed");
+
+    // A secret brought from another sender is used as given; a malformed
+    // one is refused.
+    let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let a = create(
+        &s,
+        json!({"url": format!("{}/given", sink.url()), "events": ["*"], "secret": given}),
+    );
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.body["secret"], given);
+    for bad in [
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_c2hvcnQ=",
+        "whsec_!!!",
+    ] {
+        let b = create(
+            &s,
+            json!({"url": format!("{}/bad", sink.url()), "events": ["*"], "secret": bad}),
+        );
+        assert_error(&b, 422, "validation_failed");
+    }
+
+    // Tenants carry metadata too.
+    let t = s.call(
+        "PATCH",
+        "/api/v1/tenants/company_xyz",
+        None,
+        Some(json!({"metadata": {"plan": "pro"}})),
+    );
+    assert_eq!(t.status, 200, "{}", t.text);
+    assert_eq!(t.body["metadata"], json!({"plan": "pro"}));
+    let t = s.call("GET", "/api/v1/tenants/company_xyz", None, None);
+    assert_eq!(t.body["metadata"], json!({"plan": "pro"}));
 }
