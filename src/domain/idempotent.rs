@@ -4,8 +4,8 @@
 //!
 //! A remembered request is scoped by its key, its method and URL and the
 //! credential that sent it ([`scope_of`]: a SHA-256 over all four, so the
-//! store holds no key text), kept for [`KEEP_MS`] and answered again only
-//! while it is that young. While the first request runs its record says so
+//! store holds no key text); only a success is remembered ([`remembers`]),
+//! kept for [`KEEP_MS`] and answered again only while it is that young. While the first request runs its record says so
 //! ([`Remembered::Running`]); a repeat waits for it, and a running record
 //! older than [`RUNNING_STALE_MS`] (its request died with the process) may
 //! be taken over.
@@ -93,10 +93,12 @@ pub fn expired(at: Timestamp, now: Timestamp) -> bool {
 }
 
 /// Whether an answer with `status` and a body of `len` bytes is
-/// remembered: a 5xx is not (the SDKs retry it with the same key, and the
-/// retry must run again), nor a body over [`MAX_BODY`].
+/// remembered: only a success, as Svix does. A 5xx is retried by the SDKs
+/// with the same key, and the retry must run again; a refusal (a 422, a
+/// 429 over a rate limit, a 409) changed nothing, so the request fixed or
+/// later may run. Nor a body over [`MAX_BODY`].
 pub fn remembers(status: u16, len: usize) -> bool {
-    status < 500 && len <= MAX_BODY
+    (200..300).contains(&status) && len <= MAX_BODY
 }
 
 /// Whether `key` is an acceptable idempotency key: 1–[`MAX_KEY_LEN`]
@@ -147,10 +149,13 @@ mod tests {
     }
 
     #[test]
-    fn only_answers_below_500_that_fit_are_remembered() {
+    fn only_successes_that_fit_are_remembered() {
         assert!(remembers(200, 10));
-        assert!(remembers(409, 10));
+        assert!(remembers(202, 10));
         assert!(remembers(204, 0));
+        assert!(!remembers(409, 10));
+        assert!(!remembers(422, 10));
+        assert!(!remembers(429, 10));
         assert!(!remembers(500, 10));
         assert!(!remembers(503, 10));
         assert!(!remembers(200, MAX_BODY + 1));

@@ -1,5 +1,6 @@
 //! Idempotent requests (the Svix-compatible API's `idempotency-key`): the
-//! first request with a key runs and its answer is remembered; a repeat
+//! first request with a key runs and its answer, if a success, is
+//! remembered; a repeat
 //! (same key, method, URL and API key) within a day gets that answer again
 //! without running; a repeat while the first still runs waits for it, for
 //! a bounded time. The rules are `domain::idempotent`'s; the records are
@@ -78,8 +79,8 @@ impl Herald {
     }
 
     /// Remembers the answer of a claimed request (`status`, `body`), or,
-    /// for one not remembered (a 5xx, which the SDKs retry with the same
-    /// key), forgets the claim so the retry runs.
+    /// for one not remembered (an error: a 5xx, which the SDKs retry with
+    /// the same key, or a refusal), forgets the claim so a retry runs.
     pub fn idempotent_finish(&self, claimed: Claimed, status: u16, body: &[u8]) -> Result<()> {
         if remembers(status, body.len()) {
             let answer = SavedAnswer {

@@ -206,10 +206,15 @@ def main():
     typed = svix.message.list(app.id, MessageListOptions(event_types=["user.created"]))
     assert [m.id for m in typed.data] == [quiet.id] and typed.done
 
-    # Attempts by endpoint across pages, and by message.
-    atts, _ = walk(lambda limit, it: svix.message_attempt.list_by_endpoint(
-        app.id, ep.id, MessageAttemptListByEndpointOptions(limit=limit, iterator=it)), 2)
-    assert len(atts) == 7 and len({a.id for a in atts}) == 7
+    # Attempts by endpoint across pages, and by message. (The receiver has
+    # them before Herald has recorded the last attempt: wait for it.)
+    def all_attempts():
+        atts, _ = walk(lambda limit, it: svix.message_attempt.list_by_endpoint(
+            app.id, ep.id, MessageAttemptListByEndpointOptions(limit=limit, iterator=it)), 2)
+        return atts if len(atts) == 7 else None
+
+    atts = wait_until(all_attempts, "7 recorded attempts")
+    assert len({a.id for a in atts}) == 7
     assert all(a.status == 0 and a.response_status_code == 200 and a.trigger_type == 0 for a in atts)
     by_msg = svix.message_attempt.list_by_msg(app.id, sent[0].id)
     assert [a.msg_id for a in by_msg.data] == [sent[0].id] and by_msg.done
@@ -239,8 +244,9 @@ def main():
     got = rx.wait_for(9)
     assert any(p.get("lost") for p, _ in got)
 
-    stats = svix.endpoint.get_stats(app.id, ep.id)
-    assert stats.success == 9 and stats.fail == 0, stats
+    stats = wait_until(lambda: (lambda st: st if st.success == 9 else None)(
+        svix.endpoint.get_stats(app.id, ep.id)), "9 successes in the stats")
+    assert stats.fail == 0 and stats.pending == 0, stats
 
     example = svix.endpoint.send_example(app.id, ep.id, EventExampleIn(event_type="order.created"))
     assert example.event_type == "order.created"
