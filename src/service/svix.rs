@@ -500,10 +500,11 @@ fn parse_status(s: Option<&str>) -> Result<Option<u8>> {
     match s {
         None | Some("") => Ok(None),
         Some(v) => match v.parse::<u8>() {
-            Ok(n @ 0..=3) => Ok(Some(n)),
+            // 4 (canceled) is Svix's too; Herald has none, so it finds nothing.
+            Ok(n @ 0..=4) => Ok(Some(n)),
             _ => Err(ServiceError::bad_query(
                 "status",
-                "status must be 0, 1, 2 or 3",
+                "status must be 0, 1, 2, 3 or 4",
             )),
         },
     }
@@ -1367,6 +1368,7 @@ mod tests {
         assert_eq!(status_text(0), "success");
         assert_eq!(status_text(2), "fail");
         assert_eq!(parse_status(Some("2")).unwrap(), Some(2));
+        assert_eq!(parse_status(Some("4")).unwrap(), Some(4));
         assert!(parse_status(Some("9")).is_err());
         assert!(!manual_after(None));
     }

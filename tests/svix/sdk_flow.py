@@ -215,6 +215,12 @@ def main():
 
     atts = wait_until(all_attempts, "7 recorded attempts")
     assert len({a.id for a in atts}) == 7
+    by_ep = lambda it=None: svix.message_attempt.list_by_endpoint(
+        app.id, ep.id, MessageAttemptListByEndpointOptions(limit=2, iterator=it))
+    p1 = by_ep()
+    p2 = by_ep(p1.iterator)
+    assert [a.id for a in p1.data + p2.data] == [a.id for a in atts[:4]]
+    assert [a.id for a in by_ep(p2.prev_iterator).data] == [a.id for a in p1.data]
     assert all(a.status == 0 and a.response_status_code == 200 and a.trigger_type == 0 for a in atts)
     by_msg = svix.message_attempt.list_by_msg(app.id, sent[0].id)
     assert [a.msg_id for a in by_msg.data] == [sent[0].id] and by_msg.done

@@ -36,7 +36,8 @@ use error::{SvixError, SvixResult};
 /// leaves them out).
 pub const PREFIXES: [&str; 3] = ["/api/v1/app", "/api/v1/health", "/api/v1/event-type"];
 
-async fn not_found() -> SvixResult {
+/// 404 in Svix's shape: the default service of every Svix scope.
+pub async fn not_found() -> SvixResult {
     Err(SvixError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -44,7 +45,8 @@ async fn not_found() -> SvixResult {
     ))
 }
 
-async fn method_not_allowed() -> SvixResult {
+/// 405 in Svix's shape: the default service of every [`resource`].
+pub async fn method_not_allowed() -> SvixResult {
     Err(SvixError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
