@@ -82,7 +82,7 @@ impl Herald {
     /// Creates an endpoint; the answer carries its new secret.
     pub fn create_endpoint(&self, caller: &Caller, input: NewEndpoint) -> Result<Endpoint> {
         let scope = self.tenant_scope(caller)?;
-        let events = validate_events(&input.events)?;
+        let events = validate_events(&input.events, self.event_types()?.catalog())?;
         let description = input.description.unwrap_or_default();
         validate_description(&description)?;
         let url = self.checked_url(&input.url)?;
@@ -187,7 +187,12 @@ impl Herald {
         patch: EndpointPatch,
     ) -> Result<Endpoint> {
         // Validate everything before touching the store: bad input changes nothing.
-        let events = patch.events.as_deref().map(validate_events).transpose()?;
+        let types = self.event_types()?;
+        let events = patch
+            .events
+            .as_deref()
+            .map(|e| validate_events(e, types.catalog()))
+            .transpose()?;
         if let Some(d) = &patch.description {
             validate_description(d)?;
         }

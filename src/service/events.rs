@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Caller, Herald, Result, ServiceError};
+use super::{Caller, EventTypes, Herald, Result, ServiceError};
 use crate::delivery::Dispatch;
 use crate::domain::delivery::{Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
@@ -46,9 +46,10 @@ struct Input {
     created: Option<Timestamp>,
 }
 
-/// Validates one `{event, data:{object}, id?, created?}`. `at` names the
-/// event in a batch (`events[3]`) for error messages.
-fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
+/// Validates one `{event, data:{object}, id?, created?}`: its type is in
+/// the catalog of `types`, its `data` matches the type's schema if it has
+/// one. `at` names the event in a batch (`events[3]`) for error messages.
+fn parse_input(v: Value, at: &str, max_size: usize, types: &EventTypes) -> Result<Input> {
     let field = |f: &'static str, m: String| ServiceError::invalid(f, format!("{at}{m}"));
     let Value::Object(mut obj) = v else {
         return Err(field("event", "must be a JSON object".into()));
@@ -67,7 +68,7 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
         Some(_) => return Err(field("event", "`event` must be a string".into())),
         None => return Err(field("event", "`event` is required".into())),
     };
-    if event_type::lookup(&event_type).is_none() {
+    if !types.catalog().contains(&event_type) {
         return Err(ServiceError::UnknownEventType(event_type));
     }
     let data = match obj.remove("data") {
@@ -83,8 +84,10 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     if !matches!(data.get("object"), Some(Value::Object(_))) {
         return Err(field("data", "`data.object` must be an object".into()));
     }
+    let data = Value::Object(data);
+    types.check(&event_type, &data, at, "data")?;
     let mut compact = Vec::new();
-    crate::wire::write_compact(&Value::Object(data), &mut compact);
+    crate::wire::write_compact(&data, &mut compact);
     if compact.len() > max_size {
         return Err(ServiceError::TooLarge(format!(
             "{at}event data is {} bytes; the limit is {max_size}",
@@ -127,6 +130,7 @@ pub struct BatchIngest<'a> {
     count: usize,
     max_size: usize,
     inputs: Vec<Input>,
+    types: Arc<EventTypes>,
 }
 
 impl BatchIngest<'_> {
@@ -145,7 +149,7 @@ impl BatchIngest<'_> {
         } else {
             String::new()
         };
-        let input = parse_input(v, &at, self.max_size)?;
+        let input = parse_input(v, &at, self.max_size, &self.types)?;
         self.inputs.push(input);
         Ok(())
     }
@@ -445,6 +449,7 @@ impl Herald {
             count,
             max_size: self.settings.max_event_size,
             inputs: Vec::with_capacity(count),
+            types: self.event_types()?,
         })
     }
 
