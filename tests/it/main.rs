@@ -10,6 +10,7 @@ mod accounts;
 mod delivery;
 mod disk;
 mod edges;
+mod event_types;
 mod foundation;
 mod limits;
 mod memory;
