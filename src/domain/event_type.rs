@@ -96,7 +96,8 @@ pub struct CustomEventType {
 
 /// Checks a custom type's name: 1 to [`MAX_NAME_LEN`] bytes of
 /// `A-Z a-z 0-9 _ . -` (Svix's rule, so the same names work through its
-/// API).
+/// API), not only dots (browsers drop `.` and `..` path segments, so
+/// such a type could not be addressed by URL).
 pub fn validate_name(name: &str) -> Result<(), FieldError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(FieldError::new(
@@ -112,6 +113,9 @@ pub fn validate_name(name: &str) -> Result<(), FieldError> {
             "name",
             "may hold only A-Z a-z 0-9 _ . - (e.g. invoice.paid)",
         ));
+    }
+    if name.bytes().all(|b| b == b'.') {
+        return Err(FieldError::new("name", "must not be only dots"));
     }
     Ok(())
 }
@@ -341,6 +345,8 @@ mod tests {
             "*",
             "é",
             "a/b",
+            ".",
+            "..",
             &"x".repeat(MAX_NAME_LEN + 1),
         ] {
             let e = validate_name(bad).unwrap_err();

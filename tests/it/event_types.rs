@@ -399,3 +399,146 @@ fn custom_types_are_validated_subscribed_archived_and_kept() {
     );
     assert_error(&a, 422, "schema_mismatch");
 }
+
+/// The panel's Event types page: operators add, edit, archive and delete
+/// custom types (validation next to the field, escaping); the endpoint
+/// form offers them by category, archived ones no longer; tenant users
+/// see the catalog and cannot change it.
+#[test]
+fn the_panel_lists_adds_edits_archives_and_deletes_custom_types() {
+    use crate::ui::{admin, Browser};
+    let s = Server::start_delivering(&[]);
+    let a = s.call("POST", "/api/v1/tenants", None, Some(json!({"id": TENANT})));
+    assert_eq!(a.status, 201, "{}", a.text);
+    let mut op = admin(&s);
+    op.get("/event-types")
+        .assert(200, "payment.completed")
+        .assert(200, "Add an event type");
+
+    for (fields, error) in [
+        (
+            vec![("name", "bad.json"), ("schema", "{")],
+            "id=\"schema-error\"",
+        ),
+        (
+            vec![("name", "bad.schema"), ("schema", r#"{"type": 3}"#)],
+            "id=\"schema-error\"",
+        ),
+        (vec![("name", "payment.completed")], "id=\"name-error\""),
+        (vec![("name", "no spaces")], "id=\"name-error\""),
+    ] {
+        op.get("/event-types");
+        op.submit("/event-types", &fields).assert(422, error);
+    }
+    op.get("/event-types");
+    let schema = invoice_schema().to_string();
+    op.submit(
+        "/event-types",
+        &[
+            ("name", "invoice.paid"),
+            ("description", "<b>Paid</b>"),
+            ("schema", &schema),
+        ],
+    )
+    .assert_redirect("/event-types?notice=created");
+    let list = op.get("/event-types?notice=created");
+    list.assert(200, "Event type created")
+        .assert(200, "invoice.paid")
+        .assert(200, "&#60;b&#62;Paid&#60;/b&#62;");
+    let a = s.call("GET", "/api/v1/event-types/invoice.paid", None, None);
+    assert_eq!(a.body["schema"], invoice_schema());
+
+    // The endpoint form offers it, and its category.
+    let form = op.get("/webhooks/new");
+    form.assert(200, "value=\"invoice.paid\"")
+        .assert(200, "value=\"invoice.*\"");
+
+    // Archived: no longer offered for a new subscription.
+    op.get("/event-types");
+    op.submit("/event-types/invoice.paid/archive", &[])
+        .assert_redirect("/event-types?notice=archived");
+    let form = op.get("/webhooks/new");
+    assert!(
+        !form.body.contains("value=\"invoice.paid\""),
+        "archived: hidden"
+    );
+    assert!(!form.body.contains("value=\"invoice.*\""));
+    op.get("/event-types").assert(200, "Archived");
+    // ...but an endpoint that subscribed keeps it checked on its page.
+    let ep = s.call(
+        "POST",
+        "/api/v1/webhooks",
+        Some(TENANT),
+        Some(json!({"url": "http://127.0.0.1:9/hook", "events": ["invoice.paid"]})),
+    );
+    assert_eq!(ep.status, 201, "{}", ep.text);
+    let page = op.get(&format!("/webhooks/{}", ep.body["id"].as_str().unwrap()));
+    page.assert(200, "value=\"invoice.paid\" checked")
+        .assert(200, "(archived)");
+
+    // The edit form: unarchive and remove the schema.
+    op.get("/event-types/invoice.paid")
+        .assert(200, "Save changes")
+        .assert(200, "&#34;minimum&#34;");
+    op.submit(
+        "/event-types/invoice.paid",
+        &[("description", "Paid"), ("schema", "  ")],
+    )
+    .assert_redirect("/event-types/invoice.paid?notice=saved");
+    let a = s.call("GET", "/api/v1/event-types/invoice.paid", None, None);
+    assert_eq!(a.body["schema"], Value::Null, "{}", a.text);
+    assert_eq!(a.body["archived"], false);
+    assert_eq!(a.body["description"], "Paid");
+    op.get("/event-types/invoice.paid");
+    op.submit(
+        "/event-types/invoice.paid",
+        &[
+            ("description", "Paid"),
+            ("schema", "[1]"),
+            ("archived", "true"),
+        ],
+    )
+    .assert(422, "id=\"schema-error\"");
+    let a = s.call("GET", "/api/v1/event-types/invoice.paid", None, None);
+    assert_eq!(a.body["archived"], false, "a refused form changes nothing");
+
+    // A tenant user reads the catalog and changes nothing.
+    op.get("/users");
+    op.submit(
+        "/users",
+        &[
+            ("username", "alice"),
+            ("password", "alice-password"),
+            ("tenant_id", TENANT),
+        ],
+    )
+    .assert_redirect("/users?notice=created");
+    let mut alice = Browser::new(&s.base);
+    alice.login_ok("alice", "alice-password");
+    let page = alice.get("/event-types");
+    page.assert(200, "invoice.paid");
+    assert!(!page.body.contains("Add an event type"));
+    assert!(
+        page.body.contains("href=\"/event-types\""),
+        "in the navigation"
+    );
+    let page = alice.get("/event-types/invoice.paid");
+    page.assert(200, "invoice.paid");
+    assert!(!page.body.contains("Save changes"));
+    alice
+        .submit("/event-types", &[("name", "tenant.made")])
+        .assert(403, "Not allowed");
+    alice
+        .submit("/event-types/invoice.paid/delete", &[])
+        .assert(403, "Not allowed");
+
+    // Built-in types stay; a custom one goes.
+    op.get("/event-types");
+    op.submit("/event-types/payment.completed/delete", &[])
+        .assert(409, "built-in");
+    op.submit("/event-types/invoice.paid/delete", &[])
+        .assert_redirect("/event-types?notice=deleted");
+    let a = s.call("GET", "/api/v1/event-types/invoice.paid", None, None);
+    assert_error(&a, 404, "not_found");
+    op.get("/event-types/invoice.paid").assert(404, "Not found");
+}
