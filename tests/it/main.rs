@@ -10,6 +10,7 @@ mod accounts;
 mod delivery;
 mod disk;
 mod edges;
+mod endpoint_options;
 mod event_types;
 mod foundation;
 mod limits;

@@ -123,9 +123,9 @@ impl UiError {
             | ServiceError::SchemaMismatch { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "Cannot do that")
             }
-            ServiceError::TenantExists(_) | ServiceError::EventTypeExists { .. } => {
-                (StatusCode::CONFLICT, "Already exists")
-            }
+            ServiceError::TenantExists(_)
+            | ServiceError::DuplicateUid(_)
+            | ServiceError::EventTypeExists { .. } => (StatusCode::CONFLICT, "Already exists"),
             ServiceError::BuiltInEventType(_) => (StatusCode::CONFLICT, "Built in"),
             ServiceError::LastOperator(_) => (StatusCode::CONFLICT, "Keep an operator"),
             ServiceError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
