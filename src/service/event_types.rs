@@ -378,3 +378,89 @@ impl Herald {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::service::events::RawEvent;
+    use crate::service::Settings;
+    use serde_json::json;
+
+    fn herald() -> (Herald, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let settings = Settings {
+            max_event_size: 1 << 20,
+            ..Settings::offline()
+        };
+        let h = Herald::new(crate::store::temporary(), clock.clone(), settings);
+        (h, clock)
+    }
+
+    fn create(h: &Herald, name: &str, schema: Option<Value>) -> EventTypeInfo {
+        let local = Caller::Local { tenant: None };
+        let input = NewEventType {
+            name: name.into(),
+            description: None,
+            schema,
+            archived: None,
+        };
+        h.create_event_type(&local, input).unwrap()
+    }
+
+    #[test]
+    fn payloads_are_checked_and_schemas_compiled_once_per_version() {
+        let (h, _clock) = herald();
+        let local = Caller::Local { tenant: None };
+        let schema = json!({"type": "object", "required": ["amount"]});
+        create(&h, "invoice.paid", Some(schema));
+        assert!(h
+            .validate_payload("invoice.paid", &json!({"amount": 1}))
+            .is_ok());
+        let e = h.validate_payload("invoice.paid", &json!({})).unwrap_err();
+        assert_eq!(e.code(), "schema_mismatch");
+        assert_eq!(e.field(), Some("payload"));
+        assert!(e.to_string().contains("at /: "), "{e}");
+        assert!(h.validate_payload("payment.failed", &json!([])).is_ok());
+        let unknown = h.validate_payload("nope", &json!({})).unwrap_err();
+        assert_eq!(unknown.code(), "unknown_event_type");
+
+        // Another type's change keeps the compiled schema; its own makes a
+        // new one (strictly later, even on a clock that did not move).
+        let before = h.event_types().unwrap();
+        create(&h, "invoice.voided", None);
+        let after = h.event_types().unwrap();
+        assert!(!Arc::ptr_eq(&before, &after), "a new snapshot");
+        let compiled = |t: &EventTypes| t.schemas["invoice.paid"].1.clone();
+        assert!(Arc::ptr_eq(&compiled(&before), &compiled(&after)));
+        let patch = EventTypePatch {
+            archived: Some(true),
+            ..Default::default()
+        };
+        let t = h.update_event_type(&local, "invoice.paid", patch).unwrap();
+        assert!(t.updated_at > t.created_at);
+        let changed = h.event_types().unwrap();
+        assert!(!Arc::ptr_eq(&compiled(&after), &compiled(&changed)));
+
+        // A Svix-style raw event is checked whole, in a batch by index.
+        let mut batch = h
+            .batch_ingest(
+                &Caller::Local {
+                    tenant: Some("acme".into()),
+                },
+                2,
+                None,
+            )
+            .unwrap();
+        let raw = |payload| RawEvent {
+            event_type: "invoice.paid".into(),
+            payload,
+            id: None,
+            channels: vec![],
+            tags: vec![],
+        };
+        batch.add_raw(raw(json!({"amount": 2}))).unwrap();
+        let e = batch.add_raw(raw(json!({"x": 1}))).err().unwrap();
+        assert!(e.to_string().starts_with("events[1]: payload"), "{e}");
+    }
+}

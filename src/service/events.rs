@@ -176,12 +176,14 @@ fn parse_input(v: Value, at: &str, max_size: usize, types: &EventTypes) -> Resul
     })
 }
 
-/// Validates a [`RawEvent`] as [`parse_input`] does an event.
-fn raw_input(e: RawEvent, at: &str, max_size: usize) -> Result<Input> {
+/// Validates a [`RawEvent`] as [`parse_input`] does an event: the whole
+/// payload is what its type's schema describes.
+fn raw_input(e: RawEvent, at: &str, max_size: usize, types: &EventTypes) -> Result<Input> {
     let field = |f: &'static str, m: String| ServiceError::invalid(f, format!("{at}{m}"));
-    if event_type::lookup(&e.event_type).is_none() {
+    if !types.catalog().contains(&e.event_type) {
         return Err(ServiceError::UnknownEventType(e.event_type));
     }
+    types.check(&e.event_type, &e.payload, at, "payload")?;
     let mut compact = Vec::new();
     crate::wire::write_compact(&e.payload, &mut compact);
     if compact.len() > max_size {
@@ -253,7 +255,7 @@ impl BatchIngest<'_> {
         } else {
             String::new()
         };
-        let input = raw_input(e, &at, self.max_size)?;
+        let input = raw_input(e, &at, self.max_size, &self.types)?;
         self.inputs.push(input);
         Ok(())
     }
