@@ -198,5 +198,12 @@ mod tests {
         assert_eq!(s.check(&json!({"x": "1"})).unwrap_err().path, "/x");
         assert!(compile_text(&local.to_string()).is_ok());
         assert!(compile_text("{").is_err());
+        // Reference cycles compile and a check of them ends.
+        for cyclic in [
+            json!({"$ref": "#"}),
+            json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}),
+        ] {
+            assert!(compile(&cyclic).unwrap().check(&json!({"x": [1]})).is_ok());
+        }
     }
 }
