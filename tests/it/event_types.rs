@@ -125,6 +125,15 @@ fn custom_types_are_validated_subscribed_archived_and_kept() {
     assert_eq!(data[0]["custom"], false);
     assert_eq!(data[0]["created_at"], Value::Null);
     assert_eq!(data[13]["name"], "invoice.paid");
+    let one = server.call_as(
+        Some(&tenant_key),
+        "GET",
+        "/api/v1/event-types/payment.completed",
+        None,
+        None,
+    );
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.body, data[0], "one type as the list shows it");
     assert_eq!(data[14]["name"], "invoice.voided");
 
     // Subscriptions: exact, and by the custom category.
