@@ -73,7 +73,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(svix::routes)
         .service(
             web::scope("/api/v1")
-                .service(resource("/event-types").route(web::get().to(event_types::list)))
+                .service(
+                    resource("/event-types")
+                        .route(web::get().to(event_types::list))
+                        .route(web::post().to(event_types::create)),
+                )
+                .service(
+                    resource("/event-types/{name}")
+                        .route(web::get().to(event_types::get))
+                        .route(web::patch().to(event_types::update))
+                        .route(web::delete().to(event_types::delete)),
+                )
                 .service(resource("/events").route(web::post().to(events::create)))
                 .service(resource("/events/batch").route(web::post().to(events::create_batch)))
                 .service(resource("/events/{id}").route(web::get().to(events::get)))

@@ -15,6 +15,7 @@ mod deliveries;
 mod disk;
 mod endpoints;
 mod error;
+mod event_types;
 mod events;
 mod idempotency;
 mod keys;
@@ -42,6 +43,7 @@ pub use disk::{
 };
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
+pub use event_types::{EventTypeInfo, EventTypePatch, EventTypes, NewEventType};
 pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, RawEvent, MAX_BATCH};
 pub use idempotency::{Claimed, Idempotent};
 pub use keys::{CreatedKey, KeyInfo, NewKey};
@@ -131,6 +133,7 @@ pub struct Herald {
     disk: Arc<disk::DiskState>,
     backups: Arc<backups::BackupState>,
     key_uses: Arc<keys::KeyUses>,
+    event_types: Arc<event_types::Registry>,
 }
 
 impl Herald {
@@ -148,6 +151,7 @@ impl Herald {
             disk: Arc::default(),
             backups: Arc::default(),
             key_uses: Arc::default(),
+            event_types: Arc::default(),
         }
     }
 

@@ -1,29 +1,51 @@
-//! `GET /api/v1/event-types`: the catalog.
+//! `/api/v1/event-types`: the catalog (built-in and custom types). Any
+//! valid key may read it; platform keys create, change and delete custom
+//! types.
 
-use actix_web::HttpResponse;
-use serde::Serialize;
+use actix_web::{web, HttpResponse};
 
-use crate::domain::event_type::CATALOG;
+use crate::http::api::json::EventTypeView;
 use crate::http::error::ApiResult;
-use crate::http::extract::ApiCaller;
+use crate::http::extract::{ApiCaller, Json};
+use crate::service::{EventTypePatch, NewEventType};
 
-#[derive(Serialize)]
-struct EventTypeView {
-    name: &'static str,
-    category: &'static str,
-    description: &'static str,
+/// A body may carry a schema of up to `MAX_SCHEMA_BYTES` as compact JSON;
+/// indented, the same schema is larger, so the body limit leaves room.
+const BODY_LIMIT: usize = 3 * crate::domain::schema::MAX_SCHEMA_BYTES;
+
+/// `GET /api/v1/event-types`: every type, built-in ones first.
+pub async fn list(api: ApiCaller) -> ApiResult {
+    let types = api.call(|h, c| h.list_event_types(c)).await?;
+    let data: Vec<_> = types.iter().map(EventTypeView::new).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
 
-/// Lists every event type; any valid key may read it.
-pub async fn list(api: ApiCaller) -> ApiResult {
-    api.call(|h, c| h.authenticate(c)).await?;
-    let data: Vec<_> = CATALOG
-        .iter()
-        .map(|e| EventTypeView {
-            name: e.name,
-            category: e.category,
-            description: e.description,
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
+/// `POST /api/v1/event-types` → 201.
+pub async fn create(api: ApiCaller, Json(input): Json<NewEventType, BODY_LIMIT>) -> ApiResult {
+    let t = api.call(move |h, c| h.create_event_type(c, input)).await?;
+    Ok(HttpResponse::Created().json(EventTypeView::new(&t)))
+}
+
+/// `GET /api/v1/event-types/{name}`.
+pub async fn get(api: ApiCaller, name: web::Path<String>) -> ApiResult {
+    let t = api.call(move |h, c| h.get_event_type(c, &name)).await?;
+    Ok(HttpResponse::Ok().json(EventTypeView::new(&t)))
+}
+
+/// `PATCH /api/v1/event-types/{name}`.
+pub async fn update(
+    api: ApiCaller,
+    name: web::Path<String>,
+    Json(patch): Json<EventTypePatch, BODY_LIMIT>,
+) -> ApiResult {
+    let t = api
+        .call(move |h, c| h.update_event_type(c, &name, patch))
+        .await?;
+    Ok(HttpResponse::Ok().json(EventTypeView::new(&t)))
+}
+
+/// `DELETE /api/v1/event-types/{name}` → 204.
+pub async fn delete(api: ApiCaller, name: web::Path<String>) -> ApiResult {
+    api.call(move |h, c| h.delete_event_type(c, &name)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
