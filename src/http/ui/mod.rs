@@ -34,6 +34,7 @@ pub mod view;
 
 mod account;
 mod alerts;
+mod api_reference;
 mod backups;
 mod charts;
 mod dashboard;
@@ -97,6 +98,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(tenants::create)),
     )
     .service(resource("/backups").route(web::get().to(backups::show)))
+    .service(resource("/api-reference").route(web::get().to(api_reference::show)))
     .service(resource("/backups/run").route(web::post().to(backups::run)))
     .service(resource("/tenants/suspend").route(web::post().to(tenants::suspend_form)))
     .service(resource("/tenants/resume").route(web::post().to(tenants::resume_form)))
