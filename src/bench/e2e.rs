@@ -661,6 +661,7 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
                 suspended: false,
                 created_at: now,
                 updated_at: now,
+                metadata: Default::default(),
             })
             .map_err(|e| e.to_string())?;
         let mut ids = Vec::new();
@@ -679,6 +680,11 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
                 revision: 0,
                 created_at: now,
                 updated_at: now,
+                uid: None,
+                headers: Default::default(),
+                channels: Vec::new(),
+                metadata: Default::default(),
+                svix_headers: false,
             };
             if let Ok(mut m) = st.secrets.lock() {
                 m.insert(path, ep.secret.clone());

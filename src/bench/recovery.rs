@@ -75,6 +75,8 @@ pub fn fill(
                         received_at: now,
                         body: br#"{"id":"evt","data":{"object":{}}}"#.to_vec(),
                         deliveries: vec![(d.id.as_u128(), endpoint.as_u128())],
+                        channels: Vec::new(),
+                        tags: Vec::new(),
                     },
                     deliveries: vec![d],
                 }

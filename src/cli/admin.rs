@@ -91,6 +91,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
                 NewTenant {
                     id: id.clone(),
                     name: name.clone(),
+                    metadata: Default::default(),
                 },
             )
             .map(|t| to_value(TenantView::new(&t))),
@@ -104,6 +105,7 @@ fn local(op: &Op, target: &Target) -> Result<Value, String> {
                 TenantPatch {
                     name: None,
                     suspended: Some(*suspended),
+                    metadata: None,
                 },
             )
             .map(|t| to_value(TenantView::new(&t))),

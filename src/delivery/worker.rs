@@ -6,6 +6,7 @@
 //! batch; the dispatcher slot is freed only once that is durable, so a
 //! second job for the same delivery always sees the new state.
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -153,7 +154,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
     match next_step(ctx, &d, now)? {
         Step::Skip => ctx.dispatcher.done(job),
         Step::Change(after) => commit(ctx, job, after),
-        Step::Send(ep, event) => attempt(ctx, job, &d, &ep, &event, now)?,
+        Step::Send(send) => attempt(ctx, job, &d, &send.0, &send.1, now)?,
     }
     Ok(())
 }
@@ -164,8 +165,9 @@ enum Step {
     Skip,
     /// A state change without an attempt.
     Change(Delivery),
-    /// Attempt it: to this endpoint, with this event.
-    Send(Endpoint, Event),
+    /// Attempt it: to this endpoint, with this event (boxed: an endpoint
+    /// with its header and metadata maps is large beside the other steps).
+    Send(Box<(Endpoint, Event)>),
 }
 
 fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError> {
@@ -187,7 +189,7 @@ fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError
             reason: format!("its event {} is missing", d.event_id),
         });
     };
-    Ok(Step::Send(ep, event))
+    Ok(Step::Send(Box::new((ep, event))))
 }
 
 /// Signs and sends one attempt started at `now`, then hands its outcome
@@ -201,7 +203,10 @@ fn attempt(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let headers = signed_headers(ep, event, now)?;
-    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_ref(), v.as_str()))
+        .collect();
     let response = ctx.http.send(&ep.url, &refs, &event.body);
     let finished = ctx.clock.now();
     let number = d.attempts + 1;
@@ -235,7 +240,7 @@ fn attempt_of(
     ep: &Endpoint,
     number: u32,
     now: Timestamp,
-    headers: Vec<(&'static str, String)>,
+    headers: Vec<(Cow<'static, str>, String)>,
     response: Response,
     outcome: &Outcome,
 ) -> Attempt {
@@ -251,7 +256,7 @@ fn attempt_of(
         url: ep.url.clone(),
         request_headers: headers
             .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+            .map(|(k, v)| (k.into_owned(), v))
             .collect(),
         status: response.status,
         response_headers: response.headers,
@@ -284,11 +289,13 @@ fn signed_headers(
     ep: &Endpoint,
     event: &Event,
     now: Timestamp,
-) -> Result<Vec<(&'static str, String)>, StoreError> {
+) -> Result<Vec<(Cow<'static, str>, String)>, StoreError> {
     let secrets: Vec<&str> = ep.live_secrets(now).collect();
-    headers::delivery(&secrets, event, now.as_secs()).map_err(|e| StoreError::Corrupt {
-        kind: "endpoint secret",
-        reason: e.to_string(),
+    headers::delivery(&secrets, event, now.as_secs(), &ep.headers, ep.svix_headers).map_err(|e| {
+        StoreError::Corrupt {
+            kind: "endpoint secret",
+            reason: e.to_string(),
+        }
     })
 }
 

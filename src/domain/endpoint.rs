@@ -1,5 +1,7 @@
 //! Endpoints: a tenant's webhook URL, its subscription and signing secrets.
 
+use std::collections::BTreeMap;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use rand::RngCore;
@@ -60,6 +62,22 @@ pub struct Endpoint {
     /// it read and is refused if the endpoint changed since (optimistic
     /// concurrency, without comparing whole records).
     pub revision: u64,
+    /// The tenant's own name for it (Svix's `uid`), unique within the
+    /// tenant; it can stand for the id in the Svix-compatible API.
+    pub uid: Option<String>,
+    /// Headers sent with every attempt ([`validate_headers`]: never one
+    /// Herald owns), keyed by the name as given; names are unique ignoring
+    /// case.
+    pub headers: BTreeMap<String, String>,
+    /// The channels it listens to; empty means every event
+    /// ([`channels_match`]).
+    pub channels: Vec<String>,
+    /// Free key/value pairs for the tenant's own use.
+    pub metadata: BTreeMap<String, String>,
+    /// Whether attempts also carry Svix's header names (`svix-id`,
+    /// `svix-timestamp`, `svix-signature`) beside the Standard Webhooks
+    /// ones, for receivers that read those by hand.
+    pub svix_headers: bool,
 }
 
 impl Endpoint {
@@ -95,6 +113,24 @@ pub fn generate_secret() -> String {
     let mut bytes = [0u8; SECRET_BYTES];
     rand::rng().fill_bytes(&mut bytes);
     format!("{SECRET_PREFIX}{}", STANDARD.encode(bytes))
+}
+
+/// Checks a signing secret given instead of a generated one: `whsec_`
+/// then base64 of 24–64 bytes (the Standard Webhooks range; receivers
+/// key HMAC with the decoded bytes).
+pub fn validate_secret(s: &str) -> Result<(), FieldError> {
+    let err = || {
+        FieldError::new(
+            "secret",
+            "must be whsec_ followed by base64 of 24 to 64 random bytes",
+        )
+    };
+    let b64 = s.strip_prefix(SECRET_PREFIX).ok_or_else(err)?;
+    let bytes = STANDARD.decode(b64).map_err(|_| err())?;
+    if !(24..=64).contains(&bytes.len()) {
+        return Err(err());
+    }
+    Ok(())
 }
 
 /// A field that failed validation, with a message a person can act on.
@@ -208,6 +244,242 @@ pub fn validate_description(d: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// The most custom headers on one endpoint.
+pub const MAX_HEADERS: usize = 20;
+/// The longest header value accepted (Svix's limit too).
+pub const MAX_HEADER_VALUE: usize = 4096;
+/// The longest header name accepted.
+pub const MAX_HEADER_NAME: usize = 128;
+/// The most channels on one endpoint or event (Svix's limit).
+pub const MAX_CHANNELS: usize = 10;
+/// The longest channel name (Svix's limit).
+pub const MAX_CHANNEL_LEN: usize = 128;
+/// The longest `uid` (Svix's limit).
+pub const MAX_UID_LEN: usize = 256;
+/// The most metadata pairs on one record.
+pub const MAX_METADATA: usize = 50;
+/// The longest metadata key or value.
+pub const MAX_METADATA_LEN: usize = 1024;
+
+/// Header names Herald sets itself or that belong to the connection, so a
+/// custom header may not name them: the signatures and their companions,
+/// the body's framing and type, the host, and the hop-by-hop headers.
+const OWNED_HEADERS: &[&str] = &[
+    "x-brainsait-signature",
+    "x-brainsait-event",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "host",
+    "user-agent",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "trailers",
+    "upgrade",
+    "expect",
+];
+
+/// Prefixes Herald's signing headers use (Standard Webhooks and Svix's
+/// names), which no custom header may take.
+const OWNED_PREFIXES: &[&str] = &["webhook-", "svix-", "x-svix-"];
+
+/// Why Herald refuses `name` as a custom header name, if it does.
+pub fn owned_header(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if OWNED_HEADERS.contains(&lower.as_str()) {
+        return Some("is set by Herald or by the connection");
+    }
+    if OWNED_PREFIXES.iter().any(|p| lower.starts_with(p)) {
+        return Some("uses a prefix of Herald's signing headers");
+    }
+    None
+}
+
+/// Whether `name` is an HTTP header name (RFC 9110 token).
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Checks custom headers: at most [`MAX_HEADERS`], names HTTP tokens of at
+/// most [`MAX_HEADER_NAME`] bytes and unique ignoring case, none that
+/// Herald owns ([`owned_header`]), values of visible ASCII, spaces and
+/// tabs (no CR or LF: no header injection) of at most
+/// [`MAX_HEADER_VALUE`] bytes.
+pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    let err = |m: String| FieldError::new("headers", m);
+    if headers.len() > MAX_HEADERS {
+        return Err(err(format!("at most {MAX_HEADERS} headers")));
+    }
+    let mut seen: Vec<String> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let shown = truncate(name, 80);
+        if name.len() > MAX_HEADER_NAME || !is_token(name) {
+            return Err(err(format!(
+                "{shown:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~, at most {MAX_HEADER_NAME} bytes)"
+            )));
+        }
+        if let Some(why) = owned_header(name) {
+            return Err(err(format!(
+                "{shown:?} {why}; it cannot be a custom header"
+            )));
+        }
+        let lower = name.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            return Err(err(format!("{shown:?} is given twice (names ignore case)")));
+        }
+        seen.push(lower);
+        if value.len() > MAX_HEADER_VALUE {
+            return Err(err(format!(
+                "the value of {shown:?} is longer than {MAX_HEADER_VALUE} bytes"
+            )));
+        }
+        if !value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+        {
+            return Err(err(format!(
+                "the value of {shown:?} may hold only visible ASCII, spaces and tabs"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Reads custom headers written one per line as `Name: value` (how the
+/// admin panel's form takes them; blank lines are skipped), then checks
+/// them with [`validate_headers`].
+pub fn parse_header_lines(text: &str) -> Result<BTreeMap<String, String>, FieldError> {
+    let mut out = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(FieldError::new(
+                "headers",
+                format!("line {}: write each header as Name: value", i + 1),
+            ));
+        };
+        let name = name.trim().to_string();
+        if out.keys().any(|k: &String| k.eq_ignore_ascii_case(&name)) {
+            return Err(FieldError::new(
+                "headers",
+                format!(
+                    "line {}: {:?} is given twice (names ignore case)",
+                    i + 1,
+                    truncate(&name, 80)
+                ),
+            ));
+        }
+        out.insert(name, value.trim().to_string());
+    }
+    validate_headers(&out)?;
+    Ok(out)
+}
+
+/// The lines [`parse_header_lines`] reads back as `headers`.
+pub fn header_lines(headers: &BTreeMap<String, String>) -> String {
+    headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Checks and normalises channels (of an endpoint or an event): at most
+/// [`MAX_CHANNELS`], each 1–[`MAX_CHANNEL_LEN`] bytes of
+/// `[A-Za-z0-9_.:-]` (Svix's rule), duplicates removed.
+pub fn validate_channels(channels: &[String]) -> Result<Vec<String>, FieldError> {
+    if channels.len() > MAX_CHANNELS {
+        return Err(FieldError::new(
+            "channels",
+            format!("at most {MAX_CHANNELS} channels"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(channels.len());
+    for c in channels {
+        let ok = !c.is_empty()
+            && c.len() <= MAX_CHANNEL_LEN
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+        if !ok {
+            return Err(FieldError::new(
+                "channels",
+                format!(
+                    "{:?} is not a channel (1–{MAX_CHANNEL_LEN} of A–Z a–z 0–9 _ . : -)",
+                    truncate(c, 80)
+                ),
+            ));
+        }
+        if !out.contains(c) {
+            out.push(c.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Whether an endpoint listening on `endpoint` channels receives an event
+/// sent on `event` channels: an endpoint without channels receives every
+/// event; one with channels only events sharing at least one of them (an
+/// event without channels does not reach it). Svix's rule.
+pub fn channels_match(endpoint: &[String], event: &[String]) -> bool {
+    endpoint.is_empty() || endpoint.iter().any(|c| event.contains(c))
+}
+
+/// Checks a `uid`: 1–[`MAX_UID_LEN`] bytes of `[A-Za-z0-9_.-]` (Svix's
+/// rule), and not of the form of Herald's own ids (`ep_…`), so a uid can
+/// never be taken for an id.
+pub fn validate_uid(uid: &str) -> Result<(), FieldError> {
+    let ok = !uid.is_empty()
+        && uid.len() <= MAX_UID_LEN
+        && uid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(FieldError::new(
+            "uid",
+            format!("must be 1–{MAX_UID_LEN} of A–Z a–z 0–9 _ . -"),
+        ));
+    }
+    if uid.starts_with("ep_") {
+        return Err(FieldError::new(
+            "uid",
+            "must not start with \"ep_\" (the prefix of endpoint ids)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks metadata: at most [`MAX_METADATA`] pairs, keys non-empty, keys
+/// and values at most [`MAX_METADATA_LEN`] bytes.
+pub fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    if metadata.len() > MAX_METADATA {
+        return Err(FieldError::new(
+            "metadata",
+            format!("at most {MAX_METADATA} entries"),
+        ));
+    }
+    for (k, v) in metadata {
+        if k.is_empty() || k.len() > MAX_METADATA_LEN || v.len() > MAX_METADATA_LEN {
+            return Err(FieldError::new(
+                "metadata",
+                format!("keys must be non-empty; keys and values at most {MAX_METADATA_LEN} bytes"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
@@ -249,6 +521,94 @@ mod tests {
     }
 
     #[test]
+    fn custom_headers_never_take_what_herald_owns() {
+        let h = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert!(validate_headers(&h(&[("X-Api-Key", "abc 123"), ("X-Trace", "\tok")])).is_ok());
+        for bad in [
+            "Content-Type",
+            "content-length",
+            "Host",
+            "X-BrainSAIT-Signature",
+            "webhook-id",
+            "Webhook-Signature",
+            "svix-id",
+            "Connection",
+            "Transfer-Encoding",
+            "User-Agent",
+        ] {
+            let e = validate_headers(&h(&[(bad, "x")])).unwrap_err();
+            assert_eq!(e.field, "headers", "{bad}");
+            assert!(e.message.contains(bad), "{bad}: {}", e.message);
+        }
+        assert!(validate_headers(&h(&[("X-A", "a\r\nX-Injected: 1")])).is_err());
+        assert!(validate_headers(&h(&[("X A", "x")])).is_err());
+        assert!(validate_headers(&h(&[("", "x")])).is_err());
+        assert!(validate_headers(&h(&[("X-A", "x"), ("x-a", "y")])).is_err());
+        assert!(validate_headers(&h(&[("X-A", &"v".repeat(MAX_HEADER_VALUE + 1))])).is_err());
+        let many: BTreeMap<_, _> = (0..=MAX_HEADERS)
+            .map(|i| (format!("X-{i}"), "v".to_string()))
+            .collect();
+        assert!(validate_headers(&many).is_err());
+    }
+
+    #[test]
+    fn header_lines_round_trip() {
+        let h =
+            parse_header_lines("X-Api-Key: k: with colon\n\n  Authorization:Bearer x  \n").unwrap();
+        assert_eq!(h["X-Api-Key"], "k: with colon");
+        assert_eq!(h["Authorization"], "Bearer x");
+        assert_eq!(parse_header_lines(&header_lines(&h)).unwrap(), h);
+        assert!(parse_header_lines("no colon here").is_err());
+        assert!(parse_header_lines("X-A: 1\nx-a: 2").is_err());
+        assert!(parse_header_lines("Host: evil").is_err());
+        assert_eq!(parse_header_lines("").unwrap(), BTreeMap::new());
+    }
+
+    #[test]
+    fn channels_follow_svix_rules() {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            validate_channels(&v(&["project:1", "eu.west", "project:1"])).unwrap(),
+            v(&["project:1", "eu.west"])
+        );
+        assert!(validate_channels(&v(&["a b"])).is_err());
+        assert!(validate_channels(&v(&[""])).is_err());
+        assert!(validate_channels(
+            &v(&["x"; 11])
+                .iter()
+                .enumerate()
+                .map(|(i, _)| i.to_string())
+                .collect::<Vec<_>>()
+        )
+        .is_err());
+        // No channels on the endpoint: everything; otherwise an overlap.
+        assert!(channels_match(&[], &[]));
+        assert!(channels_match(&[], &v(&["a"])));
+        assert!(!channels_match(&v(&["a"]), &[]));
+        assert!(!channels_match(&v(&["a"]), &v(&["b"])));
+        assert!(channels_match(&v(&["a", "b"]), &v(&["c", "b"])));
+    }
+
+    #[test]
+    fn uids_and_metadata() {
+        assert!(validate_uid("billing-hook.1").is_ok());
+        assert!(validate_uid("").is_err());
+        assert!(validate_uid("a/b").is_err());
+        assert!(validate_uid("ep_01H").is_err());
+        assert!(validate_uid(&"u".repeat(MAX_UID_LEN + 1)).is_err());
+        let mut m = BTreeMap::new();
+        m.insert("team".to_string(), "billing".to_string());
+        assert!(validate_metadata(&m).is_ok());
+        m.insert(String::new(), "x".to_string());
+        assert!(validate_metadata(&m).is_err());
+    }
+
+    #[test]
     fn secrets_and_rotation_overlap() {
         let s = generate_secret();
         assert!(s.starts_with("whsec_"));
@@ -267,6 +627,11 @@ mod tests {
             revision: 0,
             created_at: t0,
             updated_at: t0,
+            uid: None,
+            headers: BTreeMap::new(),
+            channels: vec![],
+            metadata: BTreeMap::new(),
+            svix_headers: false,
         };
         let new = ep.rotate_secret(t0, 1000).to_string();
         assert_ne!(new, s);

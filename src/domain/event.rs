@@ -31,6 +31,11 @@ pub struct Event {
     pub body: Vec<u8>,
     /// The deliveries fan-out made, as `(delivery id, endpoint id)` raw ids.
     pub deliveries: Vec<(u128, u128)>,
+    /// The channels it was sent on (endpoints with channels receive it only
+    /// when they share one); usually empty.
+    pub channels: Vec<String>,
+    /// Free labels the sender gave it (Svix's message `tags`).
+    pub tags: Vec<String>,
 }
 
 /// The public id Herald gives an event the client did not name.
@@ -76,6 +81,41 @@ pub fn validate_event_id(id: &str) -> Result<(), FieldError> {
     }
 }
 
+/// The most tags on one event.
+pub const MAX_TAGS: usize = 10;
+/// The longest tag.
+pub const MAX_TAG_LEN: usize = 128;
+
+/// Checks and normalises an event's tags: at most [`MAX_TAGS`], each
+/// 1–[`MAX_TAG_LEN`] bytes of `[A-Za-z0-9_.:/#-]` (safe in logs and URLs),
+/// duplicates removed.
+pub fn validate_tags(tags: &[String]) -> Result<Vec<String>, FieldError> {
+    if tags.len() > MAX_TAGS {
+        return Err(FieldError::new("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(tags.len());
+    for t in tags {
+        let ok = !t.is_empty()
+            && t.len() <= MAX_TAG_LEN
+            && t.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'#' | b'-')
+            });
+        if !ok {
+            return Err(FieldError::new(
+                "tags",
+                format!(
+                    "{:?} is not a tag (1–{MAX_TAG_LEN} of A–Z a–z 0–9 _ . : / # -)",
+                    t.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -97,6 +137,18 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn tags() {
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            validate_tags(&v(&["user/42", "vip", "vip"])).unwrap(),
+            v(&["user/42", "vip"])
+        );
+        assert!(validate_tags(&v(&["a b"])).is_err());
+        assert!(validate_tags(&v(&[""])).is_err());
+        assert!(validate_tags(&vec!["t".to_string(); MAX_TAGS + 1]).is_err());
+    }
 
     #[test]
     fn client_ids() {

@@ -1,5 +1,7 @@
 //! Tenants: the platform's customers, each with its own endpoints and keys.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::time::Timestamp;
@@ -22,6 +24,9 @@ pub struct Tenant {
     pub created_at: Timestamp,
     /// When it last changed.
     pub updated_at: Timestamp,
+    /// Free key/value pairs for the platform's own use (Svix's application
+    /// `metadata`; checked like an endpoint's).
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Whether `id` may name a new tenant: 1–64 of `[A-Za-z0-9_.-]`, not

@@ -127,10 +127,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
             | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ServiceError::TenantExists(_) | ServiceError::LastOperator(_) => StatusCode::CONFLICT,
+            ServiceError::TenantExists(_)
+            | ServiceError::LastOperator(_)
+            | ServiceError::DuplicateUid(_) => StatusCode::CONFLICT,
             ServiceError::Store { fault, .. } => match fault {
                 StoreFault::Changed => StatusCode::CONFLICT,
                 StoreFault::UrlTaken => StatusCode::UNPROCESSABLE_ENTITY,
+                StoreFault::UidTaken => StatusCode::CONFLICT,
                 StoreFault::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
                 StoreFault::Locked | StoreFault::Failed => return ApiError::internal(&e),
             },

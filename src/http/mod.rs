@@ -199,7 +199,7 @@ pub fn table() -> Vec<Route> {
         route(
             POST,
             "/api/v1/webhooks",
-            N(&[AUTH, TENANT, BODY, EVENT_TYPES, URL]),
+            N(&[AUTH, TENANT, BODY, EVENT_TYPES, UNIQUE]),
             || web::route().to(webhooks::create),
         ),
         route(GET, "/api/v1/webhooks", N(&[AUTH, TENANT, QUERY]), || {
@@ -214,7 +214,7 @@ pub fn table() -> Vec<Route> {
         route(
             PATCH,
             "/api/v1/webhooks/{id}",
-            N(&[AUTH, TENANT, FOUND, BODY, EVENT_TYPES, URL, CONFLICT]),
+            N(&[AUTH, TENANT, FOUND, BODY, EVENT_TYPES, UNIQUE, CONFLICT]),
             || web::route().to(webhooks::update),
         ),
         route(

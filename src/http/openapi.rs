@@ -98,8 +98,9 @@ pub mod fault {
     pub const CONFLICT: Fault = &["conflict"];
     /// Names event types.
     pub const EVENT_TYPES: Fault = &["unknown_event_type"];
-    /// Creates or changes an endpoint's URL.
-    pub const URL: Fault = &["duplicate_url"];
+    /// Creates or changes an endpoint's URL or uid (each unique in its
+    /// tenant).
+    pub const UNIQUE: Fault = &["duplicate_url", "duplicate_uid"];
     /// Creates a tenant.
     pub const TENANT_EXISTS: Fault = &["tenant_exists"];
     /// Disables or removes a user.
@@ -163,6 +164,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     ("tenant_exists", 409, "a tenant with this id exists"),
     ("last_operator", 409, "it would leave no enabled operator"),
+    (
+        "duplicate_uid",
+        409,
+        "the tenant has an endpoint with this uid",
+    ),
     (
         "payload_too_large",
         413,

@@ -47,6 +47,7 @@ impl Herald {
                 suspended: false,
                 created_at: now,
                 updated_at: now,
+                metadata: Default::default(),
             })?;
         }
         let existing = self
@@ -71,6 +72,11 @@ impl Herald {
                         revision: 0,
                         created_at: now,
                         updated_at: now,
+                        uid: None,
+                        headers: Default::default(),
+                        channels: Vec::new(),
+                        metadata: Default::default(),
+                        svix_headers: false,
                     };
                     self.store.insert_endpoint(&ep)?;
                 }

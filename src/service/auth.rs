@@ -182,6 +182,7 @@ impl Herald {
             suspended: false,
             created_at: now,
             updated_at: now,
+            metadata: Default::default(),
         };
         if self.store.insert_tenant(&tenant)? {
             log::info!("tenant {id} created implicitly by a platform key");

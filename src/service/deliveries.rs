@@ -324,7 +324,10 @@ impl Herald {
         }
         self.dispatch.dispatch(jobs);
         Ok(IngestOutcome {
-            events: vec![IngestedEvent { event }],
+            events: vec![IngestedEvent {
+                event,
+                duplicate: false,
+            }],
             replayed: false,
         })
     }

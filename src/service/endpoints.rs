@@ -1,5 +1,6 @@
 //! Endpoint management: create, list, read, update, delete, rotate.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -9,7 +10,8 @@ use url::{Host, Url};
 
 use super::{Caller, Herald, Page, PageRequest, Result, ServiceError};
 use crate::domain::endpoint::{
-    generate_secret, validate_description, validate_events, validate_url, Endpoint,
+    generate_secret, validate_channels, validate_description, validate_events, validate_headers,
+    validate_metadata, validate_secret, validate_uid, validate_url, Endpoint,
 };
 use crate::domain::ids::EndpointId;
 use crate::store::{modify_endpoint, Conflict, ModifyError, StoreError};
@@ -19,7 +21,7 @@ use crate::store::{modify_endpoint, Conflict, ModifyError, StoreError};
 const SAVE_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `POST /api/v1/webhooks`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// Where to deliver.
@@ -32,6 +34,35 @@ pub struct NewEndpoint {
     /// Defaults to true.
     #[serde(default)]
     pub active: Option<bool>,
+    /// The tenant's own unique name for it.
+    #[serde(default)]
+    pub uid: Option<String>,
+    /// Headers sent with every attempt.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Channels it listens to (none: every event).
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Free key/value pairs.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Also send Svix's header names.
+    #[serde(default)]
+    pub svix_headers: bool,
+    /// A signing secret to use instead of a generated one (`whsec_` and
+    /// base64 of 24–64 bytes), e.g. one moved from another sender.
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+/// Deserialises a field that may be absent (outer `None`), `null` (clear
+/// it: `Some(None)`) or a value.
+fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `PATCH /api/v1/webhooks/{id}`: only the fields present change.
@@ -46,6 +77,46 @@ pub struct EndpointPatch {
     pub description: Option<String>,
     /// Enable or disable.
     pub active: Option<bool>,
+    /// A new uid; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub uid: Option<Option<String>>,
+    /// New custom headers (the whole set).
+    pub headers: Option<BTreeMap<String, String>>,
+    /// New channels (the whole set; empty: every event).
+    pub channels: Option<Vec<String>>,
+    /// New metadata (the whole set).
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Whether to also send Svix's header names.
+    pub svix_headers: Option<bool>,
+}
+
+impl EndpointPatch {
+    /// Checks and normalises every field present, so a patch that will be
+    /// refused is refused before anything is read or written.
+    fn validated(
+        mut self,
+        catalog_check: impl Fn(&[String]) -> Result<Vec<String>>,
+    ) -> Result<Self> {
+        self.events = self.events.as_deref().map(catalog_check).transpose()?;
+        if let Some(d) = &self.description {
+            validate_description(d)?;
+        }
+        if let Some(Some(u)) = &self.uid {
+            validate_uid(u)?;
+        }
+        if let Some(h) = &self.headers {
+            validate_headers(h)?;
+        }
+        self.channels = self
+            .channels
+            .as_deref()
+            .map(validate_channels)
+            .transpose()?;
+        if let Some(m) = &self.metadata {
+            validate_metadata(m)?;
+        }
+        Ok(self)
+    }
 }
 
 impl Herald {
@@ -85,6 +156,15 @@ impl Herald {
         let events = validate_events(&input.events)?;
         let description = input.description.unwrap_or_default();
         validate_description(&description)?;
+        if let Some(u) = &input.uid {
+            validate_uid(u)?;
+        }
+        validate_headers(&input.headers)?;
+        let channels = validate_channels(&input.channels)?;
+        validate_metadata(&input.metadata)?;
+        if let Some(s) = &input.secret {
+            validate_secret(s)?;
+        }
         let url = self.checked_url(&input.url)?;
         self.ensure_tenant(&scope.tenant_id)?;
         let now = self.clock.now();
@@ -95,16 +175,21 @@ impl Herald {
             events,
             description,
             active: input.active.unwrap_or(true),
-            secret: generate_secret(),
+            secret: input.secret.unwrap_or_else(generate_secret),
             previous_secrets: Vec::new(),
             disabled_reason: None,
             revision: 0,
             created_at: now,
             updated_at: now,
+            uid: input.uid,
+            headers: input.headers,
+            channels,
+            metadata: input.metadata,
+            svix_headers: input.svix_headers,
         };
         self.store
             .insert_endpoint(&ep)
-            .map_err(|e| url_conflict(e, &ep.url))?;
+            .map_err(|e| url_conflict(e, &ep))?;
         log::info!("endpoint {} created for tenant {}", ep.id, ep.tenant_id);
         Ok(ep)
     }
@@ -137,6 +222,18 @@ impl Herald {
         let ep = self.get_endpoint(caller, id)?;
         let health = self.store.endpoint_health(ep.id)?;
         Ok((ep, health))
+    }
+
+    /// One endpoint of the caller's tenant named by its id (`ep_…`) or,
+    /// failing that, by its `uid`.
+    pub fn get_endpoint_by_id_or_uid(&self, caller: &Caller, id_or_uid: &str) -> Result<Endpoint> {
+        let scope = self.tenant_scope(caller)?;
+        if let Ok(ep) = self.endpoint_of(&scope.tenant_id, id_or_uid) {
+            return Ok(ep);
+        }
+        self.store
+            .endpoint_by_uid(&scope.tenant_id, id_or_uid)?
+            .ok_or(ServiceError::NotFound("endpoint"))
     }
 
     pub(super) fn endpoint_of(&self, tenant: &str, id: &str) -> Result<Endpoint> {
@@ -174,7 +271,7 @@ impl Herald {
             Ok(Some(ep)) => Ok(ep),
             Ok(None) => Err(ServiceError::NotFound("endpoint")),
             Err(ModifyError::Refused(e)) => Err(e),
-            Err(ModifyError::Store(e, Some(after))) => Err(url_conflict(e, &after.url)),
+            Err(ModifyError::Store(e, Some(after))) => Err(url_conflict(e, &after)),
             Err(ModifyError::Store(e, None)) => Err(e.into()),
         }
     }
@@ -187,10 +284,7 @@ impl Herald {
         patch: EndpointPatch,
     ) -> Result<Endpoint> {
         // Validate everything before touching the store: bad input changes nothing.
-        let events = patch.events.as_deref().map(validate_events).transpose()?;
-        if let Some(d) = &patch.description {
-            validate_description(d)?;
-        }
+        let patch = patch.validated(|e| Ok(validate_events(e)?))?;
         let url = patch
             .url
             .as_deref()
@@ -202,8 +296,23 @@ impl Herald {
             if let Some(u) = &url {
                 ep.url = u.clone();
             }
-            if let Some(e) = &events {
+            if let Some(e) = &patch.events {
                 ep.events = e.clone();
+            }
+            if let Some(u) = &patch.uid {
+                ep.uid = u.clone();
+            }
+            if let Some(h) = &patch.headers {
+                ep.headers = h.clone();
+            }
+            if let Some(c) = &patch.channels {
+                ep.channels = c.clone();
+            }
+            if let Some(m) = &patch.metadata {
+                ep.metadata = m.clone();
+            }
+            if let Some(s) = patch.svix_headers {
+                ep.svix_headers = s;
             }
             if let Some(d) = &patch.description {
                 ep.description = d.clone();
@@ -238,10 +347,27 @@ impl Herald {
 
     /// Issues a new secret; the old one keeps signing for the overlap.
     pub fn rotate_secret(&self, caller: &Caller, id: &str) -> Result<Endpoint> {
+        self.rotate_secret_to(caller, id, None)
+    }
+
+    /// Issues a new secret, `given` (checked like a created endpoint's)
+    /// or a generated one; the old one keeps signing for the overlap.
+    pub fn rotate_secret_to(
+        &self,
+        caller: &Caller,
+        id: &str,
+        given: Option<String>,
+    ) -> Result<Endpoint> {
+        if let Some(s) = &given {
+            validate_secret(s)?;
+        }
         let overlap = self.settings.secret_overlap_ms;
         let now = self.clock.now();
         let ep = self.modify_endpoint(caller, id, |ep| {
             ep.rotate_secret(now, overlap);
+            if let Some(s) = &given {
+                ep.secret = s.clone();
+            }
             Ok(())
         })?;
         log::info!("endpoint {} secret rotated", ep.id);
@@ -249,9 +375,13 @@ impl Herald {
     }
 }
 
-fn url_conflict(e: StoreError, url: &str) -> ServiceError {
+/// A uniqueness conflict of the store as the error that names it.
+fn url_conflict(e: StoreError, ep: &Endpoint) -> ServiceError {
     match e {
-        StoreError::Conflict(Conflict::UrlTaken) => ServiceError::DuplicateUrl(url.to_string()),
+        StoreError::Conflict(Conflict::UrlTaken) => ServiceError::DuplicateUrl(ep.url.clone()),
+        StoreError::Conflict(Conflict::UidTaken) => {
+            ServiceError::DuplicateUid(ep.uid.clone().unwrap_or_default())
+        }
         other => other.into(),
     }
 }

@@ -35,6 +35,9 @@ pub enum ServiceError {
     /// The tenant already has an endpoint with this URL.
     #[error("this tenant already has an endpoint with URL {0}")]
     DuplicateUrl(String),
+    /// The tenant already has an endpoint with this `uid`.
+    #[error("this tenant already has an endpoint with uid {0:?}")]
+    DuplicateUid(String),
     /// A tenant with this id exists.
     #[error("tenant {0:?} already exists")]
     TenantExists(String),
@@ -124,6 +127,8 @@ pub enum StoreFault {
     Changed,
     /// A uniqueness rule refused the write (an endpoint URL taken).
     UrlTaken,
+    /// A uniqueness rule refused the write (an endpoint uid taken).
+    UidTaken,
     /// Another process holds the data directory.
     Locked,
     /// The store cannot write now (a full disk); it recovers by itself
@@ -139,6 +144,7 @@ impl From<StoreError> for ServiceError {
         let fault = match &e {
             StoreError::Conflict(Conflict::Changed) => StoreFault::Changed,
             StoreError::Conflict(Conflict::UrlTaken) => StoreFault::UrlTaken,
+            StoreError::Conflict(Conflict::UidTaken) => StoreFault::UidTaken,
             StoreError::Locked { .. } => StoreFault::Locked,
             StoreError::Unavailable(_) => StoreFault::Unavailable,
             StoreError::Io(_) | StoreError::Corrupt { .. } | StoreError::TooNew { .. } => {
@@ -165,6 +171,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => "not_found",
             ServiceError::Invalid(f) => f.code,
             ServiceError::DuplicateUrl(_) => "duplicate_url",
+            ServiceError::DuplicateUid(_) => "duplicate_uid",
             ServiceError::TenantExists(_) => "tenant_exists",
             ServiceError::LastOperator(_) => "last_operator",
             ServiceError::BadQuery { .. } => "invalid_query",
@@ -179,7 +186,7 @@ impl ServiceError {
                 StoreFault::Locked => "store_locked",
                 StoreFault::Unavailable => "store_unavailable",
                 StoreFault::Changed => "conflict",
-                StoreFault::UrlTaken | StoreFault::Failed => "internal",
+                StoreFault::UrlTaken | StoreFault::UidTaken | StoreFault::Failed => "internal",
             },
         }
     }
@@ -189,6 +196,7 @@ impl ServiceError {
         match self {
             ServiceError::Invalid(f) => Some(f.field),
             ServiceError::DuplicateUrl(_) => Some("url"),
+            ServiceError::DuplicateUid(_) => Some("uid"),
             ServiceError::UnknownEventType(_) => Some("event"),
             _ => None,
         }

@@ -7,9 +7,9 @@ use serde_json::Value;
 use super::{Caller, Herald, Result, ServiceError};
 use crate::delivery::Dispatch;
 use crate::domain::delivery::{Delivery, DeliveryState};
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{channels_match, validate_channels, Endpoint};
 use crate::domain::event::{
-    generated_id, valid_client_id, validate_event_id, Event, MAX_CLIENT_ID,
+    generated_id, valid_client_id, validate_event_id, validate_tags, Event, MAX_CLIENT_ID,
 };
 use crate::domain::event_type;
 use crate::domain::ids::{new_ulid, DeliveryId, EndpointId};
@@ -27,6 +27,9 @@ pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3_600_000;
 pub struct IngestedEvent {
     /// The event.
     pub event: Event,
+    /// Whether an event with the same client id was already stored, so
+    /// this is that one (nothing new was created for it).
+    pub duplicate: bool,
 }
 
 /// The answer to an ingest request.
@@ -38,12 +41,61 @@ pub struct IngestOutcome {
     pub replayed: bool,
 }
 
+/// What an event's body is made from.
+enum Payload {
+    /// Herald's `data`, compact: the body is the seed's envelope around
+    /// it (built once the id is known).
+    Data(Vec<u8>),
+    /// A body delivered as it is, compact (the Svix-compatible API's
+    /// message `payload`).
+    Raw(Vec<u8>),
+}
+
 /// A validated event from a request.
 struct Input {
     event_type: String,
-    data: Vec<u8>,
+    payload: Payload,
     id: Option<String>,
     created: Option<Timestamp>,
+    channels: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// An event whose body is delivered exactly as given (no envelope): what
+/// the Svix-compatible API's messages are. See [`BatchIngest::add_raw`].
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    /// Its type (from the catalog).
+    pub event_type: String,
+    /// The body receivers get, re-serialised compact.
+    pub payload: Value,
+    /// The client's id for it (deduplicated per tenant), if any.
+    pub id: Option<String>,
+    /// The channels it is sent on.
+    pub channels: Vec<String>,
+    /// Free labels.
+    pub tags: Vec<String>,
+}
+
+/// Parses an optional list of strings `field` of an event.
+fn string_list(v: Option<Value>, field: &'static str, at: &str) -> Result<Vec<String>> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .map(|i| match i {
+                Value::String(s) => Ok(s),
+                _ => Err(ServiceError::invalid(
+                    field,
+                    format!("{at}`{field}` must be a list of strings"),
+                )),
+            })
+            .collect(),
+        Some(_) => Err(ServiceError::invalid(
+            field,
+            format!("{at}`{field}` must be a list of strings"),
+        )),
+    }
 }
 
 /// Validates one `{event, data:{object}, id?, created?}`. `at` names the
@@ -55,11 +107,11 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     };
     if let Some(k) = obj
         .keys()
-        .find(|k| !matches!(k.as_str(), "event" | "data" | "id" | "created"))
+        .find(|k| !matches!(k.as_str(), "event" | "data" | "id" | "created" | "channels"))
     {
         return Err(field(
             "event",
-            format!("unknown field {k:?} (expected event, data, id, created)"),
+            format!("unknown field {k:?} (expected event, data, id, created, channels)"),
         ));
     }
     let event_type = match obj.remove("event") {
@@ -109,11 +161,44 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
         })?),
         Some(_) => return Err(field("created", "`created` must be a string".into())),
     };
+    let channels = string_list(obj.remove("channels"), "channels", at)?;
+    let channels = validate_channels(&channels).map_err(|e| field("channels", e.message))?;
     Ok(Input {
         event_type,
-        data: compact,
+        payload: Payload::Data(compact),
         id,
         created,
+        channels,
+        tags: Vec::new(),
+    })
+}
+
+/// Validates a [`RawEvent`] as [`parse_input`] does an event.
+fn raw_input(e: RawEvent, at: &str, max_size: usize) -> Result<Input> {
+    let field = |f: &'static str, m: String| ServiceError::invalid(f, format!("{at}{m}"));
+    if event_type::lookup(&e.event_type).is_none() {
+        return Err(ServiceError::UnknownEventType(e.event_type));
+    }
+    let mut compact = Vec::new();
+    crate::wire::write_compact(&e.payload, &mut compact);
+    if compact.len() > max_size {
+        return Err(ServiceError::TooLarge(format!(
+            "{at}the payload is {} bytes; the limit is {max_size}",
+            compact.len()
+        )));
+    }
+    if let Some(id) = &e.id {
+        validate_event_id(id).map_err(|err| field("id", err.message))?;
+    }
+    let channels = validate_channels(&e.channels).map_err(|err| field("channels", err.message))?;
+    let tags = validate_tags(&e.tags).map_err(|err| field("tags", err.message))?;
+    Ok(Input {
+        event_type: e.event_type,
+        payload: Payload::Raw(compact),
+        id: e.id,
+        created: None,
+        channels,
+        tags,
     })
 }
 
@@ -149,9 +234,29 @@ impl BatchIngest<'_> {
         self.inputs.push(input);
         Ok(())
     }
+
+    /// As [`BatchIngest::add`], for an event whose body is delivered as
+    /// given ([`RawEvent`]).
+    pub fn add_raw(&mut self, e: RawEvent) -> Result<()> {
+        if self.inputs.len() >= self.count {
+            return Err(ServiceError::invalid(
+                "events",
+                format!("send 1 to {MAX_BATCH} events"),
+            ));
+        }
+        let at = if self.count > 1 {
+            format!("events[{}]: ", self.inputs.len())
+        } else {
+            String::new()
+        };
+        let input = raw_input(e, &at, self.max_size)?;
+        self.inputs.push(input);
+        Ok(())
+    }
 }
 
-/// An event and one pending (or, if `held`, held) delivery per target.
+/// An event and one pending (or, if `held`, held) delivery per target,
+/// its body the seed's envelope around `data`.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn build_event(
     key: u128,
@@ -165,6 +270,47 @@ pub(super) fn build_event(
     now: Timestamp,
 ) -> NewEvent {
     let body = envelope(&id, &event_type, created, data, tenant_id);
+    let draft = Draft {
+        key,
+        id,
+        event_type,
+        created,
+        body,
+        channels: Vec::new(),
+        tags: Vec::new(),
+    };
+    build_from(draft, tenant_id, targets, held, now)
+}
+
+/// Everything of an event but its tenant and deliveries.
+pub(super) struct Draft {
+    key: u128,
+    id: String,
+    event_type: String,
+    created: Timestamp,
+    body: Vec<u8>,
+    channels: Vec<String>,
+    tags: Vec<String>,
+}
+
+/// The event of `draft` and one pending (or, if `held`, held) delivery
+/// per target.
+fn build_from(
+    draft: Draft,
+    tenant_id: &str,
+    targets: &[&Endpoint],
+    held: bool,
+    now: Timestamp,
+) -> NewEvent {
+    let Draft {
+        key,
+        id,
+        event_type,
+        created,
+        body,
+        channels,
+        tags,
+    } = draft;
     let deliveries: Vec<Delivery> = targets
         .iter()
         .map(|e| Delivery {
@@ -196,6 +342,8 @@ pub(super) fn build_event(
             .iter()
             .map(|d| (d.id.as_u128(), d.endpoint_id.as_u128()))
             .collect(),
+        channels,
+        tags,
     };
     NewEvent { event, deliveries }
 }
@@ -289,7 +437,12 @@ fn load_event(store: &dyn Store, key: u128) -> Result<Event> {
 fn replayed(store: &dyn Store, keys: Vec<u128>) -> Result<IngestOutcome> {
     let events = keys
         .into_iter()
-        .map(|k| load_event(store, k).map(|event| IngestedEvent { event }))
+        .map(|k| {
+            load_event(store, k).map(|event| IngestedEvent {
+                event,
+                duplicate: false,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(IngestOutcome {
         events,
@@ -318,10 +471,14 @@ fn finish_ingest(
             Committed::Created => {
                 created += 1;
                 due.extend(jobs);
-                out.push(IngestedEvent { event });
+                out.push(IngestedEvent {
+                    event,
+                    duplicate: false,
+                });
             }
             Committed::Duplicate(k) => out.push(IngestedEvent {
                 event: load_event(store, k)?,
+                duplicate: true,
             }),
         }
     }
@@ -490,19 +647,26 @@ impl Herald {
             let id = input.id.unwrap_or_else(|| generated_id(key));
             let targets: Vec<&Endpoint> = endpoints
                 .iter()
-                .filter(|e| event_type::subscribed(&e.events, &input.event_type))
+                .filter(|e| {
+                    event_type::subscribed(&e.events, &input.event_type)
+                        && channels_match(&e.channels, &input.channels)
+                })
                 .collect();
-            new_events.push(build_event(
+            let created = input.created.unwrap_or(now);
+            let body = match input.payload {
+                Payload::Data(data) => envelope(&id, &input.event_type, created, &data, &tenant_id),
+                Payload::Raw(body) => body,
+            };
+            let draft = Draft {
                 key,
                 id,
-                &tenant_id,
-                input.event_type,
-                input.created.unwrap_or(now),
-                &input.data,
-                &targets,
-                suspended,
-                now,
-            ));
+                event_type: input.event_type,
+                created,
+                body,
+                channels: input.channels,
+                tags: input.tags,
+            };
+            new_events.push(build_from(draft, &tenant_id, &targets, suspended, now));
         }
 
         let idem = idempotency_key.map(|k| Idempotency {

@@ -83,6 +83,7 @@ mod tests {
             crate::service::NewTenant {
                 id: "acme".into(),
                 name: None,
+                metadata: Default::default(),
             },
         )
         .unwrap();

@@ -1,8 +1,11 @@
 //! Tenant management (platform key only).
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use super::{Caller, Herald, Page, PageRequest, Result, ServiceError};
+use crate::domain::endpoint::validate_metadata;
 use crate::domain::tenant::{valid_tenant_id, Tenant, MAX_TENANT_NAME};
 
 /// `POST /api/v1/tenants`.
@@ -13,6 +16,9 @@ pub struct NewTenant {
     pub id: String,
     /// A display name (defaults to the id).
     pub name: Option<String>,
+    /// Free key/value pairs.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// `PATCH /api/v1/tenants/{id}`.
@@ -23,6 +29,8 @@ pub struct TenantPatch {
     pub name: Option<String>,
     /// Suspend (true) or resume (false) its deliveries.
     pub suspended: Option<bool>,
+    /// New metadata (the whole set).
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -47,6 +55,7 @@ impl Herald {
         }
         let name = input.name.unwrap_or_else(|| input.id.clone());
         check_name(&name)?;
+        validate_metadata(&input.metadata)?;
         let now = self.clock.now();
         let tenant = Tenant {
             id: input.id,
@@ -54,6 +63,7 @@ impl Herald {
             suspended: false,
             created_at: now,
             updated_at: now,
+            metadata: input.metadata,
         };
         if !self.store.insert_tenant(&tenant)? {
             return Err(ServiceError::TenantExists(tenant.id));
@@ -93,9 +103,17 @@ impl Herald {
             .tenant(id)?
             .ok_or(ServiceError::NotFound("tenant"))?;
         let resumed = tenant.suspended && patch.suspended == Some(false);
+        if let Some(name) = &patch.name {
+            check_name(name)?;
+        }
+        if let Some(m) = &patch.metadata {
+            validate_metadata(m)?;
+        }
         if let Some(name) = patch.name {
-            check_name(&name)?;
             tenant.name = name;
+        }
+        if let Some(m) = patch.metadata {
+            tenant.metadata = m;
         }
         if let Some(s) = patch.suspended {
             if s != tenant.suspended {

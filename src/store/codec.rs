@@ -11,6 +11,8 @@
 //! type's current format has a committed fixture (`codec_fixtures`), so a
 //! change that would make stored records unreadable fails a test.
 
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -99,10 +101,8 @@ macro_rules! single_version {
     };
 }
 
-single_version!(Tenant, "tenant");
 single_version!(ApiKey, "api key");
 single_version!(LastUse, "last use");
-single_version!(Event, "event");
 single_version!(Delivery, "delivery");
 single_version!(Attempt, "attempt");
 single_version!(Health, "endpoint health");
@@ -110,6 +110,84 @@ single_version!(Session, "session");
 single_version!(Stats, "stats");
 single_version!(Alert, "alert");
 single_version!(Transition, "alert transition");
+
+/// Types with older formats: `$ty` is written at `$version`, and each
+/// older version `$old` decodes as `$shape`, which converts into `$ty`.
+macro_rules! versions {
+    ($ty:ty, $kind:literal, $version:literal, $(($old:literal, $shape:ty)),+) => {
+        impl Versioned for $ty {
+            const KIND: &'static str = $kind;
+            const VERSION: u8 = $version;
+            fn encode(&self) -> Vec<u8> {
+                encode_with(Self::VERSION, self)
+            }
+            fn decode(bytes: &[u8]) -> Result<Self> {
+                match split(Self::KIND, bytes)? {
+                    $(($old, body) => decode_body::<$shape>(Self::KIND, body).map(<$ty>::from),)+
+                    ($version, body) => decode_body(Self::KIND, body),
+                    (v, _) => Err(unknown(Self::KIND, v)),
+                }
+            }
+        }
+    };
+}
+
+/// Tenant format 1, frozen: before `metadata` existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantV1 {
+    pub id: String,
+    pub name: String,
+    pub suspended: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<TenantV1> for Tenant {
+    fn from(v: TenantV1) -> Self {
+        Tenant {
+            id: v.id,
+            name: v.name,
+            suspended: v.suspended,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
+versions!(Tenant, "tenant", 2, (1, TenantV1));
+
+/// Event format 1, frozen: before `channels` and `tags` existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventV1 {
+    pub key: u128,
+    pub id: String,
+    pub tenant_id: String,
+    pub event_type: String,
+    pub created: Timestamp,
+    pub received_at: Timestamp,
+    pub body: Vec<u8>,
+    pub deliveries: Vec<(u128, u128)>,
+}
+
+impl From<EventV1> for Event {
+    fn from(v: EventV1) -> Self {
+        Event {
+            key: v.key,
+            id: v.id,
+            tenant_id: v.tenant_id,
+            event_type: v.event_type,
+            created: v.created,
+            received_at: v.received_at,
+            body: v.body,
+            deliveries: v.deliveries,
+            channels: Vec::new(),
+            tags: Vec::new(),
+        }
+    }
+}
+
+versions!(Event, "event", 2, (1, EventV1));
 
 /// Endpoint format 1, frozen: before `disabled_reason` existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +219,11 @@ impl From<EndpointV1> for Endpoint {
             created_at: v.created_at,
             updated_at: v.updated_at,
             revision: 0,
+            uid: None,
+            headers: BTreeMap::new(),
+            channels: Vec::new(),
+            metadata: BTreeMap::new(),
+            svix_headers: false,
         }
     }
 }
@@ -176,6 +259,53 @@ impl From<EndpointV2> for Endpoint {
             created_at: v.created_at,
             updated_at: v.updated_at,
             revision: 0,
+            uid: None,
+            headers: BTreeMap::new(),
+            channels: Vec::new(),
+            metadata: BTreeMap::new(),
+            svix_headers: false,
+        }
+    }
+}
+
+/// Endpoint format 3, frozen: before `uid`, `headers`, `channels`,
+/// `metadata` and `svix_headers` existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointV3 {
+    pub id: EndpointId,
+    pub tenant_id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub active: bool,
+    pub secret: String,
+    pub previous_secrets: Vec<RetiredSecret>,
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: u64,
+}
+
+impl From<EndpointV3> for Endpoint {
+    fn from(v: EndpointV3) -> Self {
+        Endpoint {
+            id: v.id,
+            tenant_id: v.tenant_id,
+            url: v.url,
+            events: v.events,
+            description: v.description,
+            active: v.active,
+            secret: v.secret,
+            previous_secrets: v.previous_secrets,
+            disabled_reason: v.disabled_reason,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            revision: v.revision,
+            uid: None,
+            headers: BTreeMap::new(),
+            channels: Vec::new(),
+            metadata: BTreeMap::new(),
+            svix_headers: false,
         }
     }
 }
@@ -218,7 +348,7 @@ impl Versioned for User {
 
 impl Versioned for Endpoint {
     const KIND: &'static str = "endpoint";
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
     fn encode(&self) -> Vec<u8> {
         encode_with(Self::VERSION, self)
     }
@@ -226,7 +356,8 @@ impl Versioned for Endpoint {
         match split(Self::KIND, bytes)? {
             (1, body) => decode_body::<EndpointV1>(Self::KIND, body).map(Endpoint::from),
             (2, body) => decode_body::<EndpointV2>(Self::KIND, body).map(Endpoint::from),
-            (3, body) => decode_body(Self::KIND, body),
+            (3, body) => decode_body::<EndpointV3>(Self::KIND, body).map(Endpoint::from),
+            (4, body) => decode_body(Self::KIND, body),
             (v, _) => Err(unknown(Self::KIND, v)),
         }
     }
@@ -343,6 +474,7 @@ mod tests {
             suspended: false,
             created_at: Timestamp::from_millis(1),
             updated_at: Timestamp::from_millis(1),
+            metadata: Default::default(),
         };
         let mut bytes = t.encode();
         assert_eq!(Tenant::decode(&bytes).unwrap(), t);

@@ -39,6 +39,7 @@ fn tenant() -> Tenant {
         suspended: true,
         created_at: t(0),
         updated_at: t(1),
+        metadata: [("plan".to_string(), "pro".to_string())].into(),
     }
 }
 
@@ -101,6 +102,8 @@ fn event() -> Event {
             (u128::from_be_bytes(id16(4)), u128::from_be_bytes(id16(5))),
             (u128::from_be_bytes(id16(6)), u128::from_be_bytes(id16(7))),
         ],
+        channels: vec!["project:1".into()],
+        tags: vec!["vip".into()],
     }
 }
 
@@ -221,6 +224,11 @@ fn endpoint() -> Endpoint {
         revision: 7,
         created_at: t(19),
         updated_at: t(20),
+        uid: Some("billing-hook".into()),
+        headers: [("X-Api-Key".to_string(), "k-123".to_string())].into(),
+        channels: vec!["project:1".into(), "eu".into()],
+        metadata: [("team".to_string(), "billing".to_string())].into(),
+        svix_headers: true,
     }
 }
 
@@ -386,4 +394,46 @@ fn users_written_in_format_1_decode_as_enabled() {
         assert_eq!(u.encode()[0], User::VERSION);
         assert_eq!(User::decode(&u.encode()).unwrap(), u);
     }
+}
+
+#[test]
+fn records_written_before_channels_headers_and_metadata_decode_without_them() {
+    // The fixtures committed while the previous formats were current.
+    let old = |file: &str, version: u8| {
+        let bytes = std::fs::read(dir().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(bytes[0], version, "{file}");
+        bytes
+    };
+    let tn = Tenant::decode(&old("tenant_v1.bin", 1)).unwrap();
+    assert_eq!(
+        tn,
+        Tenant {
+            metadata: Default::default(),
+            ..tenant()
+        }
+    );
+    let e = Event::decode(&old("event_v1.bin", 1)).unwrap();
+    assert_eq!(
+        e,
+        Event {
+            channels: vec![],
+            tags: vec![],
+            ..event()
+        }
+    );
+    let ep = Endpoint::decode(&old("endpoint_v3.bin", 3)).unwrap();
+    assert_eq!(
+        ep,
+        Endpoint {
+            uid: None,
+            headers: Default::default(),
+            channels: vec![],
+            metadata: Default::default(),
+            svix_headers: false,
+            ..endpoint()
+        }
+    );
+    // Written again, each is the current format.
+    assert_eq!(Endpoint::decode(&ep.encode()).unwrap(), ep);
+    assert_eq!(ep.encode()[0], Endpoint::VERSION);
 }

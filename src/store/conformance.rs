@@ -34,6 +34,7 @@ macro_rules! suite {
             const NEW: $crate::store::conformance::Factory = $factory;
             $crate::store::conformance::suite!(@tests NEW;
                 endpoint_urls_are_unique_per_tenant_and_follow_updates,
+                endpoint_uids_are_unique_per_tenant_and_follow_updates,
                 lists_page_with_an_exclusive_cursor,
                 every_write_shows_in_the_next_read,
                 sessions_round_trip_and_delete,
@@ -83,6 +84,11 @@ pub(crate) fn endpoint(tenant: &str, url: &str) -> Endpoint {
         revision: 0,
         created_at: t,
         updated_at: t,
+        uid: None,
+        headers: Default::default(),
+        channels: Vec::new(),
+        metadata: Default::default(),
+        svix_headers: false,
     }
 }
 
@@ -134,6 +140,8 @@ pub(crate) fn new_event(
                 .iter()
                 .map(|d| (d.id.as_u128(), d.endpoint_id.as_u128()))
                 .collect(),
+            channels: Vec::new(),
+            tags: Vec::new(),
         },
         deliveries,
     }
@@ -198,6 +206,90 @@ fn end(s: &dyn Store, d: &Delivery, at: Timestamp, status: u16) -> (Delivery, He
 fn all_due(s: &dyn Store) -> Vec<Due> {
     s.due_between(None, Timestamp::from_millis(i64::MAX / 2), usize::MAX)
         .unwrap()
+}
+
+/// An endpoint's `uid` finds it within its tenant, is unique there, and
+/// the uid index follows updates and deletes; endpoints without one do
+/// not collide.
+pub fn endpoint_uids_are_unique_per_tenant_and_follow_updates(new: Factory) {
+    let s = new();
+    s.insert_endpoint(&endpoint("a", "https://x.test/none-1"))
+        .unwrap();
+    s.insert_endpoint(&endpoint("a", "https://x.test/none-2"))
+        .unwrap();
+    let a = Endpoint {
+        uid: Some("billing".into()),
+        ..endpoint("a", "https://x.test/1")
+    };
+    s.insert_endpoint(&a).unwrap();
+    assert_eq!(s.endpoint_by_uid("a", "billing").unwrap(), Some(a.clone()));
+    assert_eq!(s.endpoint_by_uid("b", "billing").unwrap(), None);
+    assert_eq!(s.endpoint_by_uid("a", "other").unwrap(), None);
+    let dup = Endpoint {
+        uid: Some("billing".into()),
+        ..endpoint("a", "https://x.test/2")
+    };
+    assert!(matches!(
+        s.insert_endpoint(&dup),
+        Err(StoreError::Conflict(Conflict::UidTaken))
+    ));
+    assert_eq!(
+        s.endpoint(dup.id).unwrap(),
+        None,
+        "a refused insert writes nothing"
+    );
+    // Another tenant may use the same uid.
+    s.insert_endpoint(&Endpoint {
+        uid: Some("billing".into()),
+        ..endpoint("b", "https://x.test/1")
+    })
+    .unwrap();
+
+    // Renamed: the old uid is free, the new one finds it.
+    let renamed = s
+        .update_endpoint(&Endpoint {
+            uid: Some("billing-2".into()),
+            ..a.clone()
+        })
+        .unwrap();
+    assert_eq!(s.endpoint_by_uid("a", "billing").unwrap(), None);
+    assert_eq!(
+        s.endpoint_by_uid("a", "billing-2").unwrap(),
+        Some(renamed.clone())
+    );
+    // Taking a uid another endpoint has is refused and changes nothing.
+    let other = Endpoint {
+        uid: Some("other".into()),
+        ..endpoint("a", "https://x.test/3")
+    };
+    s.insert_endpoint(&other).unwrap();
+    assert!(matches!(
+        s.update_endpoint(&Endpoint {
+            uid: Some("billing-2".into()),
+            ..other.clone()
+        }),
+        Err(StoreError::Conflict(Conflict::UidTaken))
+    ));
+    assert_eq!(
+        s.endpoint_by_uid("a", "other").unwrap(),
+        Some(other.clone())
+    );
+    // Cleared, then deleted: gone from the index.
+    let cleared = s
+        .update_endpoint(&Endpoint {
+            uid: None,
+            ..renamed
+        })
+        .unwrap();
+    assert_eq!(s.endpoint_by_uid("a", "billing-2").unwrap(), None);
+    s.delete_endpoint(&cleared).unwrap();
+    s.delete_endpoint(&other).unwrap();
+    assert_eq!(s.endpoint_by_uid("a", "other").unwrap(), None);
+    s.insert_endpoint(&Endpoint {
+        uid: Some("other".into()),
+        ..endpoint("a", "https://x.test/4")
+    })
+    .unwrap();
 }
 
 /// Endpoint URLs are unique within a tenant; the URL index follows
@@ -316,6 +408,7 @@ pub fn every_write_shows_in_the_next_read(new: Factory) {
         suspended: false,
         created_at: a.created_at,
         updated_at: a.created_at,
+        metadata: Default::default(),
     };
     assert!(s.insert_tenant(&t).unwrap());
     assert!(!s.insert_tenant(&t).unwrap(), "inserted once");
@@ -1272,6 +1365,7 @@ fn populated(s: &dyn Store) -> (Vec<EndpointId>, Vec<NewEvent>) {
         suspended: false,
         created_at: at,
         updated_at: at,
+        metadata: Default::default(),
     };
     s.insert_tenant(&tenant).unwrap();
     s.insert_key(&ApiKey {

@@ -728,6 +728,7 @@ mod tests {
                 suspended: false,
                 created_at: at,
                 updated_at: at,
+                metadata: Default::default(),
             }),
             Record::Health {
                 endpoint: ep,

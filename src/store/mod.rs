@@ -235,6 +235,9 @@ pub enum Conflict {
     /// The tenant already has an endpoint with this URL.
     #[error("the tenant already has an endpoint with this URL")]
     UrlTaken,
+    /// The tenant already has an endpoint with this `uid`.
+    #[error("the tenant already has an endpoint with this uid")]
+    UidTaken,
     /// The record changed between read and write; re-read and retry.
     #[error("the record changed concurrently")]
     Changed,
@@ -307,20 +310,23 @@ pub trait SessionStore {
     fn list_sessions(&self) -> Result<Vec<Session>>;
 }
 
-/// Endpoints, indexed by tenant and by (tenant, URL).
+/// Endpoints, indexed by tenant, by (tenant, URL) and by (tenant, uid).
 pub trait EndpointStore {
     /// Inserts a new endpoint; [`Conflict::UrlTaken`] if the tenant already
-    /// has one with this URL.
+    /// has one with this URL, [`Conflict::UidTaken`] one with its `uid`.
     fn insert_endpoint(&self, e: &Endpoint) -> Result<()>;
     /// Replaces the stored endpoint of `e.id` with `e` if the stored one is
     /// still at `e.revision` ([`Conflict::Changed`] otherwise, or if it is
-    /// gone); keeps the URL index in step ([`Conflict::UrlTaken`]). Answers
+    /// gone); keeps the URL and uid indexes in step
+    /// ([`Conflict::UrlTaken`], [`Conflict::UidTaken`]). Answers
     /// the endpoint as stored, at the next revision.
     fn update_endpoint(&self, e: &Endpoint) -> Result<Endpoint>;
     /// Removes an endpoint and its index entries.
     fn delete_endpoint(&self, e: &Endpoint) -> Result<()>;
     /// One endpoint by id.
     fn endpoint(&self, id: EndpointId) -> Result<Option<Endpoint>>;
+    /// The endpoint of `tenant` whose `uid` is `uid`.
+    fn endpoint_by_uid(&self, tenant: &str, uid: &str) -> Result<Option<Endpoint>>;
     /// A tenant's endpoints oldest first, strictly after `after`.
     fn list_endpoints(
         &self,

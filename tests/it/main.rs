@@ -10,6 +10,7 @@ mod accounts;
 mod delivery;
 mod disk;
 mod edges;
+mod endpoint_options;
 mod foundation;
 mod limits;
 mod memory;

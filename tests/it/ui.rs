@@ -605,6 +605,67 @@ fn webhook_pages_forms_validation_csrf_and_escaping() {
         ],
     );
     p.assert(422, "id=\"description-error\"");
+    // Custom headers: one per line; Herald's own names are refused.
+    let p = b.submit(
+        "/webhooks/new",
+        &[
+            ("url", "http://127.0.0.1:9/x"),
+            ("events", "*"),
+            ("headers", "X-Api-Key: k1\r\nContent-Type: text/plain"),
+        ],
+    );
+    p.assert(422, "id=\"headers-error\"")
+        .assert(422, "Content-Type");
+    let p = b.submit(
+        "/webhooks/new",
+        &[
+            ("url", "http://127.0.0.1:9/hdr"),
+            ("events", "*"),
+            ("active", "true"),
+            ("headers", "X-Api-Key: k1\r\n\r\nX-Team: billing"),
+        ],
+    );
+    p.assert_redirect("/webhooks/ep_");
+    let hid = id_from(p.location(), "ep_");
+    let api = s.call(
+        "GET",
+        &format!("/api/v1/webhooks/{hid}"),
+        Some("acme"),
+        None,
+    );
+    assert_eq!(
+        api.body["headers"],
+        json!({"X-Api-Key": "k1", "X-Team": "billing"})
+    );
+    b.get(&format!("/webhooks/{hid}"))
+        .assert(200, "X-Api-Key: k1\nX-Team: billing");
+    let p = b.submit(
+        &format!("/webhooks/{hid}"),
+        &[
+            ("url", "http://127.0.0.1:9/hdr"),
+            ("events", "*"),
+            ("active", "true"),
+            ("headers", "X-Team: ops"),
+        ],
+    );
+    assert!(p.status == 303 || p.status == 302, "{}", p.status);
+    let api = s.call(
+        "GET",
+        &format!("/api/v1/webhooks/{hid}"),
+        Some("acme"),
+        None,
+    );
+    assert_eq!(api.body["headers"], json!({"X-Team": "ops"}));
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/api/v1/webhooks/{hid}"),
+            Some("acme"),
+            None
+        )
+        .status,
+        204
+    );
 
     // CSRF: no token, a wrong token, or another origin is 403 and changes nothing.
     let fields = [
@@ -1125,6 +1186,7 @@ fn store_tenants_directly(s: &mut Server, ids: &[&str]) {
             suspended: false,
             created_at: Timestamp::from_millis(1_700_000_000_000),
             updated_at: Timestamp::from_millis(1_700_000_000_000),
+            metadata: Default::default(),
         };
         assert!(store.insert_tenant(&tenant).expect("insert"), "{id}");
     }

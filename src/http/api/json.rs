@@ -2,6 +2,8 @@
 //! prints them. Times are RFC 3339 UTC; ids are prefixed strings; secrets
 //! and key texts appear only where the caller must see them once.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -25,6 +27,8 @@ pub struct TenantView {
     pub name: String,
     /// Whether its deliveries are paused.
     pub suspended: bool,
+    /// Free key/value pairs.
+    pub metadata: BTreeMap<String, String>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -38,6 +42,7 @@ impl TenantView {
             id: t.id.clone(),
             name: t.name.clone(),
             suspended: t.suspended,
+            metadata: t.metadata.clone(),
             created_at: t.created_at.to_rfc3339_millis(),
             updated_at: t.updated_at.to_rfc3339_millis(),
         }
@@ -161,6 +166,16 @@ pub struct EndpointView {
     pub active: bool,
     /// Why Herald disabled it, if it did.
     pub disabled_reason: Option<String>,
+    /// The tenant's own unique name for it, if it has one.
+    pub uid: Option<String>,
+    /// Headers sent with every attempt.
+    pub headers: BTreeMap<String, String>,
+    /// Channels it listens to (empty: every event).
+    pub channels: Vec<String>,
+    /// Free key/value pairs.
+    pub metadata: BTreeMap<String, String>,
+    /// Whether attempts also carry Svix's header names.
+    pub svix_headers: bool,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -187,6 +202,11 @@ impl EndpointView {
             description: e.description.clone(),
             active: e.active,
             disabled_reason: e.disabled_reason.clone(),
+            uid: e.uid.clone(),
+            headers: e.headers.clone(),
+            channels: e.channels.clone(),
+            metadata: e.metadata.clone(),
+            svix_headers: e.svix_headers,
             created_at: e.created_at.to_rfc3339_millis(),
             updated_at: e.updated_at.to_rfc3339_millis(),
             secret: None,
@@ -326,6 +346,8 @@ pub struct EventView {
     pub tenant_id: String,
     /// When Herald accepted it.
     pub received_at: String,
+    /// The channels it was sent on.
+    pub channels: Vec<String>,
     /// The exact envelope every endpoint receives.
     #[schema(value_type = crate::http::openapi::Envelope)]
     pub payload: Box<serde_json::value::RawValue>,
@@ -346,6 +368,7 @@ impl EventView {
             created: e.created.to_rfc3339_secs(),
             tenant_id: e.tenant_id.clone(),
             received_at: e.received_at.to_rfc3339_millis(),
+            channels: e.channels.clone(),
             payload,
             deliveries: deliveries.iter().map(DeliveryView::new).collect(),
         }

@@ -122,7 +122,9 @@ impl UiError {
             | ServiceError::UnknownEventType(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "Cannot do that")
             }
-            ServiceError::TenantExists(_) => (StatusCode::CONFLICT, "Already exists"),
+            ServiceError::TenantExists(_) | ServiceError::DuplicateUid(_) => {
+                (StatusCode::CONFLICT, "Already exists")
+            }
             ServiceError::LastOperator(_) => (StatusCode::CONFLICT, "Keep an operator"),
             ServiceError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
             ServiceError::Throttled {

@@ -134,6 +134,7 @@ pub async fn create(
     let input = NewTenant {
         id: id.clone(),
         name: (!name.is_empty()).then(|| name.clone()),
+        metadata: Default::default(),
     };
     let caller = ctx.caller.clone();
     match blocking(&h, move |h| h.create_tenant(&caller, input)).await? {

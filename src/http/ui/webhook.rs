@@ -17,7 +17,7 @@ use super::view::{
     datetime_local, event_groups, event_names, http_href, Badge, Errors, EventGroup, When,
 };
 use super::webhook_new::EndpointForm;
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{header_lines, Endpoint};
 use crate::domain::health::Health;
 use crate::service::{Herald, LogQuery, ServiceError};
 
@@ -128,6 +128,7 @@ pub async fn render(
         events: ep.events.clone(),
         description: ep.description.clone(),
         active: ep.active,
+        headers: header_lines(&ep.headers),
     });
     let p = EndpointPage {
         layout: ctx.layout,

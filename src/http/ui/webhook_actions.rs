@@ -14,6 +14,7 @@ use super::session::{blocking, Ctx};
 use super::view::{parse_form_time, Errors};
 use super::webhook::{render, PageState};
 use super::webhook_new::{field_errors, EndpointFields, EndpointForm};
+use crate::domain::endpoint::parse_header_lines;
 use crate::service::{EndpointPatch, Herald, ServiceError};
 
 fn back(id: &str, notice: Notice) -> HttpResponse {
@@ -101,10 +102,15 @@ pub async fn save(
         events: Some(form.events.clone()),
         description: Some(form.description.clone()),
         active: Some(form.active),
+        ..Default::default()
     };
     let (caller, id) = (ctx.caller.clone(), id.into_inner());
-    let i = id.clone();
-    match blocking(&h, move |h| h.update_endpoint(&caller, &i, patch)).await? {
+    let (i, lines) = (id.clone(), form.headers.clone());
+    let save = move |h: &Herald| {
+        let headers = Some(parse_header_lines(&lines)?);
+        h.update_endpoint(&caller, &i, EndpointPatch { headers, ..patch })
+    };
+    match blocking(&h, save).await? {
         Ok(_) => Ok(back(&id, Notice::EndpointSaved)),
         Err(e) => {
             let errors = field_errors(e).map_err(|e| ctx.fail(&req, e))?;

@@ -12,6 +12,7 @@ use super::layout::{page, Layout};
 use super::notice::Notice;
 use super::session::{blocking, Ctx};
 use super::view::{event_groups, Errors, EventGroup};
+use crate::domain::endpoint::parse_header_lines;
 use crate::service::{Herald, NewEndpoint, ServiceError};
 
 /// The endpoint form's values (new and edit).
@@ -27,6 +28,8 @@ pub struct EndpointForm {
     pub description: String,
     /// The Active toggle.
     pub active: bool,
+    /// Custom headers as typed, one `Name: value` per line.
+    pub headers: String,
 }
 
 /// The endpoint form as posted (new and edit).
@@ -44,6 +47,9 @@ pub struct EndpointFields {
     /// The Active toggle: checked when sent.
     #[serde(default, deserialize_with = "checkbox")]
     pub active: bool,
+    /// Custom headers, one `Name: value` per line.
+    #[serde(default)]
+    pub headers: String,
 }
 
 impl From<EndpointFields> for EndpointForm {
@@ -54,6 +60,7 @@ impl From<EndpointFields> for EndpointForm {
             events: f.events,
             description: f.description,
             active: f.active,
+            headers: f.headers,
         }
     }
 }
@@ -76,7 +83,7 @@ pub fn field_errors(e: ServiceError) -> Result<Errors, ServiceError> {
     match &e {
         ServiceError::Invalid(f) => {
             let field = match f.field {
-                "url" | "events" | "description" => f.field,
+                "url" | "events" | "description" | "headers" => f.field,
                 _ => return Err(e),
             };
             errors.add(field, f.message.clone());
@@ -122,6 +129,7 @@ pub async fn form(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
         all_events: false,
         description: String::new(),
         active: true,
+        headers: String::new(),
     };
     Ok(render(
         &req,
@@ -146,9 +154,14 @@ pub async fn create(
         events: form.events.clone(),
         description: Some(form.description.clone()),
         active: Some(form.active),
+        ..Default::default()
     };
-    let caller = ctx.caller.clone();
-    match blocking(&h, move |h| h.create_endpoint(&caller, input)).await? {
+    let (caller, lines) = (ctx.caller.clone(), form.headers.clone());
+    let create = move |h: &Herald| {
+        let headers = parse_header_lines(&lines)?;
+        h.create_endpoint(&caller, NewEndpoint { headers, ..input })
+    };
+    match blocking(&h, create).await? {
         Ok(ep) => Ok(Notice::EndpointCreated.redirect(&format!("/webhooks/{}", ep.id))),
         Err(e) => {
             let errors = field_errors(e).map_err(|e| ctx.fail(&req, e))?;

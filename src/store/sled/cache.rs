@@ -190,6 +190,7 @@ mod tests {
             suspended: false,
             created_at: t,
             updated_at: t,
+            metadata: Default::default(),
         }
     }
 

@@ -784,6 +784,8 @@ mod tests {
                 received_at: at,
                 body: b"{}".to_vec(),
                 deliveries: vec![],
+                channels: Vec::new(),
+                tags: Vec::new(),
             },
             deliveries: vec![],
         }

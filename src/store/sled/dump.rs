@@ -47,14 +47,23 @@ pub(super) fn entries(r: &Record) -> Vec<(Vec<u8>, Vec<u8>)> {
             (keys::key_hash(&k.hash), k.id.to_bytes().to_vec()),
         ],
         Record::User(u) => vec![(keys::user(&u.username), u.encode())],
-        Record::Endpoint(e) => vec![
-            (keys::endpoint(e.id), e.encode()),
-            (keys::endpoint_by_tenant(&e.tenant_id, e.id), vec![]),
-            (
-                keys::endpoint_url(&e.tenant_id, &e.url),
-                e.id.to_bytes().to_vec(),
-            ),
-        ],
+        Record::Endpoint(e) => {
+            let mut out = vec![
+                (keys::endpoint(e.id), e.encode()),
+                (keys::endpoint_by_tenant(&e.tenant_id, e.id), vec![]),
+                (
+                    keys::endpoint_url(&e.tenant_id, &e.url),
+                    e.id.to_bytes().to_vec(),
+                ),
+            ];
+            if let Some(uid) = &e.uid {
+                out.push((
+                    keys::endpoint_uid(&e.tenant_id, uid),
+                    e.id.to_bytes().to_vec(),
+                ));
+            }
+            out
+        }
         Record::Health { endpoint, health } => vec![(keys::health(*endpoint), health.encode())],
         Record::Alert(a) => vec![(keys::alert(a.rule.code(), a.endpoint_id), a.encode())],
         Record::AlertHistory {
@@ -439,6 +448,8 @@ fn index_owner(k: &[u8], v: &[u8]) -> Option<Result<Vec<u8>>> {
         trailing("endpoint index").map(|b| keys::endpoint(EndpointId::from_bytes(b)))
     } else if t(keys::ENDPOINT_URL) {
         id16(v, "endpoint URL index").map(|b| keys::endpoint(EndpointId::from_bytes(b)))
+    } else if t(keys::ENDPOINT_UID) {
+        id16(v, "endpoint uid index").map(|b| keys::endpoint(EndpointId::from_bytes(b)))
     } else if t(keys::EVENT_ID) {
         id16(v, "event id index").map(|b| keys::event(u128::from_be_bytes(b)))
     } else if t(keys::DELIVERY_BY_ENDPOINT)
@@ -498,6 +509,8 @@ mod tests {
                 received_at: at,
                 body: b"{}".to_vec(),
                 deliveries: vec![(d.id.as_u128(), ep.as_u128())],
+                channels: Vec::new(),
+                tags: Vec::new(),
             },
             deliveries: vec![d.clone()],
         };

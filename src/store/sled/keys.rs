@@ -22,6 +22,8 @@ pub const USER_LOGIN: &[u8] = b"ul/";
 pub const ENDPOINT: &[u8] = b"e/";
 pub const ENDPOINT_BY_TENANT: &[u8] = b"et/";
 pub const ENDPOINT_URL: &[u8] = b"eu/";
+/// (tenant, uid) → endpoint id, for endpoints that have a `uid`.
+pub const ENDPOINT_UID: &[u8] = b"ep/";
 pub const EVENT: &[u8] = b"ev/";
 pub const EVENT_ID: &[u8] = b"ei/";
 pub const IDEMPOTENCY: &[u8] = b"ik/";
@@ -98,6 +100,10 @@ pub fn endpoint_by_tenant(tenant: &str, id: EndpointId) -> Vec<u8> {
 
 pub fn endpoint_url(tenant: &str, url: &str) -> Vec<u8> {
     cat(&[ENDPOINT_URL, &tenant_part(tenant), url.as_bytes()])
+}
+
+pub fn endpoint_uid(tenant: &str, uid: &str) -> Vec<u8> {
+    cat(&[ENDPOINT_UID, &tenant_part(tenant), uid.as_bytes()])
 }
 
 pub fn event(key: u128) -> Vec<u8> {
@@ -322,7 +328,7 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 26] = [
+        let all: [&[u8]; 27] = [
             KEY_USE,
             USER_LOGIN,
             ALERT,
@@ -340,6 +346,7 @@ mod tests {
             ENDPOINT,
             ENDPOINT_BY_TENANT,
             ENDPOINT_URL,
+            ENDPOINT_UID,
             EVENT,
             EVENT_ID,
             IDEMPOTENCY,

@@ -393,12 +393,19 @@ impl SessionStore for SledStore {
 impl EndpointStore for SledStore {
     fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
         let url_key = keys::endpoint_url(&e.tenant_id, &e.url);
+        let uid_key = e.uid.as_ref().map(|u| keys::endpoint_uid(&e.tenant_id, u));
         let id = e.id.to_bytes();
         let record = e.encode();
         self.db()?
             .transaction(|tx| {
                 if tx.get(&url_key)?.is_some() {
                     return Err(ConflictableTransactionError::Abort(Conflict::UrlTaken));
+                }
+                if let Some(k) = &uid_key {
+                    if tx.get(k)?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(Conflict::UidTaken));
+                    }
+                    tx.insert(k.clone(), &id[..])?;
                 }
                 tx.insert(keys::endpoint(e.id), record.clone())?;
                 tx.insert(keys::endpoint_by_tenant(&e.tenant_id, e.id), &[][..])?;
@@ -437,6 +444,18 @@ impl EndpointStore for SledStore {
                     tx.remove(old_url)?;
                     tx.insert(new_url.clone(), &id[..])?;
                 }
+                if current.uid != e.uid {
+                    if let Some(u) = &e.uid {
+                        let k = keys::endpoint_uid(&e.tenant_id, u);
+                        if tx.get(&k)?.is_some() {
+                            return Err(ConflictableTransactionError::Abort(Conflict::UidTaken));
+                        }
+                        tx.insert(k, &id[..])?;
+                    }
+                    if let Some(u) = &current.uid {
+                        tx.remove(keys::endpoint_uid(&current.tenant_id, u))?;
+                    }
+                }
                 tx.insert(key.clone(), record.clone())?;
                 Ok(())
             })
@@ -454,6 +473,9 @@ impl EndpointStore for SledStore {
         batch.remove(keys::endpoint(e.id));
         batch.remove(keys::endpoint_by_tenant(&e.tenant_id, e.id));
         batch.remove(keys::endpoint_url(&e.tenant_id, &e.url));
+        if let Some(u) = &e.uid {
+            batch.remove(keys::endpoint_uid(&e.tenant_id, u));
+        }
         let r = self.db()?.apply_batch(batch).map_err(|e| self.io(e));
         self.cache.endpoint_changed(e);
         r?;
@@ -464,6 +486,26 @@ impl EndpointStore for SledStore {
         self.read_through(self.cache.endpoint(id), &keys::endpoint(id), |g, e| {
             self.cache.fill_endpoint(g, e)
         })
+    }
+
+    fn endpoint_by_uid(&self, tenant: &str, uid: &str) -> Result<Option<Endpoint>> {
+        // NB: the handle goes before the record is read (no nested use).
+        let id = self
+            .db()?
+            .get(keys::endpoint_uid(tenant, uid))
+            .map_err(|e| self.io(e))?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let Ok(id) = <[u8; 16]>::try_from(&id[..]) else {
+            return Err(StoreError::Corrupt {
+                kind: "endpoint uid index",
+                reason: format!("{} bytes, not an id", id.len()),
+            });
+        };
+        Ok(self
+            .endpoint(EndpointId::from_bytes(id))?
+            .filter(|e| e.tenant_id == tenant && e.uid.as_deref() == Some(uid)))
     }
 
     fn list_endpoints(
@@ -697,6 +739,7 @@ mod tests {
             suspended: false,
             created_at: t0(),
             updated_at: t0(),
+            metadata: Default::default(),
         };
         assert!(matches!(
             s.insert_tenant(&t),
