@@ -201,8 +201,11 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<Url, FieldError> {
 }
 
 /// Checks and normalises a subscription list: non-empty, every pattern
-/// valid, duplicates removed (first occurrence kept).
-pub fn validate_events(events: &[String]) -> Result<Vec<String>, FieldError> {
+/// valid over `catalog`, duplicates removed (first occurrence kept).
+pub fn validate_events(
+    events: &[String],
+    catalog: &event_type::Catalog,
+) -> Result<Vec<String>, FieldError> {
     if events.is_empty() {
         return Err(FieldError::new(
             "events",
@@ -217,7 +220,7 @@ pub fn validate_events(events: &[String]) -> Result<Vec<String>, FieldError> {
     }
     let mut out: Vec<String> = Vec::with_capacity(events.len());
     for e in events {
-        if !event_type::is_valid_pattern(e) {
+        if !event_type::is_valid_pattern(e, catalog) {
             return Err(FieldError::unknown_event_type(
                 "events",
                 format!(
@@ -508,15 +511,33 @@ mod tests {
     #[test]
     fn event_rules() {
         let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(validate_events(&[]).is_err());
+        let c = event_type::Catalog::default();
+        assert!(validate_events(&[], &c).is_err());
         assert_eq!(
-            validate_events(&v(&["payment.nope"])).unwrap_err().code,
+            validate_events(&v(&["payment.nope"]), &c).unwrap_err().code,
             "unknown_event_type"
         );
-        assert_eq!(validate_events(&[]).unwrap_err().code, "validation_failed");
         assert_eq!(
-            validate_events(&v(&["order.*", "order.*", "*"])).unwrap(),
+            validate_events(&[], &c).unwrap_err().code,
+            "validation_failed"
+        );
+        assert_eq!(
+            validate_events(&v(&["order.*", "order.*", "*"]), &c).unwrap(),
             v(&["order.*", "*"])
+        );
+        // Custom types count once the catalog holds them.
+        let custom = event_type::Catalog::new([event_type::CustomEventType {
+            name: "invoice.paid".into(),
+            description: String::new(),
+            schema: None,
+            archived: false,
+            created_at: Timestamp::from_millis(1),
+            updated_at: Timestamp::from_millis(1),
+        }]);
+        assert!(validate_events(&v(&["invoice.*"]), &c).is_err());
+        assert_eq!(
+            validate_events(&v(&["invoice.*", "invoice.paid"]), &custom).unwrap(),
+            v(&["invoice.*", "invoice.paid"])
         );
     }
 

@@ -18,6 +18,7 @@ pub mod ratelimit;
 pub mod retention;
 pub mod retry;
 pub mod samples;
+pub mod schema;
 pub mod session;
 pub mod stats;
 pub mod tenant;

@@ -126,10 +126,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
-            | ServiceError::UnknownEventType(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ServiceError::UnknownEventType(_)
+            | ServiceError::SchemaMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::TenantExists(_)
             | ServiceError::LastOperator(_)
-            | ServiceError::DuplicateUid(_) => StatusCode::CONFLICT,
+            | ServiceError::DuplicateUid(_)
+            | ServiceError::EventTypeExists { .. }
+            | ServiceError::BuiltInEventType(_) => StatusCode::CONFLICT,
             ServiceError::Store { fault, .. } => match fault {
                 StoreFault::Changed => StatusCode::CONFLICT,
                 StoreFault::UrlTaken => StatusCode::UNPROCESSABLE_ENTITY,

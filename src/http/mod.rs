@@ -114,14 +114,35 @@ pub fn table() -> Vec<Route> {
         }),
         route(
             POST,
+            "/api/v1/event-types",
+            N(&[AUTH, PLATFORM, BODY, TYPE_EXISTS]),
+            || web::route().to(event_types::create),
+        ),
+        route(GET, "/api/v1/event-types/{name}", N(&[AUTH, FOUND]), || {
+            web::route().to(event_types::get)
+        }),
+        route(
+            PATCH,
+            "/api/v1/event-types/{name}",
+            N(&[AUTH, PLATFORM, FOUND, BODY, BUILT_IN, CONFLICT]),
+            || web::route().to(event_types::update),
+        ),
+        route(
+            DELETE,
+            "/api/v1/event-types/{name}",
+            N(&[AUTH, PLATFORM, FOUND, BUILT_IN]),
+            || web::route().to(event_types::delete),
+        ),
+        route(
+            POST,
             "/api/v1/events",
-            N(&[AUTH, TENANT, BODY, EVENT_TYPES, INGEST]),
+            N(&[AUTH, TENANT, BODY, EVENT_TYPES, SCHEMA, INGEST]),
             || web::route().to(events::create),
         ),
         route(
             POST,
             "/api/v1/events/batch",
-            N(&[AUTH, TENANT, BODY, EVENT_TYPES, INGEST, BATCH]),
+            N(&[AUTH, TENANT, BODY, EVENT_TYPES, SCHEMA, INGEST, BATCH]),
             || web::route().to(events::create_batch),
         ),
         route(
@@ -244,7 +265,7 @@ pub fn table() -> Vec<Route> {
         route(
             POST,
             "/api/v1/webhooks/{id}/test",
-            N(&[AUTH, TENANT, FOUND, BODY, EVENT_TYPES, INGEST]),
+            N(&[AUTH, TENANT, FOUND, BODY, EVENT_TYPES, SCHEMA, INGEST]),
             || web::route().to(webhooks::test),
         ),
         route(

@@ -101,6 +101,12 @@ pub mod fault {
     /// Creates or changes an endpoint's URL or uid (each unique in its
     /// tenant).
     pub const UNIQUE: Fault = &["duplicate_url", "duplicate_uid"];
+    /// Creates a custom event type.
+    pub const TYPE_EXISTS: Fault = &["event_type_exists"];
+    /// Changes or deletes an event type (never a built-in one).
+    pub const BUILT_IN: Fault = &["built_in_event_type"];
+    /// Checks events against their type's JSON Schema.
+    pub const SCHEMA: Fault = &["schema_mismatch"];
     /// Creates a tenant.
     pub const TENANT_EXISTS: Fault = &["tenant_exists"];
     /// Disables or removes a user.
@@ -165,6 +171,16 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("tenant_exists", 409, "a tenant with this id exists"),
     ("last_operator", 409, "it would leave no enabled operator"),
     (
+        "event_type_exists",
+        409,
+        "an event type with this name exists (built in or custom)",
+    ),
+    (
+        "built_in_event_type",
+        409,
+        "a built-in event type cannot be changed or deleted",
+    ),
+    (
         "duplicate_uid",
         409,
         "the tenant has an endpoint with this uid",
@@ -194,6 +210,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "duplicate_url",
         422,
         "the tenant has an endpoint with this URL",
+    ),
+    (
+        "schema_mismatch",
+        422,
+        "the event's data does not match its type's JSON Schema; the message names the path",
     ),
     (
         "rate_limited",
@@ -393,6 +414,10 @@ pub struct ErrorDetail {
         api::metrics::prometheus,
         serve,
         api::event_types::list,
+        api::event_types::create,
+        api::event_types::get,
+        api::event_types::update,
+        api::event_types::delete,
         api::events::create,
         api::events::create_batch,
         api::events::get,

@@ -7,7 +7,6 @@ use super::events::{build_event, jobs_of};
 use super::{Caller, Herald, IngestOutcome, IngestedEvent, Result, ServiceError};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Status};
 use crate::domain::endpoint::Endpoint;
-use crate::domain::event_type;
 use crate::domain::ids::{first_ulid_at, new_ulid, DeliveryId, EndpointId};
 use crate::domain::samples::sample_object;
 use crate::domain::time::Timestamp;
@@ -76,7 +75,7 @@ impl Herald {
         };
         let event_type = match q.event.as_deref().filter(|s| !s.is_empty()) {
             None => None,
-            Some(e) if event_type::lookup(e).is_some() => Some(e.to_string()),
+            Some(e) if self.event_types()?.catalog().contains(e) => Some(e.to_string()),
             Some(e) => {
                 return Err(ServiceError::bad_query(
                     "event",
@@ -297,7 +296,7 @@ impl Herald {
     ) -> Result<IngestOutcome> {
         let scope = self.tenant_scope(caller)?;
         let ep = self.endpoint_of(&scope.tenant_id, endpoint)?;
-        if event_type::lookup(event_type).is_none() {
+        if !self.event_types()?.catalog().contains(event_type) {
             return Err(ServiceError::UnknownEventType(event_type.to_string()));
         }
         self.ready_endpoint(&ep)?;

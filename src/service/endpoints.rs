@@ -153,7 +153,7 @@ impl Herald {
     /// Creates an endpoint; the answer carries its new secret.
     pub fn create_endpoint(&self, caller: &Caller, input: NewEndpoint) -> Result<Endpoint> {
         let scope = self.tenant_scope(caller)?;
-        let events = validate_events(&input.events)?;
+        let events = validate_events(&input.events, self.event_types()?.catalog())?;
         let description = input.description.unwrap_or_default();
         validate_description(&description)?;
         if let Some(u) = &input.uid {
@@ -284,7 +284,8 @@ impl Herald {
         patch: EndpointPatch,
     ) -> Result<Endpoint> {
         // Validate everything before touching the store: bad input changes nothing.
-        let patch = patch.validated(|e| Ok(validate_events(e)?))?;
+        let types = self.event_types()?;
+        let patch = patch.validated(|e| Ok(validate_events(e, types.catalog())?))?;
         let url = patch
             .url
             .as_deref()

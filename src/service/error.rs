@@ -44,6 +44,32 @@ pub enum ServiceError {
     /// An event type that is not in the catalog.
     #[error("unknown event type {0:?}; see GET /api/v1/event-types")]
     UnknownEventType(String),
+    /// An event type with this name exists (built in, or custom).
+    #[error("{}", if *built_in { format!("{name:?} is a built-in event type") } else { format!("event type {name:?} already exists") })]
+    EventTypeExists {
+        /// The name.
+        name: String,
+        /// Whether it is one of the built-in types.
+        built_in: bool,
+    },
+    /// A change or removal of a built-in event type.
+    #[error("{0:?} is a built-in event type; only custom types can be changed or deleted")]
+    BuiltInEventType(String),
+    /// A payload does not match its event type's JSON Schema.
+    #[error("{at}{what} does not match the schema of event type {event_type:?} at {}: {message}", if path.is_empty() { "/" } else { path })]
+    SchemaMismatch {
+        /// Which event of a batch (`events[3]: `), or empty.
+        at: String,
+        /// What was checked: `data`, or `payload`.
+        what: &'static str,
+        /// The event type.
+        event_type: String,
+        /// The failing place in the payload, a JSON Pointer (empty: the
+        /// payload itself).
+        path: String,
+        /// Why it fails.
+        message: String,
+    },
     /// An event or request is over its size limit.
     #[error("{0}")]
     TooLarge(String),
@@ -176,6 +202,9 @@ impl ServiceError {
             ServiceError::LastOperator(_) => "last_operator",
             ServiceError::BadQuery { .. } => "invalid_query",
             ServiceError::UnknownEventType(_) => "unknown_event_type",
+            ServiceError::EventTypeExists { .. } => "event_type_exists",
+            ServiceError::BuiltInEventType(_) => "built_in_event_type",
+            ServiceError::SchemaMismatch { .. } => "schema_mismatch",
             ServiceError::TooLarge(_) => "payload_too_large",
             ServiceError::Throttled { .. } => "too_many_requests",
             ServiceError::RateLimited { .. } => "rate_limited",
@@ -198,6 +227,8 @@ impl ServiceError {
             ServiceError::DuplicateUrl(_) => Some("url"),
             ServiceError::DuplicateUid(_) => Some("uid"),
             ServiceError::UnknownEventType(_) => Some("event"),
+            ServiceError::EventTypeExists { .. } => Some("name"),
+            ServiceError::SchemaMismatch { what, .. } => Some(what),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Caller, Herald, Result, ServiceError};
+use super::{Caller, EventTypes, Herald, Result, ServiceError};
 use crate::delivery::Dispatch;
 use crate::domain::delivery::{Delivery, DeliveryState};
 use crate::domain::endpoint::{channels_match, validate_channels, Endpoint};
@@ -98,9 +98,10 @@ fn string_list(v: Option<Value>, field: &'static str, at: &str) -> Result<Vec<St
     }
 }
 
-/// Validates one `{event, data:{object}, id?, created?}`. `at` names the
-/// event in a batch (`events[3]`) for error messages.
-fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
+/// Validates one `{event, data:{object}, id?, created?}`: its type is in
+/// the catalog of `types`, its `data` matches the type's schema if it has
+/// one. `at` names the event in a batch (`events[3]`) for error messages.
+fn parse_input(v: Value, at: &str, max_size: usize, types: &EventTypes) -> Result<Input> {
     let field = |f: &'static str, m: String| ServiceError::invalid(f, format!("{at}{m}"));
     let Value::Object(mut obj) = v else {
         return Err(field("event", "must be a JSON object".into()));
@@ -119,7 +120,7 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
         Some(_) => return Err(field("event", "`event` must be a string".into())),
         None => return Err(field("event", "`event` is required".into())),
     };
-    if event_type::lookup(&event_type).is_none() {
+    if !types.catalog().contains(&event_type) {
         return Err(ServiceError::UnknownEventType(event_type));
     }
     let data = match obj.remove("data") {
@@ -135,8 +136,10 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     if !matches!(data.get("object"), Some(Value::Object(_))) {
         return Err(field("data", "`data.object` must be an object".into()));
     }
+    let data = Value::Object(data);
+    types.check(&event_type, &data, at, "data")?;
     let mut compact = Vec::new();
-    crate::wire::write_compact(&Value::Object(data), &mut compact);
+    crate::wire::write_compact(&data, &mut compact);
     if compact.len() > max_size {
         return Err(ServiceError::TooLarge(format!(
             "{at}event data is {} bytes; the limit is {max_size}",
@@ -173,12 +176,14 @@ fn parse_input(v: Value, at: &str, max_size: usize) -> Result<Input> {
     })
 }
 
-/// Validates a [`RawEvent`] as [`parse_input`] does an event.
-fn raw_input(e: RawEvent, at: &str, max_size: usize) -> Result<Input> {
+/// Validates a [`RawEvent`] as [`parse_input`] does an event: the whole
+/// payload is what its type's schema describes.
+fn raw_input(e: RawEvent, at: &str, max_size: usize, types: &EventTypes) -> Result<Input> {
     let field = |f: &'static str, m: String| ServiceError::invalid(f, format!("{at}{m}"));
-    if event_type::lookup(&e.event_type).is_none() {
+    if !types.catalog().contains(&e.event_type) {
         return Err(ServiceError::UnknownEventType(e.event_type));
     }
+    types.check(&e.event_type, &e.payload, at, "payload")?;
     let mut compact = Vec::new();
     crate::wire::write_compact(&e.payload, &mut compact);
     if compact.len() > max_size {
@@ -212,6 +217,7 @@ pub struct BatchIngest<'a> {
     count: usize,
     max_size: usize,
     inputs: Vec<Input>,
+    types: Arc<EventTypes>,
 }
 
 impl BatchIngest<'_> {
@@ -230,7 +236,7 @@ impl BatchIngest<'_> {
         } else {
             String::new()
         };
-        let input = parse_input(v, &at, self.max_size)?;
+        let input = parse_input(v, &at, self.max_size, &self.types)?;
         self.inputs.push(input);
         Ok(())
     }
@@ -249,7 +255,7 @@ impl BatchIngest<'_> {
         } else {
             String::new()
         };
-        let input = raw_input(e, &at, self.max_size)?;
+        let input = raw_input(e, &at, self.max_size, &self.types)?;
         self.inputs.push(input);
         Ok(())
     }
@@ -602,6 +608,7 @@ impl Herald {
             count,
             max_size: self.settings.max_event_size,
             inputs: Vec::with_capacity(count),
+            types: self.event_types()?,
         })
     }
 

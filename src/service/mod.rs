@@ -15,6 +15,7 @@ mod deliveries;
 mod disk;
 mod endpoints;
 mod error;
+mod event_types;
 mod events;
 mod keys;
 mod memory;
@@ -40,6 +41,7 @@ pub use disk::{
 };
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
+pub use event_types::{EventTypeInfo, EventTypePatch, EventTypes, NewEventType};
 pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
 pub use keys::{CreatedKey, KeyInfo, NewKey};
 pub use memory::{MemoryReservation, COST_PER_BODY_BYTE};
@@ -128,6 +130,7 @@ pub struct Herald {
     disk: Arc<disk::DiskState>,
     backups: Arc<backups::BackupState>,
     key_uses: Arc<keys::KeyUses>,
+    event_types: Arc<event_types::Registry>,
 }
 
 impl Herald {
@@ -145,6 +148,7 @@ impl Herald {
             disk: Arc::default(),
             backups: Arc::default(),
             key_uses: Arc::default(),
+            event_types: Arc::default(),
         }
     }
 

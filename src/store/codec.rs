@@ -22,6 +22,7 @@ use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::event::Event;
+use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
 use crate::domain::ids::EndpointId;
 use crate::domain::lastuse::LastUse;
@@ -110,6 +111,7 @@ single_version!(Session, "session");
 single_version!(Stats, "stats");
 single_version!(Alert, "alert");
 single_version!(Transition, "alert transition");
+single_version!(CustomEventType, "event type");
 
 /// Types with older formats: `$ty` is written at `$version`, and each
 /// older version `$old` decodes as `$shape`, which converts into `$ty`.

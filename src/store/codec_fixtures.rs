@@ -12,6 +12,7 @@ use crate::domain::apikey::{ApiKey, KeyScope};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
 use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::event::Event;
+use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
 use crate::domain::ids::{AttemptId, DeliveryId, EndpointId, KeyId};
 use crate::domain::lastuse::LastUse;
@@ -232,6 +233,17 @@ fn endpoint() -> Endpoint {
     }
 }
 
+fn event_type() -> CustomEventType {
+    CustomEventType {
+        name: "invoice.paid".into(),
+        description: "An invoice was paid".into(),
+        schema: Some(r#"{"type":"object","required":["object"]}"#.into()),
+        archived: true,
+        created_at: t(22),
+        updated_at: t(23),
+    }
+}
+
 /// Every fixture: its file name (kind and version) and its bytes as the
 /// current encoder writes the sample.
 fn all() -> Vec<(String, Vec<u8>)> {
@@ -256,6 +268,7 @@ fn all() -> Vec<(String, Vec<u8>)> {
         one("transition", &transition()),
         one("endpoint", &endpoint()),
         one("last_use", &last_use()),
+        one("event_type", &event_type()),
     ]
 }
 
@@ -358,6 +371,10 @@ fn every_record_type_decodes_from_its_committed_fixture() {
     assert_eq!(ep, endpoint());
     assert_eq!(ep.revision, 7);
     assert_eq!(ep.previous_secrets.len(), 1);
+
+    let ty: CustomEventType = fixture("event_type");
+    assert_eq!(ty, event_type());
+    assert!(ty.archived && ty.schema.is_some());
 }
 
 #[test]

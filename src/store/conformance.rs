@@ -38,6 +38,7 @@ macro_rules! suite {
                 lists_page_with_an_exclusive_cursor,
                 every_write_shows_in_the_next_read,
                 sessions_round_trip_and_delete,
+                event_types_round_trip_by_name,
                 users_are_removed_with_their_last_login_and_uses_are_kept_apart,
                 client_ids_deduplicate_per_tenant,
                 idempotency_keys_answer_within_their_window,
@@ -470,6 +471,53 @@ pub fn sessions_round_trip_and_delete(new: Factory) {
     s.delete_session(&[7; 32]).unwrap();
     s.delete_session(&[7; 32]).unwrap();
     assert!(s.list_sessions().unwrap().is_empty());
+}
+
+pub(crate) fn custom_type(name: &str) -> crate::domain::event_type::CustomEventType {
+    crate::domain::event_type::CustomEventType {
+        name: name.into(),
+        description: format!("{name} happened"),
+        schema: Some(r#"{"type":"object"}"#.into()),
+        archived: false,
+        created_at: t0(),
+        updated_at: t0(),
+    }
+}
+
+/// Custom event types: inserted once per name, overwritten, listed in
+/// name order, removed; names that share a prefix stay apart.
+pub fn event_types_round_trip_by_name(new: Factory) {
+    let s = new();
+    assert!(s.list_event_types().unwrap().is_empty());
+    let b = custom_type("invoice.paid");
+    let a = custom_type("invoice");
+    assert!(s.insert_event_type(&b).unwrap());
+    assert!(s.insert_event_type(&a).unwrap());
+    let taken = crate::domain::event_type::CustomEventType {
+        description: "other".into(),
+        ..b.clone()
+    };
+    assert!(!s.insert_event_type(&taken).unwrap(), "the name is taken");
+    assert_eq!(s.event_type("invoice.paid").unwrap(), Some(b.clone()));
+    assert_eq!(s.event_type("invoice.pai").unwrap(), None);
+    assert_eq!(s.list_event_types().unwrap(), vec![a.clone(), b.clone()]);
+    let archived = crate::domain::event_type::CustomEventType {
+        archived: true,
+        schema: None,
+        updated_at: t0().plus_millis(5),
+        ..b.clone()
+    };
+    s.put_event_type(&archived).unwrap();
+    assert_eq!(
+        s.event_type("invoice.paid").unwrap(),
+        Some(archived.clone())
+    );
+    assert!(s.delete_event_type("invoice").unwrap());
+    assert!(!s.delete_event_type("invoice").unwrap());
+    assert_eq!(s.list_event_types().unwrap(), vec![archived]);
+    let mut problems = Vec::new();
+    s.check(&mut |p| problems.push(p)).unwrap();
+    assert_eq!(problems, vec![]);
 }
 
 /// A user's last login and a key's last use are rows of their own: a
@@ -1353,7 +1401,7 @@ fn exported(s: &dyn Store) -> Vec<dump::Record> {
     out
 }
 
-/// A store with one of everything: tenant, keys, a user, endpoints,
+/// A store with one of everything: tenant, keys, a user, an event type, endpoints,
 /// server- and client-named events, pending, held and ended deliveries
 /// with attempts (so health and statistics rows), an idempotency key, an
 /// alert with its history, the bootstrap mark, a session.
@@ -1396,6 +1444,7 @@ fn populated(s: &dyn Store) -> (Vec<EndpointId>, Vec<NewEvent>) {
     })
     .unwrap();
     s.mark_bootstrapped().unwrap();
+    s.insert_event_type(&custom_type("invoice.paid")).unwrap();
     let eps: Vec<EndpointId> = (0..3)
         .map(|i| {
             let e = endpoint("acme", &format!("https://x.test/{i}"));
@@ -1472,6 +1521,10 @@ pub fn export_then_import_finds_everything(new: Factory) {
         assert!(s.is_bootstrapped().unwrap());
         assert_eq!(s.tenant("acme").unwrap().unwrap().name, "Acme");
         assert_eq!(s.list_users().unwrap().len(), 1);
+        assert_eq!(
+            s.list_event_types().unwrap(),
+            vec![custom_type("invoice.paid")]
+        );
     }
     assert_eq!(
         a.due_between(None, far, 100).unwrap(),

@@ -41,6 +41,7 @@ use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
+use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
 use crate::domain::ids::EndpointId;
 use crate::domain::stats::{Grain, Stats};
@@ -122,10 +123,13 @@ pub enum Record {
     Delivery(Delivery),
     /// One attempt of a delivery.
     Attempt(Attempt),
+    /// A platform's own event type.
+    EventType(CustomEventType),
 }
 
-/// The tables of a dump, in the order they are written.
-pub const TABLES: [&str; 13] = [
+/// The tables of a dump, by record tag (the order a backend writes them
+/// in is its own: sled writes event types before endpoints).
+pub const TABLES: [&str; 14] = [
     "meta",
     "tenants",
     "keys",
@@ -139,6 +143,7 @@ pub const TABLES: [&str; 13] = [
     "events",
     "deliveries",
     "attempts",
+    "event_types",
 ];
 
 impl Record {
@@ -162,6 +167,7 @@ impl Record {
             Record::Event(_) => 11,
             Record::Delivery(_) => 12,
             Record::Attempt(_) => 13,
+            Record::EventType(_) => 14,
         }
     }
 
@@ -225,6 +231,7 @@ impl Record {
             Record::Event(e) => e.encode(),
             Record::Delivery(d) => d.encode(),
             Record::Attempt(a) => a.encode(),
+            Record::EventType(t) => t.encode(),
         }
     }
 
@@ -283,6 +290,7 @@ impl Record {
             11 => Record::Event(Event::decode(payload).map_err(bad)?),
             12 => Record::Delivery(Delivery::decode(payload).map_err(bad)?),
             13 => Record::Attempt(Attempt::decode(payload).map_err(bad)?),
+            14 => Record::EventType(CustomEventType::decode(payload).map_err(bad)?),
             other => return Err(DumpError::UnknownTag(other)),
         })
     }
@@ -377,6 +385,7 @@ impl Header {
             (Event::KIND, Event::VERSION),
             (Delivery::KIND, Delivery::VERSION),
             (Attempt::KIND, Attempt::VERSION),
+            (CustomEventType::KIND, CustomEventType::VERSION),
             ("wrapped rows", 1),
         ];
         Self {

@@ -9,7 +9,7 @@
 //! What the traits own:
 //! - the records written directly, each call durable when it returns:
 //!   [`TenantStore`], [`KeyStore`], [`UserStore`], [`SessionStore`],
-//!   [`EndpointStore`], [`AlertStore`];
+//!   [`EndpointStore`], [`AlertStore`], [`EventTypeStore`];
 //! - ingest (events with their deliveries, idempotency) and event reads:
 //!   [`EventStore`];
 //! - delivery state, attempts, the due and held indexes, the delivery
@@ -47,6 +47,7 @@ use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery, Status};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
+use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
 use crate::domain::session::Session;
@@ -670,6 +671,21 @@ pub trait AlertStore {
     fn alert_history(&self, limit: usize) -> Result<Vec<Transition>>;
 }
 
+/// A platform's own event types, by name. Read rarely (the service keeps
+/// a snapshot of the catalog), written by a person.
+pub trait EventTypeStore {
+    /// Inserts `t` unless a type with its name exists; `false` if it did.
+    fn insert_event_type(&self, t: &CustomEventType) -> Result<bool>;
+    /// Inserts or overwrites a type.
+    fn put_event_type(&self, t: &CustomEventType) -> Result<()>;
+    /// One type.
+    fn event_type(&self, name: &str) -> Result<Option<CustomEventType>>;
+    /// Every type, in name order (there are few).
+    fn list_event_types(&self) -> Result<Vec<CustomEventType>>;
+    /// Removes a type; `false` if there was none.
+    fn delete_event_type(&self, name: &str) -> Result<bool>;
+}
+
 /// Everything Herald stores.
 pub trait Store:
     TenantStore
@@ -681,6 +697,7 @@ pub trait Store:
     + DeliveryStore
     + StatsStore
     + AlertStore
+    + EventTypeStore
     + Send
     + Sync
     + 'static

@@ -11,6 +11,7 @@ mod delivery;
 mod disk;
 mod edges;
 mod endpoint_options;
+mod event_types;
 mod foundation;
 mod limits;
 mod memory;

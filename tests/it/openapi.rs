@@ -43,6 +43,16 @@ fn seed(s: &Server) -> (String, String, String, String) {
         assert_eq!(a.status, 201, "{}", a.text);
         a.body["id"].as_str().unwrap_or_default().to_string()
     };
+    for name in ["invoice.paid", "invoice.voided"] {
+        let t = s.call(
+            "POST",
+            "/api/v1/event-types",
+            None,
+            Some(json!({"name": name, "description": "an invoice event",
+                "schema": {"type": "object", "properties": {"object": {"type": "object"}}}})),
+        );
+        assert_eq!(t.status, 201, "{}", t.text);
+    }
     let kept = ep("kept");
     let deleted = ep("deleted");
     let e = s.call(
@@ -89,6 +99,16 @@ parameters = {{ id = "{delivery}" }}
 [[operations]]
 include-path-regex = "^/api/v1/tenants/\\{{id\\}}"
 parameters = {{ id = "{TENANT}" }}
+
+[[operations]]
+include-path = "/api/v1/event-types/{{name}}"
+exclude-method = "DELETE"
+parameters = {{ name = "invoice.paid" }}
+
+[[operations]]
+include-path = "/api/v1/event-types/{{name}}"
+include-method = "DELETE"
+parameters = {{ name = "invoice.voided" }}
 
 [[operations]]
 include-path-regex = "^/api/v1/users/\\{{name\\}}"

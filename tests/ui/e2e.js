@@ -63,7 +63,7 @@ const WIDTHS = [
 
 // Every section of the navigation (an operator sees them all) and the
 // account link next to it.
-const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/api-reference", "/tenants", "/keys", "/users", "/backups", "/account"];
+const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/event-types", "/api-reference", "/tenants", "/keys", "/users", "/backups", "/account"];
 
 // The page is no wider than the viewport (nothing scrolls sideways).
 async function noOverflow(page, what) {
@@ -184,6 +184,34 @@ async function main() {
     await page.goto(`${base}/`);
     await shot(page, "dashboard-empty");
 
+    // Event types: a custom type with a JSON Schema (a bad schema is
+    // reported next to its field first), and an archived one.
+    await page.click("nav >> text=Event types");
+    await page.waitForURL(`${base}/event-types`);
+    await page.fill("#type-name", "invoice.paid");
+    await page.fill("#type-description", "An invoice was paid");
+    await page.fill("#type-schema", "{ not json");
+    await page.click("button:has-text('Add event type')");
+    expect(await page.isVisible("#schema-error"), "a bad schema is reported next to its field");
+    await shot(page, "event-types-error");
+    await page.fill("#type-schema", JSON.stringify({
+      type: "object", required: ["object"],
+      properties: { object: { type: "object", required: ["amount"] } },
+    }, null, 2));
+    await page.click("button:has-text('Add event type')");
+    await page.waitForURL(/\/event-types\?notice=created/);
+    await page.fill("#type-name", "invoice.voided");
+    await page.click("button:has-text('Add event type')");
+    await page.waitForURL(/\/event-types\?notice=created/);
+    await page.click("form[action='/event-types/invoice.voided/archive'] button");
+    await page.waitForURL(/\/event-types\?notice=archived/);
+    expect((await page.textContent("main")).includes("Archived"), "the archived type is listed as archived");
+    await shot(page, "event-types");
+    await page.click("a[href='/event-types/invoice.paid']");
+    await page.waitForURL(`${base}/event-types/invoice.paid`);
+    expect((await page.inputValue("#type-schema")).includes("amount"), "the edit form shows the schema");
+    await shot(page, "event-type");
+
     // Settings -> Webhooks -> Add Webhook Endpoint.
     await page.click("nav >> text=Webhooks");
     await shot(page, "webhooks-empty");
@@ -198,6 +226,10 @@ async function main() {
     await shot(page, "webhook-new-error");
     expect(await page.isChecked("input[value='payment.completed']"),
       "the form keeps what was entered");
+    expect(await page.isVisible("input[value='invoice.paid']") && await page.isVisible("input[value='invoice.*']"),
+      "the endpoint form offers the custom type and its category");
+    expect(await page.locator("input[value='invoice.voided']").count() === 0,
+      "an archived type is not offered for a new subscription");
     await page.fill("#url", receiver);
     await page.check("input[value='order.*']");
     await page.fill("#description", "<script>alert(1)</script> main endpoint");
@@ -256,6 +288,8 @@ async function main() {
       ["deliveries", "/deliveries"],
       ["delivery", new URL(deliveryUrl).pathname],
       ["alerts", "/alerts"],
+      ["event-types", "/event-types"],
+      ["event-type", "/event-types/invoice.paid"],
       ["api-reference", "/api-reference"],
       ["tenants", "/tenants"],
       ["keys", "/keys"],

@@ -666,3 +666,43 @@ pub struct PasswordResetView {
     /// The new password.
     pub password: String,
 }
+
+/// An event type: the seed's `name`, `category`, `description`, and
+/// whether it is `custom`, `archived`, its `schema` and times (null for
+/// built-in types).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeView {
+    /// `payment.completed`.
+    pub name: String,
+    /// The part of the name before its first `.`.
+    pub category: String,
+    /// What it means.
+    pub description: String,
+    /// A platform's own type (`false`: built in).
+    pub custom: bool,
+    /// Not offered for new subscriptions in the panel; still accepted.
+    pub archived: bool,
+    /// The JSON Schema its events' `data` must match, or null.
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<serde_json::Value>,
+    /// RFC 3339, or null for built-in types.
+    pub created_at: Option<String>,
+    /// RFC 3339, or null for built-in types.
+    pub updated_at: Option<String>,
+}
+
+impl EventTypeView {
+    /// The view of `t`.
+    pub fn new(t: &crate::service::EventTypeInfo) -> Self {
+        Self {
+            name: t.name.clone(),
+            category: t.category.clone(),
+            description: t.description.clone(),
+            custom: t.custom,
+            archived: t.archived,
+            schema: t.schema.clone(),
+            created_at: t.created_at.map(|t| t.to_rfc3339_millis()),
+            updated_at: t.updated_at.map(|t| t.to_rfc3339_millis()),
+        }
+    }
+}

@@ -15,7 +15,7 @@ use super::error::UiError;
 use super::form::Query;
 use super::layout::{page, redirect, Layout};
 use super::session::{blocking, Ctx};
-use super::view::{event_names, parse_form_time, Badge, Errors, When};
+use super::view::{catalog_of, event_names, parse_form_time, Badge, Errors, When};
 use crate::domain::delivery::Delivery;
 use crate::domain::endpoint::Endpoint;
 use crate::service::{Herald, LogQuery, PageRequest, ServiceError};
@@ -90,7 +90,7 @@ struct LogPage {
     layout: Layout,
     deliveries: Vec<DeliveryRow>,
     endpoints: Vec<EndpointChoice>,
-    event_names: Vec<&'static str>,
+    event_names: Vec<String>,
     q: Filters,
     errors: Errors,
     next_href: Option<String>,
@@ -200,7 +200,7 @@ pub async fn list(
         layout: ctx.layout.clone(),
         deliveries: Vec::new(),
         endpoints: Vec::new(),
-        event_names: event_names(),
+        event_names: event_names(catalog_of(&h).catalog()),
         q: q.clone(),
         errors: Errors::default(),
         next_href: None,

@@ -119,12 +119,14 @@ impl UiError {
             }
             ServiceError::Invalid(_)
             | ServiceError::DuplicateUrl(_)
-            | ServiceError::UnknownEventType(_) => {
+            | ServiceError::UnknownEventType(_)
+            | ServiceError::SchemaMismatch { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "Cannot do that")
             }
-            ServiceError::TenantExists(_) | ServiceError::DuplicateUid(_) => {
-                (StatusCode::CONFLICT, "Already exists")
-            }
+            ServiceError::TenantExists(_)
+            | ServiceError::DuplicateUid(_)
+            | ServiceError::EventTypeExists { .. } => (StatusCode::CONFLICT, "Already exists"),
+            ServiceError::BuiltInEventType(_) => (StatusCode::CONFLICT, "Built in"),
             ServiceError::LastOperator(_) => (StatusCode::CONFLICT, "Keep an operator"),
             ServiceError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "Too large"),
             ServiceError::Throttled {

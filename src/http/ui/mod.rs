@@ -1,7 +1,8 @@
 //! The admin panel: server-rendered pages over the same service layer as
 //! the JSON API.
 //!
-//! One file per page or action; every route is in [`routes`]. Templates
+//! One file per page or action (`event_types` holds the catalog's page,
+//! one type's page and their actions); every route is in [`routes`]. Templates
 //! live in `templates/` (one per page, all extending `base.html`), the
 //! stylesheet and script in `static/`, both compiled into the binary.
 //!
@@ -40,6 +41,7 @@ mod charts;
 mod dashboard;
 mod deliveries;
 mod delivery;
+mod event_types;
 mod keys;
 mod login;
 mod pause;
@@ -99,6 +101,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/backups").route(web::get().to(backups::show)))
     .service(resource("/api-reference").route(web::get().to(api_reference::show)))
+    .service(
+        resource("/event-types")
+            .route(web::get().to(event_types::list))
+            .route(web::post().to(event_types::create)),
+    )
+    .service(
+        resource("/event-types/{name}")
+            .route(web::get().to(event_types::show))
+            .route(web::post().to(event_types::save)),
+    )
+    .service(resource("/event-types/{name}/archive").route(web::post().to(event_types::archive)))
+    .service(
+        resource("/event-types/{name}/unarchive").route(web::post().to(event_types::unarchive)),
+    )
+    .service(resource("/event-types/{name}/delete").route(web::post().to(event_types::delete)))
     .service(resource("/backups/run").route(web::post().to(backups::run)))
     .service(resource("/tenants/suspend").route(web::post().to(tenants::suspend_form)))
     .service(resource("/tenants/resume").route(web::post().to(tenants::resume_form)))

@@ -34,6 +34,10 @@ pub enum NoticePage {
     Account,
     /// `/backups`.
     Backups,
+    /// `/event-types`.
+    EventTypes,
+    /// `/event-types/{name}`.
+    EventType,
 }
 
 /// A confirmation shown at the top of a page after an action.
@@ -88,10 +92,20 @@ pub enum Notice {
     UserEnabled,
     /// An operator removed a user.
     UserRemoved,
+    /// A custom event type was created.
+    EventTypeCreated,
+    /// A custom event type's form was saved.
+    EventTypeSaved,
+    /// A custom event type was archived.
+    EventTypeArchived,
+    /// A custom event type was unarchived.
+    EventTypeUnarchived,
+    /// A custom event type was deleted.
+    EventTypeDeleted,
 }
 
 /// Every notice, with a placeholder count for [`Notice::Replayed`].
-const ALL: [Notice; 24] = [
+const ALL: [Notice; 29] = [
     Notice::LoggedOut,
     Notice::EndpointCreated,
     Notice::EndpointSaved,
@@ -116,6 +130,11 @@ const ALL: [Notice; 24] = [
     Notice::UserDisabled,
     Notice::UserEnabled,
     Notice::UserRemoved,
+    Notice::EventTypeCreated,
+    Notice::EventTypeSaved,
+    Notice::EventTypeArchived,
+    Notice::EventTypeUnarchived,
+    Notice::EventTypeDeleted,
 ];
 
 impl Notice {
@@ -135,6 +154,10 @@ impl Notice {
             }
             OwnPasswordChanged => NoticePage::Account,
             BackupWritten | BackupFailed | BackupsOff => NoticePage::Backups,
+            EventTypeCreated | EventTypeArchived | EventTypeUnarchived | EventTypeDeleted => {
+                NoticePage::EventTypes
+            }
+            EventTypeSaved => NoticePage::EventType,
         }
     }
 
@@ -143,8 +166,10 @@ impl Notice {
         use Notice::*;
         match self {
             LoggedOut => "logged_out",
-            EndpointCreated | TenantCreated | UserCreated => "created",
-            EndpointSaved => "saved",
+            EndpointCreated | TenantCreated | UserCreated | EventTypeCreated => "created",
+            EndpointSaved | EventTypeSaved => "saved",
+            EventTypeArchived => "archived",
+            EventTypeUnarchived => "unarchived",
             EndpointEnabled | UserEnabled => "enabled",
             EndpointDisabled | UserDisabled => "disabled",
             SecretRotated => "rotated",
@@ -154,7 +179,7 @@ impl Notice {
             BackupWritten => "written",
             BackupFailed => "failed",
             BackupsOff => "off",
-            EndpointDeleted | UserRemoved => "deleted",
+            EndpointDeleted | UserRemoved | EventTypeDeleted => "deleted",
             DeliveryResent => "resent",
             TenantSuspended => "suspended",
             TenantResumed => "resumed",
@@ -256,6 +281,11 @@ impl fmt::Display for Notice {
             UserDisabled => "User disabled: they cannot log in, and their sessions were ended.",
             UserEnabled => "User enabled: they can log in again.",
             UserRemoved => "User removed; their sessions were ended.",
+            EventTypeCreated => "Event type created. Endpoints can subscribe to it now.",
+            EventTypeSaved => "Changes saved.",
+            EventTypeArchived => "Event type archived: no longer offered for new subscriptions; its events are still accepted and delivered.",
+            EventTypeUnarchived => "Event type unarchived: offered for subscriptions again.",
+            EventTypeDeleted => "Event type deleted: events of it are refused from now on.",
         };
         f.write_str(text)
     }

@@ -2,7 +2,7 @@
 //! links, the event-type checkboxes.
 
 use crate::domain::delivery::{Delivery, Status};
-use crate::domain::event_type::CATALOG;
+use crate::domain::event_type::Catalog;
 use crate::domain::time::Timestamp;
 
 /// A time: machine-readable for `<time datetime>`, UTC text for people
@@ -162,14 +162,17 @@ pub fn http_href(url: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct EventOption {
     /// `payment.completed`.
-    pub name: &'static str,
+    pub name: String,
     /// From the catalog.
-    pub description: &'static str,
+    pub description: String,
     /// Whether it is checked.
     pub checked: bool,
+    /// An archived custom type, shown only because it is checked.
+    pub archived: bool,
 }
 
-/// A group of event-type checkboxes (Payment, Order, User, Tenant).
+/// A group of event-type checkboxes: one per category (Payment, Order,
+/// User, Tenant, then the custom ones).
 #[derive(Debug, Clone)]
 pub struct EventGroup {
     /// `Payment`.
@@ -178,41 +181,70 @@ pub struct EventGroup {
     pub all: String,
     /// Whether `payment.*` is checked.
     pub all_checked: bool,
+    /// Whether `payment.*` is offered: some type of the group has a `.`
+    /// after the category (a custom `ping` alone makes `ping.*` match
+    /// nothing).
+    pub has_all: bool,
     /// The group's types.
     pub options: Vec<EventOption>,
 }
 
-/// The catalog as checkbox groups, with `selected` patterns checked.
-pub fn event_groups(selected: &[String]) -> Vec<EventGroup> {
+/// The catalog as checkbox groups, with `selected` patterns checked:
+/// built-in categories first in the seed's order, then custom ones by
+/// name; a custom type of a built-in category joins that group. Archived
+/// custom types are offered only where already selected, so a save keeps
+/// them and nobody picks them anew.
+pub fn event_groups(selected: &[String], catalog: &Catalog) -> Vec<EventGroup> {
     let mut groups: Vec<EventGroup> = Vec::new();
-    for et in CATALOG {
+    for et in catalog.entries() {
+        let checked = selected.iter().any(|s| s == et.name);
+        if et.archived() && !checked {
+            continue;
+        }
         let all = format!("{}.*", et.category);
-        if groups.last().is_none_or(|g| g.all != all) {
-            let mut label = et.category.to_string();
-            if let Some(first) = label.get_mut(..1) {
-                first.make_ascii_uppercase();
+        let i = match groups.iter().position(|g| g.all == all) {
+            Some(i) => i,
+            None => {
+                let mut label = et.category.to_string();
+                if let Some(first) = label.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                groups.push(EventGroup {
+                    label,
+                    all_checked: selected.contains(&all),
+                    all,
+                    has_all: false,
+                    options: Vec::new(),
+                });
+                groups.len() - 1
             }
-            groups.push(EventGroup {
-                label,
-                all_checked: selected.contains(&all),
-                all,
-                options: Vec::new(),
-            });
-        }
-        if let Some(g) = groups.last_mut() {
-            g.options.push(EventOption {
-                name: et.name,
-                description: et.description,
-                checked: selected.iter().any(|s| s == et.name),
-            });
-        }
+        };
+        let g = &mut groups[i];
+        g.has_all |= crate::domain::event_type::pattern_matches(&g.all, et.name);
+        g.options.push(EventOption {
+            name: et.name.to_string(),
+            description: et.description.to_string(),
+            checked,
+            archived: et.archived(),
+        });
     }
     groups
 }
 
-/// Every event type name, for selects.
-pub fn event_names() -> Vec<&'static str> {
-    CATALOG.iter().map(|e| e.name).collect()
+/// Every event type name, for selects (archived ones too: events of them
+/// are still sent and logged).
+pub fn event_names(catalog: &Catalog) -> Vec<String> {
+    catalog.entries().map(|e| e.name.to_string()).collect()
+}
+
+/// The catalog for a page: the service's snapshot, or only the built-in
+/// types if the store cannot be read now (the page still renders; the
+/// error is logged).
+pub fn catalog_of(h: &crate::service::Herald) -> std::sync::Arc<crate::service::EventTypes> {
+    h.event_types().unwrap_or_else(|e| {
+        log::error!("admin panel: reading the event types: {e}");
+        std::sync::Arc::default()
+    })
 }
 
 /// A percentage with one decimal, or a dash.
@@ -240,6 +272,7 @@ pub fn parse_form_time(s: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::event_type::CATALOG;
 
     #[test]
     fn http_statuses_have_tones() {
@@ -261,7 +294,10 @@ mod tests {
 
     #[test]
     fn groups_follow_the_catalog() {
-        let g = event_groups(&["payment.*".into(), "order.created".into()]);
+        let g = event_groups(
+            &["payment.*".into(), "order.created".into()],
+            &Catalog::default(),
+        );
         let labels: Vec<_> = g.iter().map(|g| g.label.as_str()).collect();
         assert_eq!(labels, ["Payment", "Order", "User", "Tenant"]);
         assert!(g[0].all_checked);
@@ -273,6 +309,42 @@ mod tests {
             g.iter().map(|g| g.options.len()).sum::<usize>(),
             CATALOG.len()
         );
+        assert!(g.iter().all(|g| g.has_all));
+    }
+
+    #[test]
+    fn custom_types_join_groups_and_archived_ones_only_when_chosen() {
+        use crate::domain::event_type::CustomEventType;
+        let t = Timestamp::from_millis(1);
+        let c = |name: &str, archived| CustomEventType {
+            name: name.into(),
+            description: format!("{name}!"),
+            schema: None,
+            archived,
+            created_at: t,
+            updated_at: t,
+        };
+        let catalog = Catalog::new([
+            c("invoice.paid", false),
+            c("invoice.voided", true),
+            c("payment.disputed", false),
+            c("ping", false),
+        ]);
+        let g = event_groups(&["invoice.*".into()], &catalog);
+        let labels: Vec<_> = g.iter().map(|g| g.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["Payment", "Order", "User", "Tenant", "Invoice", "Ping"]
+        );
+        assert!(g[0].options.iter().any(|o| o.name == "payment.disputed"));
+        let invoice: Vec<_> = g[4].options.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(invoice, ["invoice.paid"], "archived and unchosen: hidden");
+        assert!(g[4].all_checked && g[4].has_all);
+        assert!(!g[5].has_all, "ping.* would match nothing");
+        let g = event_groups(&["invoice.voided".into()], &catalog);
+        let kept = g[4].options.iter().find(|o| o.name == "invoice.voided");
+        assert!(kept.is_some_and(|o| o.checked && o.archived));
+        assert_eq!(event_names(&catalog).len(), CATALOG.len() + 4);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use super::layout::{page, Layout};
 use super::notice::{Notice, NoticePage, NoticeQuery};
 use super::session::{blocking, Ctx};
 use super::view::{
-    datetime_local, event_groups, event_names, http_href, Badge, Errors, EventGroup, When,
+    catalog_of, datetime_local, event_groups, event_names, http_href, Badge, Errors, EventGroup,
+    When,
 };
 use super::webhook_new::EndpointForm;
 use crate::domain::endpoint::{header_lines, Endpoint};
@@ -72,7 +73,7 @@ struct EndpointPage {
     errors: Errors,
     notice: Option<Notice>,
     reveal: bool,
-    event_names: Vec<&'static str>,
+    event_names: Vec<String>,
     replay_since: String,
     allow_http: bool,
 }
@@ -122,6 +123,7 @@ pub async fn render(
     .await?;
     let (ep, health, deliveries, charts) = loaded.map_err(|e| ctx.fail(req, e))?;
     let now = h.clock().now();
+    let types = catalog_of(h);
     let form = state.form.unwrap_or_else(|| EndpointForm {
         url: ep.url.clone(),
         all_events: ep.events.iter().any(|e| e == "*"),
@@ -159,12 +161,12 @@ pub async fn render(
         health,
         charts,
         deliveries,
-        groups: event_groups(&form.events),
+        groups: event_groups(&form.events, types.catalog()),
         form,
         errors: state.errors,
         reveal: state.notice.is_some_and(Notice::reveals_secret),
         notice: state.notice,
-        event_names: event_names(),
+        event_names: event_names(types.catalog()),
         replay_since: datetime_local(now.plus_millis(-24 * 3_600_000)),
         allow_http: h.settings().allow_http,
     };

@@ -11,7 +11,7 @@ use super::form::{checkbox, trimmed};
 use super::layout::{page, Layout};
 use super::notice::Notice;
 use super::session::{blocking, Ctx};
-use super::view::{event_groups, Errors, EventGroup};
+use super::view::{catalog_of, event_groups, Errors, EventGroup};
 use crate::domain::endpoint::parse_header_lines;
 use crate::service::{Herald, NewEndpoint, ServiceError};
 
@@ -112,7 +112,7 @@ fn render(
         status,
         NewPage {
             layout,
-            groups: event_groups(&form.events),
+            groups: event_groups(&form.events, catalog_of(h).catalog()),
             form,
             errors,
             allow_http: h.settings().allow_http,

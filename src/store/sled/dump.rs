@@ -22,6 +22,7 @@ use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
+use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
 use crate::domain::session::Session;
@@ -116,6 +117,7 @@ pub(super) fn entries(r: &Record) -> Vec<(Vec<u8>, Vec<u8>)> {
             out
         }
         Record::Attempt(a) => vec![(keys::attempt(a.delivery_id, a.id), a.encode())],
+        Record::EventType(t) => vec![(keys::event_type(&t.name), t.encode())],
     }
 }
 
@@ -146,6 +148,8 @@ fn record_of(key: &[u8], value: &[u8]) -> Option<Result<Record>> {
         ApiKey::decode(value).map(Record::Key)
     } else if t(keys::USER) {
         User::decode(value).map(Record::User)
+    } else if t(keys::EVENT_TYPE) {
+        CustomEventType::decode(value).map(Record::EventType)
     } else if t(keys::ENDPOINT) {
         Endpoint::decode(value).map(Record::Endpoint)
     } else if t(keys::HEALTH) {
@@ -214,11 +218,12 @@ fn record_of(key: &[u8], value: &[u8]) -> Option<Result<Record>> {
 
 /// The primary tables in export order (events before deliveries before
 /// attempts: see the module comment).
-const EXPORT_ORDER: [&[u8]; 15] = [
+const EXPORT_ORDER: [&[u8]; 16] = [
     keys::META_BOOTSTRAPPED,
     keys::TENANT,
     keys::KEY,
     keys::USER,
+    keys::EVENT_TYPE,
     keys::ENDPOINT,
     keys::HEALTH,
     keys::ALERT,

@@ -40,6 +40,8 @@ pub const STATS_HOUR: &[u8] = b"sh/";
 pub const STATS_DAY: &[u8] = b"sd/";
 pub const ALERT: &[u8] = b"al/";
 pub const ALERT_HISTORY: &[u8] = b"ah/";
+/// Custom event types (`ty/` ‖ name).
+pub const EVENT_TYPE: &[u8] = b"ty/";
 
 pub const META_SCHEMA: &[u8] = b"m/schema_version";
 pub const META_BOOTSTRAPPED: &[u8] = b"m/bootstrapped";
@@ -75,6 +77,10 @@ pub fn user(name: &str) -> Vec<u8> {
 
 pub fn key_use(id: KeyId) -> Vec<u8> {
     cat(&[KEY_USE, &id.to_bytes()])
+}
+
+pub fn event_type(name: &str) -> Vec<u8> {
+    cat(&[EVENT_TYPE, name.as_bytes()])
 }
 
 pub fn user_login(name: &str) -> Vec<u8> {
@@ -328,7 +334,8 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 27] = [
+        let all: [&[u8]; 28] = [
+            EVENT_TYPE,
             KEY_USE,
             USER_LOGIN,
             ALERT,

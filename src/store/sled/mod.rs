@@ -30,6 +30,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::domain::alert::{Alert, Rule, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::endpoint::Endpoint;
+use crate::domain::event_type::CustomEventType;
 use crate::domain::ids::{EndpointId, KeyId};
 use crate::domain::lastuse::LastUse;
 use crate::domain::session::Session;
@@ -40,8 +41,8 @@ use crate::store::codec::Versioned;
 use crate::store::committer::{on_committer_thread, Committer};
 use crate::store::ops::{output, WriteOp};
 use crate::store::{
-    AlertStore, Conflict, EndpointStore, KeyStore, Result, SessionStore, Store, StoreError,
-    TenantStore, UserStore, WriteFailure,
+    AlertStore, Conflict, EndpointStore, EventTypeStore, KeyStore, Result, SessionStore, Store,
+    StoreError, TenantStore, UserStore, WriteFailure,
 };
 
 /// Herald's data directory, opened.
@@ -366,6 +367,33 @@ impl UserStore for SledStore {
         Ok(self
             .get::<LastUse>(&keys::user_login(username))?
             .map(|u| u.at))
+    }
+}
+
+impl EventTypeStore for SledStore {
+    fn insert_event_type(&self, t: &CustomEventType) -> Result<bool> {
+        self.insert_new(&keys::event_type(&t.name), t)
+    }
+
+    fn put_event_type(&self, t: &CustomEventType) -> Result<()> {
+        self.put(&keys::event_type(&t.name), t)
+    }
+
+    fn event_type(&self, name: &str) -> Result<Option<CustomEventType>> {
+        self.get(&keys::event_type(name))
+    }
+
+    fn list_event_types(&self) -> Result<Vec<CustomEventType>> {
+        self.scan_records(keys::EVENT_TYPE, None, usize::MAX)
+    }
+
+    fn delete_event_type(&self, name: &str) -> Result<bool> {
+        let old = self
+            .db()?
+            .remove(keys::event_type(name))
+            .map_err(|e| self.io(e))?;
+        self.sync()?;
+        Ok(old.is_some())
     }
 }
 
