@@ -63,7 +63,7 @@ const WIDTHS = [
 
 // Every section of the navigation (an operator sees them all) and the
 // account link next to it.
-const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/event-types", "/tenants", "/keys", "/users", "/backups", "/account"];
+const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/event-types", "/api-reference", "/tenants", "/keys", "/users", "/backups", "/account"];
 
 // The page is no wider than the viewport (nothing scrolls sideways).
 async function noOverflow(page, what) {
@@ -290,6 +290,7 @@ async function main() {
       ["alerts", "/alerts"],
       ["event-types", "/event-types"],
       ["event-type", "/event-types/invoice.paid"],
+      ["api-reference", "/api-reference"],
       ["tenants", "/tenants"],
       ["keys", "/keys"],
       ["users", "/users"],
@@ -315,6 +316,16 @@ async function main() {
       pages.push(["webhook-failing", new URL(failingUrl).pathname]);
       pages.push(["delivery-500", new URL(page.url()).pathname]);
     }
+    // The API reference, rendered from /api/v1/openapi.json: an operation
+    // with its parameters, body fields and error codes.
+    await page.goto(`${base}/api-reference`);
+    const create = page.locator("article#webhooks_create");
+    expect(await create.locator(".api-path:has-text('/api/v1/webhooks')").count() === 1,
+      "the API reference lists POST /api/v1/webhooks");
+    expect(await create.locator("td:has-text('X-Tenant-ID')").count() === 1,
+      "its X-Tenant-ID header is listed");
+    expect(await create.locator(".api-codes code:has-text('duplicate_url')").count() === 1,
+      "its error codes are listed");
     await layoutPass(page, pages);
 
     // Paused: a compact banner on a phone too, with its resume button.

@@ -10,6 +10,9 @@
 //! and every non-2xx under these prefixes is JSON in Svix's shapes,
 //! unknown paths (404) and methods (405) included.
 //!
+//! Its path prefixes are `crate::http::openapi::NOT_NATIVE` (the native
+//! API's document leaves them out).
+//!
 //! Svix's event-type routes (`/api/v1/event-type…`) are not here yet: they
 //! go in a scope of their own beside `/api/v1/app`, with the same
 //! [`resource`] helper and default service.
@@ -31,10 +34,6 @@ use crate::domain::time::Timestamp;
 use crate::service::svix::ListPage;
 use crate::service::ServiceError;
 use error::{SvixError, SvixResult};
-
-/// The path prefixes this API serves (the native API's description
-/// leaves them out).
-pub const PREFIXES: [&str; 3] = ["/api/v1/app", "/api/v1/health", "/api/v1/event-type"];
 
 /// 404 in Svix's shape: the default service of every Svix scope.
 pub async fn not_found() -> SvixResult {
