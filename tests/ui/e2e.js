@@ -120,6 +120,21 @@ async function layoutPass(page, pages) {
     for (const href of SECTIONS) await reachSection(page, href);
     // The red count of firing alerts is in sight without opening the menu.
     await page.goto(`${base}/`);
+    if (size.width >= 1280) {
+      // Wide: the brand and the session share the first row, every
+      // section the second; nothing wraps in between.
+      const rows = await page.evaluate(() => {
+        const top = (el) => Math.round(el.getBoundingClientRect().top);
+        return {
+          brand: top(document.querySelector(".brand")),
+          logout: top(document.querySelector(".logout button")),
+          links: Array.from(document.querySelectorAll(".mainnav a")).map(top),
+        };
+      });
+      expect(new Set(rows.links).size === 1, `the sections are one row at ${size.width}px (${rows.links})`);
+      expect(Math.abs(rows.brand - rows.logout) < 24 && rows.links[0] > rows.logout,
+        `brand and session above the sections at ${size.width}px (${JSON.stringify(rows)})`);
+    }
     expect(await page.locator("header .count-bad:visible").count() >= 1,
       `the alerts count is shown at ${size.width}px`);
     const banner = await page.locator(".alert-banner").boundingBox();
