@@ -27,6 +27,7 @@ mod ratelimit;
 mod retention;
 mod sessions;
 pub mod svix;
+pub mod svix_event_types;
 mod tenants;
 mod users;
 

@@ -98,6 +98,52 @@ fn paths_take_a_trailing_slash_and_every_error_is_svix_json() {
         "{}",
         list.text
     );
+    // Event types: both path forms, Svix's 404, and the native
+    // `/api/v1/event-types` untouched beside the Svix scope.
+    for path in ["/api/v1/event-type", "/api/v1/event-type/"] {
+        let got = s.call("GET", &format!("{path}?limit=2"), None, None);
+        assert_eq!(got.status, 200, "{path}: {}", got.text);
+        assert_eq!(got.body["data"].as_array().unwrap().len(), 2);
+        assert_eq!(got.body["done"], false);
+        assert!(
+            got.body["data"][0].get("schemas").is_none(),
+            "no content unless asked"
+        );
+    }
+    let one = s.call("GET", "/api/v1/event-type/order.created/", None, None);
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.body["createdAt"], "2024-01-01T00:00:00.000Z");
+    assert_eq!(one.body["schemas"], Value::Null);
+    assert_svix_error(
+        &s.call("GET", "/api/v1/event-type/no.such", None, None),
+        404,
+        "not_found",
+    );
+    assert_svix_error(
+        &s.call(
+            "POST",
+            "/api/v1/event-type/order.created",
+            None,
+            Some(json!({})),
+        ),
+        405,
+        "method_not_allowed",
+    );
+    let two = s.call(
+        "POST",
+        "/api/v1/event-type",
+        None,
+        Some(json!({"name": "x.y", "description": "d", "schemas": {"1": {}, "2": {}}})),
+    );
+    assert_svix_422(&two, &["body", "schemas"]);
+    let native = s.call("GET", "/api/v1/event-types", None, None);
+    assert_eq!(native.status, 200, "{}", native.text);
+    assert!(
+        native.body["data"].is_array() || native.body.is_array(),
+        "{}",
+        native.text
+    );
+
     let empty = s.call("GET", "/api/v1/app/a-1/endpoint", None, None);
     assert_eq!(
         empty.body,

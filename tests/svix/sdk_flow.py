@@ -29,6 +29,11 @@ from svix.api import (
     EndpointPatch,
     EndpointSecretRotateIn,
     EventExampleIn,
+    EventTypeDeleteOptions,
+    EventTypeIn,
+    EventTypeListOptions,
+    EventTypePatch,
+    EventTypeUpdate,
     MessageAttemptListByEndpointOptions,
     MessageAttemptListByMsgOptions,
     MessageIn,
@@ -37,7 +42,7 @@ from svix.api import (
     Svix,
     SvixOptions,
 )
-from svix.exceptions import HttpError
+from svix.exceptions import HTTPValidationError, HttpError
 from svix.webhooks import Webhook, WebhookVerificationError
 
 URL = os.environ["HERALD_URL"]
@@ -91,9 +96,11 @@ class Receiver:
 
 
 def expect_http_error(status, fn):
+    """The error the SDK raises for an answer of `status` (a 422 in Svix's
+    validation shape is its own exception class)."""
     try:
         fn()
-    except HttpError as e:
+    except (HttpError, HTTPValidationError) as e:
         assert e.status_code == status, (e.status_code, e.to_dict())
         return e
     raise AssertionError(f"expected HTTP {status}")
@@ -257,6 +264,46 @@ def main():
     example = svix.endpoint.send_example(app.id, ep.id, EventExampleIn(event_type="order.created"))
     assert example.event_type == "order.created"
     rx.wait_for(10)
+
+    # Event types: a platform's own, with a schema the payload must match.
+    schema = {"type": "object", "required": ["amount"],
+              "properties": {"amount": {"type": "integer", "minimum": 1}}}
+    et = svix.event_type.create(EventTypeIn(
+        name="invoice.paid", description="An invoice was paid", schemas={"1": schema}))
+    assert et.name == "invoice.paid" and et.schemas == {"1": schema} and not et.archived, et
+    expect_http_error(409, lambda: svix.event_type.create(
+        EventTypeIn(name="invoice.paid", description="again")))
+    expect_http_error(422, lambda: svix.event_type.create(
+        EventTypeIn(name="invoice.sent", description="x", deprecated=True)))
+    types, _ = walk(lambda limit, it: svix.event_type.list(
+        EventTypeListOptions(limit=limit, iterator=it)), 5)
+    names = [t.name for t in types]
+    assert names == sorted(names) and "invoice.paid" in names and "order.created" in names, names
+    assert len(names) == 14, names
+    assert svix.event_type.get("invoice.paid").description == "An invoice was paid"
+    assert svix.event_type.patch("invoice.paid", EventTypePatch(
+        description="Paid")).description == "Paid"
+    svix.endpoint.patch(app.id, ep.id, EndpointPatch(
+        filter_types=["order.created", "payment.completed", "invoice.paid"]))
+    paid = svix.message.create(app.id, MessageIn(event_type="invoice.paid", payload={"amount": 5}))
+    bad = expect_http_error(422, lambda: svix.message.create(
+        app.id, MessageIn(event_type="invoice.paid", payload={"amount": "five"})))
+    assert "amount" in json.dumps(bad.to_dict()), bad.to_dict()
+    got = rx.wait_for(11)
+    assert any(p == {"amount": 5} for p, _ in got), got
+    assert paid.event_type == "invoice.paid"
+    # Delete archives (still listed with include_archived); expunge removes.
+    svix.event_type.delete("invoice.paid")
+    assert svix.event_type.get("invoice.paid").archived
+    listed = svix.event_type.list(EventTypeListOptions(limit=250)).data
+    assert "invoice.paid" not in [t.name for t in listed]
+    listed = svix.event_type.list(EventTypeListOptions(limit=250, include_archived=True)).data
+    assert "invoice.paid" in [t.name for t in listed]
+    up = svix.event_type.update("invoice.paid", EventTypeUpdate(description="Back", archived=False))
+    assert not up.archived and up.schemas is None, up
+    svix.event_type.delete("invoice.paid", EventTypeDeleteOptions(expunge=True))
+    expect_http_error(404, lambda: svix.event_type.get("invoice.paid"))
+    expect_http_error(409, lambda: svix.event_type.delete("order.created"))
 
     # Delete the endpoint, then the application.
     svix.endpoint.delete(app.id, ep.id)

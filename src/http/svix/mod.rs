@@ -13,14 +13,16 @@
 //! Its path prefixes are `crate::http::openapi::NOT_NATIVE` (the native
 //! API's document leaves them out).
 //!
-//! Svix's event-type routes (`/api/v1/event-type…`) are not here yet: they
-//! go in a scope of their own beside `/api/v1/app`, with the same
-//! [`resource`] helper and default service.
+//! Svix's event types (`/api/v1/event-type…`, `event_types`) are a scope
+//! of their own beside `/api/v1/app`, with the same [`resource`] helper,
+//! idempotency and default service; that scope does not catch the native
+//! `/api/v1/event-types`.
 
 mod apps;
 mod attempts;
 mod endpoints;
 pub mod error;
+mod event_types;
 mod extract;
 mod idempotency;
 mod messages;
@@ -134,6 +136,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         resource("/api/v1/health/ping")
             .route(web::get().to(health))
             .route(web::head().to(health)),
+    )
+    .service(
+        web::scope("/api/v1/event-type")
+            .wrap(from_fn(idempotency::idempotent))
+            .service(
+                resource("")
+                    .route(web::get().to(event_types::list))
+                    .route(web::post().to(event_types::create)),
+            )
+            .service(
+                resource("/{event_type_name}")
+                    .route(web::get().to(event_types::get))
+                    .route(web::put().to(event_types::put))
+                    .route(web::patch().to(event_types::patch))
+                    .route(web::delete().to(event_types::delete)),
+            )
+            .default_service(web::to(not_found)),
     )
     .service(
         web::scope("/api/v1/app")

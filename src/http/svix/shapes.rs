@@ -12,6 +12,7 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::event::{generated_id, Event};
 use crate::domain::tenant::Tenant;
 use crate::service::svix::{status_text, EndpointStats, Listed, RecoverTask, SvixAttempt};
+use crate::service::EventTypeInfo;
 
 /// `ListResponse_T_`: `iterator` always present (null at the end),
 /// `prevIterator` when there is a first item.
@@ -124,6 +125,59 @@ impl EndpointOut {
             metadata: e.metadata.clone(),
             created_at: e.created_at.to_rfc3339_millis(),
             updated_at: e.updated_at.to_rfc3339_millis(),
+        }
+    }
+}
+
+/// `EventTypeOut`. Built-in types answer a fixed time (the seed's
+/// `api_version` date) for `createdAt` and `updatedAt`, which Svix's
+/// model requires.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeOut {
+    /// The name.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// Not offered for new subscriptions.
+    pub archived: bool,
+    /// Always false: Herald keeps no such mark.
+    pub deprecated: bool,
+    /// `{"1": schema}`, or null; left out of lists without `with_content`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<Value>,
+    /// Always null.
+    pub feature_flag: Option<String>,
+    /// Always null (Herald groups by the name's first part).
+    pub group_name: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// What built-in types answer as their creation and change time.
+const BUILT_IN_TIME: &str = "2024-01-01T00:00:00.000Z";
+
+impl EventTypeOut {
+    /// The shape of `t`; its schema only `with_content`.
+    pub fn new(t: &EventTypeInfo, with_content: bool) -> Self {
+        let time = |at: Option<crate::domain::time::Timestamp>| {
+            at.map_or_else(|| BUILT_IN_TIME.to_string(), |t| t.to_rfc3339_millis())
+        };
+        Self {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            archived: t.archived,
+            deprecated: false,
+            schemas: with_content.then(|| match &t.schema {
+                Some(s) => serde_json::json!({ "1": s }),
+                None => Value::Null,
+            }),
+            feature_flag: None,
+            group_name: None,
+            created_at: time(t.created_at),
+            updated_at: time(t.updated_at),
         }
     }
 }
