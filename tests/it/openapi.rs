@@ -166,6 +166,13 @@ fn tool_error_only(out: &str) -> bool {
     !summary.contains("Failures:") && summary.contains("Runtime Error")
 }
 
+/// Whether every error schemathesis reported is CPython's "AST
+/// constructor recursion depth mismatch" (gh-106905) and no check failed.
+fn cpython_ast_bug_only(out: &str) -> bool {
+    const BUG: &str = "AST constructor recursion depth mismatch";
+    tool_error_only(out) && out.matches("Runtime Error").count() <= out.matches(BUG).count()
+}
+
 /// schemathesis against the served document: every operation, a few
 /// examples each (the schema's examples, its boundary values, then
 /// random valid and invalid requests), with the four checks. It fails on
@@ -222,6 +229,17 @@ fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
     if !ok && tool_error_only(&out) {
         eprintln!("schemathesis errored without a failed check; running it again:\n{out}");
         (ok, out) = run_bounded(command(), Duration::from_secs(160));
+    }
+    if !ok && cpython_ast_bug_only(&out) {
+        // CPython 3.11 before 3.11.9 (gh-106905) can fail `ast.parse`
+        // deep inside hypothesis's lambda descriptions: a bug of the
+        // interpreter, not a finding about Herald. Every check still ran
+        // on what was generated (and the count below still requires every
+        // operation to have been tested).
+        eprintln!(
+            "schemathesis hit CPython's AST recursion bug (gh-106905) and no check failed:\n{out}"
+        );
+        ok = true;
     }
     assert!(ok, "schemathesis reported failures (seed {seed}):\n{out}");
     // It ran: every operation of the document was tested (schemathesis
