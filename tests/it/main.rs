@@ -17,6 +17,7 @@ mod limits;
 mod memory;
 mod monitoring;
 mod paused;
+mod postgres;
 mod recovery;
 mod schedule;
 mod tidy;
