@@ -48,14 +48,10 @@ enum Command {
         /// Data directory to dump directly (the server must be stopped).
         #[arg(long, env = "HERALD_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR, value_name = "DIR")]
         data_dir: PathBuf,
-        /// Dump this store instead (`sled:DIR` or `postgres://…`; a
-        /// PostgreSQL store may be in use: the dump is one snapshot).
-        #[arg(
-            long,
-            env = "HERALD_STORE",
-            value_name = "LOCATION",
-            conflicts_with = "server"
-        )]
+        /// Dump this store instead of --data-dir (`sled:DIR` or
+        /// `postgres://…`; a PostgreSQL store may be in use: the dump is
+        /// one snapshot). --server, when given, wins.
+        #[arg(long, env = "HERALD_STORE", value_name = "LOCATION")]
         store: Option<String>,
         /// Dump a running server through its API instead, e.g. http://127.0.0.1:8080.
         #[arg(long, env = "HERALD_SERVER", value_name = "URL")]
