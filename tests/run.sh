@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 # The seed's receivers (Express, Flask) and the Standard Webhooks library
 # that the delivery tests run against; idempotent and quick when present.
 bash tests/receivers/install.sh
+# schemathesis, for the OpenAPI run against the served document
+# (tests/it/openapi.rs).
+bash tests/openapi/install.sh
 # playwright-core for the admin panel's browser test (it drives the system
 # chromium; it never downloads a browser).
 bash tests/ui/install.sh

@@ -52,7 +52,7 @@ pub struct ApiKey {
 
 /// The scope a key creation asks for in so many words (`"scope"` in the
 /// API, `--platform` / `--tenant` in the CLI, the panel's scope choice).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ScopeAsked {
     /// Every tenant.

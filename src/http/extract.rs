@@ -267,11 +267,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// `limit` and `cursor` query parameters, kept raw for the service.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// Page size.
+    /// Page size: 1 to 100 (20 when left out).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// Opaque cursor from the previous page.
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

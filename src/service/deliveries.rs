@@ -22,7 +22,8 @@ pub struct Requeued {
 }
 
 /// Filters of `GET /api/v1/deliveries`, raw from the query string.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// `ep_…`.
     pub webhook_id: Option<String>,

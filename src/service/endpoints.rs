@@ -21,7 +21,7 @@ use crate::store::{modify_endpoint, Conflict, ModifyError, StoreError};
 const SAVE_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `POST /api/v1/webhooks`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     /// Where to deliver.
@@ -66,7 +66,7 @@ where
 }
 
 /// `PATCH /api/v1/webhooks/{id}`: only the fields present change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointPatch {
     /// A new URL.

@@ -150,7 +150,7 @@ impl EventTypeInfo {
 }
 
 /// `POST /api/v1/event-types`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventType {
     /// `[A-Za-z0-9_.-]`, at most 256 bytes, not a built-in type's name.
@@ -160,6 +160,7 @@ pub struct NewEventType {
     pub description: Option<String>,
     /// A JSON Schema for its events' `data` (a JSON object), or null.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub schema: Option<Value>,
     /// Defaults to false.
     #[serde(default)]
@@ -167,13 +168,14 @@ pub struct NewEventType {
 }
 
 /// `PATCH /api/v1/event-types/{name}`: only the fields present change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventTypePatch {
     /// A new description.
     pub description: Option<String>,
     /// A new schema; `null` removes it (absent: unchanged).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
     pub schema: Option<Option<Value>>,
     /// Archive or unarchive.
     pub archived: Option<bool>,

@@ -16,7 +16,7 @@ use crate::domain::logtext::log_text;
 use crate::domain::time::Timestamp;
 
 /// `POST /api/v1/keys`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// What the key is for.

@@ -9,7 +9,7 @@ use crate::domain::endpoint::validate_metadata;
 use crate::domain::tenant::{valid_tenant_id, Tenant, MAX_TENANT_NAME};
 
 /// `POST /api/v1/tenants`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// The platform's tenant id.
@@ -22,7 +22,7 @@ pub struct NewTenant {
 }
 
 /// `PATCH /api/v1/tenants/{id}`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantPatch {
     /// A new display name.

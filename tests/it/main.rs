@@ -16,6 +16,7 @@ mod foundation;
 mod limits;
 mod memory;
 mod monitoring;
+mod openapi;
 mod paused;
 mod postgres;
 mod recovery;

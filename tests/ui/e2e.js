@@ -63,7 +63,7 @@ const WIDTHS = [
 
 // Every section of the navigation (an operator sees them all) and the
 // account link next to it.
-const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/event-types", "/tenants", "/keys", "/users", "/backups", "/account"];
+const SECTIONS = ["/", "/webhooks", "/deliveries", "/alerts", "/event-types", "/api-reference", "/tenants", "/keys", "/users", "/backups", "/account"];
 
 // The page is no wider than the viewport (nothing scrolls sideways).
 async function noOverflow(page, what) {
@@ -120,6 +120,21 @@ async function layoutPass(page, pages) {
     for (const href of SECTIONS) await reachSection(page, href);
     // The red count of firing alerts is in sight without opening the menu.
     await page.goto(`${base}/`);
+    if (size.width >= 1280) {
+      // Wide: the brand and the session share the first row, every
+      // section the second; nothing wraps in between.
+      const rows = await page.evaluate(() => {
+        const top = (el) => Math.round(el.getBoundingClientRect().top);
+        return {
+          brand: top(document.querySelector(".brand")),
+          logout: top(document.querySelector(".logout button")),
+          links: Array.from(document.querySelectorAll(".mainnav a")).map(top),
+        };
+      });
+      expect(new Set(rows.links).size === 1, `the sections are one row at ${size.width}px (${rows.links})`);
+      expect(Math.abs(rows.brand - rows.logout) < 24 && rows.links[0] > rows.logout,
+        `brand and session above the sections at ${size.width}px (${JSON.stringify(rows)})`);
+    }
     expect(await page.locator("header .count-bad:visible").count() >= 1,
       `the alerts count is shown at ${size.width}px`);
     const banner = await page.locator(".alert-banner").boundingBox();
@@ -290,6 +305,7 @@ async function main() {
       ["alerts", "/alerts"],
       ["event-types", "/event-types"],
       ["event-type", "/event-types/invoice.paid"],
+      ["api-reference", "/api-reference"],
       ["tenants", "/tenants"],
       ["keys", "/keys"],
       ["users", "/users"],
@@ -315,6 +331,16 @@ async function main() {
       pages.push(["webhook-failing", new URL(failingUrl).pathname]);
       pages.push(["delivery-500", new URL(page.url()).pathname]);
     }
+    // The API reference, rendered from /api/v1/openapi.json: an operation
+    // with its parameters, body fields and error codes.
+    await page.goto(`${base}/api-reference`);
+    const create = page.locator("article#webhooks_create");
+    expect(await create.locator(".api-path:has-text('/api/v1/webhooks')").count() === 1,
+      "the API reference lists POST /api/v1/webhooks");
+    expect(await create.locator("td:has-text('X-Tenant-ID')").count() === 1,
+      "its X-Tenant-ID header is listed");
+    expect(await create.locator(".api-codes code:has-text('duplicate_url')").count() === 1,
+      "its error codes are listed");
     await layoutPass(page, pages);
 
     // Paused: a compact banner on a phone too, with its resume button.

@@ -36,6 +36,10 @@ impl MessageBody for DumpBody {
 }
 
 /// `GET /api/v1/backup`.
+#[utoipa::path(get, path = "/api/v1/backup", tag = "backup",
+    summary = "Download a consistent dump of the whole store",
+    responses((status = 200, description = "The dump (`herald restore` reads it), streamed.",
+        content_type = "application/octet-stream", body = Vec<u8>)))]
 pub async fn get(api: ApiCaller) -> ApiResult {
     let stream = api.call(|h, c| h.start_backup(c)).await?;
     Ok(HttpResponse::Ok()

@@ -76,6 +76,13 @@ fn accepted(outcome: &IngestOutcome, batch: bool) -> HttpResponse {
 }
 
 /// `POST /api/v1/events` → 202 `{id, deliveries}`, once durable.
+#[utoipa::path(post, path = "/api/v1/events", tag = "events",
+    summary = "Ingest an event: answered once it and its deliveries are durable",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "A repeat with the same key within the idempotency window answers the first result.")),
+    request_body = crate::http::openapi::NewEvent,
+    responses((status = 202, description = "Accepted, with the deliveries fan-out made.", body = AcceptedView,
+        headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same Idempotency-Key.")))))]
 pub async fn create(api: ApiCaller, req: HttpRequest, body: web::Payload) -> ApiResult {
     let key = idempotency_key(&req)?;
     let limit = api.herald.settings().max_event_size + ENVELOPE_SLACK;
@@ -86,6 +93,13 @@ pub async fn create(api: ApiCaller, req: HttpRequest, body: web::Payload) -> Api
 }
 
 /// `POST /api/v1/events/batch` `{events: [...]}` → 202 `{events: [{id, deliveries}]}`.
+#[utoipa::path(post, path = "/api/v1/events/batch", tag = "events",
+    summary = "Ingest up to 1,000 events in one durable write",
+    params(("Idempotency-Key" = Option<String>, Header,
+        description = "A repeat with the same key within the idempotency window answers the first result.")),
+    request_body = crate::http::openapi::NewEventBatch,
+    responses((status = 202, description = "Accepted, one answer per event.", body = crate::http::openapi::BatchAcceptedView,
+        headers(("Idempotent-Replayed" = String, description = "`true` when this answers an earlier request with the same Idempotency-Key.")))))]
 ///
 /// The body is split into one raw slice per event and each event parsed,
 /// validated and canonicalised in turn, all on the blocking pool: the
@@ -208,6 +222,10 @@ fn batch_shape() -> ApiError {
 }
 
 /// `GET /api/v1/events/{id}`.
+#[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events",
+    summary = "Read an event: its envelope and deliveries",
+    params(("id" = String, Path, description = "The event's public id.")),
+    responses((status = 200, description = "The event.", body = EventView)))]
 pub async fn get(api: ApiCaller, id: web::Path<String>) -> ApiResult {
     let (event, deliveries) = api.call(move |h, c| h.get_event(c, &id)).await?;
     Ok(HttpResponse::Ok().json(EventView::new(&event, &deliveries)))

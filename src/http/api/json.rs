@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::apikey::{ApiKey, KeyScope};
 use crate::domain::delivery::{Attempt, Delivery};
@@ -18,7 +19,7 @@ use crate::domain::user::{Role, User};
 use crate::service::{KeyInfo, Page, UserInfo};
 
 /// A tenant.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TenantView {
     /// Its id.
     pub id: String,
@@ -49,7 +50,7 @@ impl TenantView {
 }
 
 /// An API key; `key` only in the answer that created it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
     /// `key_…`.
     pub id: String,
@@ -103,7 +104,7 @@ impl KeyView {
 }
 
 /// An admin panel user (never its password hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     /// The login name.
     pub username: String,
@@ -149,7 +150,7 @@ impl UserView {
 }
 
 /// An endpoint; `secret` only on create and rotate.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointView {
     /// `ep_…`.
     pub id: String,
@@ -230,7 +231,7 @@ impl EndpointView {
 }
 
 /// A page of a list: `{"data": [...], "next_cursor": "…" | null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageView<V> {
     /// The items.
     pub data: Vec<V>,
@@ -249,7 +250,7 @@ impl<V> PageView<V> {
 }
 
 /// A delivery, as in the log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryView {
     /// `dlv_…`.
     pub id: String,
@@ -298,7 +299,7 @@ impl DeliveryView {
 }
 
 /// A delivery as the ingest answer lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FanoutView {
     /// `dlv_…`.
     pub id: String,
@@ -307,7 +308,7 @@ pub struct FanoutView {
 }
 
 /// The ingest answer for one event: `{id, deliveries}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AcceptedView {
     /// The event's public id.
     pub id: String,
@@ -333,7 +334,7 @@ impl AcceptedView {
 }
 
 /// An event with its envelope and deliveries.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
     /// The public id.
     pub id: String,
@@ -348,6 +349,7 @@ pub struct EventView {
     /// The channels it was sent on.
     pub channels: Vec<String>,
     /// The exact envelope every endpoint receives.
+    #[schema(value_type = crate::http::openapi::Envelope)]
     pub payload: Box<serde_json::value::RawValue>,
     /// Its deliveries.
     pub deliveries: Vec<DeliveryView>,
@@ -374,7 +376,7 @@ impl EventView {
 }
 
 /// One attempt, for the retry history.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptView {
     /// `att_…`.
     pub id: String,
@@ -428,18 +430,60 @@ impl AttemptView {
     }
 }
 
-/// A delivery with its attempts.
-#[derive(Debug, Serialize)]
+/// A delivery with its attempts: a [`DeliveryView`]'s fields, except
+/// that `attempts` is the list (its length is the count). (Flattening a
+/// `DeliveryView` here wrote the key `attempts` twice.)
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryDetailView {
-    /// The delivery.
-    #[serde(flatten)]
-    pub delivery: DeliveryView,
+    /// `dlv_…`.
+    pub id: String,
+    /// The event's public id.
+    pub event_id: String,
+    /// The event type.
+    pub event: String,
+    /// The endpoint (`ep_…`).
+    pub webhook_id: String,
+    /// `pending`, `succeeded` or `failed`.
+    pub status: &'static str,
+    /// Whether it waits for its endpoint or tenant to be re-enabled.
+    pub held: bool,
+    /// RFC 3339, while pending.
+    pub next_attempt_at: Option<String>,
+    /// The last HTTP status received.
+    pub last_status: Option<u16>,
+    /// The last error kind.
+    pub last_error: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
     /// Every attempt, oldest first.
     pub attempts: Vec<AttemptView>,
 }
 
+impl DeliveryDetailView {
+    /// The view of `d` with its attempts.
+    pub fn new(d: &Delivery, attempts: &[Attempt]) -> Self {
+        let v = DeliveryView::new(d);
+        Self {
+            id: v.id,
+            event_id: v.event_id,
+            event: v.event,
+            webhook_id: v.webhook_id,
+            status: v.status,
+            held: v.held,
+            next_attempt_at: v.next_attempt_at,
+            last_status: v.last_status,
+            last_error: v.last_error,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            attempts: attempts.iter().map(AttemptView::new).collect(),
+        }
+    }
+}
+
 /// An endpoint's health.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct HealthView {
     /// Failed attempts since the last success.
     pub consecutive_failures: u32,
@@ -464,7 +508,7 @@ impl HealthView {
 }
 
 /// One endpoint's figures in the seed's shape, plus counts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EndpointMetricsView {
     /// `ep_…`.
     pub webhook_id: String,
@@ -501,7 +545,7 @@ impl EndpointMetricsView {
 }
 
 /// `GET /api/v1/metrics`: the seed's shape, plus the window and percentiles.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MetricsView {
     /// The window, as asked (`24h`).
     pub window: String,
@@ -532,12 +576,16 @@ pub struct MetricsView {
     pub attempt_failure_rate: f64,
     /// What is wrong now (not windowed): failing endpoints, deliveries
     /// retrying, alerts firing.
+    #[schema(value_type = crate::http::openapi::NowView)]
     pub now: serde_json::Value,
     /// Response-time percentiles, ms (histogram bucket upper bounds).
+    #[schema(value_type = crate::http::openapi::LatencyView)]
     pub latency_ms: serde_json::Value,
     /// Failed attempts by kind.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub failures_by_kind: serde_json::Map<String, serde_json::Value>,
     /// Per endpoint URL (deleted endpoints appear as `deleted:ep_…`).
+    #[schema(value_type = std::collections::BTreeMap<String, EndpointMetricsView>)]
     pub endpoints: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -603,7 +651,7 @@ impl MetricsView {
 }
 
 /// `POST /api/v1/admin/pause|resume`: whether deliveries are paused now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PausedView {
     /// Whether deliveries and alerts are paused.
     pub paused: bool,
@@ -611,7 +659,7 @@ pub struct PausedView {
 
 /// `POST /api/v1/users/{name}/reset-password`: the new password, shown
 /// once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PasswordResetView {
     /// The user.
     pub username: String,
@@ -622,7 +670,7 @@ pub struct PasswordResetView {
 /// An event type: the seed's `name`, `category`, `description`, and
 /// whether it is `custom`, `archived`, its `schema` and times (null for
 /// built-in types).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventTypeView {
     /// `payment.completed`.
     pub name: String,
@@ -635,6 +683,7 @@ pub struct EventTypeView {
     /// Not offered for new subscriptions in the panel; still accepted.
     pub archived: bool,
     /// The JSON Schema its events' `data` must match, or null.
+    #[schema(value_type = Option<Object>)]
     pub schema: Option<serde_json::Value>,
     /// RFC 3339, or null for built-in types.
     pub created_at: Option<String>,

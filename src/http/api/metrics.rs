@@ -10,13 +10,21 @@ use crate::http::extract::{call, ApiCaller};
 use crate::service::{parse_window, Herald};
 
 /// `?window=24h`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WindowQuery {
+    /// The window: a duration from `1m` to `90d` (`1h`, `24h`, `7d`);
+    /// `24h` when left out.
+    #[param(example = "24h")]
     window: Option<String>,
 }
 
 /// `GET /api/v1/metrics?window=24h`: tenant-scoped; a platform key
 /// without `X-Tenant-ID` gets every tenant.
+#[utoipa::path(get, path = "/api/v1/metrics", tag = "metrics",
+    summary = "Delivery figures over a window (the seed's shape)",
+    params(WindowQuery),
+    responses((status = 200, description = "The figures.", body = MetricsView)))]
 pub async fn get(api: ApiCaller, q: web::Query<WindowQuery>) -> ApiResult {
     let window = q.window.clone().unwrap_or_else(|| "24h".into());
     let ms = parse_window(&window)?;
@@ -27,6 +35,10 @@ pub async fn get(api: ApiCaller, q: web::Query<WindowQuery>) -> ApiResult {
 }
 
 /// `GET /metrics` on the API listener: needs the platform key.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    summary = "Prometheus metrics (platform key; open on --metrics-listen)",
+    responses((status = 200, description = "The Prometheus text exposition.",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String)))]
 pub async fn prometheus(api: ApiCaller) -> ApiResult {
     let text = api
         .call(|h, c| {

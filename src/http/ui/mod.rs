@@ -35,6 +35,7 @@ pub mod view;
 
 mod account;
 mod alerts;
+mod api_reference;
 mod backups;
 mod charts;
 mod dashboard;
@@ -99,6 +100,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(tenants::create)),
     )
     .service(resource("/backups").route(web::get().to(backups::show)))
+    .service(resource("/api-reference").route(web::get().to(api_reference::show)))
     .service(
         resource("/event-types")
             .route(web::get().to(event_types::list))
