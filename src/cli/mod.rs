@@ -103,6 +103,10 @@ pub struct Target {
     /// Data directory to open directly (the server must be stopped).
     #[arg(long, env = "HERALD_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR, value_name = "DIR")]
     pub data_dir: PathBuf,
+    /// Or the store to open directly: `sled:DIR` or `postgres://…` (a
+    /// PostgreSQL store may be in use by a server meanwhile).
+    #[arg(long, env = "HERALD_STORE", value_name = "LOCATION")]
+    pub store: Option<String>,
     /// Act through a running server's API instead, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "HERALD_SERVER", value_name = "URL")]
     pub server: Option<String>,

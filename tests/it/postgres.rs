@@ -182,6 +182,15 @@ fn a_sled_dump_restored_into_postgres_serves_the_same() {
         texts(&o)
     );
 
+    // The operator CLI works on it directly too.
+    let o = std::process::Command::new(bin())
+        .args(["tenants", "list", "--json", "--store", &url])
+        .env_remove("HERALD_SERVER")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", texts(&o));
+    assert!(texts(&o).0.contains("acme"), "{:?}", texts(&o));
+
     let pg = Server::start_postgres_at(&url, &["--paused"]);
     assert_eq!(read(&pg), before, "the same endpoints, events and history");
     // And an online backup of the PostgreSQL store (through the API: one
