@@ -42,6 +42,15 @@ if [ "$(id -u)" = 0 ]; then
   chown postgres "$base"
   chmod 755 "$base"
   as=(runuser -u postgres --)
+  # A checkout the postgres user cannot reach (under /root, say): the
+  # cluster goes to a temporary directory instead.
+  if ! "${as[@]}" test -w "$base"; then
+    rmdir "$base"
+    base="$(mktemp -d /tmp/herald-pg.XXXXXX)"
+    data="$base/data"
+    chown postgres "$base"
+    chmod 755 "$base"
+  fi
 fi
 
 # A free loopback port: ask the kernel for one.
