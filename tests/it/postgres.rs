@@ -61,7 +61,12 @@ fn ingest_delivery_retries_and_tenant_isolation_on_postgres() {
     assert_eq!(got.len(), 2, "one failure, one retry");
     assert_eq!(got[0].body, got[1].body, "the retry sends the same bytes");
     let d = delivery_when(&s, &id, |d| d["status"] == "succeeded");
-    assert_eq!(d["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        d["attempts"].as_array().unwrap().len(),
+        2,
+        "{d}\nlog:\n{}",
+        s.stderr.lock().unwrap()
+    );
     // The event reads back, and the log lists the delivery.
     let event_id = ev["id"].as_str().unwrap();
     let e = s.call("GET", &format!("/api/v1/events/{event_id}"), T, None);
