@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod event;
 pub mod event_type;
 pub mod health;
+pub mod idempotent;
 pub mod ids;
 pub mod lastuse;
 pub mod limits;

@@ -129,6 +129,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::UnknownEventType(_)
             | ServiceError::SchemaMismatch { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ServiceError::TenantExists(_)
+            | ServiceError::Conflict { .. }
             | ServiceError::LastOperator(_)
             | ServiceError::DuplicateUid(_)
             | ServiceError::EventTypeExists { .. }

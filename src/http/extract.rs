@@ -49,7 +49,12 @@ pub fn budget_of(req: &HttpRequest) -> service::Budget {
     let ingest = req.method() == actix_web::http::Method::POST
         && matches!(
             req.match_pattern().as_deref(),
-            Some("/api/v1/events" | "/api/v1/events/batch")
+            Some(
+                "/api/v1/events"
+                    | "/api/v1/events/batch"
+                    | "/api/v1/app/{app_id}/msg"
+                    | "/api/v1/app/{app_id}/msg/"
+            )
         );
     if ingest {
         service::Budget::Ingest

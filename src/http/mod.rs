@@ -21,6 +21,7 @@ mod health;
 pub mod ingest;
 pub mod openapi;
 pub mod security;
+pub mod svix;
 pub mod tls;
 pub mod ui;
 
@@ -303,6 +304,8 @@ pub fn table() -> Vec<Route> {
 /// the admin panel.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(query_error));
+    // The Svix-compatible API: its own prefixes, Svix's shapes.
+    cfg.configure(svix::routes);
     let mut by_path: Vec<(&'static str, Vec<actix_web::Route>)> = Vec::new();
     for r in table() {
         let route = (r.handler)().method(r.method);

@@ -235,6 +235,46 @@ impl Herald {
         Ok(n)
     }
 
+    /// Re-queues every failed delivery of an endpoint created at or after
+    /// `since` and, with `until`, before it (Svix's "recover"). Idempotent,
+    /// as [`Herald::replay`].
+    pub fn replay_between(
+        &self,
+        caller: &Caller,
+        endpoint: &str,
+        since: Timestamp,
+        until: Option<Timestamp>,
+    ) -> Result<usize> {
+        let scope = self.tenant_scope(caller)?;
+        let ep = self.endpoint_of(&scope.tenant_id, endpoint)?;
+        self.ready_endpoint(&ep)?;
+        if until.is_some_and(|u| u <= since) {
+            return Err(ServiceError::invalid("until", "must be later than since"));
+        }
+        let now = self.clock.now();
+        let mut after = Some(DeliveryId::from_u128(
+            first_ulid_at(since.max(Timestamp::from_millis(1))) - 1,
+        ));
+        let mut due = Vec::new();
+        'scan: loop {
+            let page = self.store.endpoint_deliveries(ep.id, after, 1000)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for d in &page {
+                if until.is_some_and(|u| d.created_at >= u) {
+                    break 'scan;
+                }
+                if d.state == DeliveryState::Failed && d.created_at >= since {
+                    due.push(self.requeue(d, now)?);
+                }
+            }
+        }
+        let n = due.len();
+        self.dispatch.dispatch(due);
+        log::info!("endpoint {}: {n} failed deliveries recovered", ep.id);
+        Ok(n)
+    }
+
     /// "Retry now": every retrying delivery of an endpoint is made due at
     /// once, and with `failed_since` every failed one created since then
     /// too (as [`Herald::replay`]). Idempotent: a second call finds them

@@ -38,6 +38,16 @@ pub enum ServiceError {
     /// The tenant already has an endpoint with this `uid`.
     #[error("this tenant already has an endpoint with uid {0:?}")]
     DuplicateUid(String),
+    /// The request collides with what exists or is under way (a
+    /// duplicate event id, a repeated idempotent request still running);
+    /// `code` says which.
+    #[error("{message}")]
+    Conflict {
+        /// The stable code.
+        code: &'static str,
+        /// What collided.
+        message: String,
+    },
     /// A tenant with this id exists.
     #[error("tenant {0:?} already exists")]
     TenantExists(String),
@@ -199,6 +209,7 @@ impl ServiceError {
             ServiceError::DuplicateUrl(_) => "duplicate_url",
             ServiceError::DuplicateUid(_) => "duplicate_uid",
             ServiceError::TenantExists(_) => "tenant_exists",
+            ServiceError::Conflict { code, .. } => code,
             ServiceError::LastOperator(_) => "last_operator",
             ServiceError::BadQuery { .. } => "invalid_query",
             ServiceError::UnknownEventType(_) => "unknown_event_type",

@@ -17,6 +17,7 @@ mod endpoints;
 mod error;
 mod event_types;
 mod events;
+mod idempotency;
 mod keys;
 mod memory;
 mod metrics;
@@ -25,6 +26,8 @@ mod pause;
 mod ratelimit;
 mod retention;
 mod sessions;
+pub mod svix;
+pub mod svix_event_types;
 mod tenants;
 mod users;
 
@@ -45,7 +48,8 @@ pub use disk::{
 pub use endpoints::{EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
 pub use event_types::{EventTypeInfo, EventTypePatch, EventTypes, NewEventType};
-pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, MAX_BATCH};
+pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, RawEvent, MAX_BATCH};
+pub use idempotency::{Claimed, Idempotent};
 pub use keys::{CreatedKey, KeyInfo, NewKey};
 pub use memory::{MemoryReservation, COST_PER_BODY_BYTE};
 pub use metrics::{

@@ -67,6 +67,9 @@ impl Herald {
         total.rows += self
             .store
             .purge_rows(&tenants, cutoff, idempotency_cutoff)?;
+        // Remembered answers of the Svix-compatible API's idempotent
+        // requests, past their day.
+        total.rows += self.store.purge_answers(now)?;
         Ok(total)
     }
 }

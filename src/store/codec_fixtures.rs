@@ -14,6 +14,7 @@ use crate::domain::endpoint::{Endpoint, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
+use crate::domain::idempotent::{Remembered, SavedAnswer};
 use crate::domain::ids::{AttemptId, DeliveryId, EndpointId, KeyId};
 use crate::domain::lastuse::LastUse;
 use crate::domain::session::Session;
@@ -233,6 +234,17 @@ fn endpoint() -> Endpoint {
     }
 }
 
+fn answers() -> Vec<Remembered> {
+    vec![
+        Remembered::Done(SavedAnswer {
+            status: 201,
+            body: br#"{"id":"app_1"}"#.to_vec(),
+            at: t(30),
+        }),
+        Remembered::Running { since: t(31) },
+    ]
+}
+
 fn event_type() -> CustomEventType {
     CustomEventType {
         name: "invoice.paid".into(),
@@ -268,6 +280,8 @@ fn all() -> Vec<(String, Vec<u8>)> {
         one("transition", &transition()),
         one("endpoint", &endpoint()),
         one("last_use", &last_use()),
+        one("answer_done", &answers()[0]),
+        one("answer_running", &answers()[1]),
         one("event_type", &event_type()),
     ]
 }
@@ -366,6 +380,12 @@ fn every_record_type_decodes_from_its_committed_fixture() {
 
     let lu: LastUse = fixture("last_use");
     assert_eq!(lu, last_use());
+
+    let done: Remembered = fixture("answer_done");
+    assert_eq!(done, answers()[0]);
+    assert_eq!(done.at(), t(30));
+    let running: Remembered = fixture("answer_running");
+    assert_eq!(running, answers()[1]);
 
     let ep: Endpoint = fixture("endpoint");
     assert_eq!(ep, endpoint());

@@ -52,6 +52,9 @@ macro_rules! suite {
                 export_then_import_finds_everything,
                 export_leaves_out_what_came_after_its_event_scan,
                 the_event_purge_waits_for_an_export,
+                answers_are_claimed_once_remembered_and_purged,
+                a_deleted_tenant_is_gone,
+                event_scans_keep_to_the_tenant_range_and_budget,
             );
         }
     };
@@ -1702,4 +1705,139 @@ pub fn the_event_purge_waits_for_an_export(new: Factory) {
     assert!(purged.events >= 1);
     assert!(s.event(ne.event.key).unwrap().is_none(), "purged after it");
     assert!(s.event(events[2].event.key).unwrap().is_some());
+}
+
+/// An idempotent request's scope is claimed by one request at a time; its
+/// answer is then repeated until it expires, a forgotten claim runs again,
+/// and the purge removes what expired.
+pub fn answers_are_claimed_once_remembered_and_purged(new: Factory) {
+    use crate::domain::idempotent::{Claim, SavedAnswer, KEEP_MS, RUNNING_STALE_MS};
+    let s = new();
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    assert_eq!(s.claim_answer(&a, t0()).unwrap(), Claim::Run);
+    assert_eq!(s.claim_answer(&a, t0()).unwrap(), Claim::Wait);
+    // Another scope is not held up.
+    assert_eq!(s.claim_answer(&b, t0()).unwrap(), Claim::Run);
+    let answer = SavedAnswer {
+        status: 201,
+        body: br#"{"id":"x"}"#.to_vec(),
+        at: t0(),
+    };
+    s.save_answer(&a, &answer).unwrap();
+    assert_eq!(
+        s.claim_answer(&a, t0().plus_millis(1)).unwrap(),
+        Claim::Answer(answer.clone())
+    );
+    s.forget_answer(&b).unwrap();
+    assert_eq!(s.claim_answer(&b, t0()).unwrap(), Claim::Run);
+    // A running mark whose request died is taken over once stale.
+    assert_eq!(
+        s.claim_answer(&b, t0().plus_millis(RUNNING_STALE_MS))
+            .unwrap(),
+        Claim::Run
+    );
+    // Concurrent claims of one scope: exactly one runs.
+    let c = [3u8; 32];
+    let runs: usize = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| sc.spawn(|| s.claim_answer(&c, t0()).unwrap() == Claim::Run))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap() as usize).sum()
+    });
+    assert_eq!(runs, 1);
+    // Nothing is young enough to go yet; a day later everything goes.
+    assert_eq!(s.purge_answers(t0().plus_millis(1)).unwrap(), 0);
+    assert_eq!(
+        s.purge_answers(t0().plus_millis(KEEP_MS + RUNNING_STALE_MS))
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        s.claim_answer(&a, t0().plus_millis(KEEP_MS)).unwrap(),
+        Claim::Run
+    );
+}
+
+/// Deleting a tenant removes its record (and only its); a second delete
+/// finds nothing.
+pub fn a_deleted_tenant_is_gone(new: Factory) {
+    let s = new();
+    for id in ["acme", "globex"] {
+        let t = Tenant {
+            id: id.into(),
+            name: id.into(),
+            suspended: false,
+            created_at: t0(),
+            updated_at: t0(),
+            metadata: Default::default(),
+        };
+        assert!(s.insert_tenant(&t).unwrap());
+    }
+    assert!(s.tenant("acme").unwrap().is_some());
+    assert!(s.delete_tenant("acme").unwrap());
+    assert!(s.tenant("acme").unwrap().is_none());
+    assert!(!s.delete_tenant("acme").unwrap());
+    let left: Vec<String> = s
+        .list_tenants(None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(left, ["globex"]);
+}
+
+/// An event scan yields the tenant's events in the key range, newest or
+/// oldest first, that the filter keeps; it stops at the limit, and at the
+/// budget of events looked at, saying where.
+pub fn event_scans_keep_to_the_tenant_range_and_budget(new: Factory) {
+    let s = new();
+    let mut acme = Vec::new();
+    for i in 0..6 {
+        let at = t0().plus_millis(i * 1000);
+        let e = new_event("acme", at, None, &[]);
+        acme.push(e.event.key);
+        let other = new_event("globex", at.plus_millis(1), None, &[]);
+        commit(s.as_ref(), vec![e, other]);
+    }
+    let all = (0, u128::MAX);
+    let keys = |scan: &EventScan| scan.events.iter().map(|e| e.key).collect::<Vec<_>>();
+    let newest = s
+        .scan_events("acme", all, false, 10, 100, &mut |_| true)
+        .unwrap();
+    assert_eq!(
+        keys(&newest),
+        acme.iter().rev().copied().collect::<Vec<_>>()
+    );
+    assert_eq!(newest.stopped_at, None);
+    let oldest = s
+        .scan_events("acme", all, true, 2, 100, &mut |_| true)
+        .unwrap();
+    assert_eq!(keys(&oldest), acme[..2]);
+    // Strictly inside the range.
+    let inside = s
+        .scan_events("acme", (acme[1], acme[4]), true, 10, 100, &mut |_| true)
+        .unwrap();
+    assert_eq!(keys(&inside), acme[2..4]);
+    // The filter sees every event of the tenant in range.
+    let odd = s
+        .scan_events("acme", all, true, 10, 100, &mut |e| {
+            e.key == acme[1] || e.key == acme[3]
+        })
+        .unwrap();
+    assert_eq!(keys(&odd), [acme[1], acme[3]]);
+    // A budget of 3 looks at acme 0, globex 0, acme 1 and stops before globex 1.
+    let short = s
+        .scan_events("acme", all, true, 10, 3, &mut |_| true)
+        .unwrap();
+    assert_eq!(keys(&short), acme[..2]);
+    let stop = short.stopped_at.expect("stopped for the budget");
+    let rest = s
+        .scan_events("acme", (stop - 1, u128::MAX), true, 10, 100, &mut |_| true)
+        .unwrap();
+    assert_eq!(keys(&rest), acme[2..]);
+    assert!(s
+        .scan_events("globex", (0, 1), true, 10, 100, &mut |_| true)
+        .unwrap()
+        .events
+        .is_empty());
 }

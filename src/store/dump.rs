@@ -23,6 +23,11 @@
 //! that disagrees with its records. Admin panel sessions are left out too:
 //! they are short-lived logins, and a restored copy should make everyone
 //! log in again rather than honour old cookies.
+//! So are the remembered answers of idempotent requests (the
+//! Svix-compatible API's `idempotency-key`): they live a day, and a
+//! restored copy is the state as of the dump, so a client retrying a
+//! request against it must have the request run again, not be told an
+//! answer about records the restore may not hold.
 //!
 //! Reading is two steps: [`verify_checksum`] over the raw bytes (magic,
 //! version, end marker, SHA-256: a flipped byte or a cut-off file is found

@@ -16,6 +16,8 @@
 //!   log: [`DeliveryStore`];
 //! - endpoint health, statistics rows, the retention purge, group-commit
 //!   figures: [`StatsStore`].
+//! - the remembered answers of idempotent requests (the Svix-compatible
+//!   API's `idempotency-key`): [`AnswerStore`], left out of dumps.
 //!
 //! The pipeline's writes (events, delivery changes, attempts, purges) are
 //! [`ops::WriteOp`]s applied by the group committer (`committer`), generic
@@ -51,6 +53,7 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
+use crate::domain::idempotent::{Claim, SavedAnswer};
 use crate::domain::ids::{DeliveryId, EndpointId, KeyId};
 use crate::domain::session::Session;
 use crate::domain::stats::{Grain, Stats};
@@ -300,6 +303,10 @@ pub trait TenantStore {
     fn tenant(&self, id: &str) -> Result<Option<Tenant>>;
     /// Tenants in id order, strictly after `after`.
     fn list_tenants(&self, after: Option<&str>, limit: usize) -> Result<Vec<Tenant>>;
+    /// Removes a tenant's record; `false` if there was none. (Its
+    /// endpoints are the caller's to delete first; its events and
+    /// deliveries age out with the retention purge.)
+    fn delete_tenant(&self, id: &str) -> Result<bool>;
 }
 
 /// API keys, findable by id and by the hash of their text.
@@ -617,6 +624,50 @@ pub trait EventStore {
     fn event(&self, key: u128) -> Result<Option<Event>>;
     /// One event by its public id within a tenant.
     fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>>;
+    /// Events of `tenant` whose key is strictly between `range.0` and
+    /// `range.1`, newest first (oldest first when `ascending`), that `keep`
+    /// accepts: at most `limit`, looking at no more than `budget` events
+    /// of any tenant, so one page costs a bounded read whatever the store
+    /// holds.
+    fn scan_events(
+        &self,
+        tenant: &str,
+        range: (u128, u128),
+        ascending: bool,
+        limit: usize,
+        budget: usize,
+        keep: &mut dyn FnMut(&Event) -> bool,
+    ) -> Result<EventScan>;
+}
+
+/// What [`EventStore::scan_events`] found.
+#[derive(Debug, Clone, Default)]
+pub struct EventScan {
+    /// The events, in scan order.
+    pub events: Vec<Event>,
+    /// Where the scan stopped when it ran out of budget (the key of the
+    /// last event looked at): the next scan resumes past it. `None` when
+    /// the scan ended for `limit` or the end of the range.
+    pub stopped_at: Option<u128>,
+}
+
+/// Answers remembered for idempotent requests of the Svix-compatible API
+/// (`domain::idempotent`), keyed by their scope hash. Every call is
+/// durable when it returns, except marks of a running request (a crash
+/// loses them, and a repeat then runs afresh, as it must).
+pub trait AnswerStore {
+    /// Claims `scope` at `now`, atomically: what
+    /// [`crate::domain::idempotent::claim`] says of the stored record; on
+    /// [`Claim::Run`] the record becomes `Running { since: now }`, so a
+    /// concurrent claim finds [`Claim::Wait`].
+    fn claim_answer(&self, scope: &[u8; 32], now: Timestamp) -> Result<Claim>;
+    /// Remembers the answer of a claimed scope.
+    fn save_answer(&self, scope: &[u8; 32], answer: &SavedAnswer) -> Result<()>;
+    /// Forgets a claimed scope (its answer is not remembered), so a repeat
+    /// runs again.
+    fn forget_answer(&self, scope: &[u8; 32]) -> Result<()>;
+    /// Removes every record expired at `now`; answers how many went.
+    fn purge_answers(&self, now: Timestamp) -> Result<usize>;
 }
 
 /// Deliveries, attempts, the due-time and held indexes, the log.
@@ -743,6 +794,7 @@ pub trait Store:
     + DeliveryStore
     + StatsStore
     + AlertStore
+    + AnswerStore
     + EventTypeStore
     + Send
     + Sync

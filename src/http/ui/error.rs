@@ -125,6 +125,7 @@ impl UiError {
             }
             ServiceError::TenantExists(_)
             | ServiceError::DuplicateUid(_)
+            | ServiceError::Conflict { .. }
             | ServiceError::EventTypeExists { .. } => (StatusCode::CONFLICT, "Already exists"),
             ServiceError::BuiltInEventType(_) => (StatusCode::CONFLICT, "Built in"),
             ServiceError::LastOperator(_) => (StatusCode::CONFLICT, "Keep an operator"),

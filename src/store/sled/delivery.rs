@@ -18,8 +18,8 @@ use crate::domain::time::Timestamp;
 use crate::store::codec::Versioned;
 use crate::store::ops::{output, WriteOp};
 use crate::store::{
-    CommitOutcome, Committed, Conflict, DeliveryStore, Due, EventStore, Idempotency, NewEvent,
-    Purged, Result, RowKey, StatsRow, StatsStore, StoreError, StoreStats, Ticket,
+    CommitOutcome, Committed, Conflict, DeliveryStore, Due, EventScan, EventStore, Idempotency,
+    NewEvent, Purged, Result, RowKey, StatsRow, StatsStore, StoreError, StoreStats, Ticket,
 };
 
 /// The due-index key of a delivery in this state, if it belongs there.
@@ -382,6 +382,46 @@ impl EventStore for SledStore {
             Some(k) => self.event(read_u128(&k, "event id index")?),
             None => Ok(None),
         }
+    }
+
+    fn scan_events(
+        &self,
+        tenant: &str,
+        range: (u128, u128),
+        ascending: bool,
+        limit: usize,
+        budget: usize,
+        keep: &mut dyn FnMut(&Event) -> bool,
+    ) -> Result<EventScan> {
+        let mut out = EventScan::default();
+        if range.0 >= range.1 || limit == 0 {
+            return Ok(out);
+        }
+        let lo = Bound::Excluded(keys::event(range.0));
+        let hi = Bound::Excluded(keys::event(range.1));
+        let db = self.db()?;
+        let iter = db.range::<Vec<u8>, _>((lo, hi));
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if ascending {
+            Box::new(iter)
+        } else {
+            Box::new(iter.rev())
+        };
+        for (looked, item) in iter.enumerate() {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            let key = read_u128(&k[keys::EVENT.len()..], "event key")?;
+            if looked >= budget {
+                out.stopped_at = Some(key);
+                break;
+            }
+            let e = Event::decode(&v)?;
+            if e.tenant_id == tenant && keep(&e) {
+                out.events.push(e);
+                if out.events.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -40,6 +40,8 @@ pub const STATS_HOUR: &[u8] = b"sh/";
 pub const STATS_DAY: &[u8] = b"sd/";
 pub const ALERT: &[u8] = b"al/";
 pub const ALERT_HISTORY: &[u8] = b"ah/";
+/// Remembered answers of idempotent requests (`ir/` ‖ scope hash).
+pub const ANSWER: &[u8] = b"ir/";
 /// Custom event types (`ty/` ‖ name).
 pub const EVENT_TYPE: &[u8] = b"ty/";
 
@@ -110,6 +112,10 @@ pub fn endpoint_url(tenant: &str, url: &str) -> Vec<u8> {
 
 pub fn endpoint_uid(tenant: &str, uid: &str) -> Vec<u8> {
     cat(&[ENDPOINT_UID, &tenant_part(tenant), uid.as_bytes()])
+}
+
+pub fn answer(scope: &[u8; 32]) -> Vec<u8> {
+    cat(&[ANSWER, scope])
 }
 
 pub fn event(key: u128) -> Vec<u8> {
@@ -334,7 +340,8 @@ mod tests {
 
     #[test]
     fn table_prefixes_are_disjoint() {
-        let all: [&[u8]; 28] = [
+        let all: [&[u8]; 29] = [
+            ANSWER,
             EVENT_TYPE,
             KEY_USE,
             USER_LOGIN,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+mod answers;
 mod cache;
 mod cycle;
 mod delivery;
@@ -254,6 +255,16 @@ impl TenantStore for SledStore {
 
     fn list_tenants(&self, after: Option<&str>, limit: usize) -> Result<Vec<Tenant>> {
         self.scan_records(keys::TENANT, after.map(str::as_bytes), limit)
+    }
+
+    fn delete_tenant(&self, id: &str) -> Result<bool> {
+        let old = self
+            .db()?
+            .remove(keys::tenant(id))
+            .map_err(|e| self.io(e))?;
+        self.cache.tenant_changed(id);
+        self.sync()?;
+        Ok(old.is_some())
     }
 }
 
