@@ -43,7 +43,7 @@ const CHANNEL: usize = 256;
 const IMPORT_BATCH: usize = 500;
 
 /// Every table Herald writes (the import's emptiness check and `check`).
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "tenants",
     "api_keys",
     "key_uses",
@@ -60,6 +60,7 @@ const TABLES: [&str; 17] = [
     "stats",
     "alerts",
     "alert_history",
+    "answers",
     "herald_meta",
 ];
 
@@ -318,6 +319,7 @@ fn refuse_non_empty(db: &mut Db) -> Result<()> {
             "health" => "SELECT 1 FROM health LIMIT 1",
             "stats" => "SELECT 1 FROM stats LIMIT 1",
             "alerts" => "SELECT 1 FROM alerts LIMIT 1",
+            "answers" => "SELECT 1 FROM answers LIMIT 1",
             _ => "SELECT 1 FROM alert_history LIMIT 1",
         };
         if db.query_opt(sql, &[])?.is_some() {
@@ -580,6 +582,11 @@ fn check_tables(db: &mut Db, report: &mut dyn FnMut(Problem)) -> Result<u64> {
         |r| -> format!("{}/{}", r.get::<_, i64>(0), hex(&r.get::<_, Vec<u8>>(1))),
         { decoded::<Transition>(&r.get::<_, Vec<u8>>(2)).map(drop) }
     );
+    // Remembered answers are not dumped (see `store::dump`): they only
+    // need to decode.
+    each!("answers", "SELECT scope, v FROM answers", |r| -> hex(&r.get::<_, Vec<u8>>(0)), {
+        decoded::<crate::domain::idempotent::Remembered>(&r.get::<_, Vec<u8>>(1)).map(drop)
+    });
     // References a restore could not make sense of.
     stream(
         db,

@@ -203,6 +203,11 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// The same, for the event scan's chunks.
+fn limit_of(n: usize) -> i64 {
+    limit(n)
+}
+
 impl PgStore {
     /// Connects to the database at `url` (`postgres://user@host/db`, or
     /// key=value pairs), works in schema `herald`, and brings the schema
@@ -352,6 +357,11 @@ impl TenantStore for PgStore {
         self.get_text("SELECT v FROM tenants WHERE id = $1", id)
     }
 
+    fn delete_tenant(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.run(move |db| Ok(db.execute("DELETE FROM tenants WHERE id = $1", &[&id])? == 1))
+    }
+
     fn list_tenants(&self, after: Option<&str>, n: usize) -> Result<Vec<Tenant>> {
         let after = after.map(str::to_string);
         self.run(move |db| {
@@ -359,6 +369,90 @@ impl TenantStore for PgStore {
                 "SELECT v FROM tenants WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
                 &[&after, &limit(n)],
             )?)
+        })
+    }
+}
+
+impl crate::store::AnswerStore for PgStore {
+    fn claim_answer(
+        &self,
+        scope: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<crate::domain::idempotent::Claim> {
+        use crate::domain::idempotent::{claim, Claim, Remembered};
+        let scope = scope.to_vec();
+        let mark = Remembered::Running { since: now }.encode();
+        self.run(move |db| loop {
+            let stored: Option<Vec<u8>> = db
+                .query_opt("SELECT v FROM answers WHERE scope = $1", &[&scope])?
+                .map(|r| r.get(0));
+            // An undecodable record is treated as absent: it is replaced.
+            let existing = stored.as_ref().and_then(|v| Remembered::decode(v).ok());
+            match claim(existing.as_ref(), now) {
+                Claim::Run => {
+                    // A compare-and-swap, as on sled: of two concurrent
+                    // claims exactly one changes the row.
+                    let n = match &stored {
+                        None => db.execute(
+                            "INSERT INTO answers (scope, v) VALUES ($1, $2) \
+                             ON CONFLICT (scope) DO NOTHING",
+                            &[&scope, &mark],
+                        )?,
+                        Some(old) => db.execute(
+                            "UPDATE answers SET v = $2 WHERE scope = $1 AND v = $3",
+                            &[&scope, &mark, old],
+                        )?,
+                    };
+                    if n == 1 {
+                        return Ok(Claim::Run);
+                    }
+                }
+                other => return Ok(other),
+            }
+        })
+    }
+
+    fn save_answer(
+        &self,
+        scope: &[u8; 32],
+        answer: &crate::domain::idempotent::SavedAnswer,
+    ) -> Result<()> {
+        let scope = scope.to_vec();
+        let v = crate::domain::idempotent::Remembered::Done(answer.clone()).encode();
+        self.run(move |db| {
+            db.execute(
+                "INSERT INTO answers (scope, v) VALUES ($1, $2) \
+                 ON CONFLICT (scope) DO UPDATE SET v = excluded.v",
+                &[&scope, &v],
+            )
+            .map(drop)
+        })
+    }
+
+    fn forget_answer(&self, scope: &[u8; 32]) -> Result<()> {
+        let scope = scope.to_vec();
+        self.run(move |db| {
+            db.execute("DELETE FROM answers WHERE scope = $1", &[&scope])
+                .map(drop)
+        })
+    }
+
+    fn purge_answers(&self, now: Timestamp) -> Result<usize> {
+        use crate::domain::idempotent::{expired, Remembered};
+        self.run(move |db| {
+            let mut n = 0;
+            for r in db.query("SELECT scope, v FROM answers", &[])? {
+                let (scope, v): (Vec<u8>, Vec<u8>) = (r.get(0), r.get(1));
+                let at = Remembered::decode(&v).ok().map(|r| r.at());
+                if at.is_none_or(|at| expired(at, now)) {
+                    // Only the row as read: one saved meanwhile stays.
+                    n += db.execute(
+                        "DELETE FROM answers WHERE scope = $1 AND v = $2",
+                        &[&scope, &v],
+                    )? as usize;
+                }
+            }
+            Ok(n)
         })
     }
 }
@@ -747,6 +841,72 @@ impl EventStore for PgStore {
 
     fn event(&self, key: u128) -> Result<Option<Event>> {
         self.get("SELECT v FROM events WHERE key = $1", b16(key))
+    }
+
+    fn scan_events(
+        &self,
+        tenant: &str,
+        range: (u128, u128),
+        ascending: bool,
+        limit: usize,
+        budget: usize,
+        keep: &mut dyn FnMut(&Event) -> bool,
+    ) -> Result<crate::store::EventScan> {
+        let mut out = crate::store::EventScan::default();
+        if range.0 >= range.1 || limit == 0 {
+            return Ok(out);
+        }
+        // As on sled, the budget counts events of every tenant; rows of
+        // other tenants come without their record. A chunk at a time, so
+        // a page that fills early reads little.
+        let (mut lo, mut hi) = (b16(range.0), b16(range.1));
+        let mut looked = 0usize;
+        loop {
+            let chunk = limit_of(budget.saturating_sub(looked).saturating_add(1).min(500));
+            let (t, a, b) = (tenant.to_string(), lo.clone(), hi.clone());
+            let rows = self.run(move |db| {
+                if ascending {
+                    db.query(
+                        "SELECT key, CASE WHEN tenant = $1 THEN v END FROM events \
+                         WHERE key > $2 AND key < $3 ORDER BY key LIMIT $4",
+                        &[&t, &a, &b, &chunk],
+                    )
+                } else {
+                    db.query(
+                        "SELECT key, CASE WHEN tenant = $1 THEN v END FROM events \
+                         WHERE key > $2 AND key < $3 ORDER BY key DESC LIMIT $4",
+                        &[&t, &a, &b, &chunk],
+                    )
+                }
+            })?;
+            let got = rows.len() as i64;
+            for r in rows {
+                let key_bytes: Vec<u8> = r.get(0);
+                let key = u128_of(&key_bytes, "event key")?;
+                if looked >= budget {
+                    out.stopped_at = Some(key);
+                    return Ok(out);
+                }
+                looked += 1;
+                if ascending {
+                    lo = key_bytes;
+                } else {
+                    hi = key_bytes;
+                }
+                if let Some(v) = r.get::<_, Option<Vec<u8>>>(1) {
+                    let e = Event::decode(&v)?;
+                    if keep(&e) {
+                        out.events.push(e);
+                        if out.events.len() >= limit {
+                            return Ok(out);
+                        }
+                    }
+                }
+            }
+            if got < chunk {
+                return Ok(out);
+            }
+        }
     }
 
     fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>> {

@@ -33,10 +33,11 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    name: "initial layout: every record kind, its indexes and uniqueness rules",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        name: "initial layout: every record kind, its indexes and uniqueness rules",
+        sql: r#"
 CREATE TABLE tenants (id text COLLATE "C" PRIMARY KEY, v bytea NOT NULL);
 CREATE TABLE api_keys (id bytea PRIMARY KEY, hash bytea NOT NULL,
     v bytea NOT NULL, CONSTRAINT api_keys_hash_key UNIQUE (hash));
@@ -75,10 +76,18 @@ CREATE TABLE alerts (rule smallint NOT NULL, endpoint bytea NOT NULL, v bytea NO
 CREATE TABLE alert_history (at bigint NOT NULL, seq bytea NOT NULL, v bytea NOT NULL,
     PRIMARY KEY (at, seq));
 "#,
-}];
+    },
+    Migration {
+        to: 2,
+        name: "remembered answers of idempotent requests (the Svix-compatible API)",
+        sql: r#"
+CREATE TABLE answers (scope bytea PRIMARY KEY, v bytea NOT NULL);
+"#,
+    },
+];
 
 /// The version a fully migrated schema has.
-pub const CURRENT: u32 = 1;
+pub const CURRENT: u32 = 2;
 
 /// The advisory lock key migrations take (any constant; "herald" in hex).
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
