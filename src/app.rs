@@ -109,6 +109,14 @@ pub enum AppError {
         /// Why.
         err: StoreError,
     },
+    /// The PostgreSQL store could not be opened.
+    #[error("cannot open the PostgreSQL store at {location}: {err}")]
+    OpenDatabase {
+        /// The database, its password blanked.
+        location: String,
+        /// Why.
+        err: StoreError,
+    },
     /// The store failed after it was opened.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -175,7 +183,10 @@ pub fn settings(cfg: &Config) -> Settings {
         ip_policy: cfg.ip_policy(),
         secret_overlap_ms: cfg.secret_overlap.as_millis() as i64,
         max_event_size: cfg.max_event_size,
-        data_dir: Some(cfg.data_dir.clone()),
+        // The disk guard watches sled's directory; a PostgreSQL server
+        // watches its own disk (and a write it refuses for want of room
+        // makes the store `Unavailable`, which the guard still handles).
+        data_dir: cfg.postgres_url.is_none().then(|| cfg.data_dir.clone()),
         retention: cfg.retention,
         rate_limits: cfg.rate_limits,
         ingest_memory: cfg.ingest_memory,
@@ -226,11 +237,23 @@ struct Parts {
 }
 
 fn open(cfg: &Config, clock: Arc<dyn Clock>) -> Result<Parts, AppError> {
-    let store = open_store(&cfg.store_location(), clock.clone()).map_err(|err| AppError::Open {
-        dir: cfg.data_dir.clone(),
-        err,
+    let location = cfg.store_location();
+    let store = open_store(&location, clock.clone()).map_err(|err| match &location {
+        Location::Postgres { .. } => AppError::OpenDatabase {
+            location: location.describe(),
+            err,
+        },
+        Location::Sled { .. } => AppError::Open {
+            dir: cfg.data_dir.clone(),
+            err,
+        },
     })?;
-    log::info!("data directory {} opened", cfg.data_dir.display());
+    match &location {
+        Location::Postgres { .. } => {
+            log::info!("PostgreSQL store {} opened", location.describe())
+        }
+        Location::Sled { .. } => log::info!("data directory {} opened", cfg.data_dir.display()),
+    }
     let (events_tx, events_rx) = crossbeam_channel::unbounded();
     let mut ecfg = engine_config(cfg);
     ecfg.events = Some(events_tx);

@@ -87,8 +87,11 @@ pub struct Config {
     pub alert_secret: Option<String>,
     /// Alert rule thresholds.
     pub alert_thresholds: crate::domain::alert::Thresholds,
-    /// Data directory.
+    /// Data directory (sled's, and where `--backup-dir` would be read
+    /// relative to; a PostgreSQL store keeps nothing in it).
     pub data_dir: PathBuf,
+    /// `--store` when it names PostgreSQL; `None`: sled in `data_dir`.
+    pub postgres_url: Option<String>,
     /// Start with deliveries and alerts paused (`--paused`).
     pub paused: bool,
     /// Whether http:// endpoints are accepted.
@@ -131,9 +134,12 @@ pub struct Config {
 impl Config {
     /// Where the store lives.
     pub fn store_location(&self) -> crate::store::Location {
-        crate::store::Location::Sled {
-            dir: self.data_dir.clone(),
-            cache_bytes: self.cache_bytes,
+        match &self.postgres_url {
+            Some(url) => crate::store::Location::Postgres { url: url.clone() },
+            None => crate::store::Location::Sled {
+                dir: self.data_dir.clone(),
+                cache_bytes: self.cache_bytes,
+            },
         }
     }
 }
@@ -230,6 +236,7 @@ impl ServeArgs {
             alert_slow,
             alert_down_after,
             alert_window,
+            store,
             data_dir,
             paused,
             allow_http,
@@ -397,6 +404,21 @@ impl ServeArgs {
                 format!("must be at least {MIN_SUPPLIED_KEY_LEN} characters"),
             ));
         }
+        // `--store sled:DIR` is `--data-dir DIR`; `postgres://…` keeps the
+        // data in the database.
+        let (data_dir, postgres_url) = match store.as_deref() {
+            None => (data_dir, None),
+            Some(text) => match crate::store::Location::parse(text, 0) {
+                Some(crate::store::Location::Sled { dir, .. }) => (dir, None),
+                Some(crate::store::Location::Postgres { url }) => (data_dir, Some(url)),
+                None => {
+                    return Err(invalid(
+                        SPEC.store.flag,
+                        "must be sled:DIR or a postgres://user@host:port/db URL",
+                    ))
+                }
+            },
+        };
         Ok(Config {
             listen,
             tls,
@@ -405,6 +427,7 @@ impl ServeArgs {
             alert_secret,
             alert_thresholds,
             data_dir,
+            postgres_url,
             paused,
             allow_http,
             allowed_networks,

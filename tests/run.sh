@@ -15,4 +15,7 @@ bash tests/openapi/install.sh
 bash tests/ui/install.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+# The tests run with a throwaway PostgreSQL cluster (HERALD_TEST_PG): the
+# store conformance suite and tests/it/postgres.rs run on it too. Without
+# PostgreSQL's binaries this fails, saying to install `postgresql`.
+bash tests/pg/start.sh cargo test --all-targets

@@ -465,11 +465,25 @@ fn commit_figures(s: &Server) -> Vec<Figure> {
 
 /// `fanout` (and `failing` when `failing` is set): tenants × endpoints.
 pub fn fanout(tenants: usize, per: usize, secs: f64, failing: bool) -> Result<Vec<Figure>, String> {
+    fanout_on(None, tenants, per, secs, failing)
+}
+
+/// [`fanout`] on the store `store` (`--store`), or sled in a temporary
+/// directory.
+pub fn fanout_on(
+    store: Option<&str>,
+    tenants: usize,
+    per: usize,
+    secs: f64,
+    failing: bool,
+) -> Result<Vec<Figure>, String> {
     let (port, st) = start_sink(2)?;
-    let s = Server::start(&[
-        "--workers",
-        &std::env::var("BENCH_WORKERS").unwrap_or_else(|_| "32".into()),
-    ])?;
+    let workers = std::env::var("BENCH_WORKERS").unwrap_or_else(|_| "32".into());
+    let mut args = vec!["--workers", workers.as_str()];
+    if let Some(store) = store {
+        args.extend(["--store", store]);
+    }
+    let s = Server::start(&args)?;
     let kind = |i: usize| {
         if failing && i % 100 == 0 {
             "tarpit"

@@ -62,6 +62,11 @@ enum Scenario {
         /// Seconds of load per phase.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        /// Also run it on this store (`postgres://…`: an empty database, or
+        /// one whose schema `herald` may be dropped) and print both, with
+        /// the ratio; without it, sled only.
+        #[arg(long, value_name = "LOCATION")]
+        store: Option<String>,
     },
     /// Fanout, then again with 10 % of endpoints answering 500 and 1 % never answering; prints the ratio.
     Failing {
@@ -118,8 +123,28 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             tenants,
             endpoints,
             secs,
+            store: None,
         } => {
             vec![("fanout", e2e::fanout(tenants, endpoints, secs, false)?)]
+        }
+        Scenario::Fanout {
+            tenants,
+            endpoints,
+            secs,
+            store: Some(store),
+        } => {
+            // Both in one run: machines this shared only compare within one.
+            let sled = e2e::fanout(tenants, endpoints, secs, false)?;
+            let mut other = e2e::fanout_on(Some(&store), tenants, endpoints, secs, false)?;
+            let rate = |figs: &[Figure]| {
+                figs.iter()
+                    .find(|f| f.name.starts_with("deliveries/s to healthy"))
+                    .map_or(0.0, |f| f.value)
+            };
+            let base = rate(&sled);
+            let ratio = if base > 0.0 { rate(&other) / base } else { 0.0 };
+            other.push(fig("deliveries/s as a share of sled's", ratio, "ratio"));
+            vec![("fanout", sled), ("fanout-store", other)]
         }
         Scenario::Failing {
             tenants,

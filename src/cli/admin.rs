@@ -67,16 +67,26 @@ fn to_value<T: serde::Serialize>(v: T) -> Value {
 }
 
 fn local(op: &Op, target: &Target) -> Result<Value, String> {
-    let location = Location::Sled {
-        dir: target.data_dir.clone(),
-        cache_bytes: 16 << 20,
+    let location = match target.store.as_deref() {
+        Some(text) => Location::parse(text, 16 << 20)
+            .ok_or_else(|| format!("--store {text}: must be sled:DIR or a postgres://… URL"))?,
+        None => Location::Sled {
+            dir: target.data_dir.clone(),
+            cache_bytes: 16 << 20,
+        },
     };
     let store = crate::app::open_store(&location, Arc::new(SystemClock)).map_err(|e| match e {
         StoreError::Locked { path } => format!(
             "the data directory {path} is locked by a running herald server; \
              stop it, or run this command through its API with --server http://ADDR --key PLATFORM_KEY"
         ),
-        other => crate::app::open_failure(&target.data_dir, &other),
+        other => match &location {
+            Location::Sled { dir, .. } => crate::app::open_failure(dir, &other),
+            Location::Postgres { .. } => format!(
+                "cannot open the PostgreSQL store at {}: {other}",
+                location.describe()
+            ),
+        },
     })?;
     let herald = Herald::new(store, Arc::new(SystemClock), Settings::offline());
     let me = Caller::Local { tenant: None };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::clock::SystemClock;
 use crate::service::{self, BackupError};
 use crate::store::dump::{Summary, TABLES};
-use crate::store::StoreError;
+use crate::store::{Location, StoreError};
 
 /// Where a backup comes from.
 pub enum Source<'a> {
@@ -23,8 +23,8 @@ pub enum Source<'a> {
         /// The platform key.
         key: Option<&'a str>,
     },
-    /// A stopped data directory.
-    Dir(&'a Path),
+    /// A stopped data directory, or a PostgreSQL store (in use or not).
+    Store(&'a Location),
 }
 
 fn locked_hint(e: BackupError) -> String {
@@ -81,8 +81,9 @@ pub fn backup(source: Source<'_>, out: &Path) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         match source {
             Source::Server { url, key } => fetch(url, key, &mut file)?,
-            Source::Dir(dir) => {
-                service::backup_dir(dir, Arc::new(SystemClock), &mut file).map_err(locked_hint)?;
+            Source::Store(location) => {
+                service::backup_location(location, Arc::new(SystemClock), &mut file)
+                    .map_err(locked_hint)?;
             }
         }
         file.flush().map_err(|e| e.to_string())?;
@@ -148,31 +149,50 @@ fn fetch(url: &str, key: Option<&str>, file: &mut std::fs::File) -> Result<(), S
     Ok(())
 }
 
-/// `herald restore FILE --data-dir DIR`.
-pub fn restore(file: &Path, dir: &Path) -> Result<(), String> {
+/// The store a command names: `--store` (`sled:DIR` or `postgres://…`),
+/// else `--data-dir`.
+pub fn location(store: Option<&str>, dir: Option<&Path>) -> Result<Location, String> {
+    match (store, dir) {
+        (Some(text), _) => Location::parse(text, 64 << 20)
+            .ok_or_else(|| format!("--store {text}: must be sled:DIR or a postgres://… URL")),
+        (None, Some(d)) => Ok(Location::Sled {
+            dir: d.to_path_buf(),
+            cache_bytes: 64 << 20,
+        }),
+        (None, None) => Err("give --data-dir DIR or --store LOCATION".into()),
+    }
+}
+
+/// `herald restore FILE --data-dir DIR` (or `--store LOCATION`).
+pub fn restore(file: &Path, location: &Location) -> Result<(), String> {
     let started = Instant::now();
-    let s = service::restore(file, dir, Arc::new(SystemClock)).map_err(|e| match e {
+    let dir = location.describe();
+    let s = service::restore_into(file, location, Arc::new(SystemClock)).map_err(|e| match e {
         BackupError::Store(StoreError::Locked { path }) => {
             format!("the data directory {path} is in use by a running herald")
         }
         other => other.to_string(),
     })?;
     print_summary(
-        &format!("restored {} into {}", file.display(), dir.display()),
+        &format!("restored {} into {dir}", file.display()),
         &s,
         started.elapsed().as_secs_f64(),
     );
-    println!(
-        "indexes rebuilt; start it with: herald serve --data-dir {}",
-        dir.display()
-    );
+    match location {
+        Location::Sled { .. } => {
+            println!("indexes rebuilt; start it with: herald serve --data-dir {dir}")
+        }
+        Location::Postgres { .. } => {
+            println!("indexes rebuilt; start it with: herald serve --store {dir}")
+        }
+    }
     Ok(())
 }
 
-/// `herald check FILE` or `herald check --data-dir DIR`.
-pub fn check(file: Option<&Path>, dir: Option<&Path>) -> Result<(), String> {
+/// `herald check FILE` or `herald check --data-dir DIR` (`--store …`).
+pub fn check(file: Option<&Path>, location: Option<&Location>) -> Result<(), String> {
     let started = Instant::now();
-    match (file, dir) {
+    match (file, location) {
         (Some(f), None) => {
             let s = service::verify_dump(f).map_err(|e| e.to_string())?;
             print_summary(
@@ -182,9 +202,10 @@ pub fn check(file: Option<&Path>, dir: Option<&Path>) -> Result<(), String> {
             );
             Ok(())
         }
-        (None, Some(d)) => {
+        (None, Some(l)) => {
+            let d = l.describe();
             let (n, problems) =
-                service::check_store(d, Arc::new(SystemClock)).map_err(|e| match e {
+                service::check_location(l, Arc::new(SystemClock)).map_err(|e| match e {
                     BackupError::Store(StoreError::Locked { path }) => format!(
                         "the data directory {path} is locked by a running herald server; \
                          check a stopped directory, or a dump of it (herald backup --server … then herald check FILE)"
@@ -197,14 +218,14 @@ pub fn check(file: Option<&Path>, dir: Option<&Path>) -> Result<(), String> {
             if problems.is_empty() {
                 println!(
                     "{}: {n} entries checked, no problems ({:.1} s)",
-                    d.display(),
+                    d,
                     started.elapsed().as_secs_f64()
                 );
                 Ok(())
             } else {
                 Err(format!(
                     "{}: {} problem(s) in {n} entries",
-                    d.display(),
+                    d,
                     problems.len()
                 ))
             }

@@ -48,6 +48,11 @@ enum Command {
         /// Data directory to dump directly (the server must be stopped).
         #[arg(long, env = "HERALD_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR, value_name = "DIR")]
         data_dir: PathBuf,
+        /// Dump this store instead of --data-dir (`sled:DIR` or
+        /// `postgres://…`; a PostgreSQL store may be in use: the dump is
+        /// one snapshot). --server, when given, wins.
+        #[arg(long, env = "HERALD_STORE", value_name = "LOCATION")]
+        store: Option<String>,
         /// Dump a running server through its API instead, e.g. http://127.0.0.1:8080.
         #[arg(long, env = "HERALD_SERVER", value_name = "URL")]
         server: Option<String>,
@@ -65,17 +70,30 @@ enum Command {
         /// The dump file.
         file: PathBuf,
         /// The data directory to create (must be missing or empty).
-        #[arg(long, value_name = "DIR")]
-        data_dir: PathBuf,
+        #[arg(
+            long,
+            value_name = "DIR",
+            required_unless_present = "store",
+            conflicts_with = "store"
+        )]
+        data_dir: Option<PathBuf>,
+        /// Or the store to load it into: `sled:DIR`, or `postgres://…` (a
+        /// database holding no Herald records yet).
+        #[arg(long, value_name = "LOCATION")]
+        store: Option<String>,
     },
     /// Verify a dump file, or a stopped data directory; non-zero exit on problems.
     Check {
         /// A dump file to verify.
-        #[arg(required_unless_present = "data_dir", conflicts_with = "data_dir")]
+        #[arg(required_unless_present_any = ["data_dir", "store"], conflicts_with_all = ["data_dir", "store"])]
         file: Option<PathBuf>,
         /// A stopped data directory to check instead.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", conflicts_with = "store")]
         data_dir: Option<PathBuf>,
+        /// Or a store: `sled:DIR`, or `postgres://…` (checked in one
+        /// snapshot, so it may be in use).
+        #[arg(long, value_name = "LOCATION")]
+        store: Option<String>,
     },
 }
 
@@ -85,6 +103,10 @@ pub struct Target {
     /// Data directory to open directly (the server must be stopped).
     #[arg(long, env = "HERALD_DATA_DIR", default_value = crate::config::DEFAULT_DATA_DIR, value_name = "DIR")]
     pub data_dir: PathBuf,
+    /// Or the store to open directly: `sled:DIR` or `postgres://…` (a
+    /// PostgreSQL store may be in use by a server meanwhile).
+    #[arg(long, env = "HERALD_STORE", value_name = "LOCATION")]
+    pub store: Option<String>,
     /// Act through a running server's API instead, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "HERALD_SERVER", value_name = "URL")]
     pub server: Option<String>,
@@ -300,26 +322,45 @@ pub fn main() -> ExitCode {
         Command::Backup {
             out,
             data_dir,
+            store,
             server,
             key,
         } => {
             init_logging("warn");
-            let source = match &server {
-                Some(url) => backup::Source::Server {
-                    url,
-                    key: key.as_deref(),
-                },
-                None => backup::Source::Dir(&data_dir),
+            match backup::location(store.as_deref(), Some(data_dir.as_path())) {
+                Ok(location) => {
+                    let source = match &server {
+                        Some(url) => backup::Source::Server {
+                            url,
+                            key: key.as_deref(),
+                        },
+                        None => backup::Source::Store(&location),
+                    };
+                    backup::backup(source, &out)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Command::Restore {
+            file,
+            data_dir,
+            store,
+        } => {
+            init_logging("warn");
+            backup::location(store.as_deref(), data_dir.as_deref())
+                .and_then(|l| backup::restore(&file, &l))
+        }
+        Command::Check {
+            file,
+            data_dir,
+            store,
+        } => {
+            init_logging("warn");
+            let location = match (store.as_deref(), data_dir.as_deref()) {
+                (None, None) => Ok(None),
+                (s, d) => backup::location(s, d).map(Some),
             };
-            backup::backup(source, &out)
-        }
-        Command::Restore { file, data_dir } => {
-            init_logging("warn");
-            backup::restore(&file, &data_dir)
-        }
-        Command::Check { file, data_dir } => {
-            init_logging("warn");
-            backup::check(file.as_deref(), data_dir.as_deref())
+            location.and_then(|l| backup::check(file.as_deref(), l.as_ref()))
         }
     };
     match result {

@@ -427,6 +427,14 @@ options! {
         flag: "--alert-window", env: "HERALD_ALERT_WINDOW", default: Value("15m"),
     }
 
+    /// Where Herald keeps its data: `sled:DIR` (sled in that directory:
+    /// the same as `--data-dir DIR`) or `postgres://user@host:port/db` (a
+    /// PostgreSQL database; Herald's tables in its schema `herald`).
+    #[arg(value_name = "LOCATION")]
+    store: Option<String> as Maybe<String> {
+        flag: "--store", env: "HERALD_STORE", default: Unset("sled"),
+    }
+
     /// Directory holding all of Herald's data.
     #[arg(value_name = "DIR")]
     data_dir: Option<PathBuf> as Plain<PathBuf> {

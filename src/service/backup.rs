@@ -236,17 +236,38 @@ pub fn restore(
     dir: &Path,
     clock: Arc<dyn Clock>,
 ) -> std::result::Result<Summary, BackupError> {
-    if !is_empty_dir(dir)? {
-        return Err(BackupError::NotEmpty(dir.display().to_string()));
-    }
-    verify_dump(path)?;
-    let existed = dir.exists();
-    let result = (|| {
-        let location = Location::Sled {
+    restore_into(
+        path,
+        &Location::Sled {
             dir: dir.to_path_buf(),
             cache_bytes: 64 << 20,
-        };
-        let store = crate::store::open(&location, clock)?;
+        },
+        clock,
+    )
+}
+
+/// Restores the dump at `path` into the store at `location`: a sled
+/// directory as [`restore`] says; a PostgreSQL database must hold no
+/// record (its import refuses one that does, before writing, and writes
+/// in one transaction: a failed restore leaves it empty).
+pub fn restore_into(
+    path: &Path,
+    location: &Location,
+    clock: Arc<dyn Clock>,
+) -> std::result::Result<Summary, BackupError> {
+    let dir = match location {
+        Location::Sled { dir, .. } => Some(dir.as_path()),
+        Location::Postgres { .. } => None,
+    };
+    if let Some(dir) = dir {
+        if !is_empty_dir(dir)? {
+            return Err(BackupError::NotEmpty(dir.display().to_string()));
+        }
+    }
+    verify_dump(path)?;
+    let existed = dir.is_some_and(Path::exists);
+    let result = (|| {
+        let store = crate::store::open(location, clock)?;
         let (f, len) = open_file(path)?;
         let mut r =
             dump::Reader::new(BufReader::with_capacity(1 << 20, f)).map_err(dump_error(path))?;
@@ -271,7 +292,7 @@ pub fn restore(
             bytes: len,
         })
     })();
-    if result.is_err() {
+    if let (Err(_), Some(dir)) = (&result, dir) {
         // Leave the directory as it was found: empty (or missing).
         if existed {
             if let Ok(entries) = std::fs::read_dir(dir) {
@@ -287,22 +308,28 @@ pub fn restore(
     result
 }
 
-/// Opens a stopped data directory that must exist (never creates one).
+/// Opens a stopped data directory that must exist (never creates one),
+/// or a PostgreSQL store.
 fn open_stopped(
-    dir: &Path,
+    location: &Location,
     clock: Arc<dyn Clock>,
 ) -> std::result::Result<Arc<dyn Store>, BackupError> {
-    if !dir.is_dir() {
-        return Err(BackupError::Io(format!(
-            "{}: no such data directory",
-            dir.display()
-        )));
+    if let Location::Sled { dir, .. } = location {
+        if !dir.is_dir() {
+            return Err(BackupError::Io(format!(
+                "{}: no such data directory",
+                dir.display()
+            )));
+        }
     }
-    let location = Location::Sled {
+    Ok(crate::store::open(location, clock)?)
+}
+
+fn sled_at(dir: &Path) -> Location {
+    Location::Sled {
         dir: dir.to_path_buf(),
         cache_bytes: 64 << 20,
-    };
-    Ok(crate::store::open(&location, clock)?)
+    }
 }
 
 /// Checks a stopped data directory; answers how many entries were read
@@ -311,7 +338,16 @@ pub fn check_store(
     dir: &Path,
     clock: Arc<dyn Clock>,
 ) -> std::result::Result<(u64, Vec<Problem>), BackupError> {
-    let store = open_stopped(dir, clock)?;
+    check_location(&sled_at(dir), clock)
+}
+
+/// [`check_store`] on any store (a PostgreSQL one may be in use: its
+/// check reads one snapshot).
+pub fn check_location(
+    location: &Location,
+    clock: Arc<dyn Clock>,
+) -> std::result::Result<(u64, Vec<Problem>), BackupError> {
+    let store = open_stopped(location, clock)?;
     let mut problems = Vec::new();
     let n = store.check(&mut |p| problems.push(p))?;
     Ok((n, problems))
@@ -323,7 +359,17 @@ pub fn backup_dir(
     clock: Arc<dyn Clock>,
     out: &mut dyn Write,
 ) -> std::result::Result<Summary, BackupError> {
-    let store = open_stopped(dir, clock.clone())?;
+    backup_location(&sled_at(dir), clock, out)
+}
+
+/// [`backup_dir`] from any store (a PostgreSQL one may be in use: its
+/// export reads one snapshot).
+pub fn backup_location(
+    location: &Location,
+    clock: Arc<dyn Clock>,
+    out: &mut dyn Write,
+) -> std::result::Result<Summary, BackupError> {
+    let store = open_stopped(location, clock.clone())?;
     let mut w = BufWriter::with_capacity(1 << 20, out);
     let s = export_to(store.as_ref(), clock.as_ref(), &mut w).map_err(|e| match e {
         ServiceError::Store { message, .. } => BackupError::Io(message),

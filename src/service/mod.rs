@@ -35,7 +35,10 @@ use std::sync::Arc;
 
 pub use alerts::{start_alerts, AlertWatcher, INTERNAL_TENANT};
 pub use auth::{Caller, Principal, TenantScope};
-pub use backup::{backup_dir, check_store, restore, verify_dump, BackupError, BackupStream};
+pub use backup::{
+    backup_dir, backup_location, check_location, check_store, restore, restore_into, verify_dump,
+    BackupError, BackupStream,
+};
 pub use backups::{start_backups, BackupFile, BackupPlan, BackupRun, BackupSchedule, BackupsView};
 pub use bootstrap::FirstRun;
 pub use deliveries::{LogQuery, Requeued};

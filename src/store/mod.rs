@@ -39,8 +39,10 @@ mod committer;
 mod conformance;
 pub mod dump;
 pub mod ops;
+pub mod postgres;
 pub mod sled;
 
+pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 pub use ops::{Ticket, WriteOp};
 
@@ -70,6 +72,49 @@ pub enum Location {
         /// sled's page cache, bytes.
         cache_bytes: u64,
     },
+    /// A PostgreSQL database (`postgres://user@host:port/db`); Herald's
+    /// tables live in its schema `herald`.
+    Postgres {
+        /// The connection URL.
+        url: String,
+    },
+}
+
+impl Location {
+    /// Parses a `--store` value: `sled:PATH` or `postgres://…`
+    /// (`postgresql://…` too). `None` for anything else.
+    pub fn parse(text: &str, cache_bytes: u64) -> Option<Self> {
+        if let Some(dir) = text.strip_prefix("sled:") {
+            return (!dir.is_empty()).then(|| Location::Sled {
+                dir: dir.into(),
+                cache_bytes,
+            });
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Some(Location::Postgres { url: text.into() });
+        }
+        None
+    }
+
+    /// For messages: the directory, or the database URL without its
+    /// password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sled { dir, .. } => dir.display().to_string(),
+            Location::Postgres { url } => without_password(url),
+        }
+    }
+}
+
+/// A URL with its password (if any) blanked, for logs and messages.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Opens the store at `location`, bringing its schema up to date; its
@@ -94,6 +139,7 @@ pub fn open(
                 ))),
             }
         }
+        Location::Postgres { url } => Ok(std::sync::Arc::new(PgStore::open(url, clock)?)),
     }
 }
 

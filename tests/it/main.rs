@@ -18,6 +18,7 @@ mod memory;
 mod monitoring;
 mod openapi;
 mod paused;
+mod postgres;
 mod recovery;
 mod schedule;
 mod svix;

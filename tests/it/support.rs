@@ -85,6 +85,26 @@ impl Server {
         s
     }
 
+    /// Starts a delivering server (see [`Server::start_delivering`]) on a
+    /// fresh PostgreSQL database of the test cluster ([`fresh_database`]).
+    pub fn start_postgres(extra: &[&str]) -> Self {
+        let url = fresh_database();
+        Self::start_postgres_at(&url, extra)
+    }
+
+    /// Starts a delivering server on the PostgreSQL database at `url`.
+    pub fn start_postgres_at(url: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "--allow-http",
+            "--allow-private-networks",
+            "127.0.0.0/8",
+            "--store",
+            url,
+        ];
+        args.extend_from_slice(extra);
+        Self::start_with(&args, &[])
+    }
+
     /// The server `start_with` would start, not yet started.
     fn unstarted(args: &[&str], env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -341,6 +361,38 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+    }
+}
+
+/// The test cluster's URL (`tests/pg/start.sh` sets `HERALD_TEST_PG`; the
+/// suite runs through it, so a missing one is a failure, not a skip).
+pub fn test_pg() -> String {
+    std::env::var("HERALD_TEST_PG").expect(
+        "HERALD_TEST_PG is not set: run the tests through `bash tests/run.sh` \
+         (or `bash tests/pg/start.sh cargo test …`), which starts a PostgreSQL cluster",
+    )
+}
+
+/// A new, empty database in the test cluster; its URL. (Dropped with the
+/// cluster when the run ends.)
+pub fn fresh_database() -> String {
+    let base = test_pg();
+    // Unique within this run (the cluster lives for one run): the process
+    // id and a counter.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "herald_it_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut admin =
+        postgres::Client::connect(&base, postgres::NoTls).expect("connect to the test cluster");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create a test database");
+    match base.rfind('/') {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => panic!("HERALD_TEST_PG {base} has no database part"),
     }
 }
 

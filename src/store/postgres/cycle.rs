@@ -1,0 +1,412 @@
+//! PostgreSQL as a group-commit backend: one transaction per committer
+//! cycle, a savepoint per op, and the `apply_*` function of each
+//! [`WriteOp`] as SQL.
+//!
+//! The committer thread is Herald's own (never inside a tokio runtime), so
+//! it owns its connection directly. A cycle is `BEGIN`, then for each op
+//! `SAVEPOINT op` … `RELEASE` (or `ROLLBACK TO` when the op fails or
+//! panics: it leaves nothing and fails only its own ticket), then `COMMIT`
+//! in [`CommitBackend::write`]. The commit is the durable step (the
+//! server's WAL flush, `synchronous_commit` on), so [`CommitSync::sync`]
+//! has nothing left to do: tickets are answered after the commit, and a
+//! 202 still means committed.
+//!
+//! Health and statistics rows are read `FOR UPDATE` and written back in
+//! the op's own transaction (no write-behind: several nodes will share the
+//! database, and the row lock is what keeps their counts whole).
+
+use std::sync::Arc;
+
+use super::pool::{Db, Spec};
+use super::{b16, due_at, grain_code, key_value, parse_key_value, Failure};
+use crate::domain::delivery::{Attempt, Delivery, Verdict};
+use crate::domain::event::Event;
+use crate::domain::health::Health;
+use crate::domain::retention;
+use crate::domain::stats::Stats;
+use crate::store::codec::Versioned;
+use crate::store::committer::{CommitBackend, CommitSync};
+use crate::store::ops::{OpOutput, WriteOp};
+use crate::store::{
+    CommitOutcome, Committed, Conflict, Idempotency, NewEvent, Purged, Result, RowKey, StoreError,
+};
+
+/// PostgreSQL under the generic committer.
+pub(super) struct PgBackend {
+    spec: Spec,
+    db: Option<Db>,
+    failure: Arc<Failure>,
+    /// A transaction is open on `db`.
+    in_tx: bool,
+}
+
+impl PgBackend {
+    pub fn new(spec: Spec, failure: Arc<Failure>) -> Self {
+        Self {
+            spec,
+            db: None,
+            failure,
+            in_tx: false,
+        }
+    }
+
+    fn db(&mut self) -> Result<&mut Db> {
+        if self.db.as_ref().is_some_and(Db::is_closed) {
+            self.db = None;
+        }
+        if self.db.is_none() {
+            self.db = Some(Db::connect(&self.spec)?);
+        }
+        self.db
+            .as_mut()
+            .ok_or_else(|| StoreError::Io("no connection".into()))
+    }
+
+    /// Notes an `Unavailable` for `write_failure` and drops a broken
+    /// connection, so the next cycle reconnects.
+    fn noted<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e @ StoreError::Unavailable(_)) = &r {
+            self.failure.note(e);
+            self.db = None;
+            self.in_tx = false;
+        }
+        r
+    }
+}
+
+/// Nothing to do: the cycle's `COMMIT` was the durable step.
+pub(super) struct PgSync;
+
+impl CommitSync for PgSync {
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl CommitBackend for PgBackend {
+    type Sync = PgSync;
+
+    fn sync_handle(&self) -> PgSync {
+        PgSync
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        let r = self.db().and_then(|db| db.batch("BEGIN"));
+        let r = self.noted(r);
+        self.in_tx = r.is_ok();
+        r
+    }
+
+    fn apply(&mut self, op: &WriteOp) -> Result<OpOutput> {
+        let r = (|| {
+            let db = self.db()?;
+            db.batch("SAVEPOINT op")?;
+            let out = match op {
+                WriteOp::CommitEvents {
+                    events,
+                    idempotency,
+                } => apply_events(db, events, idempotency.as_ref()).map(OpOutput::Committed),
+                WriteOp::UpdateDelivery { delivery, attempt } => {
+                    apply_update(db, delivery, attempt.as_ref()).map(|()| OpOutput::Done)
+                }
+                WriteOp::RecordAttempt { delivery, attempt } => {
+                    apply_attempt(db, delivery, attempt).map(OpOutput::Health)
+                }
+                WriteOp::PurgeEvents { candidates } => {
+                    apply_purge(db, candidates).map(|(p, gone)| OpOutput::Purged(p, gone))
+                }
+                WriteOp::RemoveRows {
+                    rows,
+                    idempotency_before,
+                } => apply_remove_rows(db, rows, *idempotency_before).map(OpOutput::Removed),
+                // Nothing is held in memory: every op's rows are in its
+                // transaction already.
+                WriteOp::Flush => Ok(OpOutput::Done),
+            };
+            match &out {
+                Ok(_) => db.batch("RELEASE SAVEPOINT op")?,
+                Err(_) => db.batch("ROLLBACK TO SAVEPOINT op")?,
+            }
+            out
+        })();
+        self.noted(r)
+    }
+
+    fn discard_op(&mut self) {
+        let r = self
+            .db()
+            .and_then(|db| db.batch("ROLLBACK TO SAVEPOINT op"));
+        if let Err(e) = self.noted(r) {
+            log::error!("taking back an op that panicked: {e}");
+        }
+    }
+
+    fn write(&mut self, _tick: bool) -> Result<()> {
+        let r = self.db().and_then(|db| db.batch("COMMIT"));
+        self.in_tx = false;
+        self.noted(r)
+    }
+
+    fn end(&mut self) {
+        // A cycle whose write never ran (or failed before the commit)
+        // leaves nothing open on the connection.
+        if self.in_tx {
+            self.in_tx = false;
+            if let Some(db) = self.db.as_mut() {
+                if db.batch("ROLLBACK").is_err() {
+                    self.db = None;
+                }
+            }
+        }
+    }
+}
+
+/// Whether a stored idempotency record still answers.
+fn idempotent(db: &mut Db, i: &Idempotency) -> Result<Option<Vec<u128>>> {
+    let row = db.query_opt(
+        "SELECT at, events FROM idempotency WHERE tenant = $1 AND key = $2",
+        &[&i.tenant_id, &i.key],
+    )?;
+    Ok(row.and_then(|r| {
+        let at = crate::domain::time::Timestamp::from_millis(r.get(0));
+        let events: Vec<u8> = r.get(1);
+        parse_key_value(&events).filter(|_| retention::idempotency_answers(at, i.not_before))
+    }))
+}
+
+/// [`WriteOp::CommitEvents`]: the `(tenant, id)` constraint is the
+/// duplicate check (every event is in it, server-named ones too), and
+/// reads inside the transaction see what earlier ops of the cycle wrote.
+fn apply_events(
+    db: &mut Db,
+    events: &[NewEvent],
+    idem: Option<&Idempotency>,
+) -> Result<CommitOutcome> {
+    if let Some(i) = idem {
+        if let Some(ks) = idempotent(db, i)? {
+            return Ok(CommitOutcome::Replayed(ks));
+        }
+    }
+    let mut results = Vec::with_capacity(events.len());
+    let mut event_keys = Vec::with_capacity(events.len());
+    for ne in events {
+        let ev = &ne.event;
+        let key = b16(ev.key);
+        let inserted = db.query_opt(
+            "INSERT INTO events (key, tenant, id, v) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, id) DO NOTHING RETURNING key",
+            &[&key, &ev.tenant_id, &ev.id, &ev.encode()],
+        )?;
+        if inserted.is_none() {
+            let existing = db.query_opt(
+                "SELECT key FROM events WHERE tenant = $1 AND id = $2",
+                &[&ev.tenant_id, &ev.id],
+            )?;
+            let k = existing
+                .map(|r| super::u128_of(&r.get::<_, Vec<u8>>(0), "event key"))
+                .transpose()?
+                .ok_or_else(|| StoreError::Io("a duplicate event id without its event".into()))?;
+            event_keys.push(k);
+            results.push(Committed::Duplicate(k));
+            continue;
+        }
+        insert_deliveries(db, &ne.deliveries)?;
+        event_keys.push(ev.key);
+        results.push(Committed::Created);
+    }
+    if let Some(i) = idem {
+        let v = key_value(&event_keys);
+        db.execute(
+            "INSERT INTO idempotency (tenant, key, at, events) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, key) DO UPDATE SET at = excluded.at, events = excluded.events",
+            &[&i.tenant_id, &i.key, &i.now.as_millis(), &v],
+        )?;
+    }
+    Ok(CommitOutcome::Done(results))
+}
+
+/// Inserts deliveries in one statement (fan-out makes many per event).
+pub(super) fn insert_deliveries(db: &mut Db, ds: &[Delivery]) -> Result<()> {
+    if ds.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Vec<u8>> = ds.iter().map(|d| d.id.to_bytes().to_vec()).collect();
+    let events: Vec<Vec<u8>> = ds.iter().map(|d| b16(d.event_key)).collect();
+    let eps: Vec<Vec<u8>> = ds
+        .iter()
+        .map(|d| d.endpoint_id.to_bytes().to_vec())
+        .collect();
+    let tenants: Vec<&str> = ds.iter().map(|d| d.tenant_id.as_str()).collect();
+    let due: Vec<Option<i64>> = ds.iter().map(due_at).collect();
+    let held: Vec<bool> = ds.iter().map(|d| d.held).collect();
+    let vs: Vec<Vec<u8>> = ds.iter().map(Versioned::encode).collect();
+    db.execute(
+        "INSERT INTO deliveries (id, event_key, endpoint, tenant, due_at, held, v) \
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::text[], \
+         $5::int8[], $6::bool[], $7::bytea[])",
+        &[&ids, &events, &eps, &tenants, &due, &held, &vs],
+    )?;
+    Ok(())
+}
+
+/// [`WriteOp::UpdateDelivery`]: the due and held columns follow from the
+/// new state alone; a delivery no longer stored (purged) is a conflict
+/// and nothing is written.
+fn apply_update(db: &mut Db, after: &Delivery, attempt: Option<&Attempt>) -> Result<()> {
+    let n = db.execute(
+        "UPDATE deliveries SET due_at = $2, held = $3, v = $4 WHERE id = $1",
+        &[
+            &after.id.to_bytes().to_vec(),
+            &due_at(after),
+            &after.held,
+            &after.encode(),
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::Conflict(Conflict::Changed));
+    }
+    if let Some(a) = attempt {
+        insert_attempt(db, a)?;
+    }
+    Ok(())
+}
+
+pub(super) fn insert_attempt(db: &mut Db, a: &Attempt) -> Result<()> {
+    db.execute(
+        "INSERT INTO attempts (delivery, id, v) VALUES ($1, $2, $3) \
+         ON CONFLICT (delivery, id) DO UPDATE SET v = excluded.v",
+        &[
+            &a.delivery_id.to_bytes().to_vec(),
+            &a.id.to_bytes().to_vec(),
+            &a.encode(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// [`WriteOp::RecordAttempt`]: the delivery, the attempt, and the
+/// endpoint's health and statistics rows, read `FOR UPDATE` and written
+/// back in this transaction.
+fn apply_attempt(db: &mut Db, after: &Delivery, attempt: &Attempt) -> Result<Health> {
+    apply_update(db, after, Some(attempt))?;
+    let ep = after.endpoint_id.to_bytes().to_vec();
+    let mut health = match db.query_opt(
+        "SELECT v FROM health WHERE endpoint = $1 FOR UPDATE",
+        &[&ep],
+    )? {
+        Some(r) => Health::decode(&r.get::<_, Vec<u8>>(0))?,
+        None => Health::default(),
+    };
+    health.record(
+        attempt.verdict == Verdict::Success,
+        attempt.started_at.plus_millis(attempt.latency_ms as i64),
+    );
+    db.execute(
+        "INSERT INTO health (endpoint, v) VALUES ($1, $2) \
+         ON CONFLICT (endpoint) DO UPDATE SET v = excluded.v",
+        &[&ep, &health.encode()],
+    )?;
+    let (delta, rows) = Stats::rows_of_attempt(attempt, after.state);
+    let grains: Vec<i16> = rows.iter().map(|(g, _)| grain_code(*g)).collect();
+    let starts: Vec<i64> = rows.iter().map(|(_, s)| s.as_millis()).collect();
+    let found = db.query(
+        "SELECT grain, start, v FROM stats WHERE tenant = $1 AND endpoint = $2 \
+         AND (grain, start) IN (SELECT * FROM unnest($3::int2[], $4::int8[])) FOR UPDATE",
+        &[&after.tenant_id, &ep, &grains, &starts],
+    )?;
+    let mut vs = Vec::with_capacity(rows.len());
+    for (g, s) in grains.iter().zip(&starts) {
+        let mut row = match found
+            .iter()
+            .find(|r| r.get::<_, i16>(0) == *g && r.get::<_, i64>(1) == *s)
+        {
+            Some(r) => Stats::decode(&r.get::<_, Vec<u8>>(2))?,
+            None => Stats::default(),
+        };
+        row.merge(&delta);
+        vs.push(row.encode());
+    }
+    db.execute(
+        "INSERT INTO stats (grain, tenant, start, endpoint, v) \
+         SELECT g, $1, s, $2, v FROM unnest($3::int2[], $4::int8[], $5::bytea[]) AS x(g, s, v) \
+         ON CONFLICT (grain, tenant, start, endpoint) DO UPDATE SET v = excluded.v",
+        &[&after.tenant_id, &ep, &grains, &starts, &vs],
+    )?;
+    Ok(health)
+}
+
+/// [`WriteOp::PurgeEvents`]: each event whose every delivery ended goes
+/// with its deliveries and attempts; the check and the removal are in
+/// one transaction with the delivery rows locked, so no attempt or resend
+/// slips in between.
+fn apply_purge(db: &mut Db, candidates: &[u128]) -> Result<(Purged, Vec<u128>)> {
+    let mut purged = Purged {
+        examined: candidates.len(),
+        ..Purged::default()
+    };
+    let mut gone = Vec::new();
+    for &key in candidates {
+        let k = b16(key);
+        let Some(row) = db.query_opt("SELECT v FROM events WHERE key = $1 FOR UPDATE", &[&k])?
+        else {
+            continue;
+        };
+        let event = Event::decode(&row.get::<_, Vec<u8>>(0))?;
+        let ids: Vec<Vec<u8>> = event.deliveries.iter().map(|(d, _)| b16(*d)).collect();
+        let rows = db.query(
+            "SELECT v FROM deliveries WHERE id = ANY($1) FOR UPDATE",
+            &[&ids],
+        )?;
+        let deliveries = rows
+            .iter()
+            .map(|r| Delivery::decode(&r.get::<_, Vec<u8>>(0)))
+            .collect::<Result<Vec<_>>>()?;
+        if !retention::event_purgeable(&deliveries) {
+            continue;
+        }
+        let stored: Vec<Vec<u8>> = deliveries
+            .iter()
+            .map(|d| d.id.to_bytes().to_vec())
+            .collect();
+        let attempts = db.execute("DELETE FROM attempts WHERE delivery = ANY($1)", &[&stored])?;
+        db.execute("DELETE FROM deliveries WHERE id = ANY($1)", &[&stored])?;
+        db.execute("DELETE FROM events WHERE key = $1", &[&k])?;
+        purged.events += 1;
+        purged.deliveries += deliveries.len();
+        purged.attempts += attempts as usize;
+        gone.push(key);
+    }
+    Ok((purged, gone))
+}
+
+/// [`WriteOp::RemoveRows`]. An Idempotency-Key may have been used afresh
+/// since the read that found it expired, so its removal checks again.
+fn apply_remove_rows(
+    db: &mut Db,
+    rows: &[RowKey],
+    idempotency_before: crate::domain::time::Timestamp,
+) -> Result<usize> {
+    let mut n = 0;
+    for r in rows {
+        n += match r {
+            RowKey::Stats {
+                grain,
+                tenant,
+                start_ms,
+                endpoint,
+            } => db.execute(
+                "DELETE FROM stats WHERE grain = $1 AND tenant = $2 AND start = $3 AND endpoint = $4",
+                &[&grain_code(*grain), tenant, start_ms, &endpoint.to_bytes().to_vec()],
+            )?,
+            RowKey::AlertHistory { at_ms, seq } => db.execute(
+                "DELETE FROM alert_history WHERE at = $1 AND seq = $2",
+                &[at_ms, &b16(*seq)],
+            )?,
+            RowKey::Idempotency { tenant, key } => db.execute(
+                "DELETE FROM idempotency WHERE tenant = $1 AND key = $2 AND at < $3",
+                &[tenant, key, &idempotency_before.as_millis()],
+            )?,
+        } as usize;
+    }
+    Ok(n)
+}
