@@ -55,16 +55,6 @@ pub struct NewEndpoint {
     pub secret: Option<String>,
 }
 
-/// Deserialises a field that may be absent (outer `None`), `null` (clear
-/// it: `Some(None)`) or a value.
-fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// `PATCH /api/v1/webhooks/{id}`: only the fields present change.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -78,7 +68,7 @@ pub struct EndpointPatch {
     /// Enable or disable.
     pub active: Option<bool>,
     /// A new uid; `null` removes it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub uid: Option<Option<String>>,
     /// New custom headers (the whole set).
     pub headers: Option<BTreeMap<String, String>>,

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Caller, Herald, Result, ServiceError};
@@ -174,18 +174,11 @@ pub struct EventTypePatch {
     /// A new description.
     pub description: Option<String>,
     /// A new schema; `null` removes it (absent: unchanged).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::nullable")]
     #[schema(value_type = Option<Object>)]
     pub schema: Option<Option<Value>>,
     /// Archive or unarchive.
     pub archived: Option<bool>,
-}
-
-/// A field that is present, even as `null` (so `Some(None)` is "remove").
-fn present<'de, D: Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<Option<Value>>, D::Error> {
-    Option::<Value>::deserialize(d).map(Some)
 }
 
 /// `null` means no schema.

@@ -70,6 +70,17 @@ use crate::delivery::{Dispatch, EngineStats, NoDispatch};
 use crate::domain::netguard::IpPolicy;
 use crate::store::Store;
 
+/// Deserialises a request field that may be absent (outer `None`), `null`
+/// (`Some(None)`: clear it) or a value: the patch bodies' one way to tell
+/// "leave it" from "remove it".
+pub(crate) fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 /// A service result.
 pub type Result<T> = std::result::Result<T, ServiceError>;
 

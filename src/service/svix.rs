@@ -213,16 +213,6 @@ pub fn page_sorted<T>(
     Listed::from_fetched(fetched, page.limit, reversed, id)
 }
 
-/// Deserialises a field that may be absent (outer `None`), `null`
-/// (`Some(None)`) or a value.
-fn nullable<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// Refuses a rate limit: Herald enforces none per application or
 /// endpoint, and storing one it would ignore would mislead.
 fn no_rate_limit(field: &'static str, v: &Option<Value>) -> Result<()> {
@@ -274,7 +264,7 @@ pub struct AppPatch {
     #[serde(default)]
     pub name: Option<String>,
     /// Must stay the application's id.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub uid: Option<Option<String>>,
     /// New metadata (the whole set).
     #[serde(default)]
@@ -341,16 +331,16 @@ pub struct EndpointPatchIn {
     #[serde(default)]
     pub description: Option<String>,
     /// New event types; `null`: all.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub filter_types: Option<Option<Vec<String>>>,
     /// New channels; `null`: none.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub channels: Option<Option<Vec<String>>>,
     /// Disable or enable.
     #[serde(default)]
     pub disabled: Option<bool>,
     /// A new uid; `null` removes it.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub uid: Option<Option<String>>,
     /// New metadata (the whole set).
     #[serde(default)]

@@ -14,7 +14,7 @@
 //!   than stored and ignored;
 //! - `DELETE` archives, as Svix does; `?expunge=true` removes the type.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::svix::{page_sorted, ListPage, Listed, Order};
@@ -64,23 +64,17 @@ pub struct SvixEventTypePatch {
     #[serde(default)]
     pub deprecated: Option<bool>,
     /// New schemas; `null` removes the schema.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub schemas: Option<Option<Value>>,
     /// Refused when set.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub feature_flag: Option<Option<String>>,
     /// Refused when not empty.
     #[serde(default)]
     pub feature_flags: Option<Vec<String>>,
     /// Refused when set.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::nullable")]
     pub group_name: Option<Option<String>>,
-}
-
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> std::result::Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The one schema of Svix's `schemas` map (`null` or `{}`: none).
