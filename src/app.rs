@@ -15,10 +15,6 @@ use crate::delivery::{Engine, EngineConfig};
 use crate::service::{Herald, ServiceError, Settings};
 use crate::store::{Location, Store, StoreError};
 
-/// Requests in flight per endpoint: a slow endpoint ties up at most this
-/// many workers.
-pub const PER_ENDPOINT_IN_FLIGHT: usize = 4;
-
 /// Connections the `--metrics-listen` listener accepts at once: scrapers
 /// are few, and its descriptors come out of the store's reserve
 /// (`domain::limits::OTHER_FDS`).
@@ -199,7 +195,7 @@ pub fn settings(cfg: &Config) -> Settings {
 pub fn engine_config(cfg: &Config) -> EngineConfig {
     EngineConfig {
         workers: cfg.workers,
-        per_endpoint: PER_ENDPOINT_IN_FLIGHT,
+        per_endpoint: cfg.per_endpoint_concurrency,
         retry_schedule: cfg.retry_schedule.clone(),
         disable_after: cfg.disable_after,
         events: None,

@@ -316,7 +316,7 @@ pub fn render(g: &Gauges) -> String {
             &mut o,
             "herald_cluster_nodes",
             "gauge",
-            "Herald nodes sharing the store that were alive in the last minute.",
+            "Herald nodes sharing the store whose heartbeat is fresh (15 s).",
         );
         let _ = writeln!(o, "herald_cluster_nodes {n}");
     }

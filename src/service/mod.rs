@@ -282,7 +282,10 @@ impl Herald {
             tables: self.store.table_stats()?,
             cluster_nodes: match self.store.cluster() {
                 None => None,
-                Some(c) => Some(c.nodes(self.clock.now().plus_millis(-60_000))?.len()),
+                Some(c) => Some(
+                    c.nodes(self.clock.now().plus_millis(-crate::store::NODE_ALIVE_MS))?
+                        .len(),
+                ),
             },
         })
     }

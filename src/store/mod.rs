@@ -875,6 +875,10 @@ pub struct TableStats {
 /// died gives it up after this.
 pub const CLAIM_MS: i64 = 10_000;
 
+/// A node whose last heartbeat is older than this counts as gone (its
+/// heartbeat comes every 5 s).
+pub const NODE_ALIVE_MS: i64 = 15_000;
+
 /// What [`ClusterStore::acquire`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Acquired {
