@@ -24,4 +24,5 @@ mod schedule;
 mod svix;
 mod tidy;
 mod tls;
+mod tools;
 mod ui;
