@@ -18,10 +18,12 @@ use serde_json::{json, Value};
 
 use crate::clock::{Clock, SystemClock};
 use crate::delivery::client::{ClientConfig, DeliveryClient};
+use crate::domain::delivery::Verdict;
 use crate::domain::event::Event;
 use crate::domain::event_type::{lookup, CATALOG};
 use crate::domain::ids::new_ulid;
 use crate::domain::netguard::IpPolicy;
+use crate::domain::retry::verdict_for;
 use crate::domain::samples::sample_object;
 use crate::domain::time::Timestamp;
 use crate::wire::capture::{header_line, headers_file, raw_request};
@@ -421,7 +423,7 @@ pub fn send_test(args: SendTestArgs) -> Result<ExitCode, String> {
         .collect();
     let response = client.send(&args.url, &pairs, &body);
     let ms = response.latency.as_millis();
-    let ok = match (response.status, &response.error) {
+    match (response.status, &response.error) {
         (Some(status), error) => {
             println!("  < {status} in {ms} ms");
             println!(
@@ -431,19 +433,24 @@ pub fn send_test(args: SendTestArgs) -> Result<ExitCode, String> {
             if let Some(e) = error {
                 println!("  ! reading the body failed: {e}");
             }
-            (200..300).contains(&status)
         }
-        (None, Some(e)) => {
-            println!("  ! no answer after {ms} ms: {e}");
-            false
+        (None, Some(e)) => println!("  ! no answer after {ms} ms: {e}"),
+        (None, None) => {}
+    }
+    // What the delivery engine would make of this answer: the same rule.
+    match verdict_for(response.status) {
+        Verdict::Success => Ok(ExitCode::SUCCESS),
+        Verdict::Retry => {
+            println!(
+                "not delivered: Herald would retry this on its schedule \
+                 (by default after 5m, 30m, 2h, 12h, 24h)"
+            );
+            Ok(ExitCode::FAILURE)
         }
-        (None, None) => false,
-    };
-    if ok {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("not delivered: Herald would retry this answer, or stop for a 4xx");
-        Ok(ExitCode::FAILURE)
+        Verdict::Permanent => {
+            println!("not delivered: Herald does not retry this 4xx; the delivery would fail");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

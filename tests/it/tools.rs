@@ -2,6 +2,7 @@
 //! `send-test` and `trigger`, run as the real binary against real
 //! receivers on loopback.
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -237,6 +238,41 @@ fn verify_accepts_a_real_delivery() {
         out.contains(&format!("webhook-id {}", a.body["id"].as_str().unwrap())),
         "{out}"
     );
+    // The same kind of delivery captured as raw bytes off the socket, as
+    // `nc -l` saves it, is checked whole with --request.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let raw_file = dir.path().join("raw.http");
+    let writer = {
+        let raw_file = raw_file.clone();
+        std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let raw = read_one_request(&mut conn);
+            std::fs::write(&raw_file, &raw).unwrap();
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+        })
+    };
+    let (_, raw_secret) = delivering(&s, "raw_tenant", &format!("http://127.0.0.1:{port}/raw"));
+    let a = s.call(
+        "POST",
+        "/api/v1/events",
+        Some("raw_tenant"),
+        Some(json!({"event": "user.created", "data": {"object": {"id": "usr_1"}}})),
+    );
+    assert_eq!(a.status, 202, "{}", a.text);
+    writer.join().unwrap();
+    let o = herald(&[
+        "verify",
+        "--secret",
+        &raw_secret,
+        "--request",
+        path(&raw_file),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{:?}", texts(&o));
+    let o = herald(&["verify", "--secret", &secret, "--request", path(&raw_file)]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", texts(&o));
+
     // A receiver that parsed the JSON and printed it again (as
     // `JSON.stringify(req.body, null, 2)` does) is told so.
     let parsed: Value = serde_json::from_slice(&got.body).unwrap();
@@ -252,6 +288,29 @@ fn verify_accepts_a_real_delivery() {
         out.contains("the signature matches Herald's compact form"),
         "{out}"
     );
+}
+
+/// Reads one HTTP/1.1 request with a Content-Length body, bytes as sent.
+fn read_one_request(conn: &mut std::net::TcpStream) -> Vec<u8> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed mid-request");
+        raw.extend_from_slice(&buf[..n]);
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0);
+        if raw.len() >= end + 4 + len {
+            return raw;
+        }
+    }
 }
 
 #[test]
@@ -297,6 +356,7 @@ fn send_test_is_verified_by_the_seed_receivers() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("< 401 in "), "{out}");
     assert!(out.contains("< Invalid signature"), "{out}");
+    assert!(out.contains("Herald does not retry this 4xx"), "{out}");
     assert!(express.verdicts(1, Duration::from_secs(30))[0].starts_with("REJECTED"));
 
     // Nothing listening: said, exit 1; an unknown type without --data: 2.
@@ -310,6 +370,7 @@ fn send_test_is_verified_by_the_seed_receivers() {
     let (out, _) = texts(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("! no answer after"), "{out}");
+    assert!(out.contains("Herald would retry this"), "{out}");
     let o = herald(&[
         "send-test",
         "--url",
