@@ -84,18 +84,6 @@ enum Command {
         #[arg(long, value_name = "LOCATION")]
         store: Option<String>,
     },
-    /// Sign a body as Herald signs a delivery and print the headers
-    /// (X-BrainSAIT-Signature and Standard Webhooks').
-    Sign(tools::SignArgs),
-    /// Check a captured request's signatures and say why they fail: exit
-    /// code 0 when valid, 1 when not (2: the input could not be read).
-    Verify(tools::VerifyArgs),
-    /// Send one signed sample event straight to a receiver, as a delivery
-    /// would (no server needed; loopback URLs allowed), and print its answer.
-    SendTest(tools::SendTestArgs),
-    /// Post a sample event of a type through a running server (its
-    /// endpoints get it) and print its id and deliveries.
-    Trigger(tools::TriggerArgs),
     /// Verify a dump file, or a stopped data directory; non-zero exit on problems.
     Check {
         /// A dump file to verify.
@@ -109,6 +97,18 @@ enum Command {
         #[arg(long, value_name = "LOCATION")]
         store: Option<String>,
     },
+    /// Sign a body as Herald signs a delivery and print the headers
+    /// (X-BrainSAIT-Signature and Standard Webhooks').
+    Sign(tools::SignArgs),
+    /// Check a captured request's signatures and say why they fail: exit
+    /// code 0 when valid, 1 when not (2: the input could not be read).
+    Verify(tools::VerifyArgs),
+    /// Send one signed sample event straight to a receiver, as a delivery
+    /// would (no server needed; loopback URLs allowed), and print its answer.
+    SendTest(tools::SendTestArgs),
+    /// Post a sample event of a type through a running server (its
+    /// endpoints get it) and print its id and deliveries.
+    Trigger(tools::TriggerArgs),
 }
 
 /// Where a management command acts: the data directory, or a server.

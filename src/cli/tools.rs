@@ -544,6 +544,45 @@ pub fn trigger(args: TriggerArgs) -> Result<ExitCode, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Verify {
+        #[command(flatten)]
+        args: VerifyArgs,
+    }
+
+    #[test]
+    fn verify_defaults_to_both_schemes_and_the_standard_tolerance() {
+        let v = Verify::try_parse_from(["verify", "--secret", "s", "--body", "b"]).unwrap();
+        assert_eq!(
+            v.args.tolerance.as_secs(),
+            crate::wire::verify::DEFAULT_TOLERANCE_SECS
+        );
+        assert_eq!(v.args.scheme, SchemeArg::Both);
+        // A body or a raw request, not both, and one of them.
+        assert!(Verify::try_parse_from(["verify", "--secret", "s"]).is_err());
+        assert!(Verify::try_parse_from([
+            "verify",
+            "--secret",
+            "s",
+            "--body",
+            "b",
+            "--request",
+            "r"
+        ])
+        .is_err());
+        assert!(Verify::try_parse_from([
+            "verify",
+            "--secret",
+            "s",
+            "--body",
+            "b",
+            "--tolerance",
+            "soon"
+        ])
+        .is_err());
+    }
 
     #[test]
     fn sample_data_and_overrides() {
