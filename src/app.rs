@@ -318,7 +318,15 @@ impl Parts {
         // are all queued, and the watcher handles them before it ends.
         let reported = self.store.flush();
         drop(self.alerts);
-        reported.and(self.store.flush())
+        let flushed = reported.and(self.store.flush());
+        // Every attempt made is recorded: what this node still claims goes
+        // back to the other nodes now rather than when the claims expire.
+        if let Some(c) = self.store.cluster() {
+            if let Err(e) = c.leave() {
+                log::warn!("cluster: giving back this node's claims failed: {e}");
+            }
+        }
+        flushed
     }
 }
 
