@@ -25,4 +25,5 @@ mod schedule;
 mod svix;
 mod tidy;
 mod tls;
+mod tools;
 mod ui;
