@@ -78,6 +78,12 @@ pub struct Endpoint {
     /// `svix-timestamp`, `svix-signature`) beside the Standard Webhooks
     /// ones, for receivers that read those by hand.
     pub svix_headers: bool,
+    /// Deliveries per second at most ([`crate::domain::sendrate`]), across
+    /// retries and resends; `None`: no limit beyond the in-flight cap.
+    pub rate_limit: Option<u32>,
+    /// FIFO: its deliveries are sent one at a time, oldest first; the next
+    /// goes only once the one before it succeeded or was given up.
+    pub ordered: bool,
 }
 
 impl Endpoint {
@@ -242,6 +248,21 @@ pub fn validate_description(d: &str) -> Result<(), FieldError> {
         return Err(FieldError::new(
             "description",
             format!("at most {MAX_DESCRIPTION_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The highest per-endpoint rate limit accepted, deliveries per second
+/// (one every millisecond: the clock's resolution).
+pub const MAX_RATE_LIMIT: u32 = 1000;
+
+/// Checks a rate limit: 1 to [`MAX_RATE_LIMIT`] deliveries per second.
+pub fn validate_rate_limit(field: &'static str, r: u32) -> Result<(), FieldError> {
+    if r == 0 || r > MAX_RATE_LIMIT {
+        return Err(FieldError::new(
+            field,
+            format!("deliveries per second, 1 to {MAX_RATE_LIMIT} (leave it out for no limit)"),
         ));
     }
     Ok(())
@@ -653,6 +674,8 @@ mod tests {
             channels: vec![],
             metadata: BTreeMap::new(),
             svix_headers: false,
+            rate_limit: None,
+            ordered: false,
         };
         let new = ep.rotate_secret(t0, 1000).to_string();
         assert_ne!(new, s);

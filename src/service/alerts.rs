@@ -77,6 +77,8 @@ impl Herald {
                         channels: Vec::new(),
                         metadata: Default::default(),
                         svix_headers: false,
+                        rate_limit: None,
+                        ordered: false,
                     };
                     self.store.insert_endpoint(&ep)?;
                 }

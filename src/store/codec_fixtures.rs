@@ -231,6 +231,8 @@ fn endpoint() -> Endpoint {
         channels: vec!["project:1".into(), "eu".into()],
         metadata: [("team".to_string(), "billing".to_string())].into(),
         svix_headers: true,
+        rate_limit: Some(5),
+        ordered: true,
     }
 }
 
@@ -467,8 +469,20 @@ fn records_written_before_channels_headers_and_metadata_decode_without_them() {
             channels: vec![],
             metadata: Default::default(),
             svix_headers: false,
+            rate_limit: None,
+            ordered: false,
             ..endpoint()
         }
+    );
+    let ep4 = Endpoint::decode(&old("endpoint_v4.bin", 4)).unwrap();
+    assert_eq!(
+        ep4,
+        Endpoint {
+            rate_limit: None,
+            ordered: false,
+            ..endpoint()
+        },
+        "format 4: before rate limits and ordered endpoints"
     );
     // Written again, each is the current format.
     assert_eq!(Endpoint::decode(&ep.encode()).unwrap(), ep);

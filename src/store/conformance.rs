@@ -94,6 +94,8 @@ pub(crate) fn endpoint(tenant: &str, url: &str) -> Endpoint {
         channels: Vec::new(),
         metadata: Default::default(),
         svix_headers: false,
+        rate_limit: None,
+        ordered: false,
     }
 }
 
