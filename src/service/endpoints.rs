@@ -11,7 +11,7 @@ use url::{Host, Url};
 use super::{Caller, Herald, Page, PageRequest, Result, ServiceError};
 use crate::domain::endpoint::{
     generate_secret, validate_channels, validate_description, validate_events, validate_headers,
-    validate_metadata, validate_secret, validate_uid, validate_url, Endpoint,
+    validate_metadata, validate_rate_limit, validate_secret, validate_uid, validate_url, Endpoint,
 };
 use crate::domain::ids::EndpointId;
 use crate::store::{modify_endpoint, Conflict, ModifyError, StoreError};
@@ -53,6 +53,12 @@ pub struct NewEndpoint {
     /// base64 of 24–64 bytes), e.g. one moved from another sender.
     #[serde(default)]
     pub secret: Option<String>,
+    /// Deliveries per second at most (1 to 1000); none: no limit.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
+    /// FIFO: one delivery at a time, oldest first (see the README).
+    #[serde(default)]
+    pub ordered: bool,
 }
 
 /// `PATCH /api/v1/webhooks/{id}`: only the fields present change.
@@ -78,6 +84,11 @@ pub struct EndpointPatch {
     pub metadata: Option<BTreeMap<String, String>>,
     /// Whether to also send Svix's header names.
     pub svix_headers: Option<bool>,
+    /// A new rate limit (deliveries per second); `null` removes it.
+    #[serde(default, deserialize_with = "super::nullable")]
+    pub rate_limit: Option<Option<u32>>,
+    /// Make it FIFO, or not.
+    pub ordered: Option<bool>,
 }
 
 impl EndpointPatch {
@@ -104,6 +115,9 @@ impl EndpointPatch {
             .transpose()?;
         if let Some(m) = &self.metadata {
             validate_metadata(m)?;
+        }
+        if let Some(Some(r)) = self.rate_limit {
+            validate_rate_limit("rate_limit", r)?;
         }
         Ok(self)
     }
@@ -155,6 +169,9 @@ impl Herald {
         if let Some(s) = &input.secret {
             validate_secret(s)?;
         }
+        if let Some(r) = input.rate_limit {
+            validate_rate_limit("rate_limit", r)?;
+        }
         let url = self.checked_url(&input.url)?;
         self.ensure_tenant(&scope.tenant_id)?;
         let now = self.clock.now();
@@ -176,6 +193,8 @@ impl Herald {
             channels,
             metadata: input.metadata,
             svix_headers: input.svix_headers,
+            rate_limit: input.rate_limit,
+            ordered: input.ordered,
         };
         self.store
             .insert_endpoint(&ep)
@@ -304,6 +323,12 @@ impl Herald {
             }
             if let Some(s) = patch.svix_headers {
                 ep.svix_headers = s;
+            }
+            if let Some(r) = patch.rate_limit {
+                ep.rate_limit = r;
+            }
+            if let Some(o) = patch.ordered {
+                ep.ordered = o;
             }
             if let Some(d) = &patch.description {
                 ep.description = d.clone();

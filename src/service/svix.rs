@@ -220,7 +220,7 @@ fn no_rate_limit(field: &'static str, v: &Option<Value>) -> Result<()> {
         None | Some(Value::Null) => Ok(()),
         Some(_) => Err(ServiceError::invalid(
             field,
-            "Herald does not enforce per-application or per-endpoint rate limits; leave it out",
+            "Herald does not enforce this limit (an endpoint's rateLimit it does); leave it out",
         )),
     }
 }
@@ -311,7 +311,7 @@ pub struct EndpointIn {
     /// Accepted (Herald answers 1).
     #[serde(default)]
     pub version: Option<i64>,
-    /// Refused unless null.
+    /// Deliveries per second at most (stored and enforced).
     #[serde(default)]
     pub rate_limit: Option<Value>,
     /// Refused unless null.
@@ -351,7 +351,7 @@ pub struct EndpointPatchIn {
     /// Accepted (Herald answers 1).
     #[serde(default)]
     pub version: Option<i64>,
-    /// Refused unless null.
+    /// A new rate limit (deliveries per second); `null` removes it.
     #[serde(default)]
     pub rate_limit: Option<Value>,
     /// Refused unless null.
@@ -361,9 +361,23 @@ pub struct EndpointPatchIn {
 
 impl EndpointPatchIn {
     fn check(&self) -> Result<()> {
-        no_rate_limit("rateLimit", &self.rate_limit)?;
         no_rate_limit("throttleRate", &self.throttle_rate)?;
         check_version(self.version)
+    }
+}
+
+/// An endpoint's `rateLimit` as Svix sends it: absent, `null` or a whole
+/// number of deliveries per second (checked by the native rules later).
+fn endpoint_rate_limit(v: &Option<Value>) -> Result<Option<u32>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                ServiceError::invalid("rateLimit", "a whole number of deliveries per second")
+            }),
     }
 }
 
@@ -693,9 +707,9 @@ impl Herald {
         input: EndpointIn,
     ) -> Result<Endpoint> {
         let (scoped, _) = self.app_scope(caller, app_id)?;
-        no_rate_limit("rateLimit", &input.rate_limit)?;
         no_rate_limit("throttleRate", &input.throttle_rate)?;
         check_version(input.version)?;
+        let rate_limit = endpoint_rate_limit(&input.rate_limit)?;
         let new = NewEndpoint {
             url: input.url,
             events: input.filter_types.unwrap_or_else(|| vec!["*".into()]),
@@ -708,6 +722,8 @@ impl Herald {
             // Receivers moved from Svix may verify the svix-* names only.
             svix_headers: true,
             secret: input.secret.map(with_prefix),
+            rate_limit,
+            ordered: false,
         };
         self.create_endpoint(&scoped, new)
     }
@@ -754,7 +770,7 @@ impl Herald {
                     metadata: Some(input.metadata.unwrap_or_default()),
                     secret: None,
                     version: input.version,
-                    rate_limit: input.rate_limit,
+                    rate_limit: Some(input.rate_limit.unwrap_or(Value::Null)),
                     throttle_rate: input.throttle_rate,
                 };
                 let ep = self.svix_patch_found(&scoped, &found, patch)?;
@@ -803,6 +819,12 @@ impl Herald {
             channels: patch.channels.map(Option::unwrap_or_default),
             metadata: patch.metadata,
             svix_headers: None,
+            // Absent: unchanged; `null`: removed (a PUT sends what it has).
+            rate_limit: match &patch.rate_limit {
+                None => None,
+                v => Some(endpoint_rate_limit(v)?),
+            },
+            ordered: None,
         };
         let ep = self.update_endpoint(scoped, &id, native)?;
         match patch.secret {

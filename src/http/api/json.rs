@@ -176,6 +176,10 @@ pub struct EndpointView {
     pub metadata: BTreeMap<String, String>,
     /// Whether attempts also carry Svix's header names.
     pub svix_headers: bool,
+    /// Deliveries per second at most; null: no limit.
+    pub rate_limit: Option<u32>,
+    /// FIFO: one delivery at a time, oldest first.
+    pub ordered: bool,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -207,6 +211,8 @@ impl EndpointView {
             channels: e.channels.clone(),
             metadata: e.metadata.clone(),
             svix_headers: e.svix_headers,
+            rate_limit: e.rate_limit,
+            ordered: e.ordered,
             created_at: e.created_at.to_rfc3339_millis(),
             updated_at: e.updated_at.to_rfc3339_millis(),
             secret: None,

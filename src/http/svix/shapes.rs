@@ -98,7 +98,7 @@ pub struct EndpointOut {
     pub channels: Option<Vec<String>>,
     /// `!active`.
     pub disabled: bool,
-    /// Always null: Herald enforces none.
+    /// Deliveries per second at most (enforced); null: none.
     pub rate_limit: Option<u32>,
     /// Free key/value pairs.
     pub metadata: BTreeMap<String, String>,
@@ -121,7 +121,7 @@ impl EndpointOut {
             filter_types: (!all).then(|| e.events.clone()),
             channels: (!e.channels.is_empty()).then(|| e.channels.clone()),
             disabled: !e.active,
-            rate_limit: None,
+            rate_limit: e.rate_limit,
             metadata: e.metadata.clone(),
             created_at: e.created_at.to_rfc3339_millis(),
             updated_at: e.updated_at.to_rfc3339_millis(),
