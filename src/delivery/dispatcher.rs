@@ -17,6 +17,19 @@
 //! dropped job would wait in the due index until the next start. A job
 //! that turns out stale costs a re-read: the worker checks the delivery.
 //!
+//! Two limits an endpoint may set are decided by the worker (it reads the
+//! endpoint) and kept here so that waiting costs nothing:
+//! - *rate limit*: a job the worker found too early comes back
+//!   ([`Dispatcher::throttled`]) and *parks* its endpoint: nothing more of
+//!   it is handed out until that job returns from the scheduler at its
+//!   slot, then it goes first.
+//! - *ordered*: a job that is not its endpoint's oldest delivery not ended
+//!   comes back ([`Dispatcher::behind`]) and waits aside, in id order;
+//!   whenever a job of that endpoint is done, the oldest waiting one is
+//!   queued again (first), so the next in line is looked at as soon as
+//!   the one before it ended. Its scheduler timer (the worker sets one) is
+//!   only a fallback for heads that end outside the engine.
+//!
 //! Paused (`herald serve --paused`, or `Dispatcher::pause`), it keeps
 //! accepting jobs into the per-endpoint queues but hands none to the
 //! workers; pausing takes back the jobs still waiting in the worker
@@ -24,7 +37,7 @@
 //! cache of the due index like the rest, so nothing is dropped: resuming
 //! feeds them to the workers as usual.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -38,6 +51,10 @@ enum Msg {
     Jobs(Vec<Due>),
     /// A job ended; `Some(ok)` if it made an attempt.
     Done(Due, Option<bool>),
+    /// A job waits for its endpoint's rate limit (it is in the wheel).
+    Throttled(Due),
+    /// A job waits for an older delivery of its ordered endpoint.
+    Behind(Due),
     /// Hand workers nothing until `Resume`.
     Pause,
     /// Feed the workers again.
@@ -93,6 +110,9 @@ impl Dispatcher {
             active: HashSet::new(),
             again: HashMap::new(),
             proven: HashSet::new(),
+            parked: HashMap::new(),
+            behind: HashMap::new(),
+            serial: HashSet::new(),
             work_tx,
             stats: stats.clone(),
         };
@@ -126,6 +146,20 @@ impl Dispatcher {
     /// Reports a job finished without an attempt, freeing its slot.
     pub fn done(&self, job: Due) {
         let _ = self.tx.send(Msg::Done(job, None));
+    }
+
+    /// Reports a job sent back without an attempt because its endpoint's
+    /// rate limit allows none yet: its slot is freed and the endpoint
+    /// parked until the job (scheduled for its slot) comes back.
+    pub fn throttled(&self, job: Due) {
+        let _ = self.tx.send(Msg::Throttled(job));
+    }
+
+    /// Reports a job of an ordered endpoint that is not the endpoint's
+    /// oldest delivery not ended: it waits aside until a job of that
+    /// endpoint is done.
+    pub fn behind(&self, job: Due) {
+        let _ = self.tx.send(Msg::Behind(job));
     }
 
     /// Reports a job's attempt recorded (durably), freeing its slot;
@@ -187,6 +221,16 @@ struct State {
     again: HashMap<DeliveryId, Due>,
     /// Endpoints whose last attempt succeeded: they get the full cap.
     proven: HashSet<EndpointId>,
+    /// Endpoints waiting for their rate limit: none of their jobs is
+    /// handed out until this delivery's job comes back.
+    parked: HashMap<EndpointId, DeliveryId>,
+    /// Jobs of ordered endpoints waiting for an older delivery, by id
+    /// (counted in `stats.queued`).
+    behind: HashMap<EndpointId, BTreeMap<[u8; 16], Due>>,
+    /// Endpoints found ordered: one job at a time, so a follower is
+    /// looked at only once the job before it is done (never while its
+    /// head is in flight, which would leave it waiting for the fallback).
+    serial: HashSet<EndpointId>,
     work_tx: Sender<Due>,
     stats: Arc<DispatchStats>,
 }
@@ -201,7 +245,9 @@ impl State {
     /// one slot, gets the full cap once an attempt succeeds, and drops back
     /// to one when an attempt fails: a dead endpoint holds one worker.
     fn cap(&self, ep: &EndpointId) -> usize {
-        if self.proven.contains(ep) {
+        if self.serial.contains(ep) {
+            1
+        } else if self.proven.contains(ep) {
             self.per_endpoint
         } else {
             1
@@ -215,18 +261,62 @@ impl State {
     /// Queues a job, or (its delivery already queued or in flight) keeps
     /// it aside until that job is done.
     fn enqueue(&mut self, job: Due) {
+        let ep = job.endpoint;
+        // The job a parked endpoint waits for: the endpoint is free again,
+        // and this job (the one that waited longest) goes first.
+        let first = self.parked.get(&ep) == Some(&job.delivery);
+        if first {
+            self.parked.remove(&ep);
+        }
+        // One waiting behind an older delivery came back (its fallback
+        // timer, a resend): it is looked at again.
+        if let Some(b) = self.behind.get_mut(&ep) {
+            if b.remove(&job.delivery.to_bytes()).is_some() {
+                self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+            }
+            if b.is_empty() {
+                self.behind.remove(&ep);
+            }
+        }
         if !self.active.insert(job.delivery) {
             // One per delivery is enough: the worker re-reads it anyway.
             self.again.insert(job.delivery, job);
             return;
         }
-        let q = self.queues.entry(job.endpoint).or_default();
+        let q = self.queues.entry(ep).or_default();
         let was_empty = q.is_empty();
-        q.push_back(job);
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        if was_empty && self.busy(&job.endpoint) < self.cap(&job.endpoint) {
-            self.ready.push_back(job.endpoint);
+        if first {
+            q.push_front(job);
+        } else {
+            q.push_back(job);
         }
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        if (was_empty || first) && self.busy(&ep) < self.cap(&ep) && !self.parked.contains_key(&ep)
+        {
+            self.ready.push_back(ep);
+        }
+    }
+
+    /// The oldest job waiting behind an older delivery of `ep` is queued
+    /// again (first): a job of `ep` is done, so its head may have ended.
+    fn next_in_line(&mut self, ep: EndpointId) {
+        let Some(b) = self.behind.get_mut(&ep) else {
+            return;
+        };
+        let Some((_, job)) = b.pop_first() else {
+            return;
+        };
+        if b.is_empty() {
+            self.behind.remove(&ep);
+        }
+        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        if !self.active.insert(job.delivery) {
+            self.again.insert(job.delivery, job);
+            return;
+        }
+        self.queues.entry(ep).or_default().push_front(job);
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.ready.push_back(ep);
     }
 
     fn handle(&mut self, m: Msg) -> bool {
@@ -242,7 +332,30 @@ impl State {
                     self.enqueue(job);
                 }
             }
+            Msg::Throttled(job) => {
+                self.parked.insert(job.endpoint, job.delivery);
+                self.finish(job, None);
+            }
+            Msg::Behind(job) => {
+                self.serial.insert(job.endpoint);
+                let b = self.behind.entry(job.endpoint).or_default();
+                if b.insert(job.delivery.to_bytes(), job).is_none() {
+                    self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                }
+                self.finish(job, None);
+            }
             Msg::Done(job, outcome) => {
+                self.finish(job, outcome);
+                self.next_in_line(job.endpoint);
+            }
+        }
+        true
+    }
+
+    /// Frees a job's slot; `outcome` as in `Msg::Done`.
+    fn finish(&mut self, job: Due, outcome: Option<bool>) {
+        {
+            {
                 self.active.remove(&job.delivery);
                 // Its slot is free: a hint that came meanwhile may run now.
                 if let Some(again) = self.again.remove(&job.delivery) {
@@ -273,7 +386,6 @@ impl State {
                 }
             }
         }
-        true
     }
 
     /// Puts the jobs no worker has taken yet back at the head of their
@@ -302,7 +414,7 @@ impl State {
             return;
         }
         while let Some(ep) = self.ready.pop_front() {
-            if self.busy(&ep) >= self.cap(&ep) {
+            if self.busy(&ep) >= self.cap(&ep) || self.parked.contains_key(&ep) {
                 continue; // a stale entry: it is re-added when a slot frees
             }
             let Some(job) = self.queues.get_mut(&ep).and_then(VecDeque::pop_front) else {

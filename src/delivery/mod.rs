@@ -17,6 +17,7 @@
 
 pub mod client;
 mod dispatcher;
+mod pacer;
 mod recorder;
 mod scheduler;
 pub mod wheel;
@@ -54,6 +55,11 @@ pub trait Dispatch: Send + Sync {
     /// The engine's gauges.
     fn stats(&self) -> EngineStats {
         EngineStats::default()
+    }
+    /// If this process holds an endpoint's sends back for its rate limit
+    /// now: when its next send slot comes.
+    fn throttled(&self, _endpoint: EndpointId) -> Option<Timestamp> {
+        None
     }
     /// Stop handing deliveries to workers (they stay due).
     fn pause(&self) {}
@@ -140,6 +146,9 @@ pub struct EngineConfig {
 pub struct Engine {
     dispatcher: Dispatcher,
     scheduler: Scheduler,
+    /// The rate limits' send slots, shared with the workers.
+    pacer: Arc<pacer::Pacer>,
+    clock: Arc<dyn Clock>,
     workers: usize,
     /// Tells workers to take no further job (shared with them).
     stopping: Arc<AtomicBool>,
@@ -178,6 +187,7 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
         let http = client::DeliveryClient::new(config.client.clone())?;
+        let pacer = Arc::new(pacer::Pacer::default());
         let (dispatcher, dispatcher_thread) =
             Dispatcher::spawn(config.per_endpoint, config.workers, config.paused);
         let (scheduler, scheduler_thread) =
@@ -200,12 +210,14 @@ impl Engine {
             .request_timeout
             .as_millis()
             .min(i64::MAX as u128) as i64;
+        let ctx_clock = clock.clone();
         let ctx = Arc::new(worker::Ctx {
             store,
             clock,
             http,
             lease_ms: request_ms.saturating_add(SEND_LEASE_MARGIN_MS),
             per_endpoint: config.per_endpoint,
+            pacer: pacer.clone(),
             schedule: config.retry_schedule,
             events: config.events,
             dispatcher: dispatcher.clone(),
@@ -217,6 +229,8 @@ impl Engine {
         Ok(Self {
             dispatcher,
             scheduler,
+            pacer,
+            clock: ctx_clock,
             workers: config.workers,
             stopping,
             threads: Arc::new(Mutex::new(Some(Threads {
@@ -312,6 +326,10 @@ impl Dispatch for Engine {
 
     fn pause(&self) {
         self.dispatcher.pause();
+    }
+
+    fn throttled(&self, endpoint: EndpointId) -> Option<Timestamp> {
+        self.pacer.throttled(endpoint, self.clock.now())
     }
 
     fn resume(&self) {

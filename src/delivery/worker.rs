@@ -26,7 +26,8 @@ use crate::domain::event::Event;
 use crate::domain::ids::AttemptId;
 use crate::domain::outcome::{self, Answer, Outcome};
 use crate::domain::time::Timestamp;
-use crate::store::{Acquired, Due, Store, StoreError};
+use crate::domain::sendrate::Pace;
+use crate::store::{Acquired, Due, SendLimits, Store, StoreError};
 use crate::wire::headers;
 
 /// How long a job whose processing panicked waits before it runs again.
@@ -34,6 +35,13 @@ const PANIC_BACKOFF_MS: i64 = 30_000;
 /// How long a job waits when its endpoint has its cap of requests in
 /// flight on the other nodes.
 const BUSY_BACKOFF_MS: i64 = 50;
+/// A job waiting behind an older delivery of its ordered endpoint is
+/// looked at again after this long even if nothing of that endpoint was
+/// done here meanwhile (its head may have ended another way).
+const BEHIND_RECHECK_MS: i64 = 30_000;
+/// The same on a store shared by several nodes, where the head may be
+/// attempted by another node (whose dispatcher this one never hears).
+const BEHIND_RECHECK_CLUSTER_MS: i64 = 1_000;
 
 /// What every worker shares.
 pub struct Ctx {
@@ -56,6 +64,9 @@ pub struct Ctx {
     /// across nodes.
     pub lease_ms: i64,
     pub per_endpoint: usize,
+    /// The rate limits' send slots (one process; a shared store keeps
+    /// them itself).
+    pub pacer: Arc<super::pacer::Pacer>,
 }
 
 impl Ctx {
@@ -162,13 +173,33 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
         // request goes out, is what keeps two nodes from sending it at once.
         Some(c) => {
             let until = now.plus_millis(ctx.lease_ms);
-            match c.acquire(job.delivery, job.endpoint, now, until, ctx.per_endpoint)? {
+            // The endpoint's limits are decided in the store, under its
+            // lock, for every node together.
+            let ep = ctx.store.endpoint(job.endpoint)?;
+            let limits = SendLimits {
+                cap: ctx.per_endpoint,
+                ordered: ep.as_ref().is_some_and(|e| e.ordered),
+                rate_limit: ep.as_ref().and_then(|e| e.rate_limit),
+            };
+            match c.acquire_limited(job.delivery, job.endpoint, now, until, limits)? {
                 Acquired::Mine(d) => Some(*d),
                 Acquired::Skip => None,
+                Acquired::Busy if limits.ordered => {
+                    wait_behind(ctx, job, now);
+                    return Ok(());
+                }
                 Acquired::Busy => {
                     let later = now.plus_millis(BUSY_BACKOFF_MS);
                     ctx.scheduler.schedule(Due { due: later, ..job });
                     None
+                }
+                Acquired::Behind => {
+                    wait_behind(ctx, job, now);
+                    return Ok(());
+                }
+                Acquired::Throttled(at) => {
+                    wait_throttled(ctx, job, at);
+                    return Ok(());
                 }
             }
         }
@@ -185,9 +216,33 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             ctx.dispatcher.done(job)
         }
         Step::Change(after) => commit(ctx, job, after),
+        Step::Behind => wait_behind(ctx, job, now),
+        Step::Throttled(at) => wait_throttled(ctx, job, at),
         Step::Send(send) => attempt(ctx, job, &d, &send.0, &send.1, now)?,
     }
     Ok(())
+}
+
+/// A job of an ordered endpoint whose head has not ended waits aside in
+/// the dispatcher, with a fallback timer.
+fn wait_behind(ctx: &Ctx, job: Due, now: Timestamp) {
+    let recheck = if ctx.store.cluster().is_some() {
+        BEHIND_RECHECK_CLUSTER_MS
+    } else {
+        BEHIND_RECHECK_MS
+    };
+    ctx.scheduler.schedule(Due {
+        due: now.plus_millis(recheck),
+        ..job
+    });
+    ctx.dispatcher.behind(job);
+}
+
+/// A job its endpoint's rate limit holds back comes back at the slot `at`
+/// (no attempt: waiting is not failing); its endpoint is parked till then.
+fn wait_throttled(ctx: &Ctx, job: Due, at: Timestamp) {
+    ctx.scheduler.schedule(Due { due: at, ..job });
+    ctx.dispatcher.throttled(job);
 }
 
 /// What a fresh read of a job's delivery says to do.
@@ -196,6 +251,12 @@ enum Step {
     Skip,
     /// A state change without an attempt.
     Change(Delivery),
+    /// Not yet: its ordered endpoint's oldest delivery not ended is
+    /// another one.
+    Behind,
+    /// Not yet: its endpoint's rate limit allows the next send at this
+    /// moment.
+    Throttled(Timestamp),
     /// Attempt it: to this endpoint, with this event (boxed: an endpoint
     /// with its header and metadata maps is large beside the other steps).
     Send(Box<(Endpoint, Event)>),
@@ -220,6 +281,21 @@ fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError
             reason: format!("its event {} is missing", d.event_id),
         });
     };
+    // One process: the limits are decided here (a shared store decided
+    // them in `acquire_limited`). The rate limit last: it spends a slot.
+    if ctx.store.cluster().is_none() {
+        if ep.ordered {
+            let head = ctx.store.first_pending(ep.id)?;
+            if head.is_some_and(|h| h.id != d.id) {
+                return Ok(Step::Behind);
+            }
+        }
+        if let Some(r) = ep.rate_limit {
+            if let Pace::Wait(at) = ctx.pacer.take(ep.id, r, now) {
+                return Ok(Step::Throttled(at));
+            }
+        }
+    }
     Ok(Step::Send(Box::new((ep, event))))
 }
 
@@ -387,6 +463,7 @@ mod tests {
             recorder: crossbeam_channel::unbounded().0,
             lease_ms: 30_000,
             per_endpoint: 4,
+            pacer: Arc::default(),
         };
         let job = Due {
             due: t0,

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod retry;
 pub mod samples;
 pub mod schema;
+pub mod sendrate;
 pub mod session;
 pub mod stats;
 pub mod tenant;

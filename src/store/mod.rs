@@ -730,6 +730,11 @@ pub trait DeliveryStore {
     ) -> Result<Vec<Due>>;
     /// Deliveries held for an endpoint.
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
+    /// The oldest (by id: the order events were accepted in) delivery of
+    /// an endpoint that has not ended, held or not: an ordered endpoint's
+    /// head, the only one of its deliveries that may be sent. An index
+    /// read, however many ended deliveries the endpoint has.
+    fn first_pending(&self, endpoint: EndpointId) -> Result<Option<Delivery>>;
 }
 
 /// Endpoint health, statistics rows, the retention purge.
@@ -904,6 +909,35 @@ pub enum Acquired {
     Busy,
     /// Not due, ended, held, gone, or another node holds it: nothing to do.
     Skip,
+    /// Its endpoint is ordered and an older delivery of it has not ended:
+    /// it waits for that one (succeeded or given up).
+    Behind,
+    /// Its endpoint's rate limit allows no send before this moment.
+    Throttled(Timestamp),
+}
+
+/// What an endpoint asks of its sends, for [`ClusterStore::acquire_limited`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendLimits {
+    /// Requests in flight to it at most, every node's together.
+    pub cap: usize,
+    /// FIFO: only its oldest delivery not ended may be sent, and only
+    /// while none of its other deliveries is being sent.
+    pub ordered: bool,
+    /// Deliveries per second at most, every node's together
+    /// ([`crate::domain::sendrate`]).
+    pub rate_limit: Option<u32>,
+}
+
+impl SendLimits {
+    /// Only an in-flight cap.
+    pub fn cap(cap: usize) -> Self {
+        Self {
+            cap,
+            ordered: false,
+            rate_limit: None,
+        }
+    }
 }
 
 /// A node known to the cluster.
@@ -956,6 +990,22 @@ pub trait ClusterStore: Send + Sync {
         now: Timestamp,
         until: Timestamp,
         cap: usize,
+    ) -> Result<Acquired> {
+        self.acquire_limited(delivery, endpoint, now, until, SendLimits::cap(cap))
+    }
+    /// [`ClusterStore::acquire`] under all of an endpoint's limits: an
+    /// ordered endpoint's delivery is taken only if no older delivery of
+    /// it has not ended ([`Acquired::Behind`]) and none of its others is
+    /// being sent ([`Acquired::Busy`]); under a rate limit, taking the
+    /// lease spends the endpoint's next slot, shared by every node
+    /// ([`Acquired::Throttled`] until it comes).
+    fn acquire_limited(
+        &self,
+        delivery: DeliveryId,
+        endpoint: EndpointId,
+        now: Timestamp,
+        until: Timestamp,
+        limits: SendLimits,
     ) -> Result<Acquired>;
     /// Gives back this node's claim or lease on `delivery` (it will not be
     /// sent after all).

@@ -31,7 +31,8 @@ use super::{decode_opt, id16, limit, PgStore};
 use crate::domain::delivery::Delivery;
 use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::time::Timestamp;
-use crate::store::{Acquired, ClusterStore, Due, NodeInfo, Result};
+use crate::domain::sendrate::{self, Pace};
+use crate::store::{Acquired, ClusterStore, Due, NodeInfo, Result, SendLimits};
 
 pub(super) use crate::store::CLAIM_MS;
 
@@ -127,18 +128,19 @@ impl ClusterStore for PgStore {
         Ok(due)
     }
 
-    fn acquire(
+    fn acquire_limited(
         &self,
         delivery: DeliveryId,
         endpoint: EndpointId,
         now: Timestamp,
         until: Timestamp,
-        cap: usize,
+        limits: SendLimits,
     ) -> Result<Acquired> {
         let node = self.node.name.clone();
         let (id, ep) = (delivery.to_bytes().to_vec(), endpoint.to_bytes().to_vec());
         let key = endpoint_lock_key(endpoint);
-        let cap = limit(cap);
+        // Ordered: one request at a time, whatever the cap.
+        let cap = if limits.ordered { 1 } else { limit(limits.cap) };
         self.transaction(move |db| {
             // Counting and taking under the endpoint's lock: two nodes
             // counting at once would each see room for one more.
@@ -156,6 +158,29 @@ impl ClusterStore for PgStore {
             if busy >= cap {
                 return Ok(Acquired::Busy);
             }
+            if limits.ordered {
+                // Not ended: in the due index or held (deliveries_pending).
+                let older = db.query_opt(
+                    "SELECT 1 FROM deliveries WHERE endpoint = $1 AND id < $2 \
+                     AND (due_at IS NOT NULL OR held) LIMIT 1",
+                    &[&ep, &id],
+                )?;
+                if older.is_some() {
+                    return Ok(Acquired::Behind);
+                }
+            }
+            let paced = match limits.rate_limit {
+                None => None,
+                Some(r) => {
+                    let next: i64 = db
+                        .query_opt("SELECT next_us FROM endpoint_rates WHERE endpoint = $1", &[&ep])?
+                        .map_or(0, |r| r.get(0));
+                    match sendrate::pace(next, now, r) {
+                        Pace::Wait(at) => return Ok(Acquired::Throttled(at)),
+                        Pace::Go(next) => Some(next),
+                    }
+                }
+            };
             let row = db.query_opt(
                 "UPDATE deliveries SET lease_owner = $2, lease_until = $3, sending = true \
                  WHERE id = $1 AND due_at IS NOT NULL AND due_at <= $4 \
@@ -163,10 +188,18 @@ impl ClusterStore for PgStore {
                  RETURNING v",
                 &[&id, &node, &until.as_millis(), &now.as_millis()],
             )?;
-            Ok(match decode_opt::<Delivery>(row)? {
-                Some(d) => Acquired::Mine(Box::new(d)),
-                None => Acquired::Skip,
-            })
+            let Some(d) = decode_opt::<Delivery>(row)? else {
+                return Ok(Acquired::Skip);
+            };
+            if let Some(next) = paced {
+                // Spent only by a send that goes: a skipped job costs none.
+                db.execute(
+                    "INSERT INTO endpoint_rates (endpoint, next_us) VALUES ($1, $2) \
+                     ON CONFLICT (endpoint) DO UPDATE SET next_us = excluded.next_us",
+                    &[&ep, &next],
+                )?;
+            }
+            Ok(Acquired::Mine(Box::new(d)))
         })
     }
 

@@ -1116,6 +1116,17 @@ impl DeliveryStore for PgStore {
             .collect()
     }
 
+    fn first_pending(&self, endpoint: EndpointId) -> Result<Option<Delivery>> {
+        let ep = endpoint.to_bytes().to_vec();
+        self.run(move |db| {
+            decode_opt(db.query_opt(
+                "SELECT v FROM deliveries WHERE endpoint = $1 AND (due_at IS NOT NULL OR held) \
+                 ORDER BY id LIMIT 1",
+                &[&ep],
+            )?)
+        })
+    }
+
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>> {
         let ep = endpoint.to_bytes().to_vec();
         let rows = self.run(move |db| {

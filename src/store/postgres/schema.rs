@@ -101,10 +101,18 @@ CREATE TABLE nodes (name text COLLATE "C" PRIMARY KEY, started bigint NOT NULL,
     seen bigint NOT NULL);
 "#,
     },
+    Migration {
+        to: 4,
+        name: "ordered and rate-limited endpoints: deliveries not ended per endpoint, send slots",
+        sql: r#"
+CREATE INDEX deliveries_pending ON deliveries (endpoint, id) WHERE due_at IS NOT NULL OR held;
+CREATE TABLE endpoint_rates (endpoint bytea PRIMARY KEY, next_us bigint NOT NULL);
+"#,
+    },
 ];
 
 /// The version a fully migrated schema has.
-pub const CURRENT: u32 = 3;
+pub const CURRENT: u32 = 4;
 
 /// The advisory lock key migrations take (any constant; "herald" in hex).
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;

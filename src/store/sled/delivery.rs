@@ -49,6 +49,14 @@ fn delivery_writes(batch: &mut Cycle, before: Option<&Delivery>, after: &Deliver
     if after.held && !was_held {
         batch.insert(keys::held(after.endpoint_id, after.id), vec![]);
     }
+    let was_pending = before.is_some_and(|b| b.state == DeliveryState::Pending);
+    let is_pending = after.state == DeliveryState::Pending;
+    if was_pending && !is_pending {
+        batch.remove(keys::pending(after.endpoint_id, after.id));
+    }
+    if is_pending && !was_pending {
+        batch.insert(keys::pending(after.endpoint_id, after.id), vec![]);
+    }
     if before.is_none() {
         batch.insert(
             keys::delivery_by_endpoint(after.endpoint_id, after.id),
@@ -150,6 +158,9 @@ fn purge_event(cycle: &mut Cycle, key: u128) -> Result<Option<EventPurge>> {
         }
         if d.held {
             cycle.remove(keys::held(d.endpoint_id, d.id));
+        }
+        if d.state == DeliveryState::Pending {
+            cycle.remove(keys::pending(d.endpoint_id, d.id));
         }
         cycle.remove(keys::delivery_by_endpoint(d.endpoint_id, d.id));
         cycle.remove(keys::delivery_by_tenant(&d.tenant_id, d.id));
@@ -513,6 +524,24 @@ impl DeliveryStore for SledStore {
             });
         }
         Ok(out)
+    }
+
+    fn first_pending(&self, endpoint: EndpointId) -> Result<Option<Delivery>> {
+        // The index on disk may lag the committer by a cycle: each entry is
+        // checked against the delivery as read now (write-behind included).
+        let prefix = keys::pending_of(endpoint);
+        for item in self.db()?.scan_prefix(&prefix) {
+            let (k, _) = item.map_err(|e| self.io(e))?;
+            let Some(id) = keys::trailing_id(&k).map(DeliveryId::from_bytes) else {
+                continue;
+            };
+            if let Some(d) = self.delivery(id)? {
+                if d.state == DeliveryState::Pending {
+                    return Ok(Some(d));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>> {

@@ -19,7 +19,7 @@ use super::delivery::{due_key, keys_value, parse_keys_value};
 use super::{keys, SledStore};
 use crate::domain::alert::{Alert, Transition};
 use crate::domain::apikey::ApiKey;
-use crate::domain::delivery::{Attempt, Delivery};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
@@ -113,6 +113,9 @@ pub(super) fn entries(r: &Record) -> Vec<(Vec<u8>, Vec<u8>)> {
             }
             if d.held {
                 out.push((keys::held(d.endpoint_id, d.id), vec![]));
+            }
+            if d.state == DeliveryState::Pending {
+                out.push((keys::pending(d.endpoint_id, d.id), vec![]));
             }
             out
         }
@@ -469,6 +472,7 @@ fn index_owner(k: &[u8], v: &[u8]) -> Option<Result<Vec<u8>>> {
         || t(keys::DELIVERY_BY_TENANT)
         || t(keys::DUE)
         || t(keys::HELD)
+        || t(keys::PENDING)
     {
         trailing("delivery index").map(|b| keys::delivery(DeliveryId::from_bytes(b)))
     } else {

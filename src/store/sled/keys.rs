@@ -32,6 +32,8 @@ pub const DELIVERY_BY_ENDPOINT: &[u8] = b"dn/";
 pub const DELIVERY_BY_TENANT: &[u8] = b"dt/";
 pub const DUE: &[u8] = b"q/";
 pub const HELD: &[u8] = b"h/";
+/// `dp/ ‖ endpoint ‖ delivery`: deliveries not ended (pending), per endpoint.
+pub const PENDING: &[u8] = b"dp/";
 pub const ATTEMPT: &[u8] = b"a/";
 pub const HEALTH: &[u8] = b"eh/";
 pub const SESSION: &[u8] = b"s/";
@@ -166,6 +168,14 @@ pub fn held_of(ep: EndpointId) -> Vec<u8> {
 
 pub fn held(ep: EndpointId, id: DeliveryId) -> Vec<u8> {
     cat(&[HELD, &ep.to_bytes(), &id.to_bytes()])
+}
+
+pub fn pending_of(ep: EndpointId) -> Vec<u8> {
+    cat(&[PENDING, &ep.to_bytes()])
+}
+
+pub fn pending(ep: EndpointId, id: DeliveryId) -> Vec<u8> {
+    cat(&[PENDING, &ep.to_bytes(), &id.to_bytes()])
 }
 
 /// `s?/ ‖ len ‖ tenant ‖ bucket start ms (8, BE) ‖ endpoint`: a tenant's

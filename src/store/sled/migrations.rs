@@ -21,14 +21,38 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    to: 1,
-    name: "initial layout: tenants, keys, users, endpoints and their indexes",
-    run: |_| Ok(()),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        name: "initial layout: tenants, keys, users, endpoints and their indexes",
+        run: |_| Ok(()),
+    },
+    Migration {
+        to: 2,
+        name: "an index of the deliveries not ended, per endpoint (ordered endpoints)",
+        run: index_pending,
+    },
+];
 
 /// The version a fully migrated data directory has.
-pub const CURRENT: u32 = 1;
+pub const CURRENT: u32 = 2;
+
+/// Migration 2: a `dp/` entry for every pending delivery (an unreadable
+/// record is left to `herald check`, which reports it).
+fn index_pending(tree: &sled::Tree) -> sled::Result<()> {
+    use crate::domain::delivery::{Delivery, DeliveryState};
+    use crate::store::codec::Versioned;
+    let mut batch = sled::Batch::default();
+    for item in tree.scan_prefix(keys::DELIVERY) {
+        let (_, v) = item?;
+        if let Ok(d) = Delivery::decode(&v) {
+            if d.state == DeliveryState::Pending {
+                batch.insert(keys::pending(d.endpoint_id, d.id), &[][..]);
+            }
+        }
+    }
+    tree.apply_batch(batch)
+}
 
 fn io(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
