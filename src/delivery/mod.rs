@@ -345,6 +345,9 @@ impl Dispatch for Engine {
 }
 
 #[cfg(test)]
+mod limit_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
