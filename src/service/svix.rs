@@ -30,7 +30,7 @@ use serde_json::Value;
 use super::events::RawEvent;
 use super::{Caller, EndpointPatch, Herald, NewEndpoint, NewTenant, Result, ServiceError};
 use crate::domain::delivery::{Attempt, Delivery, Status, Verdict};
-use crate::domain::endpoint::Endpoint;
+use crate::domain::endpoint::{validate_rate_limit, Endpoint};
 use crate::domain::event::{generated_id, key_named_by, Event};
 use crate::domain::ids::{first_ulid_at, new_ulid, DeliveryId, EndpointId};
 use crate::domain::tenant::Tenant;
@@ -710,6 +710,9 @@ impl Herald {
         no_rate_limit("throttleRate", &input.throttle_rate)?;
         check_version(input.version)?;
         let rate_limit = endpoint_rate_limit(&input.rate_limit)?;
+        if let Some(r) = rate_limit {
+            validate_rate_limit("rateLimit", r)?;
+        }
         let new = NewEndpoint {
             url: input.url,
             events: input.filter_types.unwrap_or_else(|| vec!["*".into()]),
@@ -822,7 +825,13 @@ impl Herald {
             // Absent: unchanged; `null`: removed (a PUT sends what it has).
             rate_limit: match &patch.rate_limit {
                 None => None,
-                v => Some(endpoint_rate_limit(v)?),
+                v => {
+                    let r = endpoint_rate_limit(v)?;
+                    if let Some(r) = r {
+                        validate_rate_limit("rateLimit", r)?;
+                    }
+                    Some(r)
+                }
             },
             ordered: None,
         };

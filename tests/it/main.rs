@@ -18,6 +18,7 @@ mod limits;
 mod memory;
 mod monitoring;
 mod openapi;
+mod ordering;
 mod paused;
 mod postgres;
 mod recovery;

@@ -204,16 +204,36 @@ fn paths_take_a_trailing_slash_and_every_error_is_svix_json() {
         ),
         &["body", "url"],
     );
-    // Herald enforces no per-endpoint rate limit: one is refused, not ignored.
-    assert_svix_422(
-        &s.call(
-            "POST",
-            "/api/v1/app/a-1/endpoint",
-            None,
-            Some(json!({"url": "http://127.0.0.1:9/h", "rateLimit": 10})),
-        ),
-        &["body", "rateLimit"],
+    // An endpoint's rate limit is stored and enforced: one out of range
+    // is refused, not ignored.
+    for bad in [json!(0), json!(1001), json!(-1), json!("ten")] {
+        assert_svix_422(
+            &s.call(
+                "POST",
+                "/api/v1/app/a-1/endpoint",
+                None,
+                Some(json!({"url": "http://127.0.0.1:9/h", "rateLimit": bad})),
+            ),
+            &["body", "rateLimit"],
+        );
+    }
+    let limited = s.call(
+        "POST",
+        "/api/v1/app/a-1/endpoint",
+        None,
+        Some(json!({"url": "http://127.0.0.1:9/limited", "rateLimit": 10})),
     );
+    assert_eq!(limited.status, 201, "{}", limited.text);
+    assert_eq!(limited.body["rateLimit"], 10);
+    let id = limited.body["id"].as_str().unwrap();
+    let patched = s.call(
+        "PATCH",
+        &format!("/api/v1/app/a-1/endpoint/{id}"),
+        None,
+        Some(json!({"rateLimit": null})),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.body["rateLimit"], Value::Null);
     assert_svix_422(
         &s.call("GET", "/api/v1/app?limit=251", None, None),
         &["query", "limit"],
