@@ -352,8 +352,8 @@ pub struct EndpointPatchIn {
     #[serde(default)]
     pub version: Option<i64>,
     /// A new rate limit (deliveries per second); `null` removes it.
-    #[serde(default)]
-    pub rate_limit: Option<Value>,
+    #[serde(default, deserialize_with = "super::nullable")]
+    pub rate_limit: Option<Option<Value>>,
     /// Refused unless null.
     #[serde(default)]
     pub throttle_rate: Option<Value>,
@@ -773,7 +773,7 @@ impl Herald {
                     metadata: Some(input.metadata.unwrap_or_default()),
                     secret: None,
                     version: input.version,
-                    rate_limit: Some(input.rate_limit.unwrap_or(Value::Null)),
+                    rate_limit: Some(input.rate_limit),
                     throttle_rate: input.throttle_rate,
                 };
                 let ep = self.svix_patch_found(&scoped, &found, patch)?;
@@ -825,7 +825,7 @@ impl Herald {
             // Absent: unchanged; `null`: removed (a PUT sends what it has).
             rate_limit: match &patch.rate_limit {
                 None => None,
-                v => {
+                Some(v) => {
                     let r = endpoint_rate_limit(v)?;
                     if let Some(r) = r {
                         validate_rate_limit("rateLimit", r)?;

@@ -43,6 +43,7 @@ macro_rules! suite {
                 client_ids_deduplicate_per_tenant,
                 idempotency_keys_answer_within_their_window,
                 an_update_or_attempt_moves_the_indexes,
+                the_first_pending_delivery_of_an_endpoint_follows_its_state,
                 attempts_count_into_health_and_statistics,
                 purge_takes_ended_events_whole_and_keeps_pending_ones,
                 purge_rows_removes_what_ended_and_keeps_fresh_keys,
@@ -696,6 +697,40 @@ pub fn idempotency_keys_answer_within_their_window(new: Factory) {
 
 /// A delivery's due and held entries follow its state, whatever the
 /// caller knew of it.
+pub fn the_first_pending_delivery_of_an_endpoint_follows_its_state(new: Factory) {
+    let s = new();
+    let ep = EndpointId::new(t0());
+    let other = EndpointId::new(t0());
+    assert!(s.first_pending(ep).unwrap().is_none());
+    let ne = new_event("acme", t0(), None, &[ep, ep, other, ep]);
+    let d: Vec<Delivery> = ne.deliveries.clone();
+    commit(s.as_ref(), vec![ne]);
+    let head = |s: &Arc<dyn Store>| s.first_pending(ep).unwrap().map(|d| d.id);
+    assert_eq!(head(&s), Some(d[0].id));
+    // Held is not ended: still the head.
+    let held = Delivery {
+        held: true,
+        next_attempt_at: None,
+        ..d[0].clone()
+    };
+    s.update_delivery(&held, None).wait().unwrap();
+    assert_eq!(head(&s), Some(d[0].id));
+    // Ended: the next in id order, never another endpoint's.
+    end(s.as_ref(), &d[0], t0(), 200);
+    assert_eq!(head(&s), Some(d[1].id));
+    end(s.as_ref(), &d[1], t0(), 410);
+    assert_eq!(head(&s), Some(d[3].id));
+    // Requeued (a resend), an older one is the head again.
+    let again = Delivery {
+        state: DeliveryState::Pending,
+        next_attempt_at: Some(t0()),
+        ..s.delivery(d[1].id).unwrap().unwrap()
+    };
+    s.update_delivery(&again, None).wait().unwrap();
+    assert_eq!(head(&s), Some(d[1].id));
+    assert_eq!(s.first_pending(other).unwrap().map(|d| d.id), Some(d[2].id));
+}
+
 pub fn an_update_or_attempt_moves_the_indexes(new: Factory) {
     let s = new();
     let ep = EndpointId::new(t0());

@@ -352,7 +352,7 @@ mod tests {
 
     use super::*;
     use crate::store::conformance::{end, new_event, t0};
-    use crate::store::EventStore;
+    use crate::store::{DeliveryStore, EventStore, CLAIM_MS};
 
     /// Two nodes on one fresh schema (the first drops it at the end).
     fn two_nodes() -> (PgStore, PgStore) {
@@ -370,6 +370,99 @@ mod tests {
 
     fn ids(due: &[Due]) -> Vec<DeliveryId> {
         due.iter().map(|d| d.delivery).collect()
+    }
+
+    #[test]
+    fn an_ordered_endpoint_sends_its_oldest_first_one_at_a_time_across_nodes() {
+        let (a, b) = two_nodes();
+        let at = t0();
+        let ep = EndpointId::new(at);
+        let ne = new_event("acme", at, None, &[ep, ep, ep]);
+        let d: Vec<Delivery> = ne.deliveries.clone();
+        a.commit_events(vec![ne], None).wait().unwrap();
+        // Past the committing node's claims: any node may take them.
+        let now = at.plus_millis(CLAIM_MS + 1);
+        let until = now.plus_millis(30_000);
+        let ordered = SendLimits {
+            cap: 4,
+            ordered: true,
+            rate_limit: None,
+        };
+        // Not the oldest: it waits, on either node, and nothing is taken.
+        for n in [&a, &b] {
+            assert_eq!(
+                n.acquire_limited(d[1].id, ep, now, until, ordered).unwrap(),
+                Acquired::Behind
+            );
+        }
+        let Acquired::Mine(d0) = b.acquire_limited(d[0].id, ep, now, until, ordered).unwrap()
+        else {
+            panic!("the head goes");
+        };
+        // While the head is being sent nothing else of the endpoint is,
+        // whatever the cap.
+        assert_eq!(
+            a.acquire_limited(d[1].id, ep, now, until, ordered).unwrap(),
+            Acquired::Busy
+        );
+        // Unordered, the same delivery would have gone (the cap allows it).
+        assert!(matches!(
+            a.acquire_limited(d[2].id, ep, now, until, SendLimits::cap(4))
+                .unwrap(),
+            Acquired::Mine(_)
+        ));
+        a.release(d[2].id).unwrap();
+        // The head ended (on b): the next in line goes, on a, and only it.
+        end(&b, &d0, now, 200);
+        assert_eq!(
+            b.acquire_limited(d[2].id, ep, now, until, ordered).unwrap(),
+            Acquired::Behind
+        );
+        assert!(matches!(
+            a.acquire_limited(d[1].id, ep, now, until, ordered).unwrap(),
+            Acquired::Mine(_)
+        ));
+        assert_eq!(b.first_pending(ep).unwrap().map(|d| d.id), Some(d[1].id));
+    }
+
+    #[test]
+    fn a_rate_limit_spaces_sends_across_nodes_and_waiting_spends_nothing() {
+        let (a, b) = two_nodes();
+        let at = t0();
+        let ep = EndpointId::new(at);
+        let ne = new_event("acme", at, None, &[ep, ep, ep]);
+        let d: Vec<Delivery> = ne.deliveries.clone();
+        a.commit_events(vec![ne], None).wait().unwrap();
+        let now = at.plus_millis(CLAIM_MS + 1);
+        let until = now.plus_millis(30_000);
+        let limited = SendLimits {
+            cap: 4,
+            ordered: false,
+            rate_limit: Some(2),
+        };
+        assert!(matches!(
+            a.acquire_limited(d[0].id, ep, now, until, limited).unwrap(),
+            Acquired::Mine(_)
+        ));
+        // The other node sees the same slot taken: the next is 500 ms on,
+        // and asking again (a throttled job) spends nothing.
+        let soon = now.plus_millis(100);
+        for _ in 0..2 {
+            assert_eq!(
+                b.acquire_limited(d[1].id, ep, soon, until, limited).unwrap(),
+                Acquired::Throttled(now.plus_millis(500))
+            );
+        }
+        assert!(matches!(
+            b.acquire_limited(d[1].id, ep, now.plus_millis(500), until, limited)
+                .unwrap(),
+            Acquired::Mine(_)
+        ));
+        assert_eq!(
+            a.acquire_limited(d[2].id, ep, now.plus_millis(700), until, limited)
+                .unwrap(),
+            Acquired::Throttled(now.plus_millis(1000))
+        );
     }
 
     #[test]
