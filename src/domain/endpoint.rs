@@ -268,6 +268,23 @@ pub fn validate_rate_limit(field: &'static str, r: u32) -> Result<(), FieldError
     Ok(())
 }
 
+/// A rate limit as typed in a form: empty for none, else a whole number
+/// in range ([`validate_rate_limit`]).
+pub fn parse_rate_limit(text: &str) -> Result<Option<u32>, FieldError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let r = t.parse::<u32>().map_err(|_| {
+        FieldError::new(
+            "rate_limit",
+            "a whole number of deliveries per second, or empty for no limit",
+        )
+    })?;
+    validate_rate_limit("rate_limit", r)?;
+    Ok(Some(r))
+}
+
 /// The most custom headers on one endpoint.
 pub const MAX_HEADERS: usize = 20;
 /// The longest header value accepted (Svix's limit too).

@@ -61,6 +61,15 @@ pub struct NewEndpoint {
     pub ordered: bool,
 }
 
+/// What [`Herald::endpoint_controls`] answers.
+#[derive(Debug, Clone, Default)]
+pub struct Controls {
+    /// Sends wait for the rate limit: the next slot.
+    pub throttled_until: Option<crate::domain::time::Timestamp>,
+    /// An ordered endpoint's oldest delivery not ended.
+    pub head: Option<crate::domain::delivery::Delivery>,
+}
+
 /// `PATCH /api/v1/webhooks/{id}`: only the fields present change.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -231,6 +240,23 @@ impl Herald {
         let ep = self.get_endpoint(caller, id)?;
         let health = self.store.endpoint_health(ep.id)?;
         Ok((ep, health))
+    }
+
+    /// How an endpoint's delivery controls stand now (its page): whether
+    /// this process is holding its sends back for its rate limit, and an
+    /// ordered endpoint's head (the delivery the others wait for).
+    pub fn endpoint_controls(&self, ep: &Endpoint) -> Result<Controls> {
+        let head = if ep.ordered {
+            self.store.first_pending(ep.id)?
+        } else {
+            None
+        };
+        Ok(Controls {
+            throttled_until: ep
+                .rate_limit
+                .and_then(|_| self.dispatch.throttled(ep.id)),
+            head,
+        })
     }
 
     /// One endpoint of the caller's tenant named by its id (`ep_…`) or,

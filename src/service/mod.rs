@@ -45,7 +45,7 @@ pub use deliveries::{LogQuery, Requeued};
 pub use disk::{
     start_disk_guard, DiskGuard, DiskReading, GuardMemory, DISK_CHECK_EVERY, RECOVER_EVERY_SECS,
 };
-pub use endpoints::{EndpointPatch, NewEndpoint};
+pub use endpoints::{Controls, EndpointPatch, NewEndpoint};
 pub use error::{ServiceError, StoreFault};
 pub use event_types::{EventTypeInfo, EventTypePatch, EventTypes, NewEventType};
 pub use events::{BatchIngest, IngestOutcome, IngestedEvent, Ingesting, RawEvent, MAX_BATCH};

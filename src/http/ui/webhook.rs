@@ -20,7 +20,7 @@ use super::view::{
 use super::webhook_new::EndpointForm;
 use crate::domain::endpoint::{header_lines, Endpoint};
 use crate::domain::health::Health;
-use crate::service::{Herald, LogQuery, ServiceError};
+use crate::service::{Controls, Herald, LogQuery, ServiceError};
 
 /// What an action left for the page to show.
 pub struct PageState {
@@ -76,6 +76,19 @@ struct EndpointPage {
     event_names: Vec<String>,
     replay_since: String,
     allow_http: bool,
+    rate_limit: Option<u32>,
+    throttled_until: Option<When>,
+    ordered: bool,
+    head: Option<HeadView>,
+}
+
+/// An ordered endpoint's head, as its page shows it.
+struct HeadView {
+    id: String,
+    event_id: String,
+    attempts: u32,
+    next_attempt: Option<When>,
+    held: bool,
 }
 
 /// `GET /webhooks/{id}`.
@@ -107,7 +120,7 @@ pub async fn render(
     state: PageState,
 ) -> Result<HttpResponse, UiError> {
     let caller = ctx.caller.clone();
-    type Loaded = (Endpoint, Health, Vec<DeliveryRow>, ChartTables);
+    type Loaded = (Endpoint, Health, Vec<DeliveryRow>, ChartTables, Controls);
     let loaded = blocking(h, move |h| -> Result<Loaded, ServiceError> {
         let (ep, health) = h.get_endpoint_with_health(&caller, &id)?;
         let q = LogQuery {
@@ -118,10 +131,11 @@ pub async fn render(
         let page = h.list_deliveries(&caller, &q)?;
         let rows = rows_of(&page.items, std::slice::from_ref(&ep));
         let charts = tables(h, &caller, Some(&ep.id.to_string()))?;
-        Ok((ep, health, rows, charts))
+        let controls = h.endpoint_controls(&ep)?;
+        Ok((ep, health, rows, charts, controls))
     })
     .await?;
-    let (ep, health, deliveries, charts) = loaded.map_err(|e| ctx.fail(req, e))?;
+    let (ep, health, deliveries, charts, controls) = loaded.map_err(|e| ctx.fail(req, e))?;
     let now = h.clock().now();
     let types = catalog_of(h);
     let form = state.form.unwrap_or_else(|| EndpointForm {
@@ -131,6 +145,8 @@ pub async fn render(
         description: ep.description.clone(),
         active: ep.active,
         headers: header_lines(&ep.headers),
+        rate_limit: ep.rate_limit.map(|r| r.to_string()).unwrap_or_default(),
+        ordered: ep.ordered,
     });
     let p = EndpointPage {
         layout: ctx.layout,
@@ -169,6 +185,16 @@ pub async fn render(
         event_names: event_names(types.catalog()),
         replay_since: datetime_local(now.plus_millis(-24 * 3_600_000)),
         allow_http: h.settings().allow_http,
+        rate_limit: ep.rate_limit,
+        throttled_until: When::opt(controls.throttled_until),
+        ordered: ep.ordered,
+        head: controls.head.map(|d| HeadView {
+            id: d.id.to_string(),
+            event_id: d.event_id.clone(),
+            attempts: d.attempts,
+            next_attempt: When::opt(d.next_attempt_at),
+            held: d.held,
+        }),
     };
     Ok(page(req, state.status, p))
 }

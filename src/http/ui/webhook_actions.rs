@@ -14,7 +14,7 @@ use super::session::{blocking, Ctx};
 use super::view::{parse_form_time, Errors};
 use super::webhook::{render, PageState};
 use super::webhook_new::{field_errors, EndpointFields, EndpointForm};
-use crate::domain::endpoint::parse_header_lines;
+use crate::domain::endpoint::{parse_header_lines, parse_rate_limit};
 use crate::service::{EndpointPatch, Herald, ServiceError};
 
 fn back(id: &str, notice: Notice) -> HttpResponse {
@@ -102,13 +102,24 @@ pub async fn save(
         events: Some(form.events.clone()),
         description: Some(form.description.clone()),
         active: Some(form.active),
+        ordered: Some(form.ordered),
         ..Default::default()
     };
     let (caller, id) = (ctx.caller.clone(), id.into_inner());
     let (i, lines) = (id.clone(), form.headers.clone());
+    let rate = form.rate_limit.clone();
     let save = move |h: &Herald| {
         let headers = Some(parse_header_lines(&lines)?);
-        h.update_endpoint(&caller, &i, EndpointPatch { headers, ..patch })
+        let rate_limit = Some(parse_rate_limit(&rate)?);
+        h.update_endpoint(
+            &caller,
+            &i,
+            EndpointPatch {
+                headers,
+                rate_limit,
+                ..patch
+            },
+        )
     };
     match blocking(&h, save).await? {
         Ok(_) => Ok(back(&id, Notice::EndpointSaved)),

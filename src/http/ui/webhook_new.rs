@@ -12,7 +12,7 @@ use super::layout::{page, Layout};
 use super::notice::Notice;
 use super::session::{blocking, Ctx};
 use super::view::{catalog_of, event_groups, Errors, EventGroup};
-use crate::domain::endpoint::parse_header_lines;
+use crate::domain::endpoint::{parse_header_lines, parse_rate_limit};
 use crate::service::{Herald, NewEndpoint, ServiceError};
 
 /// The endpoint form's values (new and edit).
@@ -30,6 +30,10 @@ pub struct EndpointForm {
     pub active: bool,
     /// Custom headers as typed, one `Name: value` per line.
     pub headers: String,
+    /// The rate limit as typed (empty: none).
+    pub rate_limit: String,
+    /// The Ordered (FIFO) toggle.
+    pub ordered: bool,
 }
 
 /// The endpoint form as posted (new and edit).
@@ -50,6 +54,12 @@ pub struct EndpointFields {
     /// Custom headers, one `Name: value` per line.
     #[serde(default)]
     pub headers: String,
+    /// Deliveries per second at most; empty for none.
+    #[serde(default, deserialize_with = "trimmed")]
+    pub rate_limit: String,
+    /// The Ordered toggle: checked when sent.
+    #[serde(default, deserialize_with = "checkbox")]
+    pub ordered: bool,
 }
 
 impl From<EndpointFields> for EndpointForm {
@@ -61,6 +71,8 @@ impl From<EndpointFields> for EndpointForm {
             description: f.description,
             active: f.active,
             headers: f.headers,
+            rate_limit: f.rate_limit,
+            ordered: f.ordered,
         }
     }
 }
@@ -83,7 +95,7 @@ pub fn field_errors(e: ServiceError) -> Result<Errors, ServiceError> {
     match &e {
         ServiceError::Invalid(f) => {
             let field = match f.field {
-                "url" | "events" | "description" | "headers" => f.field,
+                "url" | "events" | "description" | "headers" | "rate_limit" => f.field,
                 _ => return Err(e),
             };
             errors.add(field, f.message.clone());
@@ -130,6 +142,8 @@ pub async fn form(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse
         description: String::new(),
         active: true,
         headers: String::new(),
+        rate_limit: String::new(),
+        ordered: false,
     };
     Ok(render(
         &req,
@@ -154,12 +168,22 @@ pub async fn create(
         events: form.events.clone(),
         description: Some(form.description.clone()),
         active: Some(form.active),
+        ordered: form.ordered,
         ..Default::default()
     };
     let (caller, lines) = (ctx.caller.clone(), form.headers.clone());
+    let rate = form.rate_limit.clone();
     let create = move |h: &Herald| {
         let headers = parse_header_lines(&lines)?;
-        h.create_endpoint(&caller, NewEndpoint { headers, ..input })
+        let rate_limit = parse_rate_limit(&rate)?;
+        h.create_endpoint(
+            &caller,
+            NewEndpoint {
+                headers,
+                rate_limit,
+                ..input
+            },
+        )
     };
     match blocking(&h, create).await? {
         Ok(ep) => Ok(Notice::EndpointCreated.redirect(&format!("/webhooks/{}", ep.id))),
@@ -176,3 +200,4 @@ pub async fn create(
         }
     }
 }
+
