@@ -159,7 +159,12 @@ fn commit(s: &dyn Store, events: Vec<NewEvent>) -> Vec<Committed> {
     }
 }
 
-fn attempt(d: &Delivery, at: Timestamp, status: Option<u16>, verdict: Verdict) -> Attempt {
+pub(crate) fn attempt(
+    d: &Delivery,
+    at: Timestamp,
+    status: Option<u16>,
+    verdict: Verdict,
+) -> Attempt {
     Attempt {
         id: AttemptId::new(at),
         delivery_id: d.id,
