@@ -176,6 +176,8 @@ impl Herald {
             channels,
             metadata: input.metadata,
             svix_headers: input.svix_headers,
+            kind: crate::domain::endpoint::EndpointKind::Url,
+            stream_seen_at: None,
         };
         self.store
             .insert_endpoint(&ep)

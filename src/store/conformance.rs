@@ -93,6 +93,8 @@ pub(crate) fn endpoint(tenant: &str, url: &str) -> Endpoint {
         channels: Vec::new(),
         metadata: Default::default(),
         svix_headers: false,
+        kind: crate::domain::endpoint::EndpointKind::Url,
+        stream_seen_at: None,
     }
 }
 
