@@ -183,6 +183,11 @@ fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError
         // operations put it back in the due index.
         return Ok(Step::Change(d.held(now)));
     }
+    if ep.is_stream() {
+        // A stream client takes it from the due index itself
+        // (`service::streams`); no HTTP request goes out from here.
+        return Ok(Step::Skip);
+    }
     let Some(event) = ctx.store.event(d.event_key)? else {
         return Err(StoreError::Corrupt {
             kind: "delivery",

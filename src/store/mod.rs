@@ -715,7 +715,22 @@ pub trait DeliveryStore {
     ) -> Result<Vec<Due>>;
     /// Deliveries held for an endpoint.
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
+    /// One endpoint's due deliveries (pending, not held, due at or before
+    /// `until`), earliest due first, at most `limit`: what a stream poll
+    /// hands out. Bounded: a backend looks at no more than
+    /// [`ENDPOINT_DUE_SCAN`] due entries of other endpoints, so a large
+    /// backlog elsewhere can delay a stream's deliveries, never stall the
+    /// poll.
+    fn endpoint_due(
+        &self,
+        endpoint: EndpointId,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
 }
+
+/// The most due-index entries [`DeliveryStore::endpoint_due`] reads.
+pub const ENDPOINT_DUE_SCAN: usize = 10_000;
 
 /// Endpoint health, statistics rows, the retention purge.
 pub trait StatsStore {
