@@ -105,7 +105,11 @@ impl Api {
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, ApiFail> {
         let url = format!("{}{path}", self.base);
         let res = match method {
-            "GET" => self.agent.get(&url).header("Authorization", &self.auth).call(),
+            "GET" => self
+                .agent
+                .get(&url)
+                .header("Authorization", &self.auth)
+                .call(),
             "DELETE" => self
                 .agent
                 .delete(&url)

@@ -147,7 +147,11 @@ mod tests {
         assert_eq!(ack_window_ms(&s, 1), MIN_ACK_WINDOW_MS, "1 s → the floor");
         assert_eq!(ack_window_ms(&s, 2), 60_000);
         assert_eq!(ack_window_ms(&s, 3), MAX_ACK_WINDOW_MS, "1 h → the cap");
-        assert_eq!(ack_window_ms(&s, 9), MAX_ACK_WINDOW_MS, "exhausted: last step");
+        assert_eq!(
+            ack_window_ms(&s, 9),
+            MAX_ACK_WINDOW_MS,
+            "exhausted: last step"
+        );
         assert_eq!(ack_window_ms(&[], 1), MIN_ACK_WINDOW_MS);
         assert_eq!(ack_window_ms(&s, 0), MIN_ACK_WINDOW_MS);
     }
@@ -160,7 +164,10 @@ mod tests {
         assert!(seen_write_due(Some(t0), t0.plus_millis(SEEN_EVERY_MS)));
         assert!(!connected(None, t0));
         assert!(connected(Some(t0), t0.plus_millis(CONNECTED_WITHIN_MS)));
-        assert!(!connected(Some(t0), t0.plus_millis(CONNECTED_WITHIN_MS + 1)));
+        assert!(!connected(
+            Some(t0),
+            t0.plus_millis(CONNECTED_WITHIN_MS + 1)
+        ));
     }
 
     #[test]
@@ -186,8 +193,20 @@ mod tests {
             (None, Some("Connect"), 0, at, Err(AckError::ErrorKind)),
             (None, Some(""), 0, at, Err(AckError::ErrorKind)),
             (None, Some(&"x".repeat(41)), 0, at, Err(AckError::ErrorKind)),
-            (Some(200), None, MAX_LATENCY_MS + 1, at, Err(AckError::Latency)),
-            (Some(200), None, 0, now.as_secs() + 60, Err(AckError::OfferedAt)),
+            (
+                Some(200),
+                None,
+                MAX_LATENCY_MS + 1,
+                at,
+                Err(AckError::Latency),
+            ),
+            (
+                Some(200),
+                None,
+                0,
+                now.as_secs() + 60,
+                Err(AckError::OfferedAt),
+            ),
             (Some(200), None, 0, 0, Err(AckError::OfferedAt)),
         ];
         for (status, error, latency, offered, want) in table {

@@ -13,8 +13,8 @@ use crate::domain::endpoint::{
     generate_secret, validate_channels, validate_description, validate_events, validate_headers,
     validate_metadata, validate_secret, validate_uid, validate_url, Endpoint, EndpointKind,
 };
-use crate::domain::stream;
 use crate::domain::ids::EndpointId;
+use crate::domain::stream;
 use crate::store::{modify_endpoint, Conflict, ModifyError, StoreError};
 
 /// How long a save waits for DNS before accepting the URL unchecked (the

@@ -225,7 +225,10 @@ pub fn an_endpoints_due_deliveries_are_read_in_due_order(new: Factory) {
     assert_eq!(ids(s.endpoint_due(ep, t0(), 10).unwrap()), mine);
     assert_eq!(ids(s.endpoint_due(ep, t0(), 2).unwrap()), mine[..2]);
     assert_eq!(ids(s.endpoint_due(other, t0(), 10).unwrap()), [d[1].id]);
-    assert!(s.endpoint_due(ep, t0().plus_millis(-1), 10).unwrap().is_empty());
+    assert!(s
+        .endpoint_due(ep, t0().plus_millis(-1), 10)
+        .unwrap()
+        .is_empty());
 
     // Offered (moved later), held, ended: none of them is due now.
     let by_id = |id| d.iter().find(|x| x.id == id).unwrap().clone();

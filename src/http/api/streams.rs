@@ -36,11 +36,7 @@ pub struct StreamQuery {
     summary = "Long-poll a stream endpoint's due deliveries (its tenant's key only)",
     params(("id" = String, Path, description = "The stream endpoint's id, `ep_…`."), StreamQuery),
     responses((status = 200, description = "The deliveries handed out (maybe none), each to be acknowledged before its `ack_by`.", body = StreamView)))]
-pub async fn poll(
-    api: ApiCaller,
-    id: web::Path<String>,
-    q: web::Query<StreamQuery>,
-) -> ApiResult {
+pub async fn poll(api: ApiCaller, id: web::Path<String>, q: web::Query<StreamQuery>) -> ApiResult {
     let limit = stream::bounded_offer(q.limit);
     let looks = stream::bounded_wait(q.wait) * 1000 / stream::LOOK_EVERY_MS;
     let id = id.into_inner();
