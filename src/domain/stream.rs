@@ -183,7 +183,8 @@ mod tests {
     fn acknowledgements_are_checked() {
         let now = Timestamp::from_millis(1_705_314_600_000);
         let at = now.as_secs() - 2;
-        let table: &[(Option<u16>, Option<&str>, u32, i64, Result<(), AckError>)] = &[
+        type Row<'a> = (Option<u16>, Option<&'a str>, u32, i64, Result<(), AckError>);
+        let table: &[Row] = &[
             (Some(200), None, 12, at, Ok(())),
             (Some(500), None, 12, at, Ok(())),
             (None, Some("connect"), 0, at, Ok(())),
