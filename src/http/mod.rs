@@ -278,7 +278,7 @@ pub fn table() -> Vec<Route> {
         route(
             POST,
             "/api/v1/webhooks/{id}/stream/{delivery_id}/ack",
-            N(&[AUTH, TENANT, PLATFORM, FOUND, BODY, STREAM, ACK]),
+            N(&[AUTH, TENANT, PLATFORM, FOUND, BODY, STREAM, ACK, CONFLICT]),
             || web::route().to(streams::ack),
         ),
         route(
