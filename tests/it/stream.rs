@@ -473,3 +473,63 @@ fn streams_are_for_their_tenants_key_and_acknowledgements_are_checked() {
     );
     assert_error(&late, 409, "delivery_ended");
 }
+
+#[test]
+fn two_nodes_sharing_postgresql_hand_a_stream_over_between_them() {
+    // Events go in on node A, `listen` polls node B, then is killed and
+    // comes back on node A: the store is the queue, so nothing is lost
+    // and "connected" reads the same on both nodes.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    let sink = Sink::start(move |_| {
+        if h.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::Tarpit
+        } else {
+            Reply::Status(200, vec![], "ok".into())
+        }
+    });
+    let url = crate::support::fresh_database();
+    let a = Server::start_postgres_at(&url, &["--retry-schedule", "1s,1s,1s"]);
+    let b = Server::start_postgres_at(&url, &["--retry-schedule", "1s,1s,1s"]);
+    let key = a.tenant_key(TENANT);
+    let mut on_b = Listen::start(&b, &key, &["--forward-to", &sink.url(), "--keep"]);
+    let ep = on_b.endpoint();
+    eventually(
+        Duration::from_secs(10),
+        "connected, as node A sees it",
+        || {
+            let shown = a.call_as(
+                Some(&key),
+                "GET",
+                &format!("/api/v1/webhooks/{ep}"),
+                None,
+                None,
+            );
+            (shown.body["stream_connected"] == true).then_some(())
+        },
+    );
+    let first = post(&a, &key, "payment.completed", 1);
+    assert_eq!(
+        sink.take(1, Duration::from_secs(20))[0].header("webhook-id"),
+        Some(first.as_str())
+    );
+    on_b.child.kill().unwrap();
+    on_b.child.wait().unwrap();
+    let second = post(&a, &key, "payment.completed", 2);
+    let on_a = Listen::start(&a, &key, &["--endpoint", &ep, "--forward-to", &sink.url()]);
+    let got = sink.take(2, Duration::from_secs(30));
+    let mut ids: Vec<&str> = got.iter().filter_map(|r| r.header("webhook-id")).collect();
+    ids.sort();
+    let mut want = vec![first.as_str(), second.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
+    eventually(
+        Duration::from_secs(10),
+        "both succeeded, as node B sees it",
+        || {
+            let d = deliveries(&b, &key, &ep);
+            (d.len() == 2 && d.iter().all(|d| d["status"] == "succeeded")).then_some(())
+        },
+    );
+    drop(on_a);
+}
