@@ -187,11 +187,11 @@ pub fn run(args: ListenArgs) -> Result<(), String> {
         .timeout_global(Some(Duration::from_secs(args.timeout.max(1))))
         .build()
         .into();
-    say(&format!(
+    let ready = format!(
         "Ready: forwarding {} deliveries of endpoint {id} to {local} (Ctrl-C to leave)",
         events.join(", ")
-    ));
-    let result = forward_loop(&api, &id, &local_agent, local.as_str(), &stop);
+    );
+    let result = forward_loop(&api, &id, &local_agent, local.as_str(), &stop, ready);
     // Leaving: the endpoint goes unless kept; its pending deliveries are
     // cancelled with it by the server.
     if created && !args.keep {
@@ -259,12 +259,17 @@ fn forward_loop(
     local: &ureq::Agent,
     to: &str,
     stop: &AtomicBool,
+    ready: String,
 ) -> Result<(), String> {
+    // Said once the first poll answered: the stream is connected by then.
+    let mut ready = Some(ready);
     let mut pause = Duration::from_millis(500);
     // A short wait, so a signal is noticed within seconds even while idle.
-    let path = format!("/api/v1/webhooks/{id}/stream?wait=5");
+    // The first poll does not wait, so "Ready" comes at once.
+    let path = |wait: u32| format!("/api/v1/webhooks/{id}/stream?wait={wait}");
     while !stop.load(Ordering::SeqCst) {
-        let got = match api.call("GET", &path, None) {
+        let wait = if ready.is_some() { 0 } else { 5 };
+        let got = match api.call("GET", &path(wait), None) {
             Ok(v) => v,
             Err(e) if e.status == 404 || e.status == 401 || e.status == 403 => {
                 return Err(format!("the stream ended: {e}"));
@@ -277,6 +282,9 @@ fn forward_loop(
             }
         };
         pause = Duration::from_millis(500);
+        if let Some(line) = ready.take() {
+            say(&line);
+        }
         let stream: Stream = serde_json::from_value(got)
             .map_err(|e| format!("the server's stream answer is not understood: {e}"))?;
         for offer in stream.deliveries {
