@@ -354,6 +354,26 @@ fn streams_are_for_their_tenants_key_and_acknowledgements_are_checked() {
     );
     assert_eq!(shown.body["stream_connected"], false, "{}", shown.text);
 
+    // The panel's endpoint page says what it is and that no client holds it.
+    let mut b = crate::ui::admin(&s);
+    b.get("/");
+    b.submit("/tenant", &[("tenant", TENANT), ("next", "/webhooks")])
+        .assert_redirect("/webhooks");
+    b.get(&format!("/webhooks/{id}"))
+        .assert(200, "Stream")
+        .assert(200, "Not connected");
+    // Its settings form saves with the placeholder it shows.
+    let placeholder = ep.body["url"].as_str().unwrap().to_string();
+    b.submit(
+        &format!("/webhooks/{id}"),
+        &[
+            ("url", placeholder.as_str()),
+            ("events", "*"),
+            ("active", "true"),
+        ],
+    )
+    .assert_redirect(&format!("/webhooks/{id}"));
+
     // A platform key acting for the tenant, another tenant's key: no.
     assert_error(&s.call("GET", &path, Some(TENANT), None), 403, "forbidden");
     assert_error(
@@ -426,6 +446,10 @@ fn streams_are_for_their_tenants_key_and_acknowledgements_are_checked() {
         None,
         None,
     );
+    assert!(b
+        .get(&format!("/webhooks/{id}"))
+        .body
+        .contains(">Connected<"));
     assert_eq!(
         connected.body["stream_connected"], true,
         "{}",
