@@ -7,6 +7,7 @@ mod sink;
 mod support;
 
 mod accounts;
+mod cluster;
 mod delivery;
 mod disk;
 mod edges;
@@ -25,4 +26,5 @@ mod stream;
 mod svix;
 mod tidy;
 mod tls;
+mod tools;
 mod ui;
