@@ -215,9 +215,11 @@ fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError
         return Ok(Step::Change(d.held(now)));
     }
     if ep.is_stream() {
-        // A stream client takes it from the due index itself
-        // (`service::streams`); no HTTP request goes out from here.
-        return Ok(Step::Skip);
+        // No HTTP request goes out from here: it is parked in the held
+        // index, out of the due index (so no node's scheduler or claim
+        // keeps picking it up), until a stream client takes it
+        // (`service::streams`).
+        return Ok(Step::Change(d.held(now)));
     }
     let Some(event) = ctx.store.event(d.event_key)? else {
         return Err(StoreError::Corrupt {

@@ -3,7 +3,8 @@
 //!
 //! Everything goes through the store, so any node sharing it can serve a
 //! poll or an acknowledgement: a poll reads the endpoint's due deliveries
-//! ([`crate::store::DeliveryStore::endpoint_due`]) and moves each one's due
+//! ([`crate::store::DeliveryStore::stream_ready`]: due, or parked in the
+//! held index by a worker that met it) and moves each one's due
 //! time to the end of its acknowledgement window
 //! ([`stream::ack_window_ms`]) before answering, so a delivery that is
 //! never acknowledged comes due again — its retry. An acknowledgement is
@@ -112,7 +113,7 @@ impl Herald {
         }
         let due = self
             .store
-            .endpoint_due(ep.id, now, stream::bounded_offer(Some(limit)))?;
+            .stream_ready(ep.id, now, stream::bounded_offer(Some(limit)))?;
         let mut offers = Vec::with_capacity(due.len());
         let mut tickets = Vec::with_capacity(due.len());
         for d in due {
@@ -122,6 +123,7 @@ impl Herald {
             let window = stream::ack_window_ms(&self.settings.retry_schedule, d.attempts + 1);
             let ack_by = now.plus_millis(window);
             let after = Delivery {
+                held: false,
                 next_attempt_at: Some(ack_by),
                 ..d
             };

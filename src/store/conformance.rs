@@ -55,7 +55,7 @@ macro_rules! suite {
                 answers_are_claimed_once_remembered_and_purged,
                 a_deleted_tenant_is_gone,
                 event_scans_keep_to_the_tenant_range_and_budget,
-                an_endpoints_due_deliveries_are_read_in_due_order,
+                a_streams_ready_deliveries_are_held_then_due_ones,
                 an_alert_transition_is_made_once,
             );
         }
@@ -211,10 +211,11 @@ pub(crate) fn end(s: &dyn Store, d: &Delivery, at: Timestamp, status: u16) -> (D
     (after, h)
 }
 
-/// [`DeliveryStore::endpoint_due`]: one endpoint's due deliveries,
-/// earliest first, up to a time and a count; not held, not ended, not
-/// another endpoint's; a delivery moved later leaves until it is due.
-pub fn an_endpoints_due_deliveries_are_read_in_due_order(new: Factory) {
+/// [`DeliveryStore::stream_ready`]: one endpoint's held deliveries (a
+/// stream's parked ones), then its due ones, earliest first, up to a time
+/// and a count; not ended, not another endpoint's; a delivery moved later
+/// (offered) leaves until it is due again.
+pub fn a_streams_ready_deliveries_are_held_then_due_ones(new: Factory) {
     let s = new();
     let (ep, other) = (EndpointId::new(t0()), EndpointId::new(t0().plus_millis(1)));
     let ne = new_event("acme", t0(), None, &[ep, other, ep, ep]);
@@ -223,15 +224,16 @@ pub fn an_endpoints_due_deliveries_are_read_in_due_order(new: Factory) {
     let ids = |v: Vec<Delivery>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
     let mut mine = vec![d[0].id, d[2].id, d[3].id];
     mine.sort();
-    assert_eq!(ids(s.endpoint_due(ep, t0(), 10).unwrap()), mine);
-    assert_eq!(ids(s.endpoint_due(ep, t0(), 2).unwrap()), mine[..2]);
-    assert_eq!(ids(s.endpoint_due(other, t0(), 10).unwrap()), [d[1].id]);
+    assert_eq!(ids(s.stream_ready(ep, t0(), 10).unwrap()), mine);
+    assert_eq!(ids(s.stream_ready(ep, t0(), 2).unwrap()), mine[..2]);
+    assert_eq!(ids(s.stream_ready(other, t0(), 10).unwrap()), [d[1].id]);
     assert!(s
-        .endpoint_due(ep, t0().plus_millis(-1), 10)
+        .stream_ready(ep, t0().plus_millis(-1), 10)
         .unwrap()
         .is_empty());
 
-    // Offered (moved later), held, ended: none of them is due now.
+    // Parked (held) comes first, whatever the time; offered (moved later)
+    // and ended ones are not ready.
     let by_id = |id| d.iter().find(|x| x.id == id).unwrap().clone();
     let later = t0().plus_millis(30_000);
     let offered = Delivery {
@@ -239,16 +241,22 @@ pub fn an_endpoints_due_deliveries_are_read_in_due_order(new: Factory) {
         ..by_id(mine[0])
     };
     s.update_delivery(&offered, None).wait().unwrap();
-    let held = Delivery {
-        held: true,
-        next_attempt_at: None,
-        ..by_id(mine[1])
-    };
-    s.update_delivery(&held, None).wait().unwrap();
-    end(s.as_ref(), &by_id(mine[2]), t0(), 200);
-    assert!(s.endpoint_due(ep, t0(), 10).unwrap().is_empty());
+    let parked = by_id(mine[2]).held(t0());
+    s.update_delivery(&parked, None).wait().unwrap();
+    assert_eq!(
+        ids(s.stream_ready(ep, t0(), 10).unwrap()),
+        [mine[2], mine[1]]
+    );
+    assert_eq!(ids(s.stream_ready(ep, t0(), 1).unwrap()), [mine[2]]);
+    assert_eq!(
+        s.stream_ready(ep, t0().plus_millis(-1), 10).unwrap(),
+        vec![parked.clone()]
+    );
+    end(s.as_ref(), &by_id(mine[1]), t0(), 200);
+    end(s.as_ref(), &parked, t0(), 200);
+    assert!(s.stream_ready(ep, t0(), 10).unwrap().is_empty());
     // The offer's window passed: due again, as stored.
-    let again = s.endpoint_due(ep, later, 10).unwrap();
+    let again = s.stream_ready(ep, later, 10).unwrap();
     assert_eq!(again, vec![offered]);
 }
 

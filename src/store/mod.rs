@@ -730,13 +730,15 @@ pub trait DeliveryStore {
     ) -> Result<Vec<Due>>;
     /// Deliveries held for an endpoint.
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
-    /// One endpoint's due deliveries (pending, not held, due at or before
-    /// `until`), earliest due first, at most `limit`: what a stream poll
-    /// hands out. Bounded: a backend looks at no more than
-    /// [`ENDPOINT_DUE_SCAN`] due entries of other endpoints, so a large
-    /// backlog elsewhere can delay a stream's deliveries, never stall the
-    /// poll.
-    fn endpoint_due(
+    /// What a stream poll may hand out: one endpoint's pending deliveries
+    /// that are held (workers park a stream's deliveries there, out of
+    /// the due index, until a client takes them), oldest first, then those
+    /// due at or before `until`, earliest due first; at most `limit` in
+    /// all. Bounded: a backend reads at most `limit` held entries and no
+    /// more than [`ENDPOINT_DUE_SCAN`] due entries of other endpoints, so
+    /// a large backlog elsewhere can delay a stream's fresh deliveries,
+    /// never stall the poll.
+    fn stream_ready(
         &self,
         endpoint: EndpointId,
         until: Timestamp,
@@ -744,7 +746,7 @@ pub trait DeliveryStore {
     ) -> Result<Vec<Delivery>>;
 }
 
-/// The most due-index entries [`DeliveryStore::endpoint_due`] reads.
+/// The most due-index entries [`DeliveryStore::stream_ready`] reads.
 pub const ENDPOINT_DUE_SCAN: usize = 10_000;
 
 /// Endpoint health, statistics rows, the retention purge.

@@ -306,6 +306,16 @@ fn killing_listen_mid_stream_loses_nothing() {
     first.child.wait().unwrap();
     let b = post(&s, &key, "payment.completed", 2);
     let c = post(&s, &key, "payment.completed", 3);
+    // No client: a worker parks them (held: out of the due index, so
+    // nothing picks them up again and again), and sends nothing.
+    eventually(Duration::from_secs(10), "b and c parked", || {
+        let d = deliveries(&s, &key, &ep);
+        let parked = d
+            .iter()
+            .filter(|d| d["status"] == "held" && d["event_id"] != a.as_str())
+            .count();
+        (parked == 2).then_some(())
+    });
 
     let again = Listen::start(&s, &key, &["--endpoint", &ep, "--forward-to", &sink.url()]);
     assert!(again
