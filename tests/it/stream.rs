@@ -1,6 +1,6 @@
 //! Stream endpoints and `herald listen`: the real binary as a child
 //! process forwards a running server's deliveries to local receivers on
-//! loopback (the guide's Express receiver verifies every one), a 500 makes
+//! loopback (the guide's Express, Flask and Next.js receivers verify every one), a 500 makes
 //! the delivery retry, and a client killed mid-stream loses nothing.
 
 use std::io::{BufRead, BufReader};
@@ -125,7 +125,7 @@ fn a_secret() -> String {
 }
 
 #[test]
-fn listen_forwards_to_the_guides_express_receiver_which_verifies_every_delivery() {
+fn listen_forwards_to_the_guides_express_flask_and_nextjs_receivers_which_verify_every_delivery() {
     let s = Server::start_with(&["--retry-schedule", "1s,1s,1s"], &[]);
     let key = s.tenant_key(TENANT);
     let secret = a_secret();
@@ -155,17 +155,41 @@ fn listen_forwards_to_the_guides_express_receiver_which_verifies_every_delivery(
     // "Ready" comes after its first poll: connected by then.
     assert_eq!(shown.body["stream_connected"], true, "{}", shown.text);
 
+    // The guide's Flask and Next.js receivers too, each behind a listen of
+    // its own (same secret), so every event reaches all three.
+    let others: Vec<(SeedReceiver, Listen)> = [Kind::Flask, Kind::NextjsCheck]
+        .into_iter()
+        .map(|kind| {
+            let r = SeedReceiver::start(kind, &secret, 0);
+            let to = format!("http://127.0.0.1:{}/webhooks/brainsait", r.port);
+            let l = Listen::start(
+                &s,
+                &key,
+                &[
+                    "--events",
+                    "payment.*",
+                    "--forward-to",
+                    &to,
+                    "--secret",
+                    &secret,
+                ],
+            );
+            (r, l)
+        })
+        .collect();
+
     let ids: Vec<String> = (1..=3)
         .map(|n| post(&s, &key, "payment.completed", n))
         .collect();
     // Not subscribed: never forwarded.
     post(&s, &key, "order.created", 9);
-    let verdicts = express.verdicts(3, Duration::from_secs(30));
     let mut want: Vec<String> = ids.iter().map(|i| format!("VERIFIED {i}")).collect();
-    let mut got = verdicts.clone();
     want.sort();
-    got.sort();
-    assert_eq!(got, want, "every delivery verified by the seed's receiver");
+    for r in std::iter::once(&express).chain(others.iter().map(|(r, _)| r)) {
+        let mut got = r.verdicts(3, Duration::from_secs(30));
+        got.sort();
+        assert_eq!(got, want, "every delivery verified by the seed's receiver");
+    }
     let out = listen.wait_for("three lines", |o| {
         ids.iter().all(|i| {
             o.lines()
