@@ -1,7 +1,8 @@
 //! Stream endpoints and `herald listen`: the real binary as a child
 //! process forwards a running server's deliveries to local receivers on
-//! loopback (the guide's Express, Flask and Next.js receivers verify every one), a 500 makes
-//! the delivery retry, and a client killed mid-stream loses nothing.
+//! loopback (the guide's Express, Flask and Next.js receivers verify every
+//! one), a 500 makes the delivery retry, and a client killed mid-stream
+//! loses nothing.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
