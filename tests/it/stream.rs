@@ -21,6 +21,8 @@ const TENANT: &str = "company_xyz";
 struct Listen {
     child: Child,
     out: Arc<Mutex<String>>,
+    /// Reads stdout until the pipe closes (the process ended).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Listen {
@@ -36,14 +38,18 @@ impl Listen {
             .expect("start herald listen");
         let out = Arc::new(Mutex::new(String::new()));
         let (o, pipe) = (out.clone(), child.stdout.take().unwrap());
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 let mut o = o.lock().unwrap();
                 o.push_str(&line);
                 o.push('\n');
             }
         });
-        let l = Listen { child, out };
+        let l = Listen {
+            child,
+            out,
+            reader: Some(reader),
+        };
         l.wait_for("ready", |o| o.contains("Ready: forwarding"));
         l
     }
@@ -84,6 +90,11 @@ impl Listen {
     fn leave(mut self) -> (std::process::ExitStatus, String) {
         self.signal("-TERM");
         let status = self.child.wait().unwrap();
+        // Everything it printed before it ended, not just what the reader
+        // had got to.
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
         let out = self.out.lock().unwrap().clone();
         (status, out)
     }
