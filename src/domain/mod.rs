@@ -22,6 +22,7 @@ pub mod samples;
 pub mod schema;
 pub mod session;
 pub mod stats;
+pub mod stream;
 pub mod tenant;
 pub mod throttle;
 pub mod time;

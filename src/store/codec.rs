@@ -20,7 +20,7 @@ use super::{Result, StoreError};
 use crate::domain::alert::{Alert, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery};
-use crate::domain::endpoint::{Endpoint, RetiredSecret};
+use crate::domain::endpoint::{Endpoint, EndpointKind, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
@@ -228,6 +228,8 @@ impl From<EndpointV1> for Endpoint {
             channels: Vec::new(),
             metadata: BTreeMap::new(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -268,6 +270,8 @@ impl From<EndpointV2> for Endpoint {
             channels: Vec::new(),
             metadata: BTreeMap::new(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -310,6 +314,57 @@ impl From<EndpointV3> for Endpoint {
             channels: Vec::new(),
             metadata: BTreeMap::new(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
+        }
+    }
+}
+
+/// Endpoint format 4, frozen: before stream endpoints (`kind`,
+/// `stream_seen_at`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointV4 {
+    pub id: EndpointId,
+    pub tenant_id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub active: bool,
+    pub secret: String,
+    pub previous_secrets: Vec<RetiredSecret>,
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: u64,
+    pub uid: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub channels: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub svix_headers: bool,
+}
+
+impl From<EndpointV4> for Endpoint {
+    fn from(v: EndpointV4) -> Self {
+        Endpoint {
+            id: v.id,
+            tenant_id: v.tenant_id,
+            url: v.url,
+            events: v.events,
+            description: v.description,
+            active: v.active,
+            secret: v.secret,
+            previous_secrets: v.previous_secrets,
+            disabled_reason: v.disabled_reason,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            revision: v.revision,
+            uid: v.uid,
+            headers: v.headers,
+            channels: v.channels,
+            metadata: v.metadata,
+            svix_headers: v.svix_headers,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -352,7 +407,7 @@ impl Versioned for User {
 
 impl Versioned for Endpoint {
     const KIND: &'static str = "endpoint";
-    const VERSION: u8 = 4;
+    const VERSION: u8 = 5;
     fn encode(&self) -> Vec<u8> {
         encode_with(Self::VERSION, self)
     }
@@ -361,7 +416,8 @@ impl Versioned for Endpoint {
             (1, body) => decode_body::<EndpointV1>(Self::KIND, body).map(Endpoint::from),
             (2, body) => decode_body::<EndpointV2>(Self::KIND, body).map(Endpoint::from),
             (3, body) => decode_body::<EndpointV3>(Self::KIND, body).map(Endpoint::from),
-            (4, body) => decode_body(Self::KIND, body),
+            (4, body) => decode_body::<EndpointV4>(Self::KIND, body).map(Endpoint::from),
+            (5, body) => decode_body(Self::KIND, body),
             (v, _) => Err(unknown(Self::KIND, v)),
         }
     }

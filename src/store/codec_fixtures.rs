@@ -10,7 +10,7 @@ use super::codec::Versioned;
 use crate::domain::alert::{Alert, Rule, State, Transition};
 use crate::domain::apikey::{ApiKey, KeyScope};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
-use crate::domain::endpoint::{Endpoint, RetiredSecret};
+use crate::domain::endpoint::{Endpoint, EndpointKind, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
@@ -231,6 +231,8 @@ fn endpoint() -> Endpoint {
         channels: vec!["project:1".into(), "eu".into()],
         metadata: [("team".to_string(), "billing".to_string())].into(),
         svix_headers: true,
+        kind: EndpointKind::Stream,
+        stream_seen_at: Some(t(24)),
     }
 }
 
@@ -467,9 +469,22 @@ fn records_written_before_channels_headers_and_metadata_decode_without_them() {
             channels: vec![],
             metadata: Default::default(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
             ..endpoint()
         }
     );
+    let ep4 = Endpoint::decode(&old("endpoint_v4.bin", 4)).unwrap();
+    assert_eq!(
+        ep4,
+        Endpoint {
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
+            ..endpoint()
+        },
+        "an endpoint written before streams is a URL endpoint"
+    );
+    assert_eq!(Endpoint::decode(&ep4.encode()).unwrap(), ep4);
     // Written again, each is the current format.
     assert_eq!(Endpoint::decode(&ep.encode()).unwrap(), ep);
     assert_eq!(ep.encode()[0], Endpoint::VERSION);

@@ -22,6 +22,7 @@ mod paused;
 mod postgres;
 mod recovery;
 mod schedule;
+mod stream;
 mod svix;
 mod tidy;
 mod tls;
