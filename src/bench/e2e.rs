@@ -753,6 +753,8 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
                 svix_headers: false,
                 rate_limit: None,
                 ordered: false,
+                kind: crate::domain::endpoint::EndpointKind::Url,
+                stream_seen_at: None,
             };
             if let Ok(mut m) = st.secrets.lock() {
                 m.insert(path, ep.secret.clone());

@@ -81,6 +81,8 @@ fn endpoint(url: &str, at: Timestamp) -> Endpoint {
         svix_headers: false,
         rate_limit: None,
         ordered: false,
+        kind: Default::default(),
+        stream_seen_at: None,
     }
 }
 

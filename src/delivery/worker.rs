@@ -175,7 +175,9 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             let until = now.plus_millis(ctx.lease_ms);
             // The endpoint's limits are decided in the store, under its
             // lock, for every node together.
-            let ep = ctx.store.endpoint(job.endpoint)?;
+            // A stream endpoint's deliveries are only parked for its
+            // client here: its limits do not apply.
+            let ep = ctx.store.endpoint(job.endpoint)?.filter(|e| !e.is_stream());
             let limits = SendLimits {
                 cap: ctx.per_endpoint,
                 ordered: ep.as_ref().is_some_and(|e| e.ordered),
@@ -273,6 +275,13 @@ fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError
     if !ep.active || suspended {
         // Held until the endpoint is enabled or the tenant resumed; those
         // operations put it back in the due index.
+        return Ok(Step::Change(d.held(now)));
+    }
+    if ep.is_stream() {
+        // No HTTP request goes out from here: it is parked in the held
+        // index, out of the due index (so no node's scheduler or claim
+        // keeps picking it up), until a stream client takes it
+        // (`service::streams`).
         return Ok(Step::Change(d.held(now)));
     }
     let Some(event) = ctx.store.event(d.event_key)? else {

@@ -23,6 +23,7 @@ pub mod schema;
 pub mod sendrate;
 pub mod session;
 pub mod stats;
+pub mod stream;
 pub mod tenant;
 pub mod throttle;
 pub mod time;

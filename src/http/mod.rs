@@ -92,8 +92,8 @@ fn route(method: Method, path: &'static str, doc: Doc, handler: fn() -> actix_we
 /// in `openapi::NativeApi`.
 pub fn table() -> Vec<Route> {
     use api::{
-        admin, alerts, backup, deliveries, event_types, events, keys, metrics, tenants, users,
-        webhooks,
+        admin, alerts, backup, deliveries, event_types, events, keys, metrics, streams, tenants,
+        users, webhooks,
     };
     use openapi::fault::*;
     use Doc::Native as N;
@@ -268,6 +268,18 @@ pub fn table() -> Vec<Route> {
             "/api/v1/webhooks/{id}/test",
             N(&[AUTH, TENANT, FOUND, BODY, EVENT_TYPES, SCHEMA, INGEST]),
             || web::route().to(webhooks::test),
+        ),
+        route(
+            GET,
+            "/api/v1/webhooks/{id}/stream",
+            N(&[AUTH, TENANT, PLATFORM, FOUND, QUERY, STREAM, CONFLICT]),
+            || web::route().to(streams::poll),
+        ),
+        route(
+            POST,
+            "/api/v1/webhooks/{id}/stream/{delivery_id}/ack",
+            N(&[AUTH, TENANT, PLATFORM, FOUND, BODY, STREAM, ACK, CONFLICT]),
+            || web::route().to(streams::ack),
         ),
         route(
             GET,

@@ -114,6 +114,10 @@ pub mod fault {
     /// Ingests events: an `Idempotency-Key`, nesting, the memory budget
     /// and the disk reserve.
     pub const INGEST: Fault = &["invalid_header", "nesting_too_deep", "insufficient_storage"];
+    /// A stream endpoint's routes: refused for a URL endpoint.
+    pub const STREAM: Fault = &["not_a_stream"];
+    /// Acknowledges a streamed delivery.
+    pub const ACK: Fault = &["delivery_ended"];
     /// A batch: the ingest memory budget.
     pub const BATCH: Fault = &["key_busy", "server_busy"];
 }
@@ -169,6 +173,16 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "the record changed meanwhile; read it again and retry",
     ),
     ("tenant_exists", 409, "a tenant with this id exists"),
+    (
+        "not_a_stream",
+        409,
+        "the endpoint delivers to a URL; only stream endpoints are polled",
+    ),
+    (
+        "delivery_ended",
+        409,
+        "the delivery already ended (acknowledged before); nothing to acknowledge",
+    ),
     ("last_operator", 409, "it would leave no enabled operator"),
     (
         "event_type_exists",
@@ -444,6 +458,8 @@ pub struct ErrorDetail {
         api::webhooks::replay,
         api::webhooks::retry,
         api::webhooks::test,
+        api::streams::poll,
+        api::streams::ack,
         api::metrics::get,
         api::alerts::list,
         api::backup::get,

@@ -79,6 +79,8 @@ impl Herald {
                         svix_headers: false,
                         rate_limit: None,
                         ordered: false,
+                        kind: crate::domain::endpoint::EndpointKind::Url,
+                        stream_seen_at: None,
                     };
                     self.store.insert_endpoint(&ep)?;
                 }

@@ -26,6 +26,7 @@ mod pause;
 mod ratelimit;
 mod retention;
 mod sessions;
+mod streams;
 pub mod svix;
 pub mod svix_event_types;
 mod tenants;
@@ -62,6 +63,7 @@ pub use sessions::{
     Login, SessionInfo, BAD_LOGIN, DISABLED_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
     MAX_FAILURES_PER_USER,
 };
+pub use streams::{Acked, Offer, StreamAck};
 pub use tenants::{NewTenant, TenantPatch};
 pub use users::{NewUser, UserInfo};
 
@@ -110,6 +112,9 @@ pub struct Settings {
     /// Bytes of batch bodies being parsed at once, costed at
     /// [`COST_PER_BODY_BYTE`] each (0: no budget); each key gets half.
     pub ingest_memory: usize,
+    /// The retry schedule (`--retry-schedule`): stream acknowledgements
+    /// are judged by it like the engine's attempts.
+    pub retry_schedule: Vec<std::time::Duration>,
 }
 
 impl Settings {
@@ -128,6 +133,7 @@ impl Settings {
             retention: std::time::Duration::MAX,
             rate_limits: RateLimits::default(),
             ingest_memory: 0,
+            retry_schedule: Vec::new(),
         }
     }
 }

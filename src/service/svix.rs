@@ -727,6 +727,8 @@ impl Herald {
             secret: input.secret.map(with_prefix),
             rate_limit,
             ordered: false,
+            // Svix has no stream endpoints; its API makes URL ones only.
+            kind: None,
         };
         self.create_endpoint(&scoped, new)
     }

@@ -20,7 +20,7 @@ use super::{Result, StoreError};
 use crate::domain::alert::{Alert, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery};
-use crate::domain::endpoint::{Endpoint, RetiredSecret};
+use crate::domain::endpoint::{Endpoint, EndpointKind, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
@@ -230,6 +230,8 @@ impl From<EndpointV1> for Endpoint {
             svix_headers: false,
             rate_limit: None,
             ordered: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -272,6 +274,8 @@ impl From<EndpointV2> for Endpoint {
             svix_headers: false,
             rate_limit: None,
             ordered: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -316,11 +320,14 @@ impl From<EndpointV3> for Endpoint {
             svix_headers: false,
             rate_limit: None,
             ordered: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
 
-/// Endpoint format 4, frozen: before `rate_limit` and `ordered` existed.
+/// Endpoint format 4, frozen: before stream endpoints (`kind`,
+/// `stream_seen_at`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointV4 {
     pub id: EndpointId,
@@ -364,6 +371,60 @@ impl From<EndpointV4> for Endpoint {
             svix_headers: v.svix_headers,
             rate_limit: None,
             ordered: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
+        }
+    }
+}
+
+/// Endpoint format 5, frozen: before `rate_limit` and `ordered` existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointV5 {
+    pub id: EndpointId,
+    pub tenant_id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub active: bool,
+    pub secret: String,
+    pub previous_secrets: Vec<RetiredSecret>,
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: u64,
+    pub uid: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub channels: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub svix_headers: bool,
+    pub kind: EndpointKind,
+    pub stream_seen_at: Option<Timestamp>,
+}
+
+impl From<EndpointV5> for Endpoint {
+    fn from(v: EndpointV5) -> Self {
+        Endpoint {
+            id: v.id,
+            tenant_id: v.tenant_id,
+            url: v.url,
+            events: v.events,
+            description: v.description,
+            active: v.active,
+            secret: v.secret,
+            previous_secrets: v.previous_secrets,
+            disabled_reason: v.disabled_reason,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            revision: v.revision,
+            uid: v.uid,
+            headers: v.headers,
+            channels: v.channels,
+            metadata: v.metadata,
+            svix_headers: v.svix_headers,
+            rate_limit: None,
+            ordered: false,
+            kind: v.kind,
+            stream_seen_at: v.stream_seen_at,
         }
     }
 }
@@ -406,7 +467,7 @@ impl Versioned for User {
 
 impl Versioned for Endpoint {
     const KIND: &'static str = "endpoint";
-    const VERSION: u8 = 5;
+    const VERSION: u8 = 6;
     fn encode(&self) -> Vec<u8> {
         encode_with(Self::VERSION, self)
     }
@@ -416,7 +477,8 @@ impl Versioned for Endpoint {
             (2, body) => decode_body::<EndpointV2>(Self::KIND, body).map(Endpoint::from),
             (3, body) => decode_body::<EndpointV3>(Self::KIND, body).map(Endpoint::from),
             (4, body) => decode_body::<EndpointV4>(Self::KIND, body).map(Endpoint::from),
-            (5, body) => decode_body(Self::KIND, body),
+            (5, body) => decode_body::<EndpointV5>(Self::KIND, body).map(Endpoint::from),
+            (6, body) => decode_body(Self::KIND, body),
             (v, _) => Err(unknown(Self::KIND, v)),
         }
     }

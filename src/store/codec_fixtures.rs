@@ -10,7 +10,7 @@ use super::codec::Versioned;
 use crate::domain::alert::{Alert, Rule, State, Transition};
 use crate::domain::apikey::{ApiKey, KeyScope};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
-use crate::domain::endpoint::{Endpoint, RetiredSecret};
+use crate::domain::endpoint::{Endpoint, EndpointKind, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
@@ -233,6 +233,8 @@ fn endpoint() -> Endpoint {
         svix_headers: true,
         rate_limit: Some(5),
         ordered: true,
+        kind: EndpointKind::Stream,
+        stream_seen_at: Some(t(24)),
     }
 }
 
@@ -471,6 +473,8 @@ fn records_written_before_channels_headers_and_metadata_decode_without_them() {
             svix_headers: false,
             rate_limit: None,
             ordered: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
             ..endpoint()
         }
     );
@@ -480,10 +484,24 @@ fn records_written_before_channels_headers_and_metadata_decode_without_them() {
         Endpoint {
             rate_limit: None,
             ordered: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
             ..endpoint()
         },
-        "format 4: before rate limits and ordered endpoints"
+        "an endpoint written before streams is a URL endpoint"
     );
+    assert_eq!(Endpoint::decode(&ep4.encode()).unwrap(), ep4);
+    let ep5 = Endpoint::decode(&old("endpoint_v5.bin", 5)).unwrap();
+    assert_eq!(
+        ep5,
+        Endpoint {
+            rate_limit: None,
+            ordered: false,
+            ..endpoint()
+        },
+        "format 5: before rate limits and ordered endpoints"
+    );
+    assert_eq!(Endpoint::decode(&ep5.encode()).unwrap(), ep5);
     // Written again, each is the current format.
     assert_eq!(Endpoint::decode(&ep.encode()).unwrap(), ep);
     assert_eq!(ep.encode()[0], Endpoint::VERSION);

@@ -56,6 +56,7 @@ macro_rules! suite {
                 answers_are_claimed_once_remembered_and_purged,
                 a_deleted_tenant_is_gone,
                 event_scans_keep_to_the_tenant_range_and_budget,
+                a_streams_ready_deliveries_are_held_then_due_ones,
                 an_alert_transition_is_made_once,
             );
         }
@@ -97,6 +98,8 @@ pub(crate) fn endpoint(tenant: &str, url: &str) -> Endpoint {
         svix_headers: false,
         rate_limit: None,
         ordered: false,
+        kind: crate::domain::endpoint::EndpointKind::Url,
+        stream_seen_at: None,
     }
 }
 
@@ -162,7 +165,12 @@ fn commit(s: &dyn Store, events: Vec<NewEvent>) -> Vec<Committed> {
     }
 }
 
-fn attempt(d: &Delivery, at: Timestamp, status: Option<u16>, verdict: Verdict) -> Attempt {
+pub(crate) fn attempt(
+    d: &Delivery,
+    at: Timestamp,
+    status: Option<u16>,
+    verdict: Verdict,
+) -> Attempt {
     Attempt {
         id: AttemptId::new(at),
         delivery_id: d.id,
@@ -209,6 +217,55 @@ pub(crate) fn end(s: &dyn Store, d: &Delivery, at: Timestamp, status: u16) -> (D
     };
     let h = s.record_attempt(&after, &a).wait().unwrap();
     (after, h)
+}
+
+/// [`DeliveryStore::stream_ready`]: one endpoint's held deliveries (a
+/// stream's parked ones), then its due ones, earliest first, up to a time
+/// and a count; not ended, not another endpoint's; a delivery moved later
+/// (offered) leaves until it is due again.
+pub fn a_streams_ready_deliveries_are_held_then_due_ones(new: Factory) {
+    let s = new();
+    let (ep, other) = (EndpointId::new(t0()), EndpointId::new(t0().plus_millis(1)));
+    let ne = new_event("acme", t0(), None, &[ep, other, ep, ep]);
+    let d = ne.deliveries.clone();
+    commit(s.as_ref(), vec![ne]);
+    let ids = |v: Vec<Delivery>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let mut mine = vec![d[0].id, d[2].id, d[3].id];
+    mine.sort();
+    assert_eq!(ids(s.stream_ready(ep, t0(), 10).unwrap()), mine);
+    assert_eq!(ids(s.stream_ready(ep, t0(), 2).unwrap()), mine[..2]);
+    assert_eq!(ids(s.stream_ready(other, t0(), 10).unwrap()), [d[1].id]);
+    assert!(s
+        .stream_ready(ep, t0().plus_millis(-1), 10)
+        .unwrap()
+        .is_empty());
+
+    // Parked (held) comes first, whatever the time; offered (moved later)
+    // and ended ones are not ready.
+    let by_id = |id| d.iter().find(|x| x.id == id).unwrap().clone();
+    let later = t0().plus_millis(30_000);
+    let offered = Delivery {
+        next_attempt_at: Some(later),
+        ..by_id(mine[0])
+    };
+    s.update_delivery(&offered, None).wait().unwrap();
+    let parked = by_id(mine[2]).held(t0());
+    s.update_delivery(&parked, None).wait().unwrap();
+    assert_eq!(
+        ids(s.stream_ready(ep, t0(), 10).unwrap()),
+        [mine[2], mine[1]]
+    );
+    assert_eq!(ids(s.stream_ready(ep, t0(), 1).unwrap()), [mine[2]]);
+    assert_eq!(
+        s.stream_ready(ep, t0().plus_millis(-1), 10).unwrap(),
+        vec![parked.clone()]
+    );
+    end(s.as_ref(), &by_id(mine[1]), t0(), 200);
+    end(s.as_ref(), &parked, t0(), 200);
+    assert!(s.stream_ready(ep, t0(), 10).unwrap().is_empty());
+    // The offer's window passed: due again, as stored.
+    let again = s.stream_ready(ep, later, 10).unwrap();
+    assert_eq!(again, vec![offered]);
 }
 
 fn all_due(s: &dyn Store) -> Vec<Due> {

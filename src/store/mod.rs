@@ -735,7 +735,24 @@ pub trait DeliveryStore {
     /// head, the only one of its deliveries that may be sent. An index
     /// read, however many ended deliveries the endpoint has.
     fn first_pending(&self, endpoint: EndpointId) -> Result<Option<Delivery>>;
+    /// What a stream poll may hand out: one endpoint's pending deliveries
+    /// that are held (workers park a stream's deliveries there, out of
+    /// the due index, until a client takes them), oldest first, then those
+    /// due at or before `until`, earliest due first; at most `limit` in
+    /// all. Bounded: a backend reads at most `limit` held entries and no
+    /// more than [`ENDPOINT_DUE_SCAN`] due entries of other endpoints, so
+    /// a large backlog elsewhere can delay a stream's fresh deliveries,
+    /// never stall the poll.
+    fn stream_ready(
+        &self,
+        endpoint: EndpointId,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
 }
+
+/// The most due-index entries [`DeliveryStore::stream_ready`] reads.
+pub const ENDPOINT_DUE_SCAN: usize = 10_000;
 
 /// Endpoint health, statistics rows, the retention purge.
 pub trait StatsStore {

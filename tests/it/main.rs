@@ -23,6 +23,7 @@ mod paused;
 mod postgres;
 mod recovery;
 mod schedule;
+mod stream;
 mod svix;
 mod tidy;
 mod tls;

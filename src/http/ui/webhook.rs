@@ -80,6 +80,9 @@ struct EndpointPage {
     throttled_until: Option<When>,
     ordered: bool,
     head: Option<HeadView>,
+    /// For a stream endpoint: whether its client is connected, and its
+    /// last poll.
+    stream: Option<(bool, Option<When>)>,
 }
 
 /// An ordered endpoint's head, as its page shows it.
@@ -195,6 +198,9 @@ pub async fn render(
             next_attempt: When::opt(d.next_attempt_at),
             held: d.held,
         }),
+        stream: h
+            .stream_connected(&ep)
+            .map(|c| (c, When::opt(ep.stream_seen_at))),
     };
     Ok(page(req, state.status, p))
 }
