@@ -19,14 +19,19 @@ use crate::store::NewEvent;
 /// A loopback receiver answering 200 to every request; counts them.
 fn receiver() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+    let url = format!(
+        "http://127.0.0.1:{}/hook",
+        listener.local_addr().unwrap().port()
+    );
     let seen = Arc::new(AtomicUsize::new(0));
     let n = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let n = n.clone();
             std::thread::spawn(move || {
-                let Ok(mut w) = stream.try_clone() else { return };
+                let Ok(mut w) = stream.try_clone() else {
+                    return;
+                };
                 let mut r = BufReader::new(stream);
                 loop {
                     let mut len = 0usize;
@@ -201,6 +206,13 @@ fn an_endpoint_limited_to_5_a_second_gets_at_most_5_in_any_second_and_all_100_ar
         assert!(in_second <= 5, "{in_second} sends in the second from {t}");
     }
     // 100 at 5 a second: the last went nearly 20 s after the first.
-    assert!(starts[99] - starts[0] >= 19_800, "{}", starts[99] - starts[0]);
-    assert_eq!(store.endpoint_health(ep.id).unwrap().consecutive_failures, 0);
+    assert!(
+        starts[99] - starts[0] >= 19_800,
+        "{}",
+        starts[99] - starts[0]
+    );
+    assert_eq!(
+        store.endpoint_health(ep.id).unwrap().consecutive_failures,
+        0
+    );
 }

@@ -25,8 +25,8 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::event::Event;
 use crate::domain::ids::AttemptId;
 use crate::domain::outcome::{self, Answer, Outcome};
-use crate::domain::time::Timestamp;
 use crate::domain::sendrate::Pace;
+use crate::domain::time::Timestamp;
 use crate::store::{Acquired, Due, SendLimits, Store, StoreError};
 use crate::wire::headers;
 

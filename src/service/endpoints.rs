@@ -278,9 +278,7 @@ impl Herald {
             None
         };
         Ok(Controls {
-            throttled_until: ep
-                .rate_limit
-                .and_then(|_| self.dispatch.throttled(ep.id)),
+            throttled_until: ep.rate_limit.and_then(|_| self.dispatch.throttled(ep.id)),
             head,
         })
     }

@@ -62,7 +62,11 @@ fn an_ordered_endpoint_gets_events_strictly_in_order_and_a_failing_head_holds_th
     // Nothing more: each was delivered once it succeeded.
     assert!(sink.drain(Duration::from_millis(1500)).is_empty());
     let three = s.call("GET", "/api/v1/events/evt_3", Some(TENANT), None);
-    assert_eq!(three.body["deliveries"][0]["status"], "succeeded", "{}", three.text);
+    assert_eq!(
+        three.body["deliveries"][0]["status"], "succeeded",
+        "{}",
+        three.text
+    );
 }
 
 #[test]

@@ -30,8 +30,8 @@ use super::pool::{Db, Spec};
 use super::{decode_opt, id16, limit, PgStore};
 use crate::domain::delivery::Delivery;
 use crate::domain::ids::{DeliveryId, EndpointId};
-use crate::domain::time::Timestamp;
 use crate::domain::sendrate::{self, Pace};
+use crate::domain::time::Timestamp;
 use crate::store::{Acquired, ClusterStore, Due, NodeInfo, Result, SendLimits};
 
 pub(super) use crate::store::CLAIM_MS;
@@ -173,7 +173,10 @@ impl ClusterStore for PgStore {
                 None => None,
                 Some(r) => {
                     let next: i64 = db
-                        .query_opt("SELECT next_us FROM endpoint_rates WHERE endpoint = $1", &[&ep])?
+                        .query_opt(
+                            "SELECT next_us FROM endpoint_rates WHERE endpoint = $1",
+                            &[&ep],
+                        )?
                         .map_or(0, |r| r.get(0));
                     match sendrate::pace(next, now, r) {
                         Pace::Wait(at) => return Ok(Acquired::Throttled(at)),
@@ -449,7 +452,8 @@ mod tests {
         let soon = now.plus_millis(100);
         for _ in 0..2 {
             assert_eq!(
-                b.acquire_limited(d[1].id, ep, soon, until, limited).unwrap(),
+                b.acquire_limited(d[1].id, ep, soon, until, limited)
+                    .unwrap(),
                 Acquired::Throttled(now.plus_millis(500))
             );
         }
