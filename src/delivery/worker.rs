@@ -396,6 +396,11 @@ fn answer_of(r: &Response) -> Answer<'_> {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
             .map(|(_, v)| v.as_str()),
+        control: r
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(outcome::CONTROL_HEADER))
+            .map(|(_, v)| v.as_str()),
     }
 }
 

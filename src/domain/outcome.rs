@@ -15,6 +15,12 @@
 //!
 //! A retry after the schedule's last step is a failure for good: the
 //! delivery ends `failed` with the verdict `retry` recorded on its attempt.
+//!
+//! A receiver may also steer Herald with the [`CONTROL_HEADER`] response
+//! header (comma-separated, case-insensitive tokens; others are ignored):
+//! `stop-retrying` makes a failed answer final (`permanent`, the delivery
+//! ends `failed`; a 2xx is unaffected), `disable-endpoint` disables the
+//! endpoint (its pending deliveries wait until it is enabled again).
 
 use std::fmt;
 use std::time::Duration;
@@ -35,6 +41,35 @@ pub struct Answer<'a> {
     pub error_kind: Option<&'a str>,
     /// The raw `Retry-After` response header, if there was one.
     pub retry_after: Option<&'a str>,
+    /// The raw [`CONTROL_HEADER`] response header, if there was one.
+    pub control: Option<&'a str>,
+}
+
+/// The response header a receiver steers Herald with (see the module doc).
+pub const CONTROL_HEADER: &str = "Herald-Control";
+
+/// What a [`CONTROL_HEADER`] value asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Control {
+    /// `stop-retrying`: no further attempt of this delivery.
+    pub stop_retrying: bool,
+    /// `disable-endpoint`: turn the endpoint off.
+    pub disable_endpoint: bool,
+}
+
+impl Control {
+    /// Reads a header value (bounded: at most the first 16 tokens count).
+    pub fn parse(value: Option<&str>) -> Self {
+        let mut c = Control::default();
+        for token in value.unwrap_or_default().split(',').take(16) {
+            match token.trim().to_ascii_lowercase().as_str() {
+                "stop-retrying" => c.stop_retrying = true,
+                "disable-endpoint" => c.disable_endpoint = true,
+                _ => {}
+            }
+        }
+        c
+    }
 }
 
 /// Why Herald turned an endpoint off by itself.
@@ -42,6 +77,11 @@ pub struct Answer<'a> {
 pub enum DisableReason {
     /// The receiver answered 410 Gone (Standard Webhooks: "stop sending").
     Gone {
+        /// When it answered.
+        at: Timestamp,
+    },
+    /// The receiver asked for it ([`CONTROL_HEADER`]: `disable-endpoint`).
+    Requested {
         /// When it answered.
         at: Timestamp,
     },
@@ -59,6 +99,11 @@ impl fmt::Display for DisableReason {
             DisableReason::Gone { at } => write!(
                 f,
                 "the receiver answered 410 Gone at {}",
+                at.to_rfc3339_secs()
+            ),
+            DisableReason::Requested { at } => write!(
+                f,
+                "the receiver asked for it ({CONTROL_HEADER}: disable-endpoint) at {}",
                 at.to_rfc3339_secs()
             ),
             DisableReason::FailingSince { since } => write!(
@@ -105,7 +150,11 @@ pub fn outcome(
     schedule: &[Duration],
     now: Timestamp,
 ) -> Outcome {
-    let verdict = retry::verdict_for(answer.status);
+    let control = Control::parse(answer.control);
+    let verdict = match retry::verdict_for(answer.status) {
+        Verdict::Retry if control.stop_retrying => Verdict::Permanent,
+        v => v,
+    };
     let next_attempt_at = match verdict {
         Verdict::Retry => {
             // Only a 429 asks for a pace; elsewhere the schedule decides.
@@ -126,7 +175,13 @@ pub fn outcome(
         verdict,
         next_attempt_at,
         state,
-        disable: (answer.status == Some(410)).then_some(DisableReason::Gone { at: now }),
+        disable: if answer.status == Some(410) {
+            Some(DisableReason::Gone { at: now })
+        } else if control.disable_endpoint {
+            Some(DisableReason::Requested { at: now })
+        } else {
+            None
+        },
         health: HealthChange {
             success: verdict == Verdict::Success,
             at: now,
@@ -193,6 +248,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_receiver_may_stop_retries_or_disable_its_endpoint() {
+        let now = Timestamp::from_millis(1_705_314_600_000);
+        let with = |status: u16, control: &'static str| Answer {
+            status: Some(status),
+            control: Some(control),
+            ..Answer::default()
+        };
+        let o = outcome(&with(503, "Stop-Retrying"), 1, &seed(), now);
+        assert_eq!(
+            (o.verdict, o.next_attempt_at, o.state, o.disable),
+            (Verdict::Permanent, None, DeliveryState::Failed, None)
+        );
+        // A success stays one; disabling is honoured whatever the status.
+        let o = outcome(&with(200, "junk, disable-endpoint"), 1, &seed(), now);
+        assert_eq!(o.verdict, Verdict::Success);
+        assert_eq!(o.disable, Some(DisableReason::Requested { at: now }));
+        // Unknown tokens change nothing.
+        let plain = outcome(&status(503), 1, &seed(), now);
+        assert_eq!(outcome(&with(503, "pause"), 1, &seed(), now), plain);
+        assert_eq!(Control::parse(None), Control::default());
+    }
+
     fn limited(retry_after: &'static str) -> Answer<'static> {
         Answer {
             status: Some(429),
@@ -224,7 +302,7 @@ mod tests {
             ("201",                  status(201), Success,   None,            Succeeded, None),
             ("204",                  status(204), Success,   None,            Succeeded, None),
             ("299",                  status(299), Success,   None,            Succeeded, None),
-            ("2xx with a body error", Answer { status: Some(200), error_kind: Some("timeout"), retry_after: None },
+            ("2xx with a body error", Answer { status: Some(200), error_kind: Some("timeout"), retry_after: None, control: None },
                                                   Success,   None,            Succeeded, None),
             ("301 not followed",     status(301), Retry,     five_min,        Pending,   None),
             ("302 not followed",     status(302), Retry,     five_min,        Pending,   None),
@@ -247,7 +325,7 @@ mod tests {
             ("499",                  status(499), Permanent, None,            Failed,    None),
             ("500",                  status(500), Retry,     five_min,        Pending,   None),
             ("502",                  status(502), Retry,     five_min,        Pending,   None),
-            ("503 ignores Retry-After", Answer { status: Some(503), error_kind: None, retry_after: Some("120") },
+            ("503 ignores Retry-After", Answer { status: Some(503), error_kind: None, retry_after: Some("120"), control: None },
                                                   Retry,     five_min,        Pending,   None),
             ("504",                  status(504), Retry,     five_min,        Pending,   None),
             ("599",                  status(599), Retry,     five_min,        Pending,   None),

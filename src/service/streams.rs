@@ -230,6 +230,7 @@ impl Herald {
                 ack.error.as_deref()
             },
             retry_after: None,
+            control: None,
         };
         let decided = outcome::outcome(&answer, number, &self.settings.retry_schedule, now);
         let mut after = decided.apply(&d, number, &answer);

@@ -106,3 +106,67 @@ fn rate_limit_and_ordered_are_endpoint_fields_with_checked_values() {
     let g2 = s.call("GET", &path, Some(TENANT), None);
     assert_eq!(g2.body["ordered"], true, "a refused patch changes nothing");
 }
+
+#[test]
+fn a_receiver_stops_retries_or_disables_its_endpoint_with_herald_control() {
+    let control = |value: &'static str, code: u16| {
+        Sink::start(move |_| {
+            Reply::Status(
+                code,
+                vec![("Herald-Control".into(), value.into())],
+                "no".into(),
+            )
+        })
+    };
+    let stop = control("stop-retrying", 503);
+    let off = control("disable-endpoint", 200);
+    let s = Server::start_delivering(&["--retry-schedule", "1s,1s,1s"]);
+    let mut ids = Vec::new();
+    for (sink, types) in [(&stop, "order.created"), (&off, "order.updated")] {
+        let a = s.call(
+            "POST",
+            "/api/v1/webhooks",
+            Some(TENANT),
+            Some(json!({"url": sink.url(), "events": [types]})),
+        );
+        assert_eq!(a.status, 201, "{}", a.text);
+        ids.push(a.body["id"].as_str().unwrap().to_string());
+    }
+    for (id, ty) in [("evt_stop", "order.created"), ("evt_off", "order.updated")] {
+        let e = s.call(
+            "POST",
+            "/api/v1/events",
+            Some(TENANT),
+            Some(json!({"id": id, "event": ty, "data": {"object": {}}})),
+        );
+        assert_eq!(e.status, 202, "{}", e.text);
+    }
+    stop.take(1, Duration::from_secs(20));
+    off.take(1, Duration::from_secs(20));
+    // A 503 that says stop-retrying is final: failed after one attempt.
+    let failed = eventually(Duration::from_secs(20), "the delivery to fail", || {
+        let e = s.call("GET", "/api/v1/events/evt_stop", Some(TENANT), None);
+        (e.body["deliveries"][0]["status"] == "failed").then_some(e)
+    });
+    assert_eq!(
+        failed.body["deliveries"][0]["attempts"], 1,
+        "{}",
+        failed.text
+    );
+    assert!(
+        stop.drain(Duration::from_millis(1500)).is_empty(),
+        "no retry"
+    );
+    // disable-endpoint turns the endpoint off, saying why.
+    let ep = eventually(Duration::from_secs(20), "the endpoint disabled", || {
+        let g = s.call(
+            "GET",
+            &format!("/api/v1/webhooks/{}", ids[1]),
+            Some(TENANT),
+            None,
+        );
+        (g.body["active"] == false).then_some(g)
+    });
+    let reason = ep.body["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("Herald-Control"), "{reason}");
+}
