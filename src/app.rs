@@ -192,6 +192,7 @@ pub fn settings(cfg: &Config) -> Settings {
         ingest_memory: cfg.ingest_memory,
         disk_reserve: cfg.disk_reserve,
         backups: cfg.backups.clone(),
+        portal: cfg.portal.clone(),
     }
 }
 

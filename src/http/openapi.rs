@@ -73,6 +73,8 @@ pub mod fault {
     ];
     /// Platform key only.
     pub const PLATFORM: Fault = &["forbidden"];
+    /// Names a tenant in its body (`tenant_id`).
+    pub const TENANT_ID: Fault = &["invalid_tenant_id"];
     /// Acts for one tenant, named by `X-Tenant-ID` for a platform key.
     pub const TENANT: Fault = &["tenant_required", "invalid_tenant_id", "tenant_mismatch"];
     /// Acts for one tenant, or every tenant for a platform key naming
@@ -422,6 +424,7 @@ pub struct ErrorDetail {
         api::events::create_batch,
         api::events::get,
         api::tenants::create,
+        api::portal::create,
         api::tenants::list,
         api::tenants::get,
         api::tenants::update,
@@ -462,6 +465,7 @@ pub struct ErrorDetail {
         (name = "metrics", description = "Delivery figures in the seed's shape."),
         (name = "alerts", description = "Alerts firing and their history."),
         (name = "tenants", description = "Tenants (platform key)."),
+        (name = "portal", description = "One-time links into the embeddable tenant portal (platform key)."),
         (name = "keys", description = "API keys (platform key)."),
         (name = "users", description = "Admin panel users (platform key)."),
         (name = "admin", description = "Pause and resume deliveries (platform key)."),

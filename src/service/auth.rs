@@ -51,6 +51,15 @@ pub enum Principal {
         /// Its tenant.
         tenant: String,
     },
+    /// A tenant portal session, opened with a one-time link: acts like a
+    /// tenant-bound user for `tenant`, without account pages, and changes
+    /// nothing when `read_only`.
+    Portal {
+        /// The tenant it is scoped to.
+        tenant: String,
+        /// Every write is refused.
+        read_only: bool,
+    },
     /// An admin panel user, through a session.
     User {
         /// The user.
@@ -82,6 +91,13 @@ impl Herald {
                 return Ok((Principal::Platform { key: None }, tenant.clone()))
             }
             Caller::Session { token } => {
+                if let Some((tenant, portal)) = self.live_portal(token)? {
+                    let principal = Principal::Portal {
+                        tenant: tenant.clone(),
+                        read_only: portal.read_only,
+                    };
+                    return Ok((principal, Some(tenant)));
+                }
                 let (session, user) = self.live_session(token)?;
                 let bound = match user.role {
                     Role::Operator => None,
@@ -119,7 +135,9 @@ impl Herald {
     pub fn require_platform(&self, caller: &Caller) -> Result<Principal> {
         match self.authenticate(caller)? {
             p @ (Principal::Platform { .. } | Principal::User { bound: None, .. }) => Ok(p),
-            Principal::Tenant { .. } | Principal::User { bound: Some(_), .. } => Err(
+            Principal::Tenant { .. }
+            | Principal::Portal { .. }
+            | Principal::User { bound: Some(_), .. } => Err(
                 ServiceError::Forbidden("this operation needs a platform key".into()),
             ),
         }
@@ -139,7 +157,8 @@ impl Herald {
             Principal::User {
                 bound: Some(tenant),
                 ..
-            } => tenant.clone(),
+            }
+            | Principal::Portal { tenant, .. } => tenant.clone(),
             Principal::Tenant { tenant, .. } => match asked {
                 Some(a) if a != tenant => {
                     return Err(ServiceError::TenantMismatch {

@@ -23,6 +23,7 @@ mod memory;
 mod metrics;
 mod page;
 mod pause;
+mod portal;
 mod ratelimit;
 mod retention;
 mod sessions;
@@ -56,6 +57,9 @@ pub use metrics::{
     grain_for, parse_window, EndpointMetrics, FailingNow, MetricsReport, RETRYING_COUNT_MAX,
 };
 pub use page::{Page, PageRequest};
+pub use portal::{
+    NewPortalSession, PortalLink, PortalOpened, LINK_REFUSED as PORTAL_LINK_REFUSED,
+};
 pub use ratelimit::{Budget, RateLimits};
 pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};
 pub use sessions::{
@@ -110,6 +114,8 @@ pub struct Settings {
     /// Bytes of batch bodies being parsed at once, costed at
     /// [`COST_PER_BODY_BYTE`] each (0: no budget); each key gets half.
     pub ingest_memory: usize,
+    /// The tenant portal: who may frame it, its theme, its longest session.
+    pub portal: crate::domain::portal::PortalConfig,
 }
 
 impl Settings {
@@ -128,6 +134,7 @@ impl Settings {
             retention: std::time::Duration::MAX,
             rate_limits: RateLimits::default(),
             ingest_memory: 0,
+            portal: Default::default(),
         }
     }
 }

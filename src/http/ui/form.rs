@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 use super::csrf::{check_origin, check_session_token};
 use super::error::UiError;
 use super::session::Ctx;
+use crate::service::ServiceError;
 
 /// The largest form body accepted.
 pub const FORM_LIMIT: usize = 64 * 1024;
@@ -31,6 +32,10 @@ impl Ctx {
         check_origin(req)?;
         let raw = RawForm::read(req, payload).await?;
         check_session_token(raw.token(), &self.layout.csrf)?;
+        // A read-only portal session changes nothing, whatever it posts.
+        if !self.layout.can_write() {
+            return Err(self.fail(req, ServiceError::ReadOnly));
+        }
         raw.decode()
     }
 

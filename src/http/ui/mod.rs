@@ -45,6 +45,7 @@ mod event_types;
 mod keys;
 mod login;
 mod pause;
+mod portal;
 mod tenant_switch;
 mod tenants;
 mod users;
@@ -66,6 +67,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(login::submit)),
     )
     .service(resource("/logout").route(web::post().to(login::logout)))
+    .service(resource("/portal/theme.css").route(web::get().to(portal::theme)))
+    .service(resource("/portal/{token}").route(web::get().to(portal::open)))
     .service(resource("/").route(web::get().to(dashboard::show)))
     .service(resource("/tenant").route(web::post().to(tenant_switch::switch)))
     .service(resource("/pause").route(web::post().to(pause::pause)))
