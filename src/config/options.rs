@@ -579,7 +579,7 @@ options! {
     /// The tenant portal's accent colour, #rrggbb.
     #[arg(value_name = "COLOUR")]
     portal_accent: Option<String> as Maybe<String> {
-        flag: "--portal-accent", env: "HERALD_PORTAL_ACCENT", default: Unset("the panel's"),
+        flag: "--portal-accent", env: "HERALD_PORTAL_ACCENT", default: Unset("none"),
     }
 
     /// URL of a logo, served by the platform, that the tenant portal shows
