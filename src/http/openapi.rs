@@ -35,7 +35,12 @@ use super::health;
 
 /// Path prefixes (whole segments) of routes that are not Herald's native
 /// API and are never in this document: the Svix-compatible API.
-pub const NOT_NATIVE: &[&str] = &["/api/v1/app", "/api/v1/event-type", "/api/v1/health"];
+pub const NOT_NATIVE: &[&str] = &[
+    "/api/v1/app",
+    "/api/v1/auth",
+    "/api/v1/event-type",
+    "/api/v1/health",
+];
 
 /// Whether `path` is under one of [`NOT_NATIVE`]'s prefixes, segment by
 /// segment (`/api/v1/event-types` is native; `/api/v1/event-type/x` is

@@ -171,6 +171,90 @@ impl Herald {
     }
 }
 
+/// Svix's `AppPortalAccessIn` (`POST /api/v1/auth/app-portal-access/{app_id}`).
+/// `featureFlags` and `sessionId` are accepted and have no effect: Herald's
+/// portal has no feature flags, and no "expire all" to group tokens for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppPortalAccessIn {
+    /// Creates the application first if the path's does not exist.
+    #[serde(default)]
+    pub application: Option<super::svix::AppIn>,
+    /// What the portal may do; without it, everything. Only read
+    /// capabilities make a read-only portal.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// The session's lifetime in seconds (at most `--portal-max-session`).
+    #[serde(default)]
+    pub expiry: Option<u64>,
+    /// Ignored.
+    #[serde(default)]
+    pub feature_flags: Option<Vec<String>>,
+    /// A read-only portal.
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    /// Ignored.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+/// Svix's capabilities that only read.
+const READ_CAPABILITIES: &[&str] = &["ViewBase", "ViewEndpointSecret"];
+/// Svix's capabilities that change something.
+const WRITE_CAPABILITIES: &[&str] = &[
+    "ManageEndpointSecret",
+    "ManageTransformations",
+    "CreateAttempts",
+    "ManageEndpoint",
+];
+
+/// Whether Svix `capabilities` (absent: all) leave the portal read-only;
+/// an unknown capability is a validation error.
+fn read_only_by_capabilities(caps: Option<&[String]>) -> Result<bool> {
+    let Some(caps) = caps else { return Ok(false) };
+    let mut writes = false;
+    for c in caps {
+        if WRITE_CAPABILITIES.contains(&c.as_str()) {
+            writes = true;
+        } else if !READ_CAPABILITIES.contains(&c.as_str()) {
+            return Err(ServiceError::invalid(
+                "capabilities",
+                format!("unknown capability {}", crate::domain::logtext::log_text(c)),
+            ));
+        }
+    }
+    Ok(!writes)
+}
+
+impl Herald {
+    /// The Svix-compatible `app-portal-access`: the same one-time portal
+    /// link as [`Herald::create_portal_link`], for application `app_id`
+    /// (created from `application` first if it does not exist).
+    pub fn svix_app_portal_access(
+        &self,
+        caller: &Caller,
+        app_id: &str,
+        input: AppPortalAccessIn,
+    ) -> Result<PortalLink> {
+        self.require_platform(caller)?;
+        let secs = session_secs(input.expiry, self.settings.portal.max_session_secs)
+            .map_err(|mut f| {
+                f.field = "expiry";
+                ServiceError::Invalid(f)
+            })?;
+        let read_only = input.read_only.unwrap_or(false)
+            || read_only_by_capabilities(input.capabilities.as_deref())?;
+        let tenant = match (self.svix_get_app(caller, app_id), input.application) {
+            (Ok(t), _) => t,
+            (Err(ServiceError::NotFound(_)), Some(app)) => {
+                self.svix_put_app(caller, app_id, app)?.0
+            }
+            (Err(e), _) => return Err(e),
+        };
+        self.issue_link(&tenant.id, secs, read_only, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -273,6 +357,16 @@ mod tests {
         ));
         clock.advance_ms(LINK_TTL_MS);
         assert!(h.open_portal(&late.token).is_err(), "an unused link expires");
+    }
+
+    #[test]
+    fn svix_capabilities_map_to_read_only() {
+        let caps = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(!read_only_by_capabilities(None).unwrap());
+        assert!(read_only_by_capabilities(Some(&caps(&["ViewBase"]))).unwrap());
+        assert!(read_only_by_capabilities(Some(&caps(&["ViewBase", "ViewEndpointSecret"]))).unwrap());
+        assert!(!read_only_by_capabilities(Some(&caps(&["ViewBase", "ManageEndpoint"]))).unwrap());
+        assert!(read_only_by_capabilities(Some(&caps(&["Root"]))).is_err());
     }
 
     #[test]

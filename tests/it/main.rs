@@ -18,6 +18,7 @@ mod memory;
 mod monitoring;
 mod openapi;
 mod paused;
+mod portal;
 mod postgres;
 mod recovery;
 mod schedule;
