@@ -278,3 +278,104 @@ fn portal_sessions_and_unused_links_expire_on_time() {
     Browser::new(&base).get(&unused).assert(401, "already used or has expired");
     running.stop();
 }
+
+/// A page on another loopback origin (its own port) that frames its `?src=`
+/// in `<iframe id="portal">`, and serves `/logo.svg`: the platform's page
+/// embedding the portal. Answers its base URL; the thread lives as long as
+/// the test process.
+fn embedder(name: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let parsed = url::Url::parse(&format!("http://x{target}")).unwrap();
+            let (ctype, body) = if parsed.path() == "/logo.svg" {
+                (
+                    "image/svg+xml",
+                    "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"24\" height=\"24\"><circle cx=\"12\" cy=\"12\" r=\"11\" fill=\"#0a7cff\"/></svg>".to_string(),
+                )
+            } else {
+                let src = parsed
+                    .query_pairs()
+                    .find(|(k, _)| k == "src")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                let attr: String = src
+                    .chars()
+                    .map(|c| match c {
+                        '"' => "&quot;".to_string(),
+                        '&' => "&amp;".to_string(),
+                        '<' => "&lt;".to_string(),
+                        c => c.to_string(),
+                    })
+                    .collect();
+                (
+                    "text/html; charset=utf-8",
+                    format!("<!doctype html><html><head><title>{name}</title></head><body style=\"margin:0;font-family:sans-serif;background:#eef2f7\"><div style=\"padding:12px 24px;background:#0b1f3a;color:#fff\"><strong>{name}</strong> · Settings → Webhooks</div><iframe id=\"portal\" src=\"{attr}\" style=\"border:0;width:100%;height:1400px\"></iframe></body></html>"),
+                )
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+#[test]
+fn embedded_in_headless_chromium() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's chromium (.ci/run does)"
+    );
+    let root = env!("CARGO_MANIFEST_DIR");
+    let allowed = embedder("BrainSAIT Store");
+    let refused = embedder("Somewhere else");
+    let logo = format!("{allowed}/logo.svg");
+    let s = Server::start_with(
+        &[
+            "--allow-http",
+            "--portal-frame-ancestors",
+            &allowed,
+            "--portal-name",
+            "BrainSAIT Store",
+            "--portal-accent",
+            "#0A7CFF",
+            "--portal-logo-url",
+            &logo,
+        ],
+        &[],
+    );
+    let out = std::process::Command::new("node")
+        .arg(format!("{root}/tests/ui/portal.js"))
+        .arg(&s.base)
+        .arg(PLATFORM_KEY)
+        .arg(&allowed)
+        .arg(&refused)
+        .env("SCREENSHOT_DIR", format!("{root}/target/ui-screenshots/portal"))
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("run node tests/ui/portal.js (run tests/ui/install.sh first)");
+    let (stdout, stderr) = texts(&out);
+    assert!(
+        out.status.success() && stdout.contains("PORTAL OK"),
+        "portal.js failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver log:\n{}",
+        out.status,
+        s.stderr.lock().unwrap()
+    );
+}
