@@ -145,7 +145,9 @@ pub fn validate_return_url(s: &str) -> Result<(), FieldError> {
 /// `scheme://host[:port]`, http(s), nothing after it. Answers the
 /// normalised origin.
 pub fn parse_frame_ancestor(s: &str) -> Result<String, String> {
-    let err = || format!("{s:?} is not an origin: write scheme://host[:port], http or https, with no path");
+    let err = || {
+        format!("{s:?} is not an origin: write scheme://host[:port], http or https, with no path")
+    };
     let u = url::Url::parse(s.trim()).map_err(|_| err())?;
     let bare = u.path() == "/" && u.query().is_none() && u.fragment().is_none();
     if !matches!(u.scheme(), "http" | "https")
@@ -272,13 +274,21 @@ mod tests {
         assert_eq!(session_secs(None, 600), Ok(600));
         assert_eq!(session_secs(Some(5), 600), Ok(5));
         assert!(session_secs(Some(0), 600).is_err());
-        assert_eq!(session_secs(Some(601), 600).unwrap_err().field, "expires_in");
+        assert_eq!(
+            session_secs(Some(601), 600).unwrap_err().field,
+            "expires_in"
+        );
     }
 
     #[test]
     fn urls_origins_colours_and_names() {
         assert!(validate_return_url("https://store.example/a?b=c").is_ok());
-        for bad in ["javascript:alert(1)", "/relative", "https://u:p@x.example/", "ftp://x"] {
+        for bad in [
+            "javascript:alert(1)",
+            "/relative",
+            "https://u:p@x.example/",
+            "ftp://x",
+        ] {
             assert!(validate_return_url(bad).is_err(), "{bad}");
         }
         assert!(validate_return_url(&format!("https://x.example/{}", "a".repeat(3000))).is_err());
@@ -290,7 +300,14 @@ mod tests {
             parse_frame_ancestor("http://127.0.0.2:9000/").unwrap(),
             "http://127.0.0.2:9000"
         );
-        for bad in ["*", "https://x.example/path", "store.example", "'self'", "data:", "https://x.example/?q"] {
+        for bad in [
+            "*",
+            "https://x.example/path",
+            "store.example",
+            "'self'",
+            "data:",
+            "https://x.example/?q",
+        ] {
             assert!(parse_frame_ancestor(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_accent("#0A7CFF").unwrap(), "#0a7cff");
@@ -307,7 +324,10 @@ mod tests {
             logo_url: Some("https://cdn.example:444/l.png".into()),
             ..PortalConfig::default()
         };
-        assert_eq!(cfg.logo_origin().as_deref(), Some("https://cdn.example:444"));
+        assert_eq!(
+            cfg.logo_origin().as_deref(),
+            Some("https://cdn.example:444")
+        );
         assert!(!cfg.embeddable());
     }
 }

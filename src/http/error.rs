@@ -113,9 +113,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServiceError::Forbidden(_)
             | ServiceError::ReadOnly
-            | ServiceError::TenantMismatch { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            | ServiceError::TenantMismatch { .. } => StatusCode::FORBIDDEN,
             ServiceError::TenantRequired
             | ServiceError::InvalidTenantId(_)
             | ServiceError::BadQuery { .. } => StatusCode::BAD_REQUEST,

@@ -137,9 +137,9 @@ impl Herald {
             p @ (Principal::Platform { .. } | Principal::User { bound: None, .. }) => Ok(p),
             Principal::Tenant { .. }
             | Principal::Portal { .. }
-            | Principal::User { bound: Some(_), .. } => Err(
-                ServiceError::Forbidden("this operation needs a platform key".into()),
-            ),
+            | Principal::User { bound: Some(_), .. } => Err(ServiceError::Forbidden(
+                "this operation needs a platform key".into(),
+            )),
         }
     }
 

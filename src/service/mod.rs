@@ -58,7 +58,8 @@ pub use metrics::{
 };
 pub use page::{Page, PageRequest};
 pub use portal::{
-    AppPortalAccessIn, NewPortalSession, PortalLink, PortalOpened, LINK_REFUSED as PORTAL_LINK_REFUSED,
+    AppPortalAccessIn, NewPortalSession, PortalLink, PortalOpened,
+    LINK_REFUSED as PORTAL_LINK_REFUSED,
 };
 pub use ratelimit::{Budget, RateLimits};
 pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};

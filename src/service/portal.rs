@@ -141,7 +141,11 @@ impl Herald {
         let now = self.clock.now();
         let taken = self.store.take_session(&hash_link(link))?.ok_or(REFUSED)?;
         let tenant = taken.tenant.clone().ok_or(REFUSED)?;
-        let portal = taken.portal.as_ref().and_then(|p| p.open(now)).ok_or(REFUSED)?;
+        let portal = taken
+            .portal
+            .as_ref()
+            .and_then(|p| p.open(now))
+            .ok_or(REFUSED)?;
         self.purge_sessions(now, None)?;
         let token = generate_token();
         let session = Session {
@@ -237,11 +241,12 @@ impl Herald {
         input: AppPortalAccessIn,
     ) -> Result<PortalLink> {
         self.require_platform(caller)?;
-        let secs = session_secs(input.expiry, self.settings.portal.max_session_secs)
-            .map_err(|mut f| {
+        let secs = session_secs(input.expiry, self.settings.portal.max_session_secs).map_err(
+            |mut f| {
                 f.field = "expiry";
                 ServiceError::Invalid(f)
-            })?;
+            },
+        )?;
         let read_only = input.read_only.unwrap_or(false)
             || read_only_by_capabilities(input.capabilities.as_deref())?;
         let tenant = match (self.svix_get_app(caller, app_id), input.application) {
@@ -344,9 +349,13 @@ mod tests {
     #[test]
     fn links_expire_unused_and_read_only_sessions_refuse_writes() {
         let (h, clock, platform) = herald();
-        let link = h.create_portal_link(&platform, ask("acme", None, true)).unwrap();
+        let link = h
+            .create_portal_link(&platform, ask("acme", None, true))
+            .unwrap();
         assert_eq!(link.session_secs, 600, "the default, cut to the maximum");
-        let late = h.create_portal_link(&platform, ask("acme", None, true)).unwrap();
+        let late = h
+            .create_portal_link(&platform, ask("acme", None, true))
+            .unwrap();
         let opened = h.open_portal(&link.token).unwrap();
         let portal = Caller::Session {
             token: opened.token,
@@ -356,7 +365,10 @@ mod tests {
             Err(ServiceError::ReadOnly)
         ));
         clock.advance_ms(LINK_TTL_MS);
-        assert!(h.open_portal(&late.token).is_err(), "an unused link expires");
+        assert!(
+            h.open_portal(&late.token).is_err(),
+            "an unused link expires"
+        );
     }
 
     #[test]
@@ -364,7 +376,9 @@ mod tests {
         let caps = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(!read_only_by_capabilities(None).unwrap());
         assert!(read_only_by_capabilities(Some(&caps(&["ViewBase"]))).unwrap());
-        assert!(read_only_by_capabilities(Some(&caps(&["ViewBase", "ViewEndpointSecret"]))).unwrap());
+        assert!(
+            read_only_by_capabilities(Some(&caps(&["ViewBase", "ViewEndpointSecret"]))).unwrap()
+        );
         assert!(!read_only_by_capabilities(Some(&caps(&["ViewBase", "ManageEndpoint"]))).unwrap());
         assert!(read_only_by_capabilities(Some(&caps(&["Root"]))).is_err());
     }

@@ -170,7 +170,9 @@ fn session() -> Session {
             read_only: true,
             return_url: Some("https://store.example/settings".into()),
             ends_at: t(16),
-            stage: Stage::Link { session_ms: 600_000 },
+            stage: Stage::Link {
+                session_ms: 600_000,
+            },
         }),
     }
 }

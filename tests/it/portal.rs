@@ -37,7 +37,13 @@ fn posts(body: &str) -> usize {
 #[test]
 fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
     let s = Server::start_with(
-        &["--allow-http", "--portal-frame-ancestors", EMBEDDER, "--portal-name", "BrainSAIT Store"],
+        &[
+            "--allow-http",
+            "--portal-frame-ancestors",
+            EMBEDDER,
+            "--portal-name",
+            "BrainSAIT Store",
+        ],
         &[],
     );
     let a_ep = endpoint_via_api(&s, "tenant_a", "https://a.example/hooks");
@@ -50,7 +56,10 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
     );
     assert_eq!(ev.status, 202, "{}", ev.text);
     let dl = s.call("GET", "/api/v1/deliveries", Some("tenant_b"), None);
-    let b_delivery = dl.body["data"][0]["id"].as_str().expect("a delivery").to_string();
+    let b_delivery = dl.body["data"][0]["id"]
+        .as_str()
+        .expect("a delivery")
+        .to_string();
 
     // The API: platform key only, bad input refused with a stable code.
     let a = s.call(
@@ -65,7 +74,11 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
     assert_eq!(a.body["read_only"], true);
     let url = a.body["url"].as_str().unwrap();
     assert!(url.starts_with(&format!("{}/portal/", s.base)), "{url}");
-    assert_eq!(a.body["token"].as_str().unwrap().len(), 43, "256 bits, base64url");
+    assert_eq!(
+        a.body["token"].as_str().unwrap().len(),
+        43,
+        "256 bits, base64url"
+    );
     let read_only_link = path_of(url);
     let tenant_key = s.tenant_key("tenant_a");
     let a = s.call_as(
@@ -77,9 +90,21 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
     );
     assert_error(&a, 403, "forbidden");
     for (body, status, code) in [
-        (json!({"tenant_id": "tenant_a", "expires_in": 13 * 3600}), 422, "validation_failed"),
-        (json!({"tenant_id": "tenant_a", "expires_in": 0}), 422, "validation_failed"),
-        (json!({"tenant_id": "tenant_a", "return_url": "javascript:alert(1)"}), 422, "validation_failed"),
+        (
+            json!({"tenant_id": "tenant_a", "expires_in": 13 * 3600}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"tenant_id": "tenant_a", "expires_in": 0}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"tenant_id": "tenant_a", "return_url": "javascript:alert(1)"}),
+            422,
+            "validation_failed",
+        ),
         (json!({"tenant_id": "_herald"}), 400, "invalid_tenant_id"),
         (json!({"tenant_id": "a b"}), 400, "invalid_tenant_id"),
     ] {
@@ -87,7 +112,12 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
         assert_error(&a, status, code);
         assert!(a.text.len() < 1000, "{body}");
     }
-    let a = s.call("POST", "/api/v1/portal-sessions", None, Some(json!({"tenant": "x"})));
+    let a = s.call(
+        "POST",
+        "/api/v1/portal-sessions",
+        None,
+        Some(json!({"tenant": "x"})),
+    );
     assert!(a.status == 400 || a.status == 422, "{}", a.text);
 
     // Opening a link: cookies, then the tenant's endpoints.
@@ -104,16 +134,30 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
     assert!(p.cookies.contains_key("herald_portal"));
     let list = p.get("/webhooks");
     list.assert(200, "https://a.example/hooks");
-    assert!(!list.body.contains("b.example"), "another tenant's endpoint");
+    assert!(
+        !list.body.contains("b.example"),
+        "another tenant's endpoint"
+    );
     assert!(list.body.contains("BrainSAIT Store"), "the theme's name");
-    for operator in ["href=\"/tenants\"", "href=\"/keys\"", "href=\"/users\"", "href=\"/account\"", "tenant-switch", "/logout"] {
+    for operator in [
+        "href=\"/tenants\"",
+        "href=\"/keys\"",
+        "href=\"/users\"",
+        "href=\"/account\"",
+        "tenant-switch",
+        "/logout",
+    ] {
         assert!(!list.body.contains(operator), "{operator} in the portal");
     }
     assert_eq!(
         list.header("content-security-policy"),
         Some(format!("default-src 'self'; frame-ancestors {EMBEDDER}; form-action 'self'; object-src 'none'").as_str())
     );
-    assert_eq!(list.header("x-frame-options"), None, "frame-ancestors decides");
+    assert_eq!(
+        list.header("x-frame-options"),
+        None,
+        "frame-ancestors decides"
+    );
 
     // The same link again, from another browser or the same: refused.
     let mut again = Browser::new(&s.base);
@@ -124,23 +168,38 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
     p.get("/webhooks/new").assert(200, "Add");
     let made = p.submit(
         "/webhooks/new",
-        &[("url", "https://a.example/second"), ("events", "*"), ("active", "true")],
+        &[
+            ("url", "https://a.example/second"),
+            ("events", "*"),
+            ("active", "true"),
+        ],
     );
     assert_eq!(made.status, 303, "{}", made.body);
     p.get("/webhooks").assert(200, "https://a.example/second");
     let listed = s.call("GET", "/api/v1/webhooks", Some("tenant_a"), None);
     assert!(listed.text.contains("https://a.example/second"));
     // … see its own endpoint and metrics …
-    p.get(&format!("/webhooks/{a_ep}")).assert(200, "https://a.example/hooks");
+    p.get(&format!("/webhooks/{a_ep}"))
+        .assert(200, "https://a.example/hooks");
     p.get("/").assert(200, "Dashboard");
     p.get("/deliveries").assert(200, "Delivery logs");
     // … but not another tenant's records by changing ids …
     p.get(&format!("/webhooks/{b_ep}")).assert(404, "Not found");
-    p.get(&format!("/deliveries/{b_delivery}")).assert(404, "Not found");
+    p.get(&format!("/deliveries/{b_delivery}"))
+        .assert(404, "Not found");
     let rotate = p.submit(&format!("/webhooks/{b_ep}/rotate"), &[]);
     assert_eq!(rotate.status, 404, "{}", rotate.body);
     // … nor operator, account or other pages, nor the tenant switcher.
-    for page in ["/tenants", "/keys", "/users", "/account", "/backups", "/event-types", "/alerts", "/api-reference"] {
+    for page in [
+        "/tenants",
+        "/keys",
+        "/users",
+        "/account",
+        "/backups",
+        "/event-types",
+        "/alerts",
+        "/api-reference",
+    ] {
         let got = p.get(page);
         assert_eq!(got.status, 403, "{page}: {}", got.body);
         assert!(got.body.contains("not part of the portal"), "{page}");
@@ -161,36 +220,62 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
     // An operator's own pages are never frameable.
     let mut op = admin(&s);
     let own = op.get("/webhooks");
-    assert!(own.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    assert!(own
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     assert_eq!(own.header("x-frame-options"), Some("DENY"));
 
     // Read-only: no form anywhere, and every post refused.
-    let secret_before = s.call("GET", &format!("/api/v1/webhooks/{a_ep}"), Some("tenant_a"), None).body["secret"].clone();
+    let secret_before = s
+        .call(
+            "GET",
+            &format!("/api/v1/webhooks/{a_ep}"),
+            Some("tenant_a"),
+            None,
+        )
+        .body["secret"]
+        .clone();
     let mut r = Browser::new(&s.base);
     r.get(&read_only_link).assert_redirect("/webhooks");
     let list = r.get("/webhooks");
     list.assert(200, "https://a.example/hooks");
     assert!(list.body.contains("Back"), "the return link");
     assert!(!list.body.contains("/webhooks/new"));
-    for page in ["/webhooks".to_string(), format!("/webhooks/{a_ep}"), "/".into(), "/deliveries".into()] {
+    for page in [
+        "/webhooks".to_string(),
+        format!("/webhooks/{a_ep}"),
+        "/".into(),
+        "/deliveries".into(),
+    ] {
         let got = r.get(&page);
         assert_eq!(got.status, 200, "{page}");
         assert_eq!(posts(&got.body), 0, "a form on {page}:\n{}", got.body);
     }
     r.get("/webhooks/new").assert(403, "read_only_session");
-    r.get(&format!("/webhooks/{a_ep}/delete")).assert(403, "read_only_session");
+    r.get(&format!("/webhooks/{a_ep}/delete"))
+        .assert(403, "read_only_session");
     // Posts are refused as read-only whatever they carry (the pages hold
     // no form, so no CSRF token either).
     let csrf = r.csrf.clone();
     for action in ["rotate", "toggle", "test", "replay", "retry", "delete"] {
         let got = r.post_raw(
             &format!("/webhooks/{a_ep}/{action}"),
-            &[("csrf", &csrf), ("active", "false"), ("event", "order.created")],
+            &[
+                ("csrf", &csrf),
+                ("active", "false"),
+                ("event", "order.created"),
+            ],
             Some(&s.base),
         );
         got.assert(403, "read_only_session");
     }
-    let after = s.call("GET", &format!("/api/v1/webhooks/{a_ep}"), Some("tenant_a"), None);
+    let after = s.call(
+        "GET",
+        &format!("/api/v1/webhooks/{a_ep}"),
+        Some("tenant_a"),
+        None,
+    );
     assert_eq!(after.body["secret"], secret_before, "nothing rotated");
     assert_eq!(after.body["active"], true, "nothing disabled");
 }
@@ -209,8 +294,16 @@ fn concurrent_uses_of_one_link_open_one_session() {
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(statuses.iter().filter(|&&c| c == 303).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|&&c| c == 401).count(), 7, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|&&c| c == 303).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&c| c == 401).count(),
+        7,
+        "{statuses:?}"
+    );
 }
 
 #[test]
@@ -226,11 +319,18 @@ fn embedded_over_tls_the_cookies_are_samesite_none_and_secure() {
         .iter()
         .find(|c| c.starts_with("__Host-herald_session="))
         .expect("the session cookie, __Host- over TLS");
-    assert!(session.contains("SameSite=None") && session.contains("Secure") && session.contains("HttpOnly"), "{session}");
+    assert!(
+        session.contains("SameSite=None")
+            && session.contains("Secure")
+            && session.contains("HttpOnly"),
+        "{session}"
+    );
 }
 
 /// An in-process server on a manual clock.
-fn on_clock(extra: impl FnOnce(&mut ServeArgs)) -> (herald::app::Running, Arc<ManualClock>, tempfile::TempDir) {
+fn on_clock(
+    extra: impl FnOnce(&mut ServeArgs),
+) -> (herald::app::Running, Arc<ManualClock>, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let mut args = ServeArgs {
         listen: Some("127.0.0.1:0".into()),
@@ -252,12 +352,29 @@ fn portal_sessions_and_unused_links_expire_on_time() {
     let base = format!("http://{}", running.addr);
     let agent = test_agent();
     let make = |body: serde_json::Value| {
-        let a = call_json(&agent, &base, "POST", "/api/v1/portal-sessions", None, Some(body));
+        let a = call_json(
+            &agent,
+            &base,
+            "POST",
+            "/api/v1/portal-sessions",
+            None,
+            Some(body),
+        );
         assert_eq!(a.status, 201, "{}", a.text);
         path_of(a.body["url"].as_str().unwrap())
     };
-    let a = call_json(&agent, &base, "POST", "/api/v1/portal-sessions", None, Some(json!({"tenant_id": "tenant_a"})));
-    assert_eq!(a.body["session_expires_in"], 600, "the default cut to --portal-max-session");
+    let a = call_json(
+        &agent,
+        &base,
+        "POST",
+        "/api/v1/portal-sessions",
+        None,
+        Some(json!({"tenant_id": "tenant_a"})),
+    );
+    assert_eq!(
+        a.body["session_expires_in"], 600,
+        "the default cut to --portal-max-session"
+    );
     let short = make(json!({"tenant_id": "tenant_a", "expires_in": 60}));
     let unused = make(json!({"tenant_id": "tenant_a"}));
     let mut b = Browser::new(&base);
@@ -265,8 +382,14 @@ fn portal_sessions_and_unused_links_expire_on_time() {
     b.extra.push(("X-Forwarded-Proto".into(), "https".into()));
     let opened = b.get(&short);
     opened.assert_redirect("/webhooks");
-    assert!(opened.set_cookies().iter().all(|c| c.contains("SameSite=Lax") && c.contains("Secure")));
-    assert!(opened.header("content-security-policy").unwrap().contains("frame-ancestors 'none'"));
+    assert!(opened
+        .set_cookies()
+        .iter()
+        .all(|c| c.contains("SameSite=Lax") && c.contains("Secure")));
+    assert!(opened
+        .header("content-security-policy")
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
     b.get("/webhooks").assert(200, "Webhooks");
     clock.advance_ms(59_000);
     b.get("/webhooks").assert(200, "Webhooks");
@@ -275,7 +398,9 @@ fn portal_sessions_and_unused_links_expire_on_time() {
     b.get("/webhooks").assert(401, "open the portal again");
     // A link not used within five minutes is gone too.
     clock.advance_ms(4 * 60_000);
-    Browser::new(&base).get(&unused).assert(401, "already used or has expired");
+    Browser::new(&base)
+        .get(&unused)
+        .assert(401, "already used or has expired");
     running.stop();
 }
 
@@ -367,7 +492,10 @@ fn embedded_in_headless_chromium() {
         .arg(PLATFORM_KEY)
         .arg(&allowed)
         .arg(&refused)
-        .env("SCREENSHOT_DIR", format!("{root}/target/ui-screenshots/portal"))
+        .env(
+            "SCREENSHOT_DIR",
+            format!("{root}/target/ui-screenshots/portal"),
+        )
         .env("CHROMIUM", &chromium)
         .output()
         .expect("run node tests/ui/portal.js (run tests/ui/install.sh first)");

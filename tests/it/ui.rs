@@ -146,7 +146,12 @@ impl Browser {
     }
 
     /// Posts exactly `fields`, from this site's origin.
-    pub(crate) fn post_raw(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+    pub(crate) fn post_raw(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();

@@ -120,7 +120,11 @@ pub fn session_cookie(req: &HttpRequest, token: Option<&str>) -> Cookie<'static>
 /// frame the portal and the request came over TLS they are
 /// `SameSite=None; Secure`, so the browser sends them inside the frame;
 /// otherwise `SameSite=Lax` like the panel's own.
-pub fn portal_cookies(req: &HttpRequest, embeddable: bool, token: Option<&str>) -> [Cookie<'static>; 2] {
+pub fn portal_cookies(
+    req: &HttpRequest,
+    embeddable: bool,
+    token: Option<&str>,
+) -> [Cookie<'static>; 2] {
     let tls = is_tls(req);
     let same_site = if embeddable && tls {
         SameSite::None
