@@ -15,10 +15,6 @@ use crate::delivery::{Engine, EngineConfig};
 use crate::service::{Herald, ServiceError, Settings};
 use crate::store::{Location, Store, StoreError};
 
-/// Requests in flight per endpoint: a slow endpoint ties up at most this
-/// many workers.
-pub const PER_ENDPOINT_IN_FLIGHT: usize = 4;
-
 /// Connections the `--metrics-listen` listener accepts at once: scrapers
 /// are few, and its descriptors come out of the store's reserve
 /// (`domain::limits::OTHER_FDS`).
@@ -200,7 +196,7 @@ pub fn settings(cfg: &Config) -> Settings {
 pub fn engine_config(cfg: &Config) -> EngineConfig {
     EngineConfig {
         workers: cfg.workers,
-        per_endpoint: PER_ENDPOINT_IN_FLIGHT,
+        per_endpoint: cfg.per_endpoint_concurrency,
         retry_schedule: cfg.retry_schedule.clone(),
         disable_after: cfg.disable_after,
         events: None,
@@ -319,7 +315,15 @@ impl Parts {
         // are all queued, and the watcher handles them before it ends.
         let reported = self.store.flush();
         drop(self.alerts);
-        reported.and(self.store.flush())
+        let flushed = reported.and(self.store.flush());
+        // Every attempt made is recorded: what this node still claims goes
+        // back to the other nodes now rather than when the claims expire.
+        if let Some(c) = self.store.cluster() {
+            if let Err(e) = c.leave() {
+                log::warn!("cluster: giving back this node's claims failed: {e}");
+            }
+        }
+        flushed
     }
 }
 

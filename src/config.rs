@@ -104,6 +104,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Delivery worker threads.
     pub workers: usize,
+    /// Requests in flight to one endpoint at most.
+    pub per_endpoint_concurrency: usize,
     /// Concurrent API connections asked for (the open-file limit may
     /// lower it at start: `domain::limits::connection_budget`).
     pub max_connections: usize,
@@ -290,6 +292,7 @@ impl ServeArgs {
             retry_schedule,
             request_timeout,
             workers,
+            per_endpoint_concurrency,
             max_connections,
             ingest_rate,
             ingest_burst,
@@ -379,6 +382,12 @@ impl ServeArgs {
         }
         if !(1..=512).contains(&workers) {
             return Err(invalid(SPEC.workers.flag, "must be 1 to 512"));
+        }
+        if !(1..=256).contains(&per_endpoint_concurrency) {
+            return Err(invalid(
+                SPEC.per_endpoint_concurrency.flag,
+                "must be 1 to 256",
+            ));
         }
         if !(1..=1_000_000).contains(&max_connections) {
             return Err(invalid(SPEC.max_connections.flag, "must be 1 to 1000000"));
@@ -492,6 +501,7 @@ impl ServeArgs {
             retry_schedule,
             request_timeout,
             workers,
+            per_endpoint_concurrency,
             max_connections,
             rate_limits,
             retention,

@@ -93,7 +93,15 @@ pub struct Gauges {
     pub disk_free_bytes: Option<u64>,
     /// Scheduled backups, when on.
     pub backup: Option<BackupFigures>,
+    /// The store's tables (PostgreSQL): size and dead rows.
+    pub tables: Vec<crate::store::TableStats>,
+    /// Nodes sharing the store seen in the last minute (`None`: a store
+    /// only this process opens).
+    pub cluster_nodes: Option<usize>,
 }
+
+/// One figure of a store table.
+type TableFigure = fn(&crate::store::TableStats) -> i64;
 
 /// Scheduled backups' figures.
 #[derive(Debug, Clone, Default)]
@@ -302,6 +310,41 @@ pub fn render(g: &Gauges) -> String {
             "Free bytes on the data directory's disk (new events are refused below --disk-reserve-mb).",
         );
         let _ = writeln!(o, "herald_disk_free_bytes {free}");
+    }
+    if let Some(n) = g.cluster_nodes {
+        family(
+            &mut o,
+            "herald_cluster_nodes",
+            "gauge",
+            "Herald nodes sharing the store whose heartbeat is fresh (15 s).",
+        );
+        let _ = writeln!(o, "herald_cluster_nodes {n}");
+    }
+    if !g.tables.is_empty() {
+        let tables: [(&str, &str, TableFigure); 3] = [
+            (
+                "herald_store_table_bytes",
+                "A store table's size on disk, indexes included.",
+                |t| t.bytes,
+            ),
+            (
+                "herald_store_table_live_rows",
+                "A store table's live rows (the server's estimate).",
+                |t| t.live_rows,
+            ),
+            (
+                "herald_store_table_dead_rows",
+                "A store table's dead rows not yet vacuumed.",
+                |t| t.dead_rows,
+            ),
+        ];
+        for (name, help, v) in tables {
+            family(&mut o, name, "gauge", help);
+            for t in &g.tables {
+                // Table names are Herald's own (letters and `_`).
+                let _ = writeln!(o, "{name}{{table=\"{}\"}} {}", t.table, v(t));
+            }
+        }
     }
     family(
         &mut o,

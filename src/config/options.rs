@@ -485,6 +485,14 @@ options! {
         flag: "--workers", env: "HERALD_WORKERS", default: Value("16"),
     }
 
+    /// Requests in flight to one endpoint at most (one until its last
+    /// attempt succeeded); with a shared PostgreSQL store, on all nodes
+    /// together.
+    #[arg(value_name = "N")]
+    per_endpoint_concurrency: Option<usize> as Plain<usize> {
+        flag: "--per-endpoint-concurrency", env: "HERALD_PER_ENDPOINT_CONCURRENCY", default: Value("4"),
+    }
+
     /// Concurrent API connections, all HTTP workers together; more wait in
     /// the listen backlog. Lowered at start to what the open-file limit
     /// leaves after the delivery workers' and the store's descriptors.

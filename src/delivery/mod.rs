@@ -37,6 +37,11 @@ use crate::domain::ids::EndpointId;
 use crate::domain::time::Timestamp;
 use crate::store::{Due, Store};
 
+/// On a store shared by several nodes, a send lease lasts the request
+/// timeout plus this: time for the outcome's write, and for the nodes'
+/// clocks to disagree a little.
+pub const SEND_LEASE_MARGIN_MS: i64 = 15_000;
+
 /// Where durable, due deliveries go to be attempted (the delivery engine).
 pub trait Dispatch: Send + Sync {
     /// Attempt these now (they are durable and due).
@@ -190,10 +195,17 @@ impl Engine {
             .name("herald-recorder".into())
             .spawn(move || recorder.run(record_rx))
             .map_err(EngineError::Thread)?;
+        let request_ms = config
+            .client
+            .request_timeout
+            .as_millis()
+            .min(i64::MAX as u128) as i64;
         let ctx = Arc::new(worker::Ctx {
             store,
             clock,
             http,
+            lease_ms: request_ms.saturating_add(SEND_LEASE_MARGIN_MS),
+            per_endpoint: config.per_endpoint,
             schedule: config.retry_schedule,
             events: config.events,
             dispatcher: dispatcher.clone(),

@@ -40,8 +40,33 @@ const MAX_SLEEP: Duration = Duration::from_millis(250);
 enum Msg {
     Schedule(Due),
     Wake,
+    /// Another node (or this one) committed due deliveries no node holds.
+    Claim,
     Reload,
     Stop,
+}
+
+/// Several nodes (a store with [`crate::store::ClusterStore`]): what the
+/// scheduler claims, how far ahead, how often.
+mod cluster {
+    /// Claims look this far ahead (the wheel fires them on time).
+    pub const AHEAD_MS: i64 = 1_000;
+    /// Claims are looked for at least this often without a wake-up:
+    /// expired leases of a node that died, retries made by another node.
+    pub const EVERY_MS: i64 = 1_000;
+    /// Wake-ups from notifications claim at most this often.
+    pub const WAKE_GAP_MS: i64 = 20;
+    /// Claimed jobs waiting in the dispatcher at most: claims are made
+    /// for what this node can send soon, the rest left to the others.
+    pub const QUEUE: usize = 2_000;
+    /// Rows claimed per query.
+    pub const PAGE: usize = 500;
+    /// Past this many queued jobs, ingest here claims nothing.
+    pub const SHED_AT: usize = 1_000;
+    /// Heartbeat and sweeper period.
+    pub const HEARTBEAT_MS: i64 = 5_000;
+    /// The sweeper's role lasts this long without renewal.
+    pub const ROLE_MS: i64 = 15_000;
 }
 
 /// Gauges the scheduler keeps.
@@ -80,6 +105,15 @@ impl Scheduler {
         dispatcher: Dispatcher,
     ) -> (Self, JoinHandle<()>) {
         let (tx, rx) = crossbeam_channel::unbounded();
+        if let Some(c) = store.cluster() {
+            let wake = tx.clone();
+            if let Err(e) = c.watch(Box::new(move || {
+                let _ = wake.send(Msg::Claim);
+            })) {
+                // Claims still run every second without it.
+                log::error!("cluster: no listener for due deliveries: {e}");
+            }
+        }
         let stats = Arc::new(SchedulerStats::default());
         let s = stats.clone();
         let thread = std::thread::Builder::new()
@@ -121,9 +155,58 @@ struct Loop {
     wheel: Wheel<Key>,
     /// Everything in the index up to this key has been loaded.
     cursor: Option<(Timestamp, DeliveryId)>,
+    /// On a cluster store: when to claim next, and the last heartbeat.
+    next_claim: Timestamp,
+    next_heartbeat: Timestamp,
 }
 
 impl Loop {
+    /// On a store shared by several nodes, the due index is everyone's:
+    /// this node loads what it claims (rows due soon that no node holds),
+    /// as much as it can send soon; `true` if a full page was claimed.
+    fn claim(&mut self, cluster: &dyn crate::store::ClusterStore, now: Timestamp) -> bool {
+        let queued = self.dispatcher.queued();
+        cluster.shed(queued >= cluster::SHED_AT);
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now.plus_millis(cluster::HEARTBEAT_MS);
+            if let Err(e) = cluster.heartbeat(now) {
+                log::error!("cluster: heartbeat failed: {e}");
+            }
+            let sweeper = cluster.hold_role("sweeper", now, now.plus_millis(cluster::ROLE_MS));
+            if let Ok(true) = sweeper {
+                match cluster.sweep(now) {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("cluster: {n} expired claims and leases cleared"),
+                    Err(e) => log::error!("cluster: sweeping expired leases failed: {e}"),
+                }
+            }
+        }
+        if now < self.next_claim || queued >= cluster::QUEUE {
+            return false;
+        }
+        self.next_claim = now.plus_millis(cluster::EVERY_MS);
+        let n = cluster::PAGE.min(cluster::QUEUE - queued);
+        let until = now.plus_millis(cluster::AHEAD_MS);
+        let claim_until = until.plus_millis(crate::store::CLAIM_MS);
+        match cluster.claim_due(now, until, claim_until, n) {
+            Ok(page) => {
+                for d in &page {
+                    self.wheel
+                        .insert((d.delivery, d.endpoint), d.due.as_millis().max(0) as u64);
+                }
+                let full = page.len() == n;
+                if full {
+                    self.next_claim = now;
+                }
+                full
+            }
+            Err(e) => {
+                log::error!("scheduler: claiming due deliveries failed: {e}");
+                false
+            }
+        }
+    }
+
     fn behind_cursor(&self, due: &Due) -> bool {
         self.cursor
             .is_some_and(|c| (due.due, due.delivery.to_bytes()) <= (c.0, c.1.to_bytes()))
@@ -169,16 +252,23 @@ fn run(
     stats: Arc<SchedulerStats>,
 ) {
     let start = clock.now().as_millis().max(0) as u64;
+    let clustered = store.cluster().is_some();
     let mut lp = Loop {
         store,
         dispatcher,
         wheel: Wheel::new(start, TICK_MS),
         cursor: None,
+        next_claim: Timestamp::from_millis(0),
+        next_heartbeat: Timestamp::from_millis(0),
     };
     let mut due = Vec::new();
     loop {
         let now = clock.now();
-        let more = lp.refill(now);
+        let store = lp.store.clone();
+        let more = match store.cluster() {
+            Some(c) => lp.claim(c, now),
+            None => lp.refill(now),
+        };
         due.clear();
         lp.wheel.advance(now.as_millis().max(0) as u64, &mut due);
         if !due.is_empty() {
@@ -203,11 +293,17 @@ fn run(
         let sleep = if more {
             Duration::ZERO
         } else {
-            lp.wheel
+            let mut sleep = lp
+                .wheel
                 .next_due()
                 .map(|d| Duration::from_millis(d.saturating_sub(now.as_millis().max(0) as u64)))
                 .unwrap_or(MAX_SLEEP)
-                .min(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            if clustered {
+                let to_claim = (lp.next_claim.as_millis() - now.as_millis()).max(0) as u64;
+                sleep = sleep.min(Duration::from_millis(to_claim));
+            }
+            sleep
         };
         let first = if sleep.is_zero() {
             rx.try_recv().ok()
@@ -224,12 +320,21 @@ fn run(
         {
             match m {
                 Msg::Schedule(d) => {
-                    if lp.behind_cursor(&d) {
+                    // Clustered, nothing is scanned behind a cursor: what
+                    // this node scheduled is its to try (the send lease
+                    // decides who sends).
+                    if clustered || lp.behind_cursor(&d) {
                         lp.wheel
                             .insert((d.delivery, d.endpoint), d.due.as_millis().max(0) as u64);
                     }
                 }
                 Msg::Wake => {}
+                Msg::Claim => {
+                    let soonest = clock.now().plus_millis(cluster::WAKE_GAP_MS);
+                    if lp.next_claim > soonest {
+                        lp.next_claim = soonest;
+                    }
+                }
                 Msg::Reload => lp.cursor = None,
                 Msg::Stop => return,
             }

@@ -26,11 +26,14 @@ use crate::domain::event::Event;
 use crate::domain::ids::AttemptId;
 use crate::domain::outcome::{self, Answer, Outcome};
 use crate::domain::time::Timestamp;
-use crate::store::{Due, Store, StoreError};
+use crate::store::{Acquired, Due, Store, StoreError};
 use crate::wire::headers;
 
 /// How long a job whose processing panicked waits before it runs again.
 const PANIC_BACKOFF_MS: i64 = 30_000;
+/// How long a job waits when its endpoint has its cap of requests in
+/// flight on the other nodes.
+const BUSY_BACKOFF_MS: i64 = 50;
 
 /// What every worker shares.
 pub struct Ctx {
@@ -48,6 +51,11 @@ pub struct Ctx {
     pub stopping: Arc<AtomicBool>,
     /// Where durable-to-be writes go to be followed up.
     pub recorder: crossbeam_channel::Sender<Recording>,
+    /// On a store shared by several nodes: how long a send lease lasts
+    /// (longer than a request may take), and the per-endpoint cap counted
+    /// across nodes.
+    pub lease_ms: i64,
+    pub per_endpoint: usize,
 }
 
 impl Ctx {
@@ -147,12 +155,35 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
         return Ok(());
     }
     let now = ctx.clock.now();
-    let Some(d) = ctx.store.delivery(job.delivery)? else {
+    let cluster = ctx.store.cluster();
+    let read = match cluster {
+        None => ctx.store.delivery(job.delivery)?,
+        // Shared by several nodes: the send lease, committed before the
+        // request goes out, is what keeps two nodes from sending it at once.
+        Some(c) => {
+            let until = now.plus_millis(ctx.lease_ms);
+            match c.acquire(job.delivery, job.endpoint, now, until, ctx.per_endpoint)? {
+                Acquired::Mine(d) => Some(*d),
+                Acquired::Skip => None,
+                Acquired::Busy => {
+                    let later = now.plus_millis(BUSY_BACKOFF_MS);
+                    ctx.scheduler.schedule(Due { due: later, ..job });
+                    None
+                }
+            }
+        }
+    };
+    let Some(d) = read else {
         ctx.dispatcher.done(job);
         return Ok(());
     };
     match next_step(ctx, &d, now)? {
-        Step::Skip => ctx.dispatcher.done(job),
+        Step::Skip => {
+            if let Some(c) = cluster {
+                c.release(d.id)?;
+            }
+            ctx.dispatcher.done(job)
+        }
         Step::Change(after) => commit(ctx, job, after),
         Step::Send(send) => attempt(ctx, job, &d, &send.0, &send.1, now)?,
     }
@@ -354,6 +385,8 @@ mod tests {
             scheduler: scheduler.clone(),
             stopping: Arc::default(),
             recorder: crossbeam_channel::unbounded().0,
+            lease_ms: 30_000,
+            per_endpoint: 4,
         };
         let job = Due {
             due: t0,

@@ -221,7 +221,9 @@ impl Herald {
             at: now,
             detail: detail.clone(),
         };
-        self.store.put_alert(&alert, &t)?;
+        if !self.store.put_alert(&alert, &t)? {
+            return Ok(()); // another node made this transition
+        }
         let (event, word) = match to {
             State::Firing => ("alert.firing", "firing"),
             State::Ok => ("alert.resolved", "resolved"),
@@ -288,7 +290,9 @@ impl Herald {
             at: now,
             detail: detail.clone(),
         };
-        self.store.put_alert(&alert, &t)?;
+        if !self.store.put_alert(&alert, &t)? {
+            return Ok(()); // another node made this transition
+        }
         let word = match to {
             State::Firing => "firing",
             State::Ok => "resolved",

@@ -408,6 +408,15 @@ pub fn start_backups(herald: Herald) -> std::io::Result<Option<BackupSchedule>> 
                 if !clock.wait_until(due, &rx) {
                     return;
                 }
+                let now = clock.now();
+                let every = plan.every.as_millis().min(i64::MAX as u128 / 4) as i64;
+                if !herald.holds_role("backups", now, now.plus_millis(2 * every)) {
+                    // Another node of the cluster takes the backups.
+                    if !clock.wait_until(now.plus_millis(every), &rx) {
+                        return;
+                    }
+                    continue;
+                }
                 herald.run_scheduled_backup();
                 // A failed run is retried `every` later too (its alert
                 // fires meanwhile) — unless the directory's newest dump is

@@ -108,7 +108,13 @@ impl EventTypes {
 pub(super) struct Registry {
     snapshot: RwLock<Option<Arc<EventTypes>>>,
     writes: Mutex<()>,
+    /// When the snapshot was read from the store (unix ms).
+    loaded_ms: std::sync::atomic::AtomicI64,
 }
+
+/// On a store several nodes share, another node may change the catalog:
+/// a snapshot older than this is read again.
+const SHARED_REFRESH_MS: i64 = 5_000;
 
 /// An event type as the API and the panel show it.
 #[derive(Debug, Clone, PartialEq)]
@@ -194,31 +200,42 @@ impl Herald {
     /// clone after that).
     pub fn event_types(&self) -> Result<Arc<EventTypes>> {
         let registry = &self.event_types;
-        if let Some(s) = registry
-            .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        let fresh = || {
+            self.store.cluster().is_none()
+                || self.clock.now().as_millis()
+                    - registry
+                        .loaded_ms
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                    < SHARED_REFRESH_MS
+        };
+        let current = || {
+            registry
+                .snapshot
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        };
+        let previous = current();
+        if let Some(s) = previous.as_ref().filter(|_| fresh()) {
             return Ok(s.clone());
         }
         let _w = registry.writes.lock().unwrap_or_else(|e| e.into_inner());
         // Another caller may have loaded it while this one waited.
-        if let Some(s) = registry
-            .snapshot
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        let previous = current();
+        if let Some(s) = previous.as_ref().filter(|_| fresh()) {
             return Ok(s.clone());
         }
-        self.reload_event_types(None)
+        self.reload_event_types(previous.as_deref())
     }
 
     /// Rebuilds the snapshot from the store (the write lock held).
     fn reload_event_types(&self, previous: Option<&EventTypes>) -> Result<Arc<EventTypes>> {
+        let now = self.clock.now();
         let types = self.store.list_event_types()?;
         let fresh = Arc::new(EventTypes::build(types, previous));
+        self.event_types
+            .loaded_ms
+            .store(now.as_millis(), std::sync::atomic::Ordering::Relaxed);
         *self
             .event_types
             .snapshot

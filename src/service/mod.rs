@@ -287,11 +287,40 @@ impl Herald {
                     failures: self.backup_failures(),
                 }
             }),
+            tables: self.store.table_stats()?,
+            cluster_nodes: match self.store.cluster() {
+                None => None,
+                Some(c) => Some(
+                    c.nodes(self.clock.now().plus_millis(-crate::store::NODE_ALIVE_MS))?
+                        .len(),
+                ),
+            },
         })
     }
 
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+}
+
+impl Herald {
+    /// Whether this node runs the cluster-wide job `role` until `until`:
+    /// always on a store only this process opens; on a shared one, if no
+    /// other node holds the role (a failed look counts as not holding it,
+    /// so a job never runs twice at once).
+    pub(crate) fn holds_role(
+        &self,
+        role: &str,
+        now: crate::domain::time::Timestamp,
+        until: crate::domain::time::Timestamp,
+    ) -> bool {
+        match self.store.cluster() {
+            None => true,
+            Some(c) => c.hold_role(role, now, until).unwrap_or_else(|e| {
+                log::error!("cluster: taking the {role} role failed: {e}");
+                false
+            }),
+        }
     }
 }

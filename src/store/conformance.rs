@@ -56,6 +56,7 @@ macro_rules! suite {
                 answers_are_claimed_once_remembered_and_purged,
                 a_deleted_tenant_is_gone,
                 event_scans_keep_to_the_tenant_range_and_budget,
+                an_alert_transition_is_made_once,
             );
         }
     };
@@ -180,7 +181,7 @@ fn attempt(d: &Delivery, at: Timestamp, status: Option<u16>, verdict: Verdict) -
 }
 
 /// Records an attempt that ends `d` (2xx: succeeded, else failed).
-fn end(s: &dyn Store, d: &Delivery, at: Timestamp, status: u16) -> (Delivery, Health) {
+pub(crate) fn end(s: &dyn Store, d: &Delivery, at: Timestamp, status: u16) -> (Delivery, Health) {
     let ok = status < 300;
     let a = attempt(
         d,
@@ -989,7 +990,7 @@ pub fn purge_rows_removes_what_ended_and_keeps_fresh_keys(new: Factory) {
         since: at,
         detail: String::new(),
     };
-    s.put_alert(&alert, &t).unwrap();
+    assert!(s.put_alert(&alert, &t).unwrap());
     assert_eq!(s.alert(Rule::EndpointDown, ep).unwrap(), Some(alert));
     assert_eq!(s.alert_history(10).unwrap().len(), 1);
 
@@ -1536,7 +1537,7 @@ fn populated(s: &dyn Store) -> (Vec<EndpointId>, Vec<NewEvent>) {
         at,
         detail: "down".into(),
     };
-    s.put_alert(&alert, &transition).unwrap();
+    assert!(s.put_alert(&alert, &transition).unwrap());
     s.flush().unwrap();
     (eps, events)
 }
@@ -1876,4 +1877,57 @@ pub fn event_scans_keep_to_the_tenant_range_and_budget(new: Factory) {
         .unwrap()
         .events
         .is_empty());
+}
+
+/// An alert's transition is stored once: the same transition again
+/// (another node evaluated the same rule first) writes nothing, so
+/// exactly one node sends its operational event.
+pub(crate) fn an_alert_transition_is_made_once(new: Factory) {
+    use crate::domain::alert::{Alert, Rule, State, Transition};
+    let s = new();
+    let at = t0();
+    let ep = EndpointId::new(at);
+    let firing = Alert {
+        rule: Rule::EndpointDown,
+        endpoint_id: ep,
+        tenant_id: "acme".into(),
+        state: State::Firing,
+        since: at,
+        detail: "down".into(),
+    };
+    let fired = Transition {
+        rule: Rule::EndpointDown,
+        endpoint_id: ep,
+        tenant_id: "acme".into(),
+        url: "https://x.test/hook".into(),
+        to: State::Firing,
+        at,
+        detail: "down".into(),
+    };
+    let ok = Alert {
+        state: State::Ok,
+        ..firing.clone()
+    };
+    let resolved = Transition {
+        to: State::Ok,
+        ..fired.clone()
+    };
+    // Resolving what never fired is no transition.
+    assert!(!s.put_alert(&ok, &resolved).unwrap());
+    assert!(s.put_alert(&firing, &fired).unwrap());
+    assert!(!s.put_alert(&firing, &fired).unwrap(), "fired once");
+    assert!(s.put_alert(&ok, &resolved).unwrap());
+    assert!(!s.put_alert(&ok, &resolved).unwrap(), "resolved once");
+    // Another rule of the same endpoint is its own state.
+    let other = Alert {
+        rule: Rule::FailureRate,
+        ..firing.clone()
+    };
+    let other_t = Transition {
+        rule: Rule::FailureRate,
+        ..fired.clone()
+    };
+    assert!(s.put_alert(&other, &other_t).unwrap());
+    assert_eq!(s.alert_history(10).unwrap().len(), 3);
+    assert_eq!(s.alert(Rule::EndpointDown, ep).unwrap(), Some(ok));
 }

@@ -764,8 +764,12 @@ pub trait StatsStore {
 pub trait AlertStore {
     /// The state of one rule for one endpoint.
     fn alert(&self, rule: Rule, endpoint: EndpointId) -> Result<Option<Alert>>;
-    /// Stores a new state and its transition together, durably.
-    fn put_alert(&self, alert: &Alert, transition: &Transition) -> Result<()>;
+    /// Stores a new state and its transition together, durably, unless
+    /// the stored state already is `alert.state` (no stored alert counts
+    /// as `Ok`): then nothing is written and the answer is `false`. With
+    /// several nodes evaluating the same rules, exactly one of them makes
+    /// each transition (and sends its operational event).
+    fn put_alert(&self, alert: &Alert, transition: &Transition) -> Result<bool>;
     /// Every alert state (few: one per rule and endpoint that ever fired).
     fn alerts(&self) -> Result<Vec<Alert>>;
     /// Transitions, newest first.
@@ -844,6 +848,129 @@ pub trait Store:
     /// agrees with its record and each record has its index entries.
     /// Reports each problem to `report`; answers how many entries it read.
     fn check(&self, report: &mut dyn FnMut(Problem)) -> Result<u64>;
+    /// The store shared by several nodes (PostgreSQL), through which the
+    /// engine claims work; `None` for a store only this process opens
+    /// (sled), whose due index the scheduler reads alone.
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        None
+    }
+    /// Per-table figures for `/metrics` (size, dead rows); empty where
+    /// the backend has no such thing.
+    fn table_stats(&self) -> Result<Vec<TableStats>> {
+        Ok(Vec::new())
+    }
+}
+
+/// One table's figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableStats {
+    /// The table.
+    pub table: String,
+    /// Bytes on disk, indexes and TOAST included.
+    pub bytes: i64,
+    /// Rows live, as the server estimates.
+    pub live_rows: i64,
+    /// Dead rows not yet vacuumed.
+    pub dead_rows: i64,
+}
+
+/// How long a claim keeps other nodes off a delivery: the node that
+/// claimed it (or committed it) is about to send it; one that stalled or
+/// died gives it up after this.
+pub const CLAIM_MS: i64 = 10_000;
+
+/// A node whose last heartbeat is older than this counts as gone (its
+/// heartbeat comes every 5 s).
+pub const NODE_ALIVE_MS: i64 = 15_000;
+
+/// What [`ClusterStore::acquire`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acquired {
+    /// This node holds the send lease now: the delivery as stored.
+    Mine(Box<Delivery>),
+    /// Its endpoint already has its cap of requests in flight, counting
+    /// every node's: try again shortly.
+    Busy,
+    /// Not due, ended, held, gone, or another node holds it: nothing to do.
+    Skip,
+}
+
+/// A node known to the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Its name (unique per process start).
+    pub name: String,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it last said it was alive.
+    pub seen: Timestamp,
+}
+
+/// Several Herald nodes sharing one store: due deliveries are claimed
+/// with leases (owner node, expiry), so every node delivers and none
+/// attempts a delivery another is sending.
+///
+/// Two leases on a delivery row: a *claim* (taken in batches by
+/// [`ClusterStore::claim_due`], or at ingest by the node that committed
+/// the event, short-lived: it only keeps other nodes from fetching what
+/// this one is about to send) and the *send lease*
+/// ([`ClusterStore::acquire`], committed before the HTTP request goes out
+/// and lasting longer than the request may take). Any node may take over
+/// a claim or lease that has expired; writing the attempt's outcome
+/// clears this node's lease. No transaction stays open across a request.
+///
+/// NB: expiries compare the nodes' clocks: they must agree to well
+/// within the margin a send lease has beyond the request timeout (NTP).
+pub trait ClusterStore: Send + Sync {
+    /// This node's name in leases.
+    fn node(&self) -> &str;
+    /// Claims, for this node until `claim_until`, up to `limit` deliveries
+    /// due by `until` that no node holds (or whose holder's claim or
+    /// lease ended before `now`), oldest due first. Rows another node
+    /// holds are skipped, never waited for (`SKIP LOCKED`).
+    fn claim_due(
+        &self,
+        now: Timestamp,
+        until: Timestamp,
+        claim_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Due>>;
+    /// Takes the send lease on `delivery` until `until` if it is due by
+    /// `now`, held by no other node (or theirs ended) and fewer than `cap`
+    /// requests to its endpoint are in flight on all nodes together.
+    fn acquire(
+        &self,
+        delivery: DeliveryId,
+        endpoint: EndpointId,
+        now: Timestamp,
+        until: Timestamp,
+        cap: usize,
+    ) -> Result<Acquired>;
+    /// Gives back this node's claim or lease on `delivery` (it will not be
+    /// sent after all).
+    fn release(&self, delivery: DeliveryId) -> Result<()>;
+    /// Clears every claim and lease that ended before `before`; answers
+    /// how many (the sweeper: an expired lease is free to take anyway,
+    /// this keeps the in-flight counts and the table tidy).
+    fn sweep(&self, before: Timestamp) -> Result<u64>;
+    /// Holds the cluster-wide role `role` (one node runs the retention
+    /// purge, scheduled backups, the sweeper) until `until` if no other
+    /// node holds it now; `true` if this node holds it.
+    fn hold_role(&self, role: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
+    /// Says this node is alive at `now`.
+    fn heartbeat(&self, now: Timestamp) -> Result<()>;
+    /// While `on`, this node claims nothing it ingests (its engine has a
+    /// backlog): the deliveries are left to whichever node claims them
+    /// first, and the commit wakes the others.
+    fn shed(&self, on: bool);
+    /// The nodes seen since `since`, by name.
+    fn nodes(&self, since: Timestamp) -> Result<Vec<NodeInfo>>;
+    /// Calls `wake` (from a thread of the store's own) whenever another
+    /// node, or this one, commits deliveries that are due, until the store
+    /// is dropped; a lost connection is made again.
+    fn watch(&self, wake: Box<dyn Fn() + Send>) -> Result<()>;
+    /// Gives back every claim and lease this node holds (a clean stop).
+    fn leave(&self) -> Result<()>;
 }
 
 /// Writes are failing: since when, and what the storage said.

@@ -7,6 +7,7 @@ mod sink;
 mod support;
 
 mod accounts;
+mod cluster;
 mod delivery;
 mod disk;
 mod edges;

@@ -95,6 +95,12 @@ impl Browser {
         }
     }
 
+    /// Goes on with the same cookies on another server (another node of
+    /// a cluster).
+    pub(crate) fn switch_to(&mut self, base: &str) {
+        self.base = base.to_string();
+    }
+
     fn cookie_header(&self) -> String {
         self.cookies
             .iter()

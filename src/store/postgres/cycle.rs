@@ -38,15 +38,22 @@ pub(super) struct PgBackend {
     failure: Arc<Failure>,
     /// A transaction is open on `db`.
     in_tx: bool,
+    /// This node, whose claims and leases the cycle writes and clears.
+    node: Arc<super::cluster::Node>,
+    /// The cycle left due deliveries that no node holds: other nodes are
+    /// told at its commit (`NOTIFY`).
+    notify: bool,
 }
 
 impl PgBackend {
-    pub fn new(spec: Spec, failure: Arc<Failure>) -> Self {
+    pub fn new(spec: Spec, failure: Arc<Failure>, node: Arc<super::cluster::Node>) -> Self {
         Self {
             spec,
             db: None,
             failure,
             in_tx: false,
+            node,
+            notify: false,
         }
     }
 
@@ -91,6 +98,7 @@ impl CommitBackend for PgBackend {
     }
 
     fn begin(&mut self) -> Result<()> {
+        self.notify = false;
         let r = self.db().and_then(|db| db.batch("BEGIN"));
         let r = self.noted(r);
         self.in_tx = r.is_ok();
@@ -98,6 +106,8 @@ impl CommitBackend for PgBackend {
     }
 
     fn apply(&mut self, op: &WriteOp) -> Result<OpOutput> {
+        let node = self.node.clone();
+        let mut notify = false;
         let r = (|| {
             let db = self.db()?;
             db.batch("SAVEPOINT op")?;
@@ -105,12 +115,21 @@ impl CommitBackend for PgBackend {
                 WriteOp::CommitEvents {
                     events,
                     idempotency,
-                } => apply_events(db, events, idempotency.as_ref()).map(OpOutput::Committed),
+                } => {
+                    // A node with a backlog claims nothing at ingest: the
+                    // others are told and take what is due.
+                    let claim = (!node.shedding()).then_some(node.name.as_str());
+                    notify = claim.is_none();
+                    apply_events(db, events, idempotency.as_ref(), claim).map(OpOutput::Committed)
+                }
                 WriteOp::UpdateDelivery { delivery, attempt } => {
-                    apply_update(db, delivery, attempt.as_ref()).map(|()| OpOutput::Done)
+                    notify = due_at(delivery).is_some();
+                    apply_update(db, delivery, attempt.as_ref(), &node.name)
+                        .map(|()| OpOutput::Done)
                 }
                 WriteOp::RecordAttempt { delivery, attempt } => {
-                    apply_attempt(db, delivery, attempt).map(OpOutput::Health)
+                    notify = due_at(delivery).is_some();
+                    apply_attempt(db, delivery, attempt, &node.name).map(OpOutput::Health)
                 }
                 WriteOp::PurgeEvents { candidates } => {
                     apply_purge(db, candidates).map(|(p, gone)| OpOutput::Purged(p, gone))
@@ -129,6 +148,7 @@ impl CommitBackend for PgBackend {
             }
             out
         })();
+        self.notify |= notify && r.is_ok();
         self.noted(r)
     }
 
@@ -142,7 +162,13 @@ impl CommitBackend for PgBackend {
     }
 
     fn write(&mut self, _tick: bool) -> Result<()> {
-        let r = self.db().and_then(|db| db.batch("COMMIT"));
+        // Delivered by the server at the commit, once per transaction.
+        let sql = if std::mem::take(&mut self.notify) {
+            super::cluster::NOTIFY_AND_COMMIT
+        } else {
+            "COMMIT"
+        };
+        let r = self.db().and_then(|db| db.batch(sql));
         self.in_tx = false;
         self.noted(r)
     }
@@ -181,6 +207,7 @@ fn apply_events(
     db: &mut Db,
     events: &[NewEvent],
     idem: Option<&Idempotency>,
+    claim: Option<&str>,
 ) -> Result<CommitOutcome> {
     if let Some(i) = idem {
         if let Some(ks) = idempotent(db, i)? {
@@ -210,7 +237,7 @@ fn apply_events(
             results.push(Committed::Duplicate(k));
             continue;
         }
-        insert_deliveries(db, &ne.deliveries)?;
+        insert_deliveries(db, &ne.deliveries, claim)?;
         event_keys.push(ev.key);
         results.push(Committed::Created);
     }
@@ -225,8 +252,10 @@ fn apply_events(
     Ok(CommitOutcome::Done(results))
 }
 
-/// Inserts deliveries in one statement (fan-out makes many per event).
-pub(super) fn insert_deliveries(db: &mut Db, ds: &[Delivery]) -> Result<()> {
+/// Inserts deliveries in one statement (fan-out makes many per event);
+/// with `claim`, the due ones are claimed for that node (the one that
+/// committed them sends them now) for [`super::cluster::CLAIM_MS`].
+pub(super) fn insert_deliveries(db: &mut Db, ds: &[Delivery], claim: Option<&str>) -> Result<()> {
     if ds.is_empty() {
         return Ok(());
     }
@@ -240,11 +269,19 @@ pub(super) fn insert_deliveries(db: &mut Db, ds: &[Delivery]) -> Result<()> {
     let due: Vec<Option<i64>> = ds.iter().map(due_at).collect();
     let held: Vec<bool> = ds.iter().map(|d| d.held).collect();
     let vs: Vec<Vec<u8>> = ds.iter().map(Versioned::encode).collect();
+    let owners: Vec<Option<&str>> = due.iter().map(|d| d.and(claim)).collect();
+    let until: Vec<Option<i64>> = due
+        .iter()
+        .map(|d| claim.and(d.map(|at| at.saturating_add(super::cluster::CLAIM_MS))))
+        .collect();
     db.execute(
-        "INSERT INTO deliveries (id, event_key, endpoint, tenant, due_at, held, v) \
+        "INSERT INTO deliveries (id, event_key, endpoint, tenant, due_at, held, v, \
+         lease_owner, lease_until) \
          SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::text[], \
-         $5::int8[], $6::bool[], $7::bytea[])",
-        &[&ids, &events, &eps, &tenants, &due, &held, &vs],
+         $5::int8[], $6::bool[], $7::bytea[], $8::text[], $9::int8[])",
+        &[
+            &ids, &events, &eps, &tenants, &due, &held, &vs, &owners, &until,
+        ],
     )?;
     Ok(())
 }
@@ -252,14 +289,28 @@ pub(super) fn insert_deliveries(db: &mut Db, ds: &[Delivery]) -> Result<()> {
 /// [`WriteOp::UpdateDelivery`]: the due and held columns follow from the
 /// new state alone; a delivery no longer stored (purged) is a conflict
 /// and nothing is written.
-fn apply_update(db: &mut Db, after: &Delivery, attempt: Option<&Attempt>) -> Result<()> {
+///
+/// This node's claim or send lease on the row ends with the write (the
+/// attempt it was taken for is recorded); another node's stays (a write
+/// from the API while that node sends must not let a third one send too).
+fn apply_update(
+    db: &mut Db,
+    after: &Delivery,
+    attempt: Option<&Attempt>,
+    node: &str,
+) -> Result<()> {
     let n = db.execute(
-        "UPDATE deliveries SET due_at = $2, held = $3, v = $4 WHERE id = $1",
+        "UPDATE deliveries SET due_at = $2, held = $3, v = $4, \
+         lease_until = CASE WHEN lease_owner = $5 THEN NULL ELSE lease_until END, \
+         sending = CASE WHEN lease_owner = $5 THEN false ELSE sending END, \
+         lease_owner = CASE WHEN lease_owner = $5 THEN NULL ELSE lease_owner END \
+         WHERE id = $1",
         &[
             &after.id.to_bytes().to_vec(),
             &due_at(after),
             &after.held,
             &after.encode(),
+            &node,
         ],
     )?;
     if n == 0 {
@@ -287,8 +338,8 @@ pub(super) fn insert_attempt(db: &mut Db, a: &Attempt) -> Result<()> {
 /// [`WriteOp::RecordAttempt`]: the delivery, the attempt, and the
 /// endpoint's health and statistics rows, read `FOR UPDATE` and written
 /// back in this transaction.
-fn apply_attempt(db: &mut Db, after: &Delivery, attempt: &Attempt) -> Result<Health> {
-    apply_update(db, after, Some(attempt))?;
+fn apply_attempt(db: &mut Db, after: &Delivery, attempt: &Attempt, node: &str) -> Result<Health> {
+    apply_update(db, after, Some(attempt), node)?;
     let ep = after.endpoint_id.to_bytes().to_vec();
     let mut health = match db.query_opt(
         "SELECT v FROM health WHERE endpoint = $1 FOR UPDATE",

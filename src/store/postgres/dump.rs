@@ -232,7 +232,7 @@ impl PgStore {
                             if let Record::Delivery(d) = *r {
                                 deliveries.push(d);
                                 if deliveries.len() >= IMPORT_BATCH {
-                                    insert_deliveries(db, &std::mem::take(&mut deliveries))?;
+                                    insert_deliveries(db, &std::mem::take(&mut deliveries), None)?;
                                 }
                             } else {
                                 insert_record(db, &r)?;
@@ -242,7 +242,7 @@ impl PgStore {
                         Err(_) => return Err(StoreError::Io("the import's source stopped".into())),
                     }
                 }
-                insert_deliveries(db, &deliveries)?;
+                insert_deliveries(db, &deliveries, None)?;
                 Ok(())
             })();
             match r {
@@ -413,7 +413,7 @@ fn insert_record(db: &mut Db, r: &Record) -> Result<()> {
             &[&b16(e.key), &e.tenant_id, &e.id, &e.encode()],
         ),
         Record::Delivery(d) => {
-            insert_deliveries(db, std::slice::from_ref(d))?;
+            insert_deliveries(db, std::slice::from_ref(d), None)?;
             Ok(1)
         }
         Record::Attempt(a) => {

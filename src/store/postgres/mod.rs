@@ -14,6 +14,7 @@
 
 use std::sync::{Arc, Mutex};
 
+mod cluster;
 mod cycle;
 mod dump;
 mod pool;
@@ -48,6 +49,10 @@ use crate::store::{
 
 /// The schema Herald's tables live in unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "herald";
+
+/// The first key of the advisory locks alert transitions take (the
+/// second is the rule's code).
+const ALERT_LOCK: i32 = 0x616c_7274;
 
 /// Connection threads for direct calls (the committer has its own).
 const POOL_SIZE: usize = 4;
@@ -128,6 +133,12 @@ pub struct PgStore {
     /// it never removes an event under an export (the contract; the
     /// snapshot alone would not need it).
     export_gate: Arc<std::sync::RwLock<()>>,
+    /// This process as a node of the cluster.
+    node: Arc<cluster::Node>,
+    /// How to open a connection of one's own (the listener's).
+    spec: Spec,
+    /// Dropped with the last handle: the listener thread then ends.
+    alive: Arc<()>,
     _temporary: Option<Arc<DropSchema>>,
 }
 
@@ -236,7 +247,8 @@ impl PgStore {
         )?);
         let schema = spec.schema.clone();
         pool.run(move |db| schema::run(db, &schema))?;
-        let backend = cycle::PgBackend::new(spec, failure.clone());
+        let node = Arc::new(cluster::Node::new(clock.now()));
+        let backend = cycle::PgBackend::new(spec.clone(), failure.clone(), node.clone());
         let committer = Committer::start(backend, clock)
             .map_err(|e| StoreError::Io(format!("starting the committer: {e}")))?;
         Ok(Self {
@@ -244,6 +256,9 @@ impl PgStore {
             pool,
             failure,
             export_gate: Arc::default(),
+            node,
+            spec,
+            alive: Arc::new(()),
             _temporary: temporary,
         })
     }
@@ -772,7 +787,7 @@ impl AlertStore for PgStore {
         })
     }
 
-    fn put_alert(&self, alert: &Alert, t: &Transition) -> Result<()> {
+    fn put_alert(&self, alert: &Alert, t: &Transition) -> Result<bool> {
         let (code, ep, v) = (
             i16::from(alert.rule.code()),
             alert.endpoint_id.to_bytes().to_vec(),
@@ -783,7 +798,22 @@ impl AlertStore for PgStore {
             b16(crate::domain::ids::new_ulid(t.at).0),
             t.encode(),
         );
+        let to = alert.state;
         self.transaction(move |db| {
+            // Nodes evaluating the same rule take turns on the row (or, for
+            // a first transition, on the key's advisory lock: there is no
+            // row to lock yet); the loser finds the state already made.
+            db.execute(
+                "SELECT pg_advisory_xact_lock($1::int4, $2::int4)",
+                &[&ALERT_LOCK, &i32::from(code)],
+            )?;
+            let stored = decode_opt::<Alert>(db.query_opt(
+                "SELECT v FROM alerts WHERE rule = $1 AND endpoint = $2 FOR UPDATE",
+                &[&code, &ep],
+            )?)?;
+            if stored.map_or(crate::domain::alert::State::Ok, |a| a.state) == to {
+                return Ok(false);
+            }
             db.execute(
                 "INSERT INTO alerts (rule, endpoint, v) VALUES ($1, $2, $3) \
                  ON CONFLICT (rule, endpoint) DO UPDATE SET v = excluded.v",
@@ -793,7 +823,7 @@ impl AlertStore for PgStore {
                 "INSERT INTO alert_history (at, seq, v) VALUES ($1, $2, $3)",
                 &[&at, &seq, &tv],
             )?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -1326,6 +1356,30 @@ impl Store for PgStore {
 
     fn check(&self, report: &mut dyn FnMut(crate::store::Problem)) -> Result<u64> {
         self.check_impl(report)
+    }
+
+    fn cluster(&self) -> Option<&dyn crate::store::ClusterStore> {
+        Some(self)
+    }
+
+    fn table_stats(&self) -> Result<Vec<crate::store::TableStats>> {
+        let schema = self.spec.schema.clone();
+        let rows = self.run(move |db| {
+            db.query(
+                "SELECT relname::text, pg_total_relation_size(relid), n_live_tup, n_dead_tup \
+                 FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY relname",
+                &[&schema],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::store::TableStats {
+                table: r.get(0),
+                bytes: r.get(1),
+                live_rows: r.get(2),
+                dead_rows: r.get(3),
+            })
+            .collect())
     }
 }
 

@@ -160,6 +160,29 @@ impl Db {
         self.client.batch_execute(sql).map_err(|e| pg_error(&e))
     }
 
+    /// Waits up to `timeout` for a notification on a channel this
+    /// connection listens on; answers how many arrived (the first, and
+    /// whatever came with it), 0 if none did.
+    pub fn wait_notifications(&mut self, timeout: std::time::Duration) -> Result<usize> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut notes = self.client.notifications();
+        let first = notes
+            .timeout_iter(timeout)
+            .next()
+            .map_err(|e| pg_error(&e))?;
+        if first.is_none() {
+            return Ok(0);
+        }
+        // What arrived with it, without waiting (bounded: a flood wakes
+        // the engine once per call anyway).
+        let more = notes
+            .iter()
+            .take(10_000)
+            .count()
+            .map_err(|e| pg_error(&e))?;
+        Ok(1 + more)
+    }
+
     /// The client itself, for streaming reads.
     pub fn client(&mut self) -> &mut Client {
         &mut self.client

@@ -16,8 +16,11 @@
 //! are their 16 big-endian bytes (byte order is creation order, as on
 //! sled); text keys are `COLLATE "C"` (byte order, whatever the database's
 //! locale). Deliveries are rows with an indexed `due_at` (set exactly
-//! while the delivery is pending and not held), so claiming due rows with
-//! `FOR UPDATE SKIP LOCKED` can come without a new layout.
+//! while the delivery is pending and not held); migration 3 adds the
+//! columns several nodes claim them with (`lease_owner`, `lease_until`,
+//! `sending`: see `cluster`), the `roles` one node holds at a time and the
+//! `nodes` table of heartbeats. Those are coordination, not records: no
+//! dump carries them.
 
 use super::pool::Db;
 use crate::store::{Result, StoreError};
@@ -84,10 +87,24 @@ CREATE TABLE alert_history (at bigint NOT NULL, seq bytea NOT NULL, v bytea NOT 
 CREATE TABLE answers (scope bytea PRIMARY KEY, v bytea NOT NULL);
 "#,
     },
+    Migration {
+        to: 3,
+        name: "several nodes: delivery claims and send leases, cluster roles, nodes",
+        sql: r#"
+ALTER TABLE deliveries ADD COLUMN lease_owner text COLLATE "C",
+    ADD COLUMN lease_until bigint, ADD COLUMN sending boolean NOT NULL DEFAULT false;
+CREATE INDEX deliveries_sending ON deliveries (endpoint) WHERE sending;
+CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE lease_owner IS NOT NULL;
+CREATE TABLE roles (name text COLLATE "C" PRIMARY KEY, owner text COLLATE "C" NOT NULL,
+    until bigint NOT NULL);
+CREATE TABLE nodes (name text COLLATE "C" PRIMARY KEY, started bigint NOT NULL,
+    seen bigint NOT NULL);
+"#,
+    },
 ];
 
 /// The version a fully migrated schema has.
-pub const CURRENT: u32 = 2;
+pub const CURRENT: u32 = 3;
 
 /// The advisory lock key migrations take (any constant; "herald" in hex).
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;

@@ -596,7 +596,13 @@ impl AlertStore for SledStore {
         self.get(&keys::alert(rule.code(), endpoint))
     }
 
-    fn put_alert(&self, alert: &Alert, t: &Transition) -> Result<()> {
+    fn put_alert(&self, alert: &Alert, t: &Transition) -> Result<bool> {
+        // One process owns a sled directory and one watcher thread
+        // writes alerts, so a read before the write is enough here.
+        let stored = self.alert(alert.rule, alert.endpoint_id)?;
+        if stored.map_or(crate::domain::alert::State::Ok, |a| a.state) == alert.state {
+            return Ok(false);
+        }
         let mut batch = sled::Batch::default();
         batch.insert(
             keys::alert(alert.rule.code(), alert.endpoint_id),
@@ -607,7 +613,8 @@ impl AlertStore for SledStore {
             t.encode(),
         );
         self.db()?.apply_batch(batch).map_err(|e| self.io(e))?;
-        self.sync()
+        self.sync()?;
+        Ok(true)
     }
 
     fn alerts(&self) -> Result<Vec<Alert>> {
