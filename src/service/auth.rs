@@ -7,6 +7,7 @@
 //! one chosen with the tenant switcher), a tenant-bound user like a tenant
 //! key.
 
+use super::sessions::Live;
 use super::{Herald, Result, ServiceError};
 use crate::domain::apikey::{hash_key, KeyScope};
 use crate::domain::ids::KeyId;
@@ -91,14 +92,16 @@ impl Herald {
                 return Ok((Principal::Platform { key: None }, tenant.clone()))
             }
             Caller::Session { token } => {
-                if let Some((tenant, portal)) = self.live_portal(token)? {
-                    let principal = Principal::Portal {
-                        tenant: tenant.clone(),
-                        read_only: portal.read_only,
-                    };
-                    return Ok((principal, Some(tenant)));
-                }
-                let (session, user) = self.live_session(token)?;
+                let (session, user) = match self.live(token)? {
+                    Live::Portal(tenant, portal) => {
+                        let principal = Principal::Portal {
+                            tenant: tenant.clone(),
+                            read_only: portal.read_only,
+                        };
+                        return Ok((principal, Some(tenant)));
+                    }
+                    Live::User(session, user) => (session, user),
+                };
                 let bound = match user.role {
                     Role::Operator => None,
                     Role::Tenant(t) => Some(t),

@@ -342,7 +342,7 @@ pub struct SessionInfo {
 }
 
 /// A live session, as [`Herald::live`] finds it.
-enum Live {
+pub(super) enum Live {
     /// A user's session.
     User(Session, User),
     /// A portal session: its tenant and scope.
@@ -507,18 +507,9 @@ impl Herald {
         }
     }
 
-    /// The tenant and portal scope of `token`'s session if it is a live
-    /// portal session; `None` for a user's session.
-    pub(super) fn live_portal(&self, token: &str) -> Result<Option<(String, Portal)>> {
-        match self.live(token)? {
-            Live::Portal(tenant, portal) => Ok(Some((tenant, portal))),
-            Live::User(..) => Ok(None),
-        }
-    }
-
     /// The live session behind `token`: a user's (enabled) or a portal's.
     /// An unused portal link is never a session.
-    fn live(&self, token: &str) -> Result<Live> {
+    pub(super) fn live(&self, token: &str) -> Result<Live> {
         const GONE: ServiceError =
             ServiceError::Unauthorized("your session has ended; log in again");
         let session = self.store.session(&hash_session_id(token))?.ok_or(GONE)?;
