@@ -18,7 +18,10 @@
 //! - Handlers hold no rules and never touch the store: they call `Herald`
 //!   as `Caller::Session`, exactly as the API calls it with a key.
 //! - Every POST checks the `Origin` (or `Referer`) and the session's CSRF
-//!   token before anything else ([`session::Ctx::form`]).
+//!   token before anything else ([`session::Ctx::form`]), and a read-only
+//!   portal session's posts are refused there (403 `read_only_session`).
+//! - A portal session (opened by `portal`'s one-time link) reaches only
+//!   `domain::portal::PORTAL_SECTIONS`; only its answers may be framed.
 //! - Everything shown is escaped by askama (`.html` templates); no
 //!   template uses `|safe`. Links are rendered only for http(s) URLs.
 //! - Another tenant's ids are "not found" (404), as in the API.
