@@ -282,8 +282,23 @@ fn portal_links_open_one_tenant_once_and_read_only_changes_nothing() {
 
 #[test]
 fn concurrent_uses_of_one_link_open_one_session() {
-    let s = Server::start();
-    let url = link(&s, json!({"tenant_id": "tenant_a"}));
+    one_of_many_wins(&Server::start());
+}
+
+#[test]
+fn concurrent_uses_of_one_link_open_one_session_on_postgres() {
+    let s = Server::start_postgres(&[]);
+    one_of_many_wins(&s);
+    // The session it opened is the database's, like every session.
+    let mut b = Browser::new(&s.base);
+    b.get(&path_of(&link(&s, json!({"tenant_id": "tenant_a"}))))
+        .assert_redirect("/webhooks");
+    b.get("/webhooks").assert(200, "Webhooks");
+}
+
+/// Eight browsers open one link at once: exactly one gets in.
+fn one_of_many_wins(s: &Server) {
+    let url = link(s, json!({"tenant_id": "tenant_a"}));
     let path = path_of(&url);
     let statuses: Vec<u16> = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..8)
