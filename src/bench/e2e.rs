@@ -250,11 +250,33 @@ pub(super) fn post_load(
     tenants: usize,
     record: bool,
 ) -> (u64, Vec<Duration>, Vec<(String, Instant)>) {
+    post_load_to(
+        phase,
+        &[base.to_string()],
+        clients,
+        secs,
+        rate,
+        tenants,
+        record,
+    )
+}
+
+/// [`post_load`] to several nodes: client `c` posts to `bases[c % n]`.
+pub(super) fn post_load_to(
+    phase: &str,
+    bases: &[String],
+    clients: usize,
+    secs: f64,
+    rate: Option<f64>,
+    tenants: usize,
+    record: bool,
+) -> (u64, Vec<Duration>, Vec<(String, Instant)>) {
     let stop = Instant::now() + Duration::from_secs_f64(secs);
     let count = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
     for c in 0..clients {
-        let (base, count, phase) = (base.to_string(), count.clone(), phase.to_string());
+        let base = bases[c % bases.len().max(1)].clone();
+        let (count, phase) = (count.clone(), phase.to_string());
         handles.push(std::thread::spawn(move || {
             let mut client = RawClient::new(&base, KEY);
             let mut lat = Vec::new();
@@ -411,20 +433,29 @@ fn server_metrics(s: &Server) -> HashMap<String, f64> {
 }
 
 /// Attempts recorded so far, from the server's Prometheus counters.
-fn attempts_recorded(s: &Server) -> u64 {
-    server_metrics(s)
+fn attempts_recorded(nodes: &[Server]) -> u64 {
+    nodes
         .iter()
-        .filter(|(k, _)| k.starts_with("herald_attempts_total{"))
-        .map(|(_, v)| *v)
+        .flat_map(|s| {
+            server_metrics(s)
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("herald_attempts_total{"))
+                .map(|(_, v)| v)
+        })
         .sum::<f64>() as u64
 }
 
-/// Deliveries created so far, from the server's Prometheus counters.
-fn deliveries_created(s: &Server) -> u64 {
-    server_metrics(s)
-        .get("herald_deliveries_created_total")
-        .copied()
-        .unwrap_or(0.0) as u64
+/// Deliveries created so far, from the nodes' Prometheus counters.
+fn deliveries_created(nodes: &[Server]) -> u64 {
+    nodes
+        .iter()
+        .map(|s| {
+            server_metrics(s)
+                .get("herald_deliveries_created_total")
+                .copied()
+                .unwrap_or(0.0)
+        })
+        .sum::<f64>() as u64
 }
 
 /// Group-commit figures: mean jobs per flush and mean flush time.
@@ -477,13 +508,34 @@ pub fn fanout_on(
     secs: f64,
     failing: bool,
 ) -> Result<Vec<Figure>, String> {
+    fanout_nodes(store, 1, tenants, per, secs, failing)
+}
+
+/// [`fanout_on`] with `nodes` servers sharing `store` (a PostgreSQL
+/// database, started afresh), the clients spread over them.
+pub fn fanout_nodes(
+    store: Option<&str>,
+    nodes: usize,
+    tenants: usize,
+    per: usize,
+    secs: f64,
+    failing: bool,
+) -> Result<Vec<Figure>, String> {
     let (port, st) = start_sink(2)?;
     let workers = std::env::var("BENCH_WORKERS").unwrap_or_else(|_| "32".into());
     let mut args = vec!["--workers", workers.as_str()];
     if let Some(store) = store {
+        let location = crate::store::Location::parse(store, 0)
+            .ok_or_else(|| format!("--store {store}: sled:DIR or postgres://…"))?;
+        crate::store::reset(&location).map_err(|e| format!("emptying {store}: {e}"))?;
         args.extend(["--store", store]);
     }
-    let s = Server::start(&args)?;
+    let mut all = vec![Server::start(&args)?];
+    for _ in 1..nodes.max(1) {
+        all.push(Server::start(&args)?);
+    }
+    let bases: Vec<String> = all.iter().map(|n| n.base.clone()).collect();
+    let s = &all[0];
     let kind = |i: usize| {
         if failing && i % 100 == 0 {
             "tarpit"
@@ -493,7 +545,7 @@ pub fn fanout_on(
             "ok"
         }
     };
-    endpoints(&s, port, &st, tenants, per, kind)?;
+    endpoints(s, port, &st, tenants, per, kind)?;
     // The share of deliveries that go to endpoints answering 200.
     let healthy_share = (0..tenants * per).filter(|i| kind(*i) == "ok").count() as f64
         / (tenants * per).max(1) as f64;
@@ -501,7 +553,7 @@ pub fn fanout_on(
     // server created so far, or `limit` passes; logs the rate each second.
     let drain = |limit: Duration| {
         let deadline = Instant::now() + limit;
-        let target = (deliveries_created(&s) as f64 * healthy_share * 0.98) as u64;
+        let target = (deliveries_created(&all) as f64 * healthy_share * 0.98) as u64;
         let mut last = (Instant::now(), st.ok.load(Ordering::Relaxed));
         while st.ok.load(Ordering::Relaxed) < target && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -523,7 +575,7 @@ pub fn fanout_on(
         }
         st.record.store(true, Ordering::SeqCst);
         let (n, acks, sends) =
-            post_load(phase, &s.base, 8, secs.min(5.0), Some(rate), tenants, true);
+            post_load_to(phase, &bases, 8, secs.min(5.0), Some(rate), tenants, true);
         drain(Duration::from_secs_f64(secs * 6.0));
         st.record.store(false, Ordering::SeqCst);
         let sent: HashMap<String, Instant> = sends.into_iter().collect();
@@ -544,13 +596,13 @@ pub fn fanout_on(
     // Then saturation: events as fast as 16 clients can post them, and
     // the time until the sink has seen their deliveries.
     let ok0 = st.ok.load(Ordering::Relaxed);
-    let rec0 = attempts_recorded(&s);
+    let rec0 = attempts_recorded(&all);
     let t = Instant::now();
-    let (events, _, _) = post_load("load", &s.base, 16, secs, None, tenants, false);
+    let (events, _, _) = post_load_to("load", &bases, 16, secs, None, tenants, false);
     drain(Duration::from_secs_f64(secs * 6.0));
     let el = t.elapsed().as_secs_f64();
     let healthy = (st.ok.load(Ordering::Relaxed) - ok0) as f64 / el;
-    let recorded = (attempts_recorded(&s) - rec0) as f64 / el;
+    let recorded = (attempts_recorded(&all) - rec0) as f64 / el;
     let bad = st.bad_signatures.load(Ordering::Relaxed);
     if bad > 0 {
         return Err(format!("{bad} deliveries failed signature verification"));
@@ -602,7 +654,7 @@ pub fn fanout_on(
             "count",
         ),
     ];
-    figs.extend(commit_figures(&s));
+    figs.extend(commit_figures(s));
     Ok(figs)
 }
 

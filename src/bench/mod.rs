@@ -62,9 +62,10 @@ enum Scenario {
         /// Seconds of load per phase.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
-        /// Also run it on this store (`postgres://…`: an empty database, or
-        /// one whose schema `herald` may be dropped) and print both, with
-        /// the ratio; without it, sled only.
+        /// Also run it on this store (`postgres://…`, whose schema `herald`
+        /// is dropped before each run), with one node and with two nodes
+        /// sharing it, and print all three with the ratios; without it,
+        /// sled only.
         #[arg(long, value_name = "LOCATION")]
         store: Option<String>,
     },
@@ -133,18 +134,40 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             secs,
             store: Some(store),
         } => {
-            // Both in one run: machines this shared only compare within one.
+            // All in one run: machines this shared only compare within
+            // one. On PostgreSQL once with one node, once with two sharing
+            // the database (each run starts from an empty schema).
             let sled = e2e::fanout(tenants, endpoints, secs, false)?;
-            let mut other = e2e::fanout_on(Some(&store), tenants, endpoints, secs, false)?;
+            let mut one = e2e::fanout_nodes(Some(&store), 1, tenants, endpoints, secs, false)?;
+            let mut two = e2e::fanout_nodes(Some(&store), 2, tenants, endpoints, secs, false)?;
             let rate = |figs: &[Figure]| {
                 figs.iter()
                     .find(|f| f.name.starts_with("deliveries/s to healthy"))
                     .map_or(0.0, |f| f.value)
             };
-            let base = rate(&sled);
-            let ratio = if base > 0.0 { rate(&other) / base } else { 0.0 };
-            other.push(fig("deliveries/s as a share of sled's", ratio, "ratio"));
-            vec![("fanout", sled), ("fanout-store", other)]
+            let share = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+            let (base, single) = (rate(&sled), rate(&one));
+            one.push(fig(
+                "deliveries/s as a share of sled's",
+                share(single, base),
+                "ratio",
+            ));
+            let double = rate(&two);
+            two.push(fig(
+                "deliveries/s as a share of sled's",
+                share(double, base),
+                "ratio",
+            ));
+            two.push(fig(
+                "deliveries/s as a share of one node's",
+                share(double, single),
+                "ratio",
+            ));
+            vec![
+                ("fanout", sled),
+                ("fanout-store", one),
+                ("fanout-store-2-nodes", two),
+            ]
         }
         Scenario::Failing {
             tenants,

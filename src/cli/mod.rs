@@ -1,5 +1,6 @@
 //! The command line: `herald serve`, the operator's `tenants`, `keys`
-//! and `users` commands, and `backup`, `restore` and `check`.
+//! and `users` commands, `backup`, `restore` and `check`, and the receiver
+//! developer's `sign`, `verify`, `send-test` and `trigger` (`tools`).
 //!
 //! The management commands work in two ways: directly on the data directory
 //! while the server is stopped, or through a running server's API with
@@ -8,6 +9,7 @@
 
 mod admin;
 mod backup;
+mod tools;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,6 +97,18 @@ enum Command {
         #[arg(long, value_name = "LOCATION")]
         store: Option<String>,
     },
+    /// Sign a body as Herald signs a delivery and print the headers
+    /// (X-BrainSAIT-Signature and Standard Webhooks').
+    Sign(tools::SignArgs),
+    /// Check a captured request's signatures and say why they fail: exit
+    /// code 0 when valid, 1 when not (2: the input could not be read).
+    Verify(tools::VerifyArgs),
+    /// Send one signed sample event straight to a receiver, as a delivery
+    /// would (no server needed; loopback URLs allowed), and print its answer.
+    SendTest(tools::SendTestArgs),
+    /// Post a sample event of a type through a running server (its
+    /// endpoints get it) and print its id and deliveries.
+    Trigger(tools::TriggerArgs),
 }
 
 /// Where a management command acts: the data directory, or a server.
@@ -239,6 +253,18 @@ fn init_logging(default: &str) {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        // The developer's tools have exit codes of their own (verify: 1
+        // for "checked and invalid", 2 for "cannot check").
+        Command::Sign(args) => return tools::exit(tools::sign(args)),
+        Command::Verify(args) => return tools::exit(tools::verify(args)),
+        Command::SendTest(args) => {
+            init_logging("warn");
+            return tools::exit(tools::send_test(args));
+        }
+        Command::Trigger(args) => {
+            init_logging("warn");
+            return tools::exit(tools::trigger(args));
+        }
         Command::Serve(args) => {
             init_logging("info,actix_server=warn");
             (*args)

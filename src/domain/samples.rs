@@ -1,4 +1,5 @@
-//! Sample payloads for test events, shaped like the seed's examples.
+//! Sample payloads for test events (the API's test send, `herald
+//! send-test` and `herald trigger`), shaped like the seed's examples.
 
 use serde_json::{json, Value};
 
@@ -7,6 +8,18 @@ pub fn sample_object(event_type: &str) -> Value {
     let category = event_type.split('.').next().unwrap_or("");
     let status = event_type.split('.').nth(1).unwrap_or("");
     match category {
+        // The guide's payment.failed example: the decline in place of the
+        // method and metadata.
+        "payment" if status == "failed" => json!({
+            "id": "pay_test_1234567890",
+            "amount": 29999,
+            "currency": "USD",
+            "status": "failed",
+            "error_code": "card_declined",
+            "error_message": "Your card was declined",
+            "customer_email": "customer@example.com",
+            "order_id": "ord_test_1234567890"
+        }),
         "payment" => json!({
             "id": "pay_test_1234567890",
             "amount": 29999,
@@ -57,6 +70,10 @@ mod tests {
             assert!(sample_object(t.name).is_object(), "{}", t.name);
         }
         assert_eq!(sample_object("payment.failed")["status"], "failed");
+        assert_eq!(
+            sample_object("payment.failed")["error_code"],
+            "card_declined"
+        );
         assert_eq!(sample_object("order.created")["status"], "pending");
     }
 }

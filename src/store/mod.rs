@@ -143,6 +143,21 @@ pub fn open(
     }
 }
 
+/// Removes everything Herald stored at `location` (the benchmark's fresh
+/// start on a database it was given): a sled directory, or the schema
+/// `herald` of a PostgreSQL database. Nothing may have it open.
+pub fn reset(location: &Location) -> Result<()> {
+    match location {
+        Location::Sled { dir, .. } => match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StoreError::Io(format!("removing {}: {e}", dir.display())))
+            }
+            _ => Ok(()),
+        },
+        Location::Postgres { url } => PgStore::drop_schema(url),
+    }
+}
+
 /// Runs `f`, turning a panic into its message: sled 0.34 panics (rather
 /// than answering an error) on some damaged files, and a damaged data
 /// directory must end in a plain message, not a panic. The default hook

@@ -23,7 +23,7 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 /// Prefix that marks a Standard Webhooks secret; it is not part of the key.
-const SECRET_PREFIX: &str = "whsec_";
+pub const SECRET_PREFIX: &str = "whsec_";
 
 /// Scheme tag of Standard Webhooks signatures this module produces and checks.
 const V1_PREFIX: &str = "v1,";
@@ -100,7 +100,31 @@ pub fn verify_standard(
     let Ok(key) = standard_key(secret, 0) else {
         return false;
     };
-    let mac = keyed_message(&key, msg_id, timestamp, body);
+    verify_standard_keyed(&key, msg_id, timestamp, body, header)
+}
+
+/// [`verify_standard`] with the HMAC keyed by `key` as given, whatever form
+/// of the secret it came from: `herald verify` uses it to tell which
+/// interpretation of a secret (decoded, or the string itself) a signature
+/// was made with.
+pub fn verify_standard_with_key(
+    key: &[u8],
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    verify_standard_keyed(&keyed(key), msg_id, timestamp, body, header)
+}
+
+fn verify_standard_keyed(
+    key: &HmacSha256,
+    msg_id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+) -> bool {
+    let mac = keyed_message(key, msg_id, timestamp, body);
     header
         .split(' ')
         .filter_map(|entry| entry.strip_prefix(V1_PREFIX))
@@ -113,12 +137,45 @@ pub fn verify_standard(
 /// Checks an `X-BrainSAIT-Signature` value (hex, either case) against one
 /// secret, comparing in constant time.
 pub fn verify_brainsait(secret: &str, body: &[u8], header: &str) -> bool {
+    verify_brainsait_with_key(secret.as_bytes(), body, header)
+}
+
+/// [`verify_brainsait`] with the HMAC keyed by `key` as given (for
+/// `herald verify`'s diagnosis of a secret used the wrong way).
+pub fn verify_brainsait_with_key(key: &[u8], body: &[u8], header: &str) -> bool {
     let Some(tag) = from_hex(header.trim()) else {
         return false;
     };
-    let mut mac = brainsait_key(secret);
+    let mut mac = keyed(key);
     mac.update(body);
     mac.verify_slice(&tag).is_ok()
+}
+
+/// The key bytes of a Standard Webhooks secret: the base64 after an
+/// optional `whsec_` prefix, decoded (padding optional). Fails as
+/// [`standard_signature`] does for a secret that is not base64 or empty.
+pub fn standard_key_bytes(secret: &str) -> Result<Vec<u8>, SigningError> {
+    let b64 = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
+    match SECRET_DECODER.decode(b64) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        _ => Err(SigningError::InvalidSecret { index: 0 }),
+    }
+}
+
+/// True when `signature` has the shape of an `X-BrainSAIT-Signature`:
+/// 64 hex digits (a SHA-256 tag).
+pub fn is_brainsait_shaped(signature: &str) -> bool {
+    from_hex(signature.trim()).is_some_and(|tag| tag.len() == 32)
+}
+
+/// True when a `webhook-signature` header holds at least one `v1,` entry
+/// whose base64 decodes to a SHA-256 tag.
+pub fn has_v1_entry(header: &str) -> bool {
+    header
+        .split(' ')
+        .filter_map(|entry| entry.strip_prefix(V1_PREFIX))
+        .filter_map(|b64| STANDARD.decode(b64).ok())
+        .any(|tag| tag.len() == 32)
 }
 
 /// Pre-keyed HMAC states for one endpoint's secret set, built once and shared
@@ -195,15 +252,10 @@ fn brainsait_key(secret: &str) -> HmacSha256 {
 }
 
 fn standard_key(secret: &str, index: usize) -> Result<HmacSha256, SigningError> {
-    let b64 = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
-    let key = SECRET_DECODER
-        .decode(b64)
-        .map_err(|_| SigningError::InvalidSecret { index })?;
-    // An empty key would "sign" with no secret at all.
-    if key.is_empty() {
-        return Err(SigningError::InvalidSecret { index });
-    }
-    Ok(keyed(&key))
+    // An empty key would "sign" with no secret at all: refused there too.
+    standard_key_bytes(secret)
+        .map(|key| keyed(&key))
+        .map_err(|_| SigningError::InvalidSecret { index })
 }
 
 fn keyed(key: &[u8]) -> HmacSha256 {

@@ -26,4 +26,5 @@ mod schedule;
 mod svix;
 mod tidy;
 mod tls;
+mod tools;
 mod ui;

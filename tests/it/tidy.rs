@@ -96,7 +96,7 @@ fn rust_rules(f: &File, out: &mut Vec<Breach>) {
         find(
             "a backend named outside store",
             f,
-            |l| l.contains("SledStore"),
+            |l| l.contains("SledStore") || l.contains("PgStore"),
             out,
         );
     }

@@ -263,6 +263,22 @@ impl PgStore {
         })
     }
 
+    /// Drops schema `herald` of the database at `url` with everything in
+    /// it (see `store::reset`).
+    pub fn drop_schema(url: &str) -> Result<()> {
+        let spec = spec(url, DEFAULT_SCHEMA)?;
+        // On a thread of its own: the client must not run inside a runtime.
+        std::thread::spawn(move || {
+            let mut db = Db::connect(&spec)?;
+            db.batch(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                pool::ident(&spec.schema)
+            ))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(StoreError::Io("dropping the schema panicked".into())))
+    }
+
     /// A store in a fresh schema of the database at `url`, dropped with
     /// the last handle; for tests.
     pub fn temporary(url: &str) -> Result<Self> {
