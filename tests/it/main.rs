@@ -19,6 +19,7 @@ mod memory;
 mod monitoring;
 mod openapi;
 mod paused;
+mod portal;
 mod postgres;
 mod recovery;
 mod schedule;
