@@ -189,6 +189,7 @@ pub fn settings(cfg: &Config) -> Settings {
         disk_reserve: cfg.disk_reserve,
         backups: cfg.backups.clone(),
         retry_schedule: cfg.retry_schedule.clone(),
+        portal: cfg.portal.clone(),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod logtext;
 pub mod netguard;
 pub mod outcome;
+pub mod portal;
 pub mod ratelimit;
 pub mod retention;
 pub mod retry;

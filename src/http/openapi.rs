@@ -35,7 +35,12 @@ use super::health;
 
 /// Path prefixes (whole segments) of routes that are not Herald's native
 /// API and are never in this document: the Svix-compatible API.
-pub const NOT_NATIVE: &[&str] = &["/api/v1/app", "/api/v1/event-type", "/api/v1/health"];
+pub const NOT_NATIVE: &[&str] = &[
+    "/api/v1/app",
+    "/api/v1/auth",
+    "/api/v1/event-type",
+    "/api/v1/health",
+];
 
 /// Whether `path` is under one of [`NOT_NATIVE`]'s prefixes, segment by
 /// segment (`/api/v1/event-types` is native; `/api/v1/event-type/x` is
@@ -73,6 +78,8 @@ pub mod fault {
     ];
     /// Platform key only.
     pub const PLATFORM: Fault = &["forbidden"];
+    /// Names a tenant in its body (`tenant_id`).
+    pub const TENANT_ID: Fault = &["invalid_tenant_id"];
     /// Acts for one tenant, named by `X-Tenant-ID` for a platform key.
     pub const TENANT: Fault = &["tenant_required", "invalid_tenant_id", "tenant_mismatch"];
     /// Acts for one tenant, or every tenant for a platform key naming
@@ -436,6 +443,7 @@ pub struct ErrorDetail {
         api::events::create_batch,
         api::events::get,
         api::tenants::create,
+        api::portal::create,
         api::tenants::list,
         api::tenants::get,
         api::tenants::update,
@@ -478,6 +486,7 @@ pub struct ErrorDetail {
         (name = "metrics", description = "Delivery figures in the seed's shape."),
         (name = "alerts", description = "Alerts firing and their history."),
         (name = "tenants", description = "Tenants (platform key)."),
+        (name = "portal", description = "One-time links into the embeddable tenant portal (platform key)."),
         (name = "keys", description = "API keys (platform key)."),
         (name = "users", description = "Admin panel users (platform key)."),
         (name = "admin", description = "Pause and resume deliveries (platform key)."),

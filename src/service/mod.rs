@@ -23,6 +23,7 @@ mod memory;
 mod metrics;
 mod page;
 mod pause;
+mod portal;
 mod ratelimit;
 mod retention;
 mod sessions;
@@ -57,6 +58,10 @@ pub use metrics::{
     grain_for, parse_window, EndpointMetrics, FailingNow, MetricsReport, RETRYING_COUNT_MAX,
 };
 pub use page::{Page, PageRequest};
+pub use portal::{
+    AppPortalAccessIn, NewPortalSession, PortalLink, PortalOpened,
+    LINK_REFUSED as PORTAL_LINK_REFUSED,
+};
 pub use ratelimit::{Budget, RateLimits};
 pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};
 pub use sessions::{
@@ -115,6 +120,8 @@ pub struct Settings {
     /// The retry schedule (`--retry-schedule`): stream acknowledgements
     /// are judged by it like the engine's attempts.
     pub retry_schedule: Vec<std::time::Duration>,
+    /// The tenant portal: who may frame it, its theme, its longest session.
+    pub portal: crate::domain::portal::PortalConfig,
 }
 
 impl Settings {
@@ -134,6 +141,7 @@ impl Settings {
             rate_limits: RateLimits::default(),
             ingest_memory: 0,
             retry_schedule: Vec::new(),
+            portal: Default::default(),
         }
     }
 }

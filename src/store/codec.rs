@@ -108,7 +108,6 @@ single_version!(LastUse, "last use");
 single_version!(Delivery, "delivery");
 single_version!(Attempt, "attempt");
 single_version!(Health, "endpoint health");
-single_version!(Session, "session");
 single_version!(Remembered, "idempotent answer");
 single_version!(Stats, "stats");
 single_version!(Alert, "alert");
@@ -135,6 +134,33 @@ macro_rules! versions {
         }
     };
 }
+
+/// Session format 1, frozen: before the tenant portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionV1 {
+    pub id_hash: [u8; 32],
+    pub username: String,
+    pub csrf: String,
+    pub tenant: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+}
+
+impl From<SessionV1> for Session {
+    fn from(v: SessionV1) -> Self {
+        Session {
+            id_hash: v.id_hash,
+            username: v.username,
+            csrf: v.csrf,
+            tenant: v.tenant,
+            created_at: v.created_at,
+            last_seen_at: v.last_seen_at,
+            portal: None,
+        }
+    }
+}
+
+versions!(Session, "session", 2, (1, SessionV1));
 
 /// Tenant format 1, frozen: before `metadata` existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

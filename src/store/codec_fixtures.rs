@@ -17,6 +17,7 @@ use crate::domain::health::Health;
 use crate::domain::idempotent::{Remembered, SavedAnswer};
 use crate::domain::ids::{AttemptId, DeliveryId, EndpointId, KeyId};
 use crate::domain::lastuse::LastUse;
+use crate::domain::portal::{Portal, Stage};
 use crate::domain::session::Session;
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
@@ -165,6 +166,14 @@ fn session() -> Session {
         tenant: Some("company_xyz".into()),
         created_at: t(14),
         last_seen_at: t(15),
+        portal: Some(Portal {
+            read_only: true,
+            return_url: Some("https://store.example/settings".into()),
+            ends_at: t(16),
+            stage: Stage::Link {
+                session_ms: 600_000,
+            },
+        }),
     }
 }
 
@@ -411,6 +420,23 @@ fn the_fixtures_are_what_the_encoder_writes_today() {
             std::fs::read(dir().join(&name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"));
         assert_eq!(committed, bytes, "{name}");
     }
+}
+
+#[test]
+fn sessions_written_in_format_1_decode_as_panel_sessions() {
+    // The fixture committed while format 1 was current: before the portal.
+    let bytes = std::fs::read(dir().join("session_v1.bin")).unwrap();
+    assert_eq!(bytes[0], 1, "session_v1.bin is a format-1 record");
+    let s = Session::decode(&bytes).unwrap();
+    assert_eq!(
+        s,
+        Session {
+            portal: None,
+            ..session()
+        }
+    );
+    assert_eq!(s.encode()[0], Session::VERSION);
+    assert_eq!(Session::decode(&s.encode()).unwrap(), s);
 }
 
 #[test]

@@ -38,6 +38,7 @@ macro_rules! suite {
                 lists_page_with_an_exclusive_cursor,
                 every_write_shows_in_the_next_read,
                 sessions_round_trip_and_delete,
+                a_session_is_taken_exactly_once,
                 event_types_round_trip_by_name,
                 users_are_removed_with_their_last_login_and_uses_are_kept_apart,
                 client_ids_deduplicate_per_tenant,
@@ -527,6 +528,7 @@ pub fn sessions_round_trip_and_delete(new: Factory) {
         tenant: Some("acme".into()),
         created_at: t,
         last_seen_at: t,
+        portal: None,
     };
     s.put_session(&sess).unwrap();
     assert_eq!(s.session(&[7; 32]).unwrap(), Some(sess.clone()));
@@ -535,6 +537,39 @@ pub fn sessions_round_trip_and_delete(new: Factory) {
     s.delete_session(&[7; 32]).unwrap();
     s.delete_session(&[7; 32]).unwrap();
     assert!(s.list_sessions().unwrap().is_empty());
+}
+
+/// A portal link is taken once: of many concurrent takes, exactly one gets
+/// the record, and it is gone afterwards.
+pub fn a_session_is_taken_exactly_once(new: Factory) {
+    let s = new();
+    let t = t0();
+    let link = Session {
+        id_hash: [9; 32],
+        username: String::new(),
+        csrf: String::new(),
+        tenant: Some("acme".into()),
+        created_at: t,
+        last_seen_at: t,
+        portal: Some(crate::domain::portal::Portal {
+            read_only: true,
+            return_url: None,
+            ends_at: t,
+            stage: crate::domain::portal::Stage::Link { session_ms: 1_000 },
+        }),
+    };
+    s.put_session(&link).unwrap();
+    assert_eq!(s.session(&[9; 32]).unwrap(), Some(link.clone()));
+    let got: Vec<Option<Session>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| sc.spawn(|| s.take_session(&[9; 32]).unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won: Vec<_> = got.into_iter().flatten().collect();
+    assert_eq!(won, vec![link], "exactly one take wins");
+    assert_eq!(s.session(&[9; 32]).unwrap(), None);
+    assert_eq!(s.take_session(&[9; 32]).unwrap(), None);
 }
 
 pub(crate) fn custom_type(name: &str) -> crate::domain::event_type::CustomEventType {
@@ -1539,6 +1574,7 @@ fn populated(s: &dyn Store) -> (Vec<EndpointId>, Vec<NewEvent>) {
         tenant: None,
         created_at: at,
         last_seen_at: at,
+        portal: None,
     })
     .unwrap();
     s.mark_bootstrapped().unwrap();

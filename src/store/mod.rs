@@ -374,6 +374,10 @@ pub trait SessionStore {
     fn session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
     /// Removes a session; removing a missing one is not an error.
     fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()>;
+    /// Removes the session whose id hashes to `id_hash` and answers what
+    /// was stored, in one atomic step: of concurrent takes of one record,
+    /// exactly one gets it (a portal link's single use).
+    fn take_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
     /// Every stored session (for purging expired ones and logging a user
     /// out everywhere; there are few).
     fn list_sessions(&self) -> Result<Vec<Session>>;

@@ -20,6 +20,7 @@ mod monitoring;
 mod openapi;
 mod ordering;
 mod paused;
+mod portal;
 mod postgres;
 mod recovery;
 mod schedule;

@@ -16,7 +16,7 @@ use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::user::{Role, User};
-use crate::service::{KeyInfo, Page, UserInfo};
+use crate::service::{KeyInfo, Page, PortalLink, UserInfo};
 
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
@@ -787,6 +787,39 @@ impl EventTypeView {
             schema: t.schema.clone(),
             created_at: t.created_at.map(|t| t.to_rfc3339_millis()),
             updated_at: t.updated_at.map(|t| t.to_rfc3339_millis()),
+        }
+    }
+}
+
+/// A one-time tenant portal link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalLinkView {
+    /// The URL to open in the browser (or an iframe): it works once.
+    pub url: String,
+    /// The link's token (the last part of `url`).
+    pub token: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// RFC 3339: the link stops working if unused by then.
+    pub expires_at: String,
+    /// How long the session lasts once opened, in seconds.
+    pub session_expires_in: u64,
+    /// Whether the session is read-only.
+    pub read_only: bool,
+}
+
+impl PortalLinkView {
+    /// The view of `l`, its URL on the origin `req` reached (as a proxy's
+    /// `Forwarded` / `X-Forwarded-*` headers report it).
+    pub fn new(req: &actix_web::HttpRequest, l: &PortalLink) -> Self {
+        let info = req.connection_info();
+        Self {
+            url: format!("{}://{}/portal/{}", info.scheme(), info.host(), l.token),
+            token: l.token.clone(),
+            tenant_id: l.tenant_id.clone(),
+            expires_at: l.link_expires_at.to_rfc3339_millis(),
+            session_expires_in: l.session_secs,
+            read_only: l.read_only,
         }
     }
 }

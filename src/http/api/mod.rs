@@ -11,6 +11,7 @@ pub mod events;
 pub mod json;
 pub mod keys;
 pub mod metrics;
+pub mod portal;
 pub mod streams;
 pub mod tenants;
 pub mod users;

@@ -643,6 +643,14 @@ impl SessionStore for PgStore {
         })
     }
 
+    fn take_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        // One statement: of concurrent deletes of a row, one returns it.
+        self.get(
+            "DELETE FROM sessions WHERE id_hash = $1 RETURNING v",
+            id_hash.to_vec(),
+        )
+    }
+
     fn list_sessions(&self) -> Result<Vec<Session>> {
         self.list("SELECT v FROM sessions ORDER BY id_hash")
     }
