@@ -231,7 +231,7 @@ pub(super) fn pct(sorted: &[Duration], q: f64) -> f64 {
 
 /// The benchmark's event as JSON text (built without a JSON library: the
 /// generator must stay cheap next to the server it measures).
-fn event_text(i: u64, id: Option<&str>) -> String {
+pub(super) fn event_text(i: u64, id: Option<&str>) -> String {
     let id = id.map(|id| format!(r#""id":"{id}","#)).unwrap_or_default();
     format!(
         r#"{{{id}"event":"order.created","data":{{"object":{{"id":"ord_{i}","total":299.99,"currency":"USD","items":[{{"sku":"prod_123","qty":1}}]}}}}}}"#
@@ -414,9 +414,14 @@ fn endpoints(
 
 /// The server's Prometheus samples, by name with labels.
 fn server_metrics(s: &Server) -> HashMap<String, f64> {
+    metrics_at(&s.base)
+}
+
+/// The Prometheus samples of the server at `base`, by name with labels.
+pub(super) fn metrics_at(base: &str) -> HashMap<String, f64> {
     let a = agent();
     let Ok(mut r) = a
-        .get(format!("{}/metrics", s.base))
+        .get(format!("{base}/metrics"))
         .header("Authorization", &format!("Bearer {KEY}"))
         .call()
     else {
