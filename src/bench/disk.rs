@@ -18,8 +18,7 @@
 //!
 //! Bytes are not timing: these figures do not depend on the machine's load.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,40 +187,6 @@ fn deliver(
     Ok(target)
 }
 
-/// Keys, key bytes and value bytes under one table prefix.
-#[derive(Default)]
-struct Usage {
-    keys: u64,
-    key_bytes: u64,
-    value_bytes: u64,
-}
-
-/// What sled itself reports for the directory at `dir` (the server is
-/// stopped): `size_on_disk` and usage per table prefix (the bytes of a key
-/// up to its first `/`).
-fn sled_usage(dir: &Path) -> Result<(u64, BTreeMap<String, Usage>), String> {
-    let db = sled::Config::new()
-        .path(dir)
-        .open()
-        .map_err(|e| format!("opening {} with sled: {e}", dir.display()))?;
-    let mut by = BTreeMap::<String, Usage>::new();
-    for name in db.tree_names() {
-        let tree = db.open_tree(&name).map_err(|e| e.to_string())?;
-        for item in tree.iter() {
-            let (k, v) = item.map_err(|e| e.to_string())?;
-            let end = k.iter().position(|b| *b == b'/').map_or(k.len(), |i| i + 1);
-            let u = by
-                .entry(String::from_utf8_lossy(&k[..end]).into_owned())
-                .or_default();
-            u.keys += 1;
-            u.key_bytes += k.len() as u64;
-            u.value_bytes += v.len() as u64;
-        }
-    }
-    let size = db.size_on_disk().map_err(|e| e.to_string())?;
-    Ok((size, by))
-}
-
 /// Runs both phases: `n` deliveries, then `rounds` rounds of `n / 4`.
 pub fn run(n: usize, rounds: usize) -> Result<Vec<Figure>, String> {
     let (port, st) = start_sink(2)?;
@@ -237,7 +202,8 @@ pub fn run(n: usize, rounds: usize) -> Result<Vec<Figure>, String> {
     deliver(&node, &st, "per", events, sent0)?;
     node.stop();
     let grown = dir_size(&node.dir).saturating_sub(base_size);
-    let (on_disk, usage) = sled_usage(&node.dir)?;
+    let dir = crate::store::sled::usage(&node.dir).map_err(|e| e.to_string())?;
+    let (on_disk, usage) = (dir.size_on_disk, dir.tables);
     let per = |bytes: u64| bytes as f64 / n as f64;
     figs.push(fig("deliveries (1 attempt, 2xx)", n as f64, "count"));
     figs.push(fig(
