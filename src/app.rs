@@ -188,6 +188,8 @@ pub fn settings(cfg: &Config) -> Settings {
         ingest_memory: cfg.ingest_memory,
         disk_reserve: cfg.disk_reserve,
         backups: cfg.backups.clone(),
+        retry_schedule: cfg.retry_schedule.clone(),
+        portal: cfg.portal.clone(),
     }
 }
 

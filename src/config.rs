@@ -127,6 +127,8 @@ pub struct Config {
     pub backups: Option<crate::service::BackupPlan>,
     /// Storage cache, bytes.
     pub cache_bytes: u64,
+    /// The tenant portal's framing origins, theme and longest session.
+    pub portal: crate::domain::portal::PortalConfig,
     /// `HERALD_ADMIN_PASSWORD`, used on first start only.
     pub admin_password: Option<String>,
     /// `HERALD_PLATFORM_KEY`, used on first start only.
@@ -151,6 +153,50 @@ impl Config {
     pub fn ip_policy(&self) -> IpPolicy {
         IpPolicy::new(self.allowed_networks.clone())
     }
+}
+
+/// The portal options, validated (each error names its option).
+fn portal_config(
+    ancestors: &[String],
+    name: String,
+    accent: Option<String>,
+    logo_url: Option<String>,
+    max_session: &str,
+) -> Result<crate::domain::portal::PortalConfig, ConfigError> {
+    use crate::domain::portal as p;
+    if ancestors.len() > p::MAX_FRAME_ANCESTORS {
+        return Err(invalid(
+            SPEC.portal_frame_ancestors.flag,
+            format!("at most {} origins", p::MAX_FRAME_ANCESTORS),
+        ));
+    }
+    let frame_ancestors = ancestors
+        .iter()
+        .map(|a| p::parse_frame_ancestor(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| invalid(SPEC.portal_frame_ancestors.flag, m))?;
+    p::validate_product_name(&name).map_err(|m| invalid(SPEC.portal_name.flag, m))?;
+    let accent = accent
+        .map(|a| p::parse_accent(&a))
+        .transpose()
+        .map_err(|m| invalid(SPEC.portal_accent.flag, m))?;
+    if let Some(u) = &logo_url {
+        p::validate_logo_url(u).map_err(|m| invalid(SPEC.portal_logo_url.flag, m))?;
+    }
+    let max = parse_duration(SPEC.portal_max_session.flag, max_session)?.as_secs();
+    if !(60..=30 * 86_400).contains(&max) {
+        return Err(invalid(
+            SPEC.portal_max_session.flag,
+            "must be 1 minute to 30 days",
+        ));
+    }
+    Ok(p::PortalConfig {
+        frame_ancestors,
+        name,
+        accent,
+        logo_url,
+        max_session_secs: max,
+    })
 }
 
 /// Parses a duration such as `30s`, `5m`, `2h`, `1d`.
@@ -257,6 +303,11 @@ impl ServeArgs {
             backup_dir,
             backup_every,
             backup_keep,
+            portal_frame_ancestors,
+            portal_name,
+            portal_accent,
+            portal_logo_url,
+            portal_max_session,
             retention,
             secret_overlap,
             disable_after,
@@ -280,6 +331,13 @@ impl ServeArgs {
                 ))
             }
         };
+        let portal = portal_config(
+            &portal_frame_ancestors,
+            portal_name,
+            portal_accent,
+            portal_logo_url,
+            &portal_max_session,
+        )?;
         for u in &alert_urls {
             url::Url::parse(u)
                 .map_err(|e| invalid(SPEC.alert_url.flag, format!("{u:?} is not a URL ({e})")))?;
@@ -454,6 +512,7 @@ impl ServeArgs {
             disk_reserve: disk_reserve_mb << 20,
             backups,
             cache_bytes: cache_mb * 1024 * 1024,
+            portal,
             admin_password,
             platform_key,
         })

@@ -783,6 +783,8 @@ pub fn backlog(n: usize) -> Result<Vec<Figure>, String> {
                 channels: Vec::new(),
                 metadata: Default::default(),
                 svix_headers: false,
+                kind: crate::domain::endpoint::EndpointKind::Url,
+                stream_seen_at: None,
             };
             if let Ok(mut m) = st.secrets.lock() {
                 m.insert(path, ep.secret.clone());

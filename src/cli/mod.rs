@@ -9,6 +9,7 @@
 
 mod admin;
 mod backup;
+mod listen;
 mod tools;
 
 use std::path::PathBuf;
@@ -41,6 +42,9 @@ enum Command {
     Users(UsersCmd),
     /// Run a benchmark and print its figures (not a test).
     Bench(crate::bench::BenchArgs),
+    /// Forward a tenant's deliveries to a local receiver through a stream
+    /// endpoint (outgoing connections only; no tunnel needed).
+    Listen(Box<listen::ListenArgs>),
     /// Write a dump of a running server (--server) or a stopped data directory.
     Backup {
         /// The dump to write: a temporary file next to it is written,
@@ -340,6 +344,10 @@ pub fn main() -> ExitCode {
                 }
             };
             admin::run(op, &target)
+        }
+        Command::Listen(args) => {
+            init_logging("warn");
+            listen::run(*args)
         }
         Command::Bench(args) => {
             init_logging("warn");

@@ -569,6 +569,41 @@ options! {
         flag: "--backup-keep", env: "HERALD_BACKUP_KEEP", default: Value("7"),
     }
 
+    /// Origins allowed to frame the tenant portal (`frame-ancestors`), as
+    /// scheme://host[:port]; repeat or comma-separate for several. Over
+    /// TLS, portal cookies are then `SameSite=None; Secure` so they work
+    /// inside the frame. Nothing may frame any page unless set.
+    #[arg(value_name = "ORIGIN", value_delimiter = ',')]
+    portal_frame_ancestors: Vec<String> as List {
+        flag: "--portal-frame-ancestors", env: "HERALD_PORTAL_FRAME_ANCESTORS", default: Unset("none"),
+    }
+
+    /// The product name the tenant portal shows in its header.
+    #[arg(value_name = "NAME")]
+    portal_name: Option<String> as Plain<String> {
+        flag: "--portal-name", env: "HERALD_PORTAL_NAME", default: Value("Webhooks"),
+    }
+
+    /// The tenant portal's accent colour, #rrggbb.
+    #[arg(value_name = "COLOUR")]
+    portal_accent: Option<String> as Maybe<String> {
+        flag: "--portal-accent", env: "HERALD_PORTAL_ACCENT", default: Unset("none"),
+    }
+
+    /// URL of a logo, served by the platform, that the tenant portal shows
+    /// beside its name.
+    #[arg(value_name = "URL")]
+    portal_logo_url: Option<String> as Maybe<String> {
+        flag: "--portal-logo-url", env: "HERALD_PORTAL_LOGO_URL", default: Unset("none"),
+    }
+
+    /// The longest portal session a link may ask for (`expires_in`); a link
+    /// asking for none gets one hour, or this if shorter.
+    #[arg(value_name = "DURATION")]
+    portal_max_session: Option<String> as Plain<String> {
+        flag: "--portal-max-session", env: "HERALD_PORTAL_MAX_SESSION", default: Value("12h"),
+    }
+
     /// How long delivered events and attempt logs are kept.
     #[arg(value_name = "DURATION")]
     retention: Option<String> as Plain<String> {

@@ -214,6 +214,13 @@ fn next_step(ctx: &Ctx, d: &Delivery, now: Timestamp) -> Result<Step, StoreError
         // operations put it back in the due index.
         return Ok(Step::Change(d.held(now)));
     }
+    if ep.is_stream() {
+        // No HTTP request goes out from here: it is parked in the held
+        // index, out of the due index (so no node's scheduler or claim
+        // keeps picking it up), until a stream client takes it
+        // (`service::streams`).
+        return Ok(Step::Change(d.held(now)));
+    }
     let Some(event) = ctx.store.event(d.event_key)? else {
         return Err(StoreError::Corrupt {
             kind: "delivery",

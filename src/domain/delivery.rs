@@ -144,6 +144,13 @@ impl Delivery {
             && self.next_attempt_at.is_some_and(|t| t <= now)
     }
 
+    /// Whether a stream poll at `now` may hand it out: pending and either
+    /// held (parked for its stream's client) or due.
+    pub fn stream_ready(&self, now: Timestamp) -> bool {
+        self.state == DeliveryState::Pending
+            && (self.held || self.next_attempt_at.is_some_and(|t| t <= now))
+    }
+
     /// Held at `now`: it waits, out of the due index, until its endpoint
     /// is enabled or its tenant resumed (those put it back).
     pub fn held(&self, now: Timestamp) -> Delivery {

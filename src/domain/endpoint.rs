@@ -78,9 +78,52 @@ pub struct Endpoint {
     /// `svix-timestamp`, `svix-signature`) beside the Standard Webhooks
     /// ones, for receivers that read those by hand.
     pub svix_headers: bool,
+    /// Where its deliveries go: POSTed to `url`, or handed to a client
+    /// holding its stream (`herald listen`).
+    pub kind: EndpointKind,
+    /// When a client last polled its stream (written at most every
+    /// [`super::stream::SEEN_EVERY_MS`]); `None` for URL endpoints and
+    /// streams never polled.
+    pub stream_seen_at: Option<Timestamp>,
+}
+
+/// How an endpoint receives its deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum EndpointKind {
+    /// Herald POSTs each attempt to the endpoint's URL.
+    #[default]
+    Url,
+    /// A client polls them over `GET /api/v1/webhooks/{id}/stream` and
+    /// acknowledges each one; the URL is a placeholder
+    /// ([`super::stream::placeholder_url`]).
+    Stream,
+}
+
+impl EndpointKind {
+    /// `url` or `stream`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::Url => "url",
+            EndpointKind::Stream => "stream",
+        }
+    }
+
+    /// Parses [`Self::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "url" => Some(EndpointKind::Url),
+            "stream" => Some(EndpointKind::Stream),
+            _ => None,
+        }
+    }
 }
 
 impl Endpoint {
+    /// Whether its deliveries go to a stream client instead of a URL.
+    pub fn is_stream(&self) -> bool {
+        self.kind == EndpointKind::Stream
+    }
+
     /// The secrets that sign at `now`: the current one first, then any
     /// retired ones whose overlap has not yet ended.
     pub fn live_secrets(&self, now: Timestamp) -> impl Iterator<Item = &str> {
@@ -653,6 +696,8 @@ mod tests {
             channels: vec![],
             metadata: BTreeMap::new(),
             svix_headers: false,
+            kind: crate::domain::endpoint::EndpointKind::Url,
+            stream_seen_at: None,
         };
         let new = ep.rotate_secret(t0, 1000).to_string();
         assert_ne!(new, s);

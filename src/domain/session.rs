@@ -7,6 +7,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::portal::Portal;
 use super::time::Timestamp;
 
 /// Random bytes in a session id and in a CSRF token (256 bits).
@@ -35,12 +36,17 @@ pub struct Session {
     pub created_at: Timestamp,
     /// When the session was last used (to [`TOUCH_EVERY_MS`]).
     pub last_seen_at: Timestamp,
+    /// Set for the tenant portal: a session opened with a one-time link
+    /// (no user: `username` is empty and `tenant` is the portal's), or the
+    /// link itself while unused.
+    pub portal: Option<Portal>,
 }
 
 impl Session {
     /// Whether the session is over at `now` (idle too long, or too old).
     pub fn expired(&self, now: Timestamp) -> bool {
-        now.as_millis() - self.last_seen_at.as_millis() >= IDLE_TIMEOUT_MS
+        self.portal.as_ref().is_some_and(|p| p.ended(now))
+            || now.as_millis() - self.last_seen_at.as_millis() >= IDLE_TIMEOUT_MS
             || now.as_millis() - self.created_at.as_millis() >= MAX_AGE_MS
     }
 
@@ -95,6 +101,7 @@ mod tests {
             tenant: None,
             created_at: t(0),
             last_seen_at: t(0),
+            portal: None,
         };
         assert!(!s.expired(t(IDLE_TIMEOUT_MS - 1)));
         assert!(s.expired(t(IDLE_TIMEOUT_MS)));
@@ -105,5 +112,16 @@ mod tests {
         assert!(busy.expired(t(MAX_AGE_MS)));
         assert!(!s.needs_touch(t(TOUCH_EVERY_MS - 1)));
         assert!(s.needs_touch(t(TOUCH_EVERY_MS)));
+        let portal = Session {
+            portal: Some(crate::domain::portal::Portal {
+                read_only: false,
+                return_url: None,
+                ends_at: t(1_000),
+                stage: crate::domain::portal::Stage::Session,
+            }),
+            ..s.clone()
+        };
+        assert!(!portal.expired(t(999)));
+        assert!(portal.expired(t(1_000)), "a portal session ends on time");
     }
 }

@@ -111,9 +111,9 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let status = match &e {
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ServiceError::Forbidden(_) | ServiceError::TenantMismatch { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            ServiceError::Forbidden(_)
+            | ServiceError::ReadOnly
+            | ServiceError::TenantMismatch { .. } => StatusCode::FORBIDDEN,
             ServiceError::TenantRequired
             | ServiceError::InvalidTenantId(_)
             | ServiceError::BadQuery { .. } => StatusCode::BAD_REQUEST,

@@ -92,8 +92,8 @@ fn route(method: Method, path: &'static str, doc: Doc, handler: fn() -> actix_we
 /// in `openapi::NativeApi`.
 pub fn table() -> Vec<Route> {
     use api::{
-        admin, alerts, backup, deliveries, event_types, events, keys, metrics, tenants, users,
-        webhooks,
+        admin, alerts, backup, deliveries, event_types, events, keys, metrics, portal, streams,
+        tenants, users, webhooks,
     };
     use openapi::fault::*;
     use Doc::Native as N;
@@ -157,6 +157,12 @@ pub fn table() -> Vec<Route> {
             "/api/v1/tenants",
             N(&[AUTH, PLATFORM, BODY, TENANT_EXISTS]),
             || web::route().to(tenants::create),
+        ),
+        route(
+            POST,
+            "/api/v1/portal-sessions",
+            N(&[AUTH, PLATFORM, BODY, TENANT_ID]),
+            || web::route().to(portal::create),
         ),
         route(GET, "/api/v1/tenants", N(&[AUTH, PLATFORM, QUERY]), || {
             web::route().to(tenants::list)
@@ -268,6 +274,18 @@ pub fn table() -> Vec<Route> {
             "/api/v1/webhooks/{id}/test",
             N(&[AUTH, TENANT, FOUND, BODY, EVENT_TYPES, SCHEMA, INGEST]),
             || web::route().to(webhooks::test),
+        ),
+        route(
+            GET,
+            "/api/v1/webhooks/{id}/stream",
+            N(&[AUTH, TENANT, PLATFORM, FOUND, QUERY, STREAM, CONFLICT]),
+            || web::route().to(streams::poll),
+        ),
+        route(
+            POST,
+            "/api/v1/webhooks/{id}/stream/{delivery_id}/ack",
+            N(&[AUTH, TENANT, PLATFORM, FOUND, BODY, STREAM, ACK, CONFLICT]),
+            || web::route().to(streams::ack),
         ),
         route(
             GET,

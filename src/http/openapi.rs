@@ -35,7 +35,12 @@ use super::health;
 
 /// Path prefixes (whole segments) of routes that are not Herald's native
 /// API and are never in this document: the Svix-compatible API.
-pub const NOT_NATIVE: &[&str] = &["/api/v1/app", "/api/v1/event-type", "/api/v1/health"];
+pub const NOT_NATIVE: &[&str] = &[
+    "/api/v1/app",
+    "/api/v1/auth",
+    "/api/v1/event-type",
+    "/api/v1/health",
+];
 
 /// Whether `path` is under one of [`NOT_NATIVE`]'s prefixes, segment by
 /// segment (`/api/v1/event-types` is native; `/api/v1/event-type/x` is
@@ -73,6 +78,8 @@ pub mod fault {
     ];
     /// Platform key only.
     pub const PLATFORM: Fault = &["forbidden"];
+    /// Names a tenant in its body (`tenant_id`).
+    pub const TENANT_ID: Fault = &["invalid_tenant_id"];
     /// Acts for one tenant, named by `X-Tenant-ID` for a platform key.
     pub const TENANT: Fault = &["tenant_required", "invalid_tenant_id", "tenant_mismatch"];
     /// Acts for one tenant, or every tenant for a platform key naming
@@ -114,6 +121,10 @@ pub mod fault {
     /// Ingests events: an `Idempotency-Key`, nesting, the memory budget
     /// and the disk reserve.
     pub const INGEST: Fault = &["invalid_header", "nesting_too_deep", "insufficient_storage"];
+    /// A stream endpoint's routes: refused for a URL endpoint.
+    pub const STREAM: Fault = &["not_a_stream"];
+    /// Acknowledges a streamed delivery.
+    pub const ACK: Fault = &["delivery_ended"];
     /// A batch: the ingest memory budget.
     pub const BATCH: Fault = &["key_busy", "server_busy"];
 }
@@ -169,6 +180,16 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "the record changed meanwhile; read it again and retry",
     ),
     ("tenant_exists", 409, "a tenant with this id exists"),
+    (
+        "not_a_stream",
+        409,
+        "the endpoint delivers to a URL; only stream endpoints are polled",
+    ),
+    (
+        "delivery_ended",
+        409,
+        "the delivery already ended (acknowledged before); nothing to acknowledge",
+    ),
     ("last_operator", 409, "it would leave no enabled operator"),
     (
         "event_type_exists",
@@ -422,6 +443,7 @@ pub struct ErrorDetail {
         api::events::create_batch,
         api::events::get,
         api::tenants::create,
+        api::portal::create,
         api::tenants::list,
         api::tenants::get,
         api::tenants::update,
@@ -444,6 +466,8 @@ pub struct ErrorDetail {
         api::webhooks::replay,
         api::webhooks::retry,
         api::webhooks::test,
+        api::streams::poll,
+        api::streams::ack,
         api::metrics::get,
         api::alerts::list,
         api::backup::get,
@@ -462,6 +486,7 @@ pub struct ErrorDetail {
         (name = "metrics", description = "Delivery figures in the seed's shape."),
         (name = "alerts", description = "Alerts firing and their history."),
         (name = "tenants", description = "Tenants (platform key)."),
+        (name = "portal", description = "One-time links into the embeddable tenant portal (platform key)."),
         (name = "keys", description = "API keys (platform key)."),
         (name = "users", description = "Admin panel users (platform key)."),
         (name = "admin", description = "Pause and resume deliveries (platform key)."),

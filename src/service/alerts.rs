@@ -77,6 +77,8 @@ impl Herald {
                         channels: Vec::new(),
                         metadata: Default::default(),
                         svix_headers: false,
+                        kind: crate::domain::endpoint::EndpointKind::Url,
+                        stream_seen_at: None,
                     };
                     self.store.insert_endpoint(&ep)?;
                 }

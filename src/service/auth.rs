@@ -7,6 +7,7 @@
 //! one chosen with the tenant switcher), a tenant-bound user like a tenant
 //! key.
 
+use super::sessions::Live;
 use super::{Herald, Result, ServiceError};
 use crate::domain::apikey::{hash_key, KeyScope};
 use crate::domain::ids::KeyId;
@@ -51,6 +52,15 @@ pub enum Principal {
         /// Its tenant.
         tenant: String,
     },
+    /// A tenant portal session, opened with a one-time link: acts like a
+    /// tenant-bound user for `tenant`, without account pages, and changes
+    /// nothing when `read_only`.
+    Portal {
+        /// The tenant it is scoped to.
+        tenant: String,
+        /// Every write is refused.
+        read_only: bool,
+    },
     /// An admin panel user, through a session.
     User {
         /// The user.
@@ -82,7 +92,16 @@ impl Herald {
                 return Ok((Principal::Platform { key: None }, tenant.clone()))
             }
             Caller::Session { token } => {
-                let (session, user) = self.live_session(token)?;
+                let (session, user) = match self.live(token)? {
+                    Live::Portal(tenant, portal) => {
+                        let principal = Principal::Portal {
+                            tenant: tenant.clone(),
+                            read_only: portal.read_only,
+                        };
+                        return Ok((principal, Some(tenant)));
+                    }
+                    Live::User(session, user) => (session, user),
+                };
                 let bound = match user.role {
                     Role::Operator => None,
                     Role::Tenant(t) => Some(t),
@@ -119,9 +138,11 @@ impl Herald {
     pub fn require_platform(&self, caller: &Caller) -> Result<Principal> {
         match self.authenticate(caller)? {
             p @ (Principal::Platform { .. } | Principal::User { bound: None, .. }) => Ok(p),
-            Principal::Tenant { .. } | Principal::User { bound: Some(_), .. } => Err(
-                ServiceError::Forbidden("this operation needs a platform key".into()),
-            ),
+            Principal::Tenant { .. }
+            | Principal::Portal { .. }
+            | Principal::User { bound: Some(_), .. } => Err(ServiceError::Forbidden(
+                "this operation needs a platform key".into(),
+            )),
         }
     }
 
@@ -139,7 +160,8 @@ impl Herald {
             Principal::User {
                 bound: Some(tenant),
                 ..
-            } => tenant.clone(),
+            }
+            | Principal::Portal { tenant, .. } => tenant.clone(),
             Principal::Tenant { tenant, .. } => match asked {
                 Some(a) if a != tenant => {
                     return Err(ServiceError::TenantMismatch {

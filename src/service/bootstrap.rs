@@ -25,6 +25,9 @@ impl Herald {
         if self.store.is_bootstrapped()? {
             return Ok(None);
         }
+        if !self.bootstrap_turn()? {
+            return Ok(None);
+        }
         let generated_password = admin_password.is_none().then(generate_password);
         let password = admin_password
             .or(generated_password.as_deref())
@@ -63,4 +66,36 @@ impl Herald {
             generated_platform_key,
         }))
     }
+
+    /// Whether this process makes the first-start credentials. On a store
+    /// several nodes share, nodes started together on an empty database
+    /// take turns through the `bootstrap` role: one makes (and prints)
+    /// them, the others wait until it has, and print nothing — so no node
+    /// prints a password another node's write has replaced.
+    fn bootstrap_turn(&self) -> Result<bool> {
+        if self.store.cluster().is_none() {
+            return Ok(true);
+        }
+        for _ in 0..BOOTSTRAP_WAIT_STEPS {
+            let now = self.clock.now();
+            if self.holds_role("bootstrap", now, now.plus_millis(BOOTSTRAP_ROLE_MS)) {
+                // The holder before this one may have finished meanwhile.
+                return Ok(!self.store.is_bootstrapped()?);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            if self.store.is_bootstrapped()? {
+                return Ok(false);
+            }
+        }
+        // The holder is stuck (or died holding it): the role lapses after
+        // BOOTSTRAP_ROLE_MS, long before this; go ahead.
+        Ok(!self.store.is_bootstrapped()?)
+    }
 }
+
+/// How long the `bootstrap` role lasts (a node that died holding it
+/// gives it up after this).
+const BOOTSTRAP_ROLE_MS: i64 = 30_000;
+/// Looks, 200 ms apart, before a waiting node goes ahead (longer than
+/// the role lasts).
+const BOOTSTRAP_WAIT_STEPS: usize = 200;

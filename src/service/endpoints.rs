@@ -11,9 +11,10 @@ use url::{Host, Url};
 use super::{Caller, Herald, Page, PageRequest, Result, ServiceError};
 use crate::domain::endpoint::{
     generate_secret, validate_channels, validate_description, validate_events, validate_headers,
-    validate_metadata, validate_secret, validate_uid, validate_url, Endpoint,
+    validate_metadata, validate_secret, validate_uid, validate_url, Endpoint, EndpointKind,
 };
 use crate::domain::ids::EndpointId;
+use crate::domain::stream;
 use crate::store::{modify_endpoint, Conflict, ModifyError, StoreError};
 
 /// How long a save waits for DNS before accepting the URL unchecked (the
@@ -24,7 +25,8 @@ const SAVE_RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
-    /// Where to deliver.
+    /// Where to deliver (required for `kind` `url`; none for a stream).
+    #[serde(default)]
     pub url: String,
     /// Subscription patterns.
     pub events: Vec<String>,
@@ -53,6 +55,11 @@ pub struct NewEndpoint {
     /// base64 of 24–64 bytes), e.g. one moved from another sender.
     #[serde(default)]
     pub secret: Option<String>,
+    /// `url` (the default): Herald POSTs to `url`; `stream`: a client
+    /// holding the endpoint's stream (`herald listen`) takes its
+    /// deliveries, and `url` must be absent.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 /// `PATCH /api/v1/webhooks/{id}`: only the fields present change.
@@ -155,11 +162,27 @@ impl Herald {
         if let Some(s) = &input.secret {
             validate_secret(s)?;
         }
-        let url = self.checked_url(&input.url)?;
-        self.ensure_tenant(&scope.tenant_id)?;
+        let kind = match input.kind.as_deref() {
+            None => EndpointKind::Url,
+            Some(k) => EndpointKind::parse(k).ok_or_else(|| {
+                ServiceError::invalid("kind", format!("kind {k:?} is neither url nor stream"))
+            })?,
+        };
         let now = self.clock.now();
+        let id = EndpointId::new(now);
+        let url = match kind {
+            EndpointKind::Url => self.checked_url(&input.url)?,
+            EndpointKind::Stream if input.url.is_empty() => stream::placeholder_url(id),
+            EndpointKind::Stream => {
+                return Err(ServiceError::invalid(
+                    "url",
+                    "a stream endpoint has no URL: its client receives the deliveries",
+                ))
+            }
+        };
+        self.ensure_tenant(&scope.tenant_id)?;
         let ep = Endpoint {
-            id: EndpointId::new(now),
+            id,
             tenant_id: scope.tenant_id,
             url,
             events,
@@ -176,6 +199,8 @@ impl Herald {
             channels,
             metadata: input.metadata,
             svix_headers: input.svix_headers,
+            kind,
+            stream_seen_at: None,
         };
         self.store
             .insert_endpoint(&ep)
@@ -275,7 +300,22 @@ impl Herald {
     ) -> Result<Endpoint> {
         // Validate everything before touching the store: bad input changes nothing.
         let types = self.event_types()?;
-        let patch = patch.validated(|e| Ok(validate_events(e, types.catalog())?))?;
+        let mut patch = patch.validated(|e| Ok(validate_events(e, types.catalog())?))?;
+        if let Some(u) = &patch.url {
+            // A kind never changes, so this read cannot go stale: a stream
+            // keeps its placeholder (sent back unchanged by a form), and
+            // any other URL is refused.
+            let current = self.get_endpoint(caller, id)?;
+            if current.is_stream() {
+                if *u != current.url {
+                    return Err(ServiceError::invalid(
+                        "url",
+                        "a stream endpoint has no URL: its client receives the deliveries",
+                    ));
+                }
+                patch.url = None;
+            }
+        }
         let url = patch
             .url
             .as_deref()

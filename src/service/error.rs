@@ -12,6 +12,9 @@ pub enum ServiceError {
     /// The key is valid but may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A read-only portal session tried to change something.
+    #[error("this portal session is read-only: nothing can be changed here")]
+    ReadOnly,
     /// A tenant key named another tenant in `X-Tenant-ID`.
     #[error("this key is bound to tenant {bound:?} and cannot act for {asked:?}")]
     TenantMismatch {
@@ -201,6 +204,7 @@ impl ServiceError {
         match self {
             ServiceError::Unauthorized(_) => "unauthorized",
             ServiceError::Forbidden(_) => "forbidden",
+            ServiceError::ReadOnly => "read_only_session",
             ServiceError::TenantMismatch { .. } => "tenant_mismatch",
             ServiceError::TenantRequired => "tenant_required",
             ServiceError::InvalidTenantId(_) => "invalid_tenant_id",

@@ -146,6 +146,7 @@ impl Herald {
             }
             Ok(Principal::Platform { key: None }) => "local".to_string(),
             Ok(Principal::User { username, .. }) => format!("user:{username}"),
+            Ok(Principal::Portal { tenant, .. }) => format!("portal:{tenant}"),
             Err(_) => "unauthenticated".to_string(),
         };
         let bytes = body_bytes.saturating_mul(COST_PER_BODY_BYTE);

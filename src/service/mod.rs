@@ -23,9 +23,11 @@ mod memory;
 mod metrics;
 mod page;
 mod pause;
+mod portal;
 mod ratelimit;
 mod retention;
 mod sessions;
+mod streams;
 pub mod svix;
 pub mod svix_event_types;
 mod tenants;
@@ -56,12 +58,17 @@ pub use metrics::{
     grain_for, parse_window, EndpointMetrics, FailingNow, MetricsReport, RETRYING_COUNT_MAX,
 };
 pub use page::{Page, PageRequest};
+pub use portal::{
+    AppPortalAccessIn, NewPortalSession, PortalLink, PortalOpened,
+    LINK_REFUSED as PORTAL_LINK_REFUSED,
+};
 pub use ratelimit::{Budget, RateLimits};
 pub use retention::{start_retention, Retention, FIRST_PURGE_AFTER, PURGE_EVERY};
 pub use sessions::{
     Login, SessionInfo, BAD_LOGIN, DISABLED_LOGIN, FAILURE_WINDOW_MS, MAX_FAILURES_PER_CLIENT,
     MAX_FAILURES_PER_USER,
 };
+pub use streams::{Acked, Offer, StreamAck};
 pub use tenants::{NewTenant, TenantPatch};
 pub use users::{NewUser, UserInfo};
 
@@ -110,6 +117,11 @@ pub struct Settings {
     /// Bytes of batch bodies being parsed at once, costed at
     /// [`COST_PER_BODY_BYTE`] each (0: no budget); each key gets half.
     pub ingest_memory: usize,
+    /// The retry schedule (`--retry-schedule`): stream acknowledgements
+    /// are judged by it like the engine's attempts.
+    pub retry_schedule: Vec<std::time::Duration>,
+    /// The tenant portal: who may frame it, its theme, its longest session.
+    pub portal: crate::domain::portal::PortalConfig,
 }
 
 impl Settings {
@@ -128,6 +140,8 @@ impl Settings {
             retention: std::time::Duration::MAX,
             rate_limits: RateLimits::default(),
             ingest_memory: 0,
+            retry_schedule: Vec::new(),
+            portal: Default::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ use std::time::Duration;
 
 use super::{Caller, Herald, Result, ServiceError};
 use crate::domain::logtext::log_text;
+use crate::domain::portal::{Portal, Stage};
 use crate::domain::session::{generate_token, hash_session_id, Session};
 use crate::domain::tenant::well_formed_tenant_id;
 use crate::domain::throttle::{
@@ -334,10 +335,18 @@ pub struct Login {
 /// A live session and its user.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    /// The session (its CSRF token, chosen tenant).
+    /// The session (its CSRF token, chosen tenant, portal scope).
     pub session: Session,
-    /// Who is logged in.
-    pub user: User,
+    /// Who is logged in; `None` for a portal session (`session.portal`).
+    pub user: Option<User>,
+}
+
+/// A live session, as [`Herald::live`] finds it.
+pub(super) enum Live {
+    /// A user's session.
+    User(Session, User),
+    /// A portal session: its tenant and scope.
+    Portal(String, Portal),
 }
 
 /// A hash to check unknown users' passwords against, so that a wrong
@@ -469,6 +478,7 @@ impl Herald {
             },
             created_at: now,
             last_seen_at: now,
+            portal: None,
         };
         self.store.put_session(&session)?;
         // Logins are rare (throttled, argon2): each one is written.
@@ -485,21 +495,39 @@ impl Herald {
         })
     }
 
-    /// The live session behind `token` and its user, or `Unauthorized`.
+    /// The live session behind `token` and its user, or `Unauthorized`
+    /// (`Forbidden` for a portal session, which has no user).
     /// Reads only; see [`Herald::session`] for the request-level check.
     pub(super) fn live_session(&self, token: &str) -> Result<(Session, User)> {
+        match self.live(token)? {
+            Live::User(session, user) => Ok((session, user)),
+            Live::Portal(..) => Err(ServiceError::Forbidden(
+                "a portal session has no user account".into(),
+            )),
+        }
+    }
+
+    /// The live session behind `token`: a user's (enabled) or a portal's.
+    /// An unused portal link is never a session.
+    pub(super) fn live(&self, token: &str) -> Result<Live> {
         const GONE: ServiceError =
             ServiceError::Unauthorized("your session has ended; log in again");
         let session = self.store.session(&hash_session_id(token))?.ok_or(GONE)?;
         if session.expired(self.clock.now()) {
             return Err(GONE);
         }
+        if let Some(portal) = session.portal {
+            return match (portal.stage, session.tenant) {
+                (Stage::Session, Some(tenant)) => Ok(Live::Portal(tenant, portal)),
+                _ => Err(GONE),
+            };
+        }
         let user = self
             .store
             .user(&session.username)?
             .filter(User::enabled)
             .ok_or(GONE)?;
-        Ok((session, user))
+        Ok(Live::User(session, user))
     }
 
     /// The session behind a cookie, if it is live; refreshes its idle timer
@@ -514,11 +542,20 @@ impl Herald {
             self.store.delete_session(&id_hash)?;
             return Ok(None);
         }
-        // A removed or disabled user's session ends here too, should
-        // one have been written after its sessions were purged.
-        let Some(user) = self.store.user(&session.username)?.filter(User::enabled) else {
-            self.store.delete_session(&id_hash)?;
-            return Ok(None);
+        let user = match &session.portal {
+            // A link's record is keyed by another hash; this one is not
+            // a session whatever it holds.
+            Some(p) if p.stage != Stage::Session || session.tenant.is_none() => return Ok(None),
+            Some(_) => None,
+            // A removed or disabled user's session ends here too, should
+            // one have been written after its sessions were purged.
+            None => match self.store.user(&session.username)?.filter(User::enabled) {
+                Some(u) => Some(u),
+                None => {
+                    self.store.delete_session(&id_hash)?;
+                    return Ok(None);
+                }
+            },
         };
         if session.needs_touch(now) {
             session.last_seen_at = now;
@@ -531,7 +568,10 @@ impl Herald {
     pub fn logout(&self, token: &str) -> Result<()> {
         let id_hash = hash_session_id(token);
         if let Some(s) = self.store.session(&id_hash)? {
-            log::info!("user {} logged out", log_text(&s.username));
+            match (&s.portal, &s.tenant) {
+                (Some(_), Some(t)) => log::info!("portal session of tenant {} ended", log_text(t)),
+                _ => log::info!("user {} logged out", log_text(&s.username)),
+            }
         }
         self.store.delete_session(&id_hash)?;
         Ok(())

@@ -708,6 +708,8 @@ impl Herald {
             // Receivers moved from Svix may verify the svix-* names only.
             svix_headers: true,
             secret: input.secret.map(with_prefix),
+            // Svix has no stream endpoints; its API makes URL ones only.
+            kind: None,
         };
         self.create_endpoint(&scoped, new)
     }

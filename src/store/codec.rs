@@ -20,7 +20,7 @@ use super::{packed, Result, StoreError};
 use crate::domain::alert::{Alert, Transition};
 use crate::domain::apikey::ApiKey;
 use crate::domain::delivery::{Attempt, Delivery, Verdict};
-use crate::domain::endpoint::{Endpoint, RetiredSecret};
+use crate::domain::endpoint::{Endpoint, EndpointKind, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
@@ -107,7 +107,6 @@ single_version!(ApiKey, "api key");
 single_version!(LastUse, "last use");
 single_version!(Delivery, "delivery");
 single_version!(Health, "endpoint health");
-single_version!(Session, "session");
 single_version!(Remembered, "idempotent answer");
 single_version!(Stats, "stats");
 single_version!(Alert, "alert");
@@ -173,6 +172,31 @@ impl From<AttemptV1> for Attempt {
             error_message: v.error_message,
             verdict: v.verdict,
             next_attempt_at: v.next_attempt_at,
+        }
+    }
+}
+
+/// Session format 1, frozen: before the tenant portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionV1 {
+    pub id_hash: [u8; 32],
+    pub username: String,
+    pub csrf: String,
+    pub tenant: Option<String>,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+}
+
+impl From<SessionV1> for Session {
+    fn from(v: SessionV1) -> Self {
+        Session {
+            id_hash: v.id_hash,
+            username: v.username,
+            csrf: v.csrf,
+            tenant: v.tenant,
+            created_at: v.created_at,
+            last_seen_at: v.last_seen_at,
+            portal: None,
         }
     }
 }
@@ -254,6 +278,8 @@ impl Versioned for Attempt {
         }
     }
 }
+
+versions!(Session, "session", 2, (1, SessionV1));
 
 /// Tenant format 1, frozen: before `metadata` existed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,6 +373,8 @@ impl From<EndpointV1> for Endpoint {
             channels: Vec::new(),
             metadata: BTreeMap::new(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -387,6 +415,8 @@ impl From<EndpointV2> for Endpoint {
             channels: Vec::new(),
             metadata: BTreeMap::new(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -429,6 +459,57 @@ impl From<EndpointV3> for Endpoint {
             channels: Vec::new(),
             metadata: BTreeMap::new(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
+        }
+    }
+}
+
+/// Endpoint format 4, frozen: before stream endpoints (`kind`,
+/// `stream_seen_at`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointV4 {
+    pub id: EndpointId,
+    pub tenant_id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    pub active: bool,
+    pub secret: String,
+    pub previous_secrets: Vec<RetiredSecret>,
+    pub disabled_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub revision: u64,
+    pub uid: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub channels: Vec<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub svix_headers: bool,
+}
+
+impl From<EndpointV4> for Endpoint {
+    fn from(v: EndpointV4) -> Self {
+        Endpoint {
+            id: v.id,
+            tenant_id: v.tenant_id,
+            url: v.url,
+            events: v.events,
+            description: v.description,
+            active: v.active,
+            secret: v.secret,
+            previous_secrets: v.previous_secrets,
+            disabled_reason: v.disabled_reason,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+            revision: v.revision,
+            uid: v.uid,
+            headers: v.headers,
+            channels: v.channels,
+            metadata: v.metadata,
+            svix_headers: v.svix_headers,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
         }
     }
 }
@@ -471,7 +552,7 @@ impl Versioned for User {
 
 impl Versioned for Endpoint {
     const KIND: &'static str = "endpoint";
-    const VERSION: u8 = 4;
+    const VERSION: u8 = 5;
     fn encode(&self) -> Vec<u8> {
         encode_with(Self::VERSION, self)
     }
@@ -480,7 +561,8 @@ impl Versioned for Endpoint {
             (1, body) => decode_body::<EndpointV1>(Self::KIND, body).map(Endpoint::from),
             (2, body) => decode_body::<EndpointV2>(Self::KIND, body).map(Endpoint::from),
             (3, body) => decode_body::<EndpointV3>(Self::KIND, body).map(Endpoint::from),
-            (4, body) => decode_body(Self::KIND, body),
+            (4, body) => decode_body::<EndpointV4>(Self::KIND, body).map(Endpoint::from),
+            (5, body) => decode_body(Self::KIND, body),
             (v, _) => Err(unknown(Self::KIND, v)),
         }
     }

@@ -10,13 +10,14 @@ use super::codec::Versioned;
 use crate::domain::alert::{Alert, Rule, State, Transition};
 use crate::domain::apikey::{ApiKey, KeyScope};
 use crate::domain::delivery::{Attempt, Delivery, DeliveryState, Verdict};
-use crate::domain::endpoint::{Endpoint, RetiredSecret};
+use crate::domain::endpoint::{Endpoint, EndpointKind, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
 use crate::domain::idempotent::{Remembered, SavedAnswer};
 use crate::domain::ids::{AttemptId, DeliveryId, EndpointId, KeyId};
 use crate::domain::lastuse::LastUse;
+use crate::domain::portal::{Portal, Stage};
 use crate::domain::session::Session;
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
@@ -165,6 +166,14 @@ fn session() -> Session {
         tenant: Some("company_xyz".into()),
         created_at: t(14),
         last_seen_at: t(15),
+        portal: Some(Portal {
+            read_only: true,
+            return_url: Some("https://store.example/settings".into()),
+            ends_at: t(16),
+            stage: Stage::Link {
+                session_ms: 600_000,
+            },
+        }),
     }
 }
 
@@ -231,6 +240,8 @@ fn endpoint() -> Endpoint {
         channels: vec!["project:1".into(), "eu".into()],
         metadata: [("team".to_string(), "billing".to_string())].into(),
         svix_headers: true,
+        kind: EndpointKind::Stream,
+        stream_seen_at: Some(t(24)),
     }
 }
 
@@ -410,6 +421,23 @@ fn the_fixtures_are_what_the_encoder_writes_today() {
 }
 
 #[test]
+fn sessions_written_in_format_1_decode_as_panel_sessions() {
+    // The fixture committed while format 1 was current: before the portal.
+    let bytes = std::fs::read(dir().join("session_v1.bin")).unwrap();
+    assert_eq!(bytes[0], 1, "session_v1.bin is a format-1 record");
+    let s = Session::decode(&bytes).unwrap();
+    assert_eq!(
+        s,
+        Session {
+            portal: None,
+            ..session()
+        }
+    );
+    assert_eq!(s.encode()[0], Session::VERSION);
+    assert_eq!(Session::decode(&s.encode()).unwrap(), s);
+}
+
+#[test]
 fn users_written_in_format_1_decode_as_enabled() {
     // The fixtures committed while format 1 was current: before users
     // could be disabled.
@@ -467,9 +495,22 @@ fn records_written_before_channels_headers_and_metadata_decode_without_them() {
             channels: vec![],
             metadata: Default::default(),
             svix_headers: false,
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
             ..endpoint()
         }
     );
+    let ep4 = Endpoint::decode(&old("endpoint_v4.bin", 4)).unwrap();
+    assert_eq!(
+        ep4,
+        Endpoint {
+            kind: EndpointKind::Url,
+            stream_seen_at: None,
+            ..endpoint()
+        },
+        "an endpoint written before streams is a URL endpoint"
+    );
+    assert_eq!(Endpoint::decode(&ep4.encode()).unwrap(), ep4);
     // Written again, each is the current format.
     assert_eq!(Endpoint::decode(&ep.encode()).unwrap(), ep);
     assert_eq!(ep.encode()[0], Endpoint::VERSION);

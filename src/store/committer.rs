@@ -88,6 +88,11 @@ pub trait CommitBackend: Send + 'static {
         Ok(())
     }
 
+    /// After a successful [`CommitBackend::write`]: completes the output
+    /// of the cycle's op number `index` (0-based, in apply order), for a
+    /// backend that finished part of an op's work in the write.
+    fn complete(&mut self, _index: usize, _output: &mut OpOutput) {}
+
     /// The cycle is over (written, or failed): let go of what it held.
     fn end(&mut self) {}
 }
@@ -314,6 +319,13 @@ fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>, tick: bool) -
         Ok(Err(e)) => Some(e),
         Err(_) => Some(StoreError::Io("writing the cycle panicked".into())),
     };
+    if failed.is_none() {
+        for (i, (_, out)) in answers.iter_mut().enumerate() {
+            if let Ok(out) = out {
+                backend.complete(i, out);
+            }
+        }
+    }
     backend.end();
     Written { failed, answers }
 }

@@ -38,6 +38,7 @@ macro_rules! suite {
                 lists_page_with_an_exclusive_cursor,
                 every_write_shows_in_the_next_read,
                 sessions_round_trip_and_delete,
+                a_session_is_taken_exactly_once,
                 event_types_round_trip_by_name,
                 users_are_removed_with_their_last_login_and_uses_are_kept_apart,
                 client_ids_deduplicate_per_tenant,
@@ -55,6 +56,7 @@ macro_rules! suite {
                 answers_are_claimed_once_remembered_and_purged,
                 a_deleted_tenant_is_gone,
                 event_scans_keep_to_the_tenant_range_and_budget,
+                a_streams_ready_deliveries_are_held_then_due_ones,
                 an_alert_transition_is_made_once,
             );
         }
@@ -94,6 +96,8 @@ pub(crate) fn endpoint(tenant: &str, url: &str) -> Endpoint {
         channels: Vec::new(),
         metadata: Default::default(),
         svix_headers: false,
+        kind: crate::domain::endpoint::EndpointKind::Url,
+        stream_seen_at: None,
     }
 }
 
@@ -159,7 +163,12 @@ fn commit(s: &dyn Store, events: Vec<NewEvent>) -> Vec<Committed> {
     }
 }
 
-fn attempt(d: &Delivery, at: Timestamp, status: Option<u16>, verdict: Verdict) -> Attempt {
+pub(crate) fn attempt(
+    d: &Delivery,
+    at: Timestamp,
+    status: Option<u16>,
+    verdict: Verdict,
+) -> Attempt {
     Attempt {
         id: AttemptId::new(at),
         delivery_id: d.id,
@@ -206,6 +215,55 @@ pub(crate) fn end(s: &dyn Store, d: &Delivery, at: Timestamp, status: u16) -> (D
     };
     let h = s.record_attempt(&after, &a).wait().unwrap();
     (after, h)
+}
+
+/// [`DeliveryStore::stream_ready`]: one endpoint's held deliveries (a
+/// stream's parked ones), then its due ones, earliest first, up to a time
+/// and a count; not ended, not another endpoint's; a delivery moved later
+/// (offered) leaves until it is due again.
+pub fn a_streams_ready_deliveries_are_held_then_due_ones(new: Factory) {
+    let s = new();
+    let (ep, other) = (EndpointId::new(t0()), EndpointId::new(t0().plus_millis(1)));
+    let ne = new_event("acme", t0(), None, &[ep, other, ep, ep]);
+    let d = ne.deliveries.clone();
+    commit(s.as_ref(), vec![ne]);
+    let ids = |v: Vec<Delivery>| v.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    let mut mine = vec![d[0].id, d[2].id, d[3].id];
+    mine.sort();
+    assert_eq!(ids(s.stream_ready(ep, t0(), 10).unwrap()), mine);
+    assert_eq!(ids(s.stream_ready(ep, t0(), 2).unwrap()), mine[..2]);
+    assert_eq!(ids(s.stream_ready(other, t0(), 10).unwrap()), [d[1].id]);
+    assert!(s
+        .stream_ready(ep, t0().plus_millis(-1), 10)
+        .unwrap()
+        .is_empty());
+
+    // Parked (held) comes first, whatever the time; offered (moved later)
+    // and ended ones are not ready.
+    let by_id = |id| d.iter().find(|x| x.id == id).unwrap().clone();
+    let later = t0().plus_millis(30_000);
+    let offered = Delivery {
+        next_attempt_at: Some(later),
+        ..by_id(mine[0])
+    };
+    s.update_delivery(&offered, None).wait().unwrap();
+    let parked = by_id(mine[2]).held(t0());
+    s.update_delivery(&parked, None).wait().unwrap();
+    assert_eq!(
+        ids(s.stream_ready(ep, t0(), 10).unwrap()),
+        [mine[2], mine[1]]
+    );
+    assert_eq!(ids(s.stream_ready(ep, t0(), 1).unwrap()), [mine[2]]);
+    assert_eq!(
+        s.stream_ready(ep, t0().plus_millis(-1), 10).unwrap(),
+        vec![parked.clone()]
+    );
+    end(s.as_ref(), &by_id(mine[1]), t0(), 200);
+    end(s.as_ref(), &parked, t0(), 200);
+    assert!(s.stream_ready(ep, t0(), 10).unwrap().is_empty());
+    // The offer's window passed: due again, as stored.
+    let again = s.stream_ready(ep, later, 10).unwrap();
+    assert_eq!(again, vec![offered]);
 }
 
 fn all_due(s: &dyn Store) -> Vec<Due> {
@@ -467,6 +525,7 @@ pub fn sessions_round_trip_and_delete(new: Factory) {
         tenant: Some("acme".into()),
         created_at: t,
         last_seen_at: t,
+        portal: None,
     };
     s.put_session(&sess).unwrap();
     assert_eq!(s.session(&[7; 32]).unwrap(), Some(sess.clone()));
@@ -475,6 +534,39 @@ pub fn sessions_round_trip_and_delete(new: Factory) {
     s.delete_session(&[7; 32]).unwrap();
     s.delete_session(&[7; 32]).unwrap();
     assert!(s.list_sessions().unwrap().is_empty());
+}
+
+/// A portal link is taken once: of many concurrent takes, exactly one gets
+/// the record, and it is gone afterwards.
+pub fn a_session_is_taken_exactly_once(new: Factory) {
+    let s = new();
+    let t = t0();
+    let link = Session {
+        id_hash: [9; 32],
+        username: String::new(),
+        csrf: String::new(),
+        tenant: Some("acme".into()),
+        created_at: t,
+        last_seen_at: t,
+        portal: Some(crate::domain::portal::Portal {
+            read_only: true,
+            return_url: None,
+            ends_at: t,
+            stage: crate::domain::portal::Stage::Link { session_ms: 1_000 },
+        }),
+    };
+    s.put_session(&link).unwrap();
+    assert_eq!(s.session(&[9; 32]).unwrap(), Some(link.clone()));
+    let got: Vec<Option<Session>> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..8)
+            .map(|_| sc.spawn(|| s.take_session(&[9; 32]).unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let won: Vec<_> = got.into_iter().flatten().collect();
+    assert_eq!(won, vec![link], "exactly one take wins");
+    assert_eq!(s.session(&[9; 32]).unwrap(), None);
+    assert_eq!(s.take_session(&[9; 32]).unwrap(), None);
 }
 
 pub(crate) fn custom_type(name: &str) -> crate::domain::event_type::CustomEventType {
@@ -1445,6 +1537,7 @@ fn populated(s: &dyn Store) -> (Vec<EndpointId>, Vec<NewEvent>) {
         tenant: None,
         created_at: at,
         last_seen_at: at,
+        portal: None,
     })
     .unwrap();
     s.mark_bootstrapped().unwrap();

@@ -375,6 +375,10 @@ pub trait SessionStore {
     fn session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
     /// Removes a session; removing a missing one is not an error.
     fn delete_session(&self, id_hash: &[u8; 32]) -> Result<()>;
+    /// Removes the session whose id hashes to `id_hash` and answers what
+    /// was stored, in one atomic step: of concurrent takes of one record,
+    /// exactly one gets it (a portal link's single use).
+    fn take_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>>;
     /// Every stored session (for purging expired ones and logging a user
     /// out everywhere; there are few).
     fn list_sessions(&self) -> Result<Vec<Session>>;
@@ -731,7 +735,24 @@ pub trait DeliveryStore {
     ) -> Result<Vec<Due>>;
     /// Deliveries held for an endpoint.
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>>;
+    /// What a stream poll may hand out: one endpoint's pending deliveries
+    /// that are held (workers park a stream's deliveries there, out of
+    /// the due index, until a client takes them), oldest first, then those
+    /// due at or before `until`, earliest due first; at most `limit` in
+    /// all. Bounded: a backend reads at most `limit` held entries and no
+    /// more than [`ENDPOINT_DUE_SCAN`] due entries of other endpoints, so
+    /// a large backlog elsewhere can delay a stream's fresh deliveries,
+    /// never stall the poll.
+    fn stream_ready(
+        &self,
+        endpoint: EndpointId,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
 }
+
+/// The most due-index entries [`DeliveryStore::stream_ready`] reads.
+pub const ENDPOINT_DUE_SCAN: usize = 10_000;
 
 /// Endpoint health, statistics rows, the retention purge.
 pub trait StatsStore {

@@ -230,23 +230,61 @@ fn sessions_and_the_catalog_work_on_any_node_and_an_alert_fires_once() {
     let url = fresh_database();
     let alerts = Sink::status(200);
     let alert_url = format!("http://127.0.0.1:{}/alerts", alerts.port);
-    let start = |url: &str| {
-        Server::start_postgres_at(
-            url,
-            &[
+    let start = |url: String, alert_url: String| {
+        std::thread::spawn(move || {
+            let mut args = vec![
+                "--allow-http",
+                "--allow-private-networks",
+                "127.0.0.0/8",
+                "--store",
+                &url,
                 "--retry-schedule",
                 "1s,1s,1s,1s,1s,1s,1s,1s",
                 "--alert-url",
                 &alert_url,
                 "--alert-down-after",
                 "3",
-            ],
-        )
+            ];
+            args.retain(|a| !a.is_empty());
+            // No admin password given: the first start generates one.
+            Server::start_with(&args, &[("HERALD_ADMIN_PASSWORD", "")])
+        })
     };
-    let a = start(&url);
-    let b = start(&url);
-    // A panel session made on one node is good on the other.
-    let mut browser = crate::ui::admin(&a);
+    // Both started at once on the empty database: one of them makes the
+    // first-start credentials and prints them; the other prints nothing.
+    let (ta, tb) = (
+        start(url.clone(), alert_url.clone()),
+        start(url.clone(), alert_url.clone()),
+    );
+    let (a, b) = (ta.join().unwrap(), tb.join().unwrap());
+    let printed = || -> Vec<String> {
+        [&a, &b]
+            .iter()
+            .filter_map(|n| {
+                let out = n.stdout.lock().unwrap().clone();
+                out.lines()
+                    .find_map(|l| l.split("password: ").nth(1).map(str::to_string))
+            })
+            .collect()
+    };
+    eventually(Duration::from_secs(10), "the credentials printed", || {
+        (!printed().is_empty()).then_some(())
+    });
+    // Both are serving: whatever either prints at its first start is out.
+    std::thread::sleep(Duration::from_millis(300));
+    let printed = printed();
+    assert_eq!(
+        printed.len(),
+        1,
+        "one node prints the credentials: {printed:?}"
+    );
+    let password = printed[0].trim().to_string();
+    // That password works on both, and a panel session made on one node
+    // is good on the other.
+    let mut other = crate::ui::Browser::new(&b.base);
+    other.login_ok("admin", &password);
+    let mut browser = crate::ui::Browser::new(&a.base);
+    browser.login_ok("admin", &password);
     browser.switch_to(&b.base);
     browser.get("/").assert(200, "Dashboard");
     // A custom event type created on one node is accepted by the other's

@@ -181,7 +181,10 @@ fn concurrent_maximum_batches_stay_in_budget_and_never_stall_healthz() {
         refusals.iter().filter(|&&r| r == 429).count(),
         refusals.iter().filter(|&&r| r == 503).count(),
     );
-    assert!(worst < Duration::from_millis(500), "healthz took {worst:?}");
+    // Not a speed figure (that is printed above): a stall — a worker
+    // blocked on a body or a memory wait — would hold the probe until the
+    // client gives up; a loaded 2-core machine stays far below this.
+    assert!(worst < Duration::from_secs(5), "healthz stalled {worst:?}");
     assert!(hwm < 400 * 1024, "peak RSS {} MiB", hwm / 1024);
     // Every accepted event is there, with the id it was sent with.
     let ids: Vec<(String, String)> = accepted

@@ -25,14 +25,14 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn set_cookies(&self) -> Vec<&str> {
+    pub(crate) fn set_cookies(&self) -> Vec<&str> {
         self.headers
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
@@ -40,7 +40,7 @@ impl Page {
             .collect()
     }
 
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.header("location").unwrap_or_default()
     }
 
@@ -78,10 +78,10 @@ impl Page {
 pub(crate) struct Browser {
     base: String,
     agent: ureq::Agent,
-    cookies: HashMap<String, String>,
-    csrf: String,
+    pub(crate) cookies: HashMap<String, String>,
+    pub(crate) csrf: String,
     /// Extra headers on every request.
-    extra: Vec<(String, String)>,
+    pub(crate) extra: Vec<(String, String)>,
 }
 
 impl Browser {
@@ -152,7 +152,12 @@ impl Browser {
     }
 
     /// Posts exactly `fields`, from this site's origin.
-    fn post_raw(&mut self, path: &str, fields: &[(&str, &str)], origin: Option<&str>) -> Page {
+    pub(crate) fn post_raw(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Page {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();

@@ -4,22 +4,26 @@ Run by tests/it/svix.rs against a real `herald serve`: HERALD_URL is its
 base URL, HERALD_KEY a platform key. A loopback receiver started here
 verifies every delivery with the SDK's own verifier
 (`svix.webhooks.Webhook`); the flow covers applications (and
-`get_if_exists`), an endpoint, its secret and rotation, headers,
+`get_if_exists`), an endpoint, its secret and rotation, headers, the
+app portal link (opened once),
 messages (a duplicate `eventId` is a 409 the SDK raises), deliveries,
 message and attempt lists across several pages both ways, resend,
 recover, statistics, an example, and deleting the endpoint and the app.
 Prints "SDK FLOW OK" at the end; any failure raises.
 """
 
+import http.client
 import http.server
 import json
 import os
 import sys
 import threading
+import urllib.parse
 import time
 from datetime import datetime, timedelta, timezone
 
 from svix.api import (
+    AppPortalAccessIn,
     ApplicationIn,
     ApplicationListOptions,
     ApplicationPatch,
@@ -304,6 +308,26 @@ def main():
     svix.event_type.delete("invoice.paid", EventTypeDeleteOptions(expunge=True))
     expect_http_error(404, lambda: svix.event_type.get("invoice.paid"))
     expect_http_error(409, lambda: svix.event_type.delete("order.created"))
+
+    # The app portal: Herald's one-time tenant portal link.
+    access = svix.authentication.app_portal_access(
+        app.id, AppPortalAccessIn(expiry=600, capabilities=["ViewBase"])
+    )
+    assert "/portal/" in access.url and access.url.endswith(access.token), access
+    parsed = urllib.parse.urlsplit(access.url)
+
+    def open_link():
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        conn.request("GET", parsed.path)
+        res = conn.getresponse()
+        res.read()
+        conn.close()
+        return res.status, res.getheader("Location")
+
+    assert open_link() == (303, "/webhooks"), "the link opens the portal"
+    assert open_link()[0] == 401, "and only once"
+    expect_http_error(404, lambda: svix.authentication.app_portal_access("app_missing", AppPortalAccessIn()))
+    expect_http_error(422, lambda: svix.authentication.app_portal_access(app.id, AppPortalAccessIn(expiry=10**9)))
 
     # Delete the endpoint, then the application.
     svix.endpoint.delete(app.id, ep.id)

@@ -16,7 +16,7 @@ use crate::domain::ids::{DeliveryId, EndpointId};
 use crate::domain::stats::Stats;
 use crate::domain::tenant::Tenant;
 use crate::domain::user::{Role, User};
-use crate::service::{KeyInfo, Page, UserInfo};
+use crate::service::{KeyInfo, Page, PortalLink, UserInfo};
 
 /// A tenant.
 #[derive(Debug, Serialize, ToSchema)]
@@ -176,6 +176,17 @@ pub struct EndpointView {
     pub metadata: BTreeMap<String, String>,
     /// Whether attempts also carry Svix's header names.
     pub svix_headers: bool,
+    /// `url`: Herald POSTs to `url`; `stream`: a client holding its
+    /// stream (`herald listen`) takes the deliveries, and `url` is a
+    /// placeholder.
+    pub kind: &'static str,
+    /// A stream's last poll (RFC 3339), if it was ever polled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_last_seen_at: Option<String>,
+    /// Whether a client polls this stream now (its last poll is recent
+    /// enough): streams only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_connected: Option<bool>,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339.
@@ -207,11 +218,22 @@ impl EndpointView {
             channels: e.channels.clone(),
             metadata: e.metadata.clone(),
             svix_headers: e.svix_headers,
+            kind: e.kind.as_str(),
+            stream_last_seen_at: e.stream_seen_at.map(|t| t.to_rfc3339_millis()),
+            stream_connected: None,
             created_at: e.created_at.to_rfc3339_millis(),
             updated_at: e.updated_at.to_rfc3339_millis(),
             secret: None,
             previous_secret_expires_at: None,
             health: None,
+        }
+    }
+
+    /// With whether a client holds its stream (`None` for URL endpoints).
+    pub fn connected(self, connected: Option<bool>) -> Self {
+        Self {
+            stream_connected: connected,
+            ..self
         }
     }
 
@@ -247,6 +269,62 @@ impl<V> PageView<V> {
             next_cursor: page.next_cursor.clone(),
         }
     }
+}
+
+/// One delivery handed to a stream client: exactly what Herald would
+/// have POSTed for this attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferView {
+    /// `dlv_…`.
+    pub id: String,
+    /// The event's public id (the `webhook-id`).
+    pub event_id: String,
+    /// The event type.
+    pub event: String,
+    /// The attempt this is (1 for the first).
+    pub attempt: u32,
+    /// The signature timestamp (unix seconds): echo it in the
+    /// acknowledgement.
+    pub offered_at: i64,
+    /// RFC 3339: unacknowledged by then, it is offered again.
+    pub ack_by: String,
+    /// The request headers, in order, as `[name, value]` pairs.
+    pub headers: Vec<(String, String)>,
+    /// The exact body (JSON text; forward its bytes unchanged).
+    pub body: String,
+}
+
+impl OfferView {
+    /// The view of `o`.
+    pub fn new(o: &crate::service::Offer) -> Self {
+        Self {
+            id: o.delivery.id.to_string(),
+            event_id: o.delivery.event_id.clone(),
+            event: o.delivery.event_type.clone(),
+            attempt: o.delivery.attempts + 1,
+            offered_at: o.offered_at,
+            ack_by: o.ack_by.to_rfc3339_millis(),
+            headers: o.headers.clone(),
+            // Bodies are built by `wire::json` as UTF-8 text; lossless.
+            body: String::from_utf8_lossy(&o.body).into_owned(),
+        }
+    }
+}
+
+/// `GET /api/v1/webhooks/{id}/stream`: what was due, possibly nothing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamView {
+    /// The deliveries handed out, earliest due first.
+    pub deliveries: Vec<OfferView>,
+}
+
+/// An acknowledgement's result.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AckView {
+    /// `success`, `retry` or `permanent`.
+    pub verdict: &'static str,
+    /// The delivery after it.
+    pub delivery: DeliveryView,
 }
 
 /// A delivery, as in the log.
@@ -703,6 +781,39 @@ impl EventTypeView {
             schema: t.schema.clone(),
             created_at: t.created_at.map(|t| t.to_rfc3339_millis()),
             updated_at: t.updated_at.map(|t| t.to_rfc3339_millis()),
+        }
+    }
+}
+
+/// A one-time tenant portal link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalLinkView {
+    /// The URL to open in the browser (or an iframe): it works once.
+    pub url: String,
+    /// The link's token (the last part of `url`).
+    pub token: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// RFC 3339: the link stops working if unused by then.
+    pub expires_at: String,
+    /// How long the session lasts once opened, in seconds.
+    pub session_expires_in: u64,
+    /// Whether the session is read-only.
+    pub read_only: bool,
+}
+
+impl PortalLinkView {
+    /// The view of `l`, its URL on the origin `req` reached (as a proxy's
+    /// `Forwarded` / `X-Forwarded-*` headers report it).
+    pub fn new(req: &actix_web::HttpRequest, l: &PortalLink) -> Self {
+        let info = req.connection_info();
+        Self {
+            url: format!("{}://{}/portal/{}", info.scheme(), info.host(), l.token),
+            token: l.token.clone(),
+            tenant_id: l.tenant_id.clone(),
+            expires_at: l.link_expires_at.to_rfc3339_millis(),
+            session_expires_in: l.session_secs,
+            read_only: l.read_only,
         }
     }
 }

@@ -11,6 +11,8 @@ pub mod events;
 pub mod json;
 pub mod keys;
 pub mod metrics;
+pub mod portal;
+pub mod streams;
 pub mod tenants;
 pub mod users;
 pub mod webhooks;

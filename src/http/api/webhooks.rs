@@ -23,8 +23,11 @@ pub async fn create(api: ApiCaller, Json(input): Json<NewEndpoint>) -> ApiResult
     params(crate::http::extract::ListQuery),
     responses((status = 200, description = "A page of endpoints.", body = PageView<EndpointView>)))]
 pub async fn list(api: ApiCaller, Paging(page): Paging) -> ApiResult {
+    let h = api.herald.clone();
     let p = api.call(move |h, c| h.list_endpoints(c, &page)).await?;
-    Ok(HttpResponse::Ok().json(PageView::map(&p, EndpointView::new)))
+    Ok(HttpResponse::Ok().json(PageView::map(&p, |e| {
+        EndpointView::new(e).connected(h.stream_connected(e))
+    })))
 }
 
 /// `GET /api/v1/webhooks/{id}`.
@@ -33,10 +36,11 @@ pub async fn list(api: ApiCaller, Paging(page): Paging) -> ApiResult {
     params(("id" = String, Path, description = "The endpoint id, `ep_…`.")),
     responses((status = 200, description = "The endpoint, with `health`.", body = EndpointView)))]
 pub async fn get(api: ApiCaller, id: web::Path<String>) -> ApiResult {
+    let api_herald = api.herald.clone();
     let (ep, health) = api
         .call(move |h, c| h.get_endpoint_with_health(c, &id))
         .await?;
-    let mut view = EndpointView::new(&ep);
+    let mut view = EndpointView::new(&ep).connected(api_herald.stream_connected(&ep));
     view.health = Some(HealthView::new(&health));
     Ok(HttpResponse::Ok().json(view))
 }

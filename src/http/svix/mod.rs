@@ -17,9 +17,13 @@
 //! of their own beside `/api/v1/app`, with the same [`resource`] helper,
 //! idempotency and default service; that scope does not catch the native
 //! `/api/v1/event-types`.
+//!
+//! `/api/v1/auth/app-portal-access/{app_id}` (`auth`) answers Svix's app
+//! portal link with Herald's one-time tenant portal link.
 
 mod apps;
 mod attempts;
+mod auth;
 mod endpoints;
 pub mod error;
 mod event_types;
@@ -136,6 +140,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         resource("/api/v1/health/ping")
             .route(web::get().to(health))
             .route(web::head().to(health)),
+    )
+    .service(
+        web::scope("/api/v1/auth")
+            .wrap(from_fn(idempotency::idempotent))
+            .service(
+                resource("/app-portal-access/{app_id}")
+                    .route(web::post().to(auth::app_portal_access)),
+            )
+            .default_service(web::to(not_found)),
     )
     .service(
         web::scope("/api/v1/event-type")

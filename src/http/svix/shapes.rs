@@ -343,3 +343,23 @@ impl RecoverOut {
         }
     }
 }
+
+/// Svix's `AppPortalAccessOut`: the one-time portal link.
+#[derive(Debug, Serialize)]
+pub struct AppPortalAccessOut {
+    /// The link's token.
+    pub token: String,
+    /// The URL to open.
+    pub url: String,
+}
+
+impl AppPortalAccessOut {
+    /// The answer for `l`, on the origin `req` reached.
+    pub fn new(req: &actix_web::HttpRequest, l: &crate::service::PortalLink) -> Self {
+        let v = crate::http::api::json::PortalLinkView::new(req, l);
+        Self {
+            token: v.token,
+            url: v.url,
+        }
+    }
+}

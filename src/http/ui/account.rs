@@ -43,9 +43,9 @@ fn render(
     errors: Errors,
     notice: Option<Notice>,
 ) -> HttpResponse {
-    let bound = match &ctx.user.role {
-        Role::Operator => None,
-        Role::Tenant(t) => Some(t.clone()),
+    let bound = match ctx.user.as_ref().map(|u| &u.role) {
+        Some(Role::Tenant(t)) => Some(t.clone()),
+        Some(Role::Operator) | None => None,
     };
     page(
         req,

@@ -325,7 +325,7 @@ mod tests {
             .expect("POST /api/v1/webhooks");
         assert!(create.auth);
         let body = create.body.as_ref().expect("a body");
-        assert!(body.fields.iter().any(|f| f.name == "url" && f.required));
+        assert!(body.fields.iter().any(|f| f.name == "events" && f.required));
         let r422 = create
             .responses
             .iter()

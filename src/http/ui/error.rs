@@ -75,6 +75,17 @@ impl UiError {
         }
     }
 
+    /// A portal browser whose session ended (or whose link was used or
+    /// expired): it needs a new link from the platform, not a login.
+    pub fn portal_ended() -> Self {
+        Self::page(
+            StatusCode::UNAUTHORIZED,
+            "Portal session ended",
+            crate::service::PORTAL_LINK_REFUSED,
+            None,
+        )
+    }
+
     /// The CSRF refusal.
     pub fn csrf() -> Self {
         Self::page(
@@ -113,6 +124,7 @@ impl UiError {
             ServiceError::Forbidden(_) | ServiceError::TenantMismatch { .. } => {
                 (StatusCode::FORBIDDEN, "Not allowed")
             }
+            ServiceError::ReadOnly => (StatusCode::FORBIDDEN, "Read-only"),
             ServiceError::TenantRequired => (StatusCode::BAD_REQUEST, "Choose a tenant"),
             ServiceError::InvalidTenantId(_) | ServiceError::BadQuery { .. } => {
                 (StatusCode::BAD_REQUEST, "Bad request")
@@ -170,7 +182,11 @@ impl UiError {
             ServiceError::TenantRequired => {
                 "There is no tenant yet. Create one on the Tenants page first.".to_string()
             }
+            ServiceError::Forbidden(_) if layout.as_ref().is_some_and(|l| l.portal.is_some()) => {
+                "This page is not part of the portal.".to_string()
+            }
             ServiceError::Forbidden(_) => "Your user cannot do this; ask an operator.".to_string(),
+            ServiceError::ReadOnly => format!("{e} (code {}).", e.code()),
             other => other.to_string(),
         };
         Self::page(status, title, message, layout)

@@ -15,13 +15,15 @@ use serde::{Deserialize, Deserializer};
 use super::csrf::{check_origin, check_session_token};
 use super::error::UiError;
 use super::session::Ctx;
+use crate::service::ServiceError;
 
 /// The largest form body accepted.
 pub const FORM_LIMIT: usize = 64 * 1024;
 
 impl Ctx {
     /// Reads a form body as `T` after checking the request's origin and
-    /// the form's CSRF token against the session's; either failing is a
+    /// the form's CSRF token against the session's (and refusing every form
+    /// of a read-only portal session: 403 `read_only_session`); either failing is a
     /// 403 and nothing happens.
     pub async fn form<T: DeserializeOwned>(
         &self,
@@ -29,6 +31,11 @@ impl Ctx {
         payload: web::Payload,
     ) -> Result<T, UiError> {
         check_origin(req)?;
+        // A read-only portal session changes nothing, whatever it posts
+        // (its pages carry no form, so it has no token to send either).
+        if !self.layout.can_write() {
+            return Err(self.fail(req, ServiceError::ReadOnly));
+        }
         let raw = RawForm::read(req, payload).await?;
         check_session_token(raw.token(), &self.layout.csrf)?;
         raw.decode()

@@ -72,6 +72,23 @@ pub struct Layout {
     /// Deliveries and alerts are paused (a banner on every page, with the
     /// resume button for operators).
     pub paused: bool,
+    /// Set on the tenant portal's pages: its theme and scope.
+    pub portal: Option<PortalView>,
+}
+
+/// What the page frame shows of a portal session.
+#[derive(Debug, Clone)]
+pub struct PortalView {
+    /// No action is shown (and the server refuses every form).
+    pub read_only: bool,
+    /// The platform's page the portal links back to.
+    pub return_url: Option<String>,
+    /// The product name in the header.
+    pub name: String,
+    /// The platform's logo.
+    pub logo_url: Option<String>,
+    /// Whether an accent colour is set (then `/portal/theme.css` is linked).
+    pub themed: bool,
 }
 
 impl Layout {
@@ -89,7 +106,19 @@ impl Layout {
             icon: assets::url("favicon.svg"),
             alerts_firing: 0,
             paused: false,
+            portal: None,
         }
+    }
+
+    /// Whether the page may show forms and action buttons: always, except
+    /// in a read-only portal session.
+    pub fn can_write(&self) -> bool {
+        self.portal.as_ref().is_none_or(|p| !p.read_only)
+    }
+
+    /// Whether this is a portal page (no operator or account parts).
+    pub fn in_portal(&self) -> bool {
+        self.portal.is_some()
     }
 
     /// Whether `nav` is the current section (for `aria-current`).

@@ -18,7 +18,10 @@
 //! - Handlers hold no rules and never touch the store: they call `Herald`
 //!   as `Caller::Session`, exactly as the API calls it with a key.
 //! - Every POST checks the `Origin` (or `Referer`) and the session's CSRF
-//!   token before anything else ([`session::Ctx::form`]).
+//!   token before anything else ([`session::Ctx::form`]), and a read-only
+//!   portal session's posts are refused there (403 `read_only_session`).
+//! - A portal session (opened by `portal`'s one-time link) reaches only
+//!   `domain::portal::PORTAL_SECTIONS`; only its answers may be framed.
 //! - Everything shown is escaped by askama (`.html` templates); no
 //!   template uses `|safe`. Links are rendered only for http(s) URLs.
 //! - Another tenant's ids are "not found" (404), as in the API.
@@ -45,6 +48,7 @@ mod event_types;
 mod keys;
 mod login;
 mod pause;
+mod portal;
 mod tenant_switch;
 mod tenants;
 mod users;
@@ -66,6 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(login::submit)),
     )
     .service(resource("/logout").route(web::post().to(login::logout)))
+    .service(resource("/portal/theme.css").route(web::get().to(portal::theme)))
+    .service(resource("/portal/{token}").route(web::get().to(portal::open)))
     .service(resource("/").route(web::get().to(dashboard::show)))
     .service(resource("/tenant").route(web::post().to(tenant_switch::switch)))
     .service(resource("/pause").route(web::post().to(pause::pause)))

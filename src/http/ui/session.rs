@@ -4,11 +4,12 @@
 
 use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 
 use super::error::UiError;
-use super::layout::Layout;
+use super::layout::{Layout, PortalView};
+use crate::domain::portal::section_in_portal;
 use crate::domain::user::{Role, User};
 use crate::service::{self, Caller, Herald, PageRequest, ServiceError, SessionInfo};
 
@@ -19,6 +20,9 @@ pub const LOGIN_CSRF_COOKIE: &str = "herald_login";
 /// The device cookie over plain HTTP: set at each login, it makes the
 /// browser's later logins as that user count only their own failures.
 pub const DEVICE_COOKIE: &str = "herald_device";
+/// Set beside a portal session's cookie: this browser came through the
+/// portal, so an ended session asks for a new link instead of a login.
+pub const PORTAL_COOKIE: &str = "herald_portal";
 /// How long the browser keeps the device cookie (the server trusts it as
 /// long, `domain::throttle::DEVICE_TTL_MS`, while it runs).
 const DEVICE_COOKIE_DAYS: i64 = 30;
@@ -111,6 +115,35 @@ pub fn session_cookie(req: &HttpRequest, token: Option<&str>) -> Cookie<'static>
     }
 }
 
+/// The cookies of a portal session `token` (the session's and the portal
+/// marker), or with `None` the ones that delete them. When some origin may
+/// frame the portal and the request came over TLS they are
+/// `SameSite=None; Secure`, so the browser sends them inside the frame;
+/// otherwise `SameSite=Lax` like the panel's own.
+pub fn portal_cookies(
+    req: &HttpRequest,
+    embeddable: bool,
+    token: Option<&str>,
+) -> [Cookie<'static>; 2] {
+    let tls = is_tls(req);
+    let same_site = if embeddable && tls {
+        SameSite::None
+    } else {
+        SameSite::Lax
+    };
+    let age = token.is_none().then_some(Duration::ZERO);
+    [
+        panel_cookie(SESSION_COOKIE, token.unwrap_or(""), tls, same_site, age),
+        panel_cookie(
+            PORTAL_COOKIE,
+            if token.is_some() { "1" } else { "" },
+            tls,
+            same_site,
+            age,
+        ),
+    ]
+}
+
 /// The device cookie for `token`: `SameSite=Strict` (only the panel's own
 /// login form sends it), `HttpOnly`, `Secure` and `__Host-` over TLS.
 pub fn device_cookie(req: &HttpRequest, token: &str) -> Cookie<'static> {
@@ -141,46 +174,102 @@ pub fn with_cookies(
 pub struct Ctx {
     /// The caller every service call is made as.
     pub caller: Caller,
-    /// The user.
-    pub user: User,
+    /// The user; `None` in a portal session.
+    pub user: Option<User>,
     /// The frame of the page.
     pub layout: Layout,
 }
 
+/// Marks a request answered for the tenant portal: the security headers
+/// then let the operator's `--portal-frame-ancestors` frame the answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PortalFrame;
+
+/// Marks `req` as a portal request (see [`PortalFrame`]).
+pub fn mark_portal(req: &HttpRequest) {
+    req.extensions_mut().insert(PortalFrame);
+}
+
 impl Ctx {
     /// Loads the session from the cookie; without a live one, the answer
-    /// is a redirect to the login page.
+    /// is a redirect to the login page (or, in a browser the portal
+    /// opened, the page that asks for a new link).
     pub async fn load(
         req: &HttpRequest,
         h: &web::Data<Herald>,
         nav: &'static str,
     ) -> Result<Ctx, UiError> {
+        let portal_browser = cookie(req, PORTAL_COOKIE).is_some();
+        let gone = || {
+            if portal_browser {
+                mark_portal(req);
+                UiError::portal_ended()
+            } else {
+                UiError::login(req)
+            }
+        };
         let Some(token) = cookie(req, SESSION_COOKIE) else {
-            return Err(UiError::login(req));
+            return Err(gone());
         };
         let t = token.clone();
         let found = blocking(h, move |h| load_session(h, &t)).await?;
         let found = found.map_err(|e| UiError::from_service(req, e, None))?;
         let Some((info, tenants, tenant, alerts_firing)) = found else {
-            return Err(UiError::login(req));
+            return Err(gone());
         };
-        let operator = info.user.role == Role::Operator;
+        let portal = info.session.portal.as_ref().map(|p| {
+            let cfg = h.portal_config();
+            PortalView {
+                read_only: p.read_only,
+                return_url: p.return_url.clone(),
+                name: cfg.name.clone(),
+                logo_url: cfg.logo_url.clone(),
+                themed: cfg.accent.is_some(),
+            }
+        });
+        let operator = info.user.as_ref().is_some_and(|u| u.role == Role::Operator);
+        let username = match &info.user {
+            Some(u) => u.username.clone(),
+            None => tenant.clone().unwrap_or_default(),
+        };
         let layout = Layout {
             nav,
-            username: info.user.username.clone(),
+            username,
             operator,
             tenant,
             tenants,
             csrf: info.session.csrf.clone(),
             alerts_firing,
             paused: h.paused(),
+            portal,
             ..Layout::anonymous()
         };
+        if layout.in_portal() {
+            mark_portal(req);
+            if !section_in_portal(nav) {
+                return Err(UiError::page(
+                    StatusCode::FORBIDDEN,
+                    "Not in the portal",
+                    "This page is not part of the portal.",
+                    Some(layout),
+                ));
+            }
+        }
         Ok(Ctx {
             caller: Caller::Session { token },
             user: info.user,
             layout,
         })
+    }
+
+    /// Refuses a page that exists only to change something (a form page)
+    /// in a read-only portal session: 403 `read_only_session`.
+    pub fn require_write(&self, req: &HttpRequest) -> Result<(), UiError> {
+        if self.layout.can_write() {
+            Ok(())
+        } else {
+            Err(self.fail(req, ServiceError::ReadOnly))
+        }
     }
 
     /// A service error as a page in this session's frame.
@@ -200,9 +289,12 @@ fn load_session(h: &Herald, token: &str) -> service::Result<Loaded> {
     let caller = Caller::Session {
         token: token.to_string(),
     };
-    let (tenants, current) = match &info.user.role {
-        Role::Tenant(t) => (Vec::new(), Some(t.clone())),
-        Role::Operator => {
+    let role = info.user.as_ref().map(|u| &u.role);
+    let (tenants, current) = match role {
+        // A portal session is scoped to its tenant, like a bound user.
+        None => (Vec::new(), info.session.tenant.clone()),
+        Some(Role::Tenant(t)) => (Vec::new(), Some(t.clone())),
+        Some(Role::Operator) => {
             let page = h.list_tenants(
                 &caller,
                 &PageRequest {

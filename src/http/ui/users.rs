@@ -91,7 +91,10 @@ async fn render(
         .map(|info| {
             let u = info.user;
             UserRow {
-                is_me: u.username == ctx.user.username,
+                is_me: ctx
+                    .user
+                    .as_ref()
+                    .is_some_and(|me| me.username == u.username),
                 tenant: match u.role {
                     Role::Operator => None,
                     Role::Tenant(t) => Some(t),

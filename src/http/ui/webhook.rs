@@ -76,6 +76,9 @@ struct EndpointPage {
     event_names: Vec<String>,
     replay_since: String,
     allow_http: bool,
+    /// For a stream endpoint: whether its client is connected, and its
+    /// last poll.
+    stream: Option<(bool, Option<When>)>,
 }
 
 /// `GET /webhooks/{id}`.
@@ -169,6 +172,9 @@ pub async fn render(
         event_names: event_names(types.catalog()),
         replay_since: datetime_local(now.plus_millis(-24 * 3_600_000)),
         allow_http: h.settings().allow_http,
+        stream: h
+            .stream_connected(&ep)
+            .map(|c| (c, When::opt(ep.stream_seen_at))),
     };
     Ok(page(req, state.status, p))
 }

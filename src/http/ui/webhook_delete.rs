@@ -28,6 +28,7 @@ pub async fn confirm(
     h: web::Data<Herald>,
 ) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    ctx.require_write(&req)?;
     let caller = ctx.caller.clone();
     let ep = blocking(&h, move |h| h.get_endpoint(&caller, &id))
         .await?

@@ -123,6 +123,7 @@ fn render(
 /// `GET /webhooks/new`.
 pub async fn form(req: HttpRequest, h: web::Data<Herald>) -> Result<HttpResponse, UiError> {
     let ctx = Ctx::load(&req, &h, "webhooks").await?;
+    ctx.require_write(&req)?;
     let form = EndpointForm {
         url: String::new(),
         events: Vec::new(),

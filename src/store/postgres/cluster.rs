@@ -319,7 +319,7 @@ mod tests {
 
     use super::*;
     use crate::store::conformance::{end, new_event, t0};
-    use crate::store::EventStore;
+    use crate::store::{DeliveryStore, EventStore};
 
     /// Two nodes on one fresh schema (the first drops it at the end).
     fn two_nodes() -> (PgStore, PgStore) {
@@ -588,6 +588,63 @@ mod tests {
         all.dedup();
         assert_eq!(all.len(), n, "no delivery claimed twice");
         assert_eq!(n, 200, "every one claimed");
+        drop(b);
+    }
+
+    /// Two nodes' committers recording attempts of the same endpoints at
+    /// once, in opposite orders, in large cycles: every write succeeds
+    /// (no deadlock between their transactions) and every attempt counts.
+    #[test]
+    fn two_committers_count_the_same_endpoints_without_deadlock() {
+        use crate::domain::delivery::{DeliveryState, Verdict};
+        use crate::store::conformance::attempt;
+        let (a, b) = two_nodes();
+        let at = t0();
+        let eps: Vec<EndpointId> = (0..8).map(|_| EndpointId::new(at)).collect();
+        // Each node records its own deliveries (the send lease sees to
+        // that), to the same endpoints: what they share is the endpoints'
+        // health and statistics rows.
+        let (ne, ne2) = (
+            new_event("acme", at, None, &eps),
+            new_event("acme", at, None, &eps),
+        );
+        let (ds, ds2) = (ne.deliveries.clone(), ne2.deliveries.clone());
+        a.commit_events(vec![ne, ne2], None).wait().unwrap();
+        const ROUNDS: usize = 25;
+        let run = |s: PgStore, ds: Vec<Delivery>, reverse: bool| {
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let mut order = ds.clone();
+                    if reverse {
+                        order.reverse();
+                    }
+                    // Queued together: they land in one or two cycles.
+                    let tickets: Vec<_> = order
+                        .iter()
+                        .map(|d| {
+                            let a =
+                                attempt(d, at.plus_millis(round as i64), Some(500), Verdict::Retry);
+                            let after = Delivery {
+                                attempts: d.attempts + 1,
+                                state: DeliveryState::Pending,
+                                ..d.clone()
+                            };
+                            s.record_attempt(&after, &a)
+                        })
+                        .collect();
+                    for t in tickets {
+                        t.wait().expect("recorded");
+                    }
+                }
+            })
+        };
+        let (ta, tb) = (run(a.clone(), ds, false), run(b.clone(), ds2, true));
+        ta.join().unwrap();
+        tb.join().unwrap();
+        for ep in &eps {
+            let h = crate::store::StatsStore::endpoint_health(&a, *ep).unwrap();
+            assert_eq!(h.consecutive_failures, 2 * ROUNDS as u32, "{h:?}");
+        }
         drop(b);
     }
 }

@@ -43,6 +43,25 @@ pub(super) struct PgBackend {
     /// The cycle left due deliveries that no node holds: other nodes are
     /// told at its commit (`NOTIFY`).
     notify: bool,
+    /// Ops applied in this cycle (the index of the next one).
+    applied: usize,
+    /// The cycle's attempts whose health and statistics rows are written
+    /// at its end, all at once and in key order (see [`fold_attempts`]).
+    attempts: Vec<Counted>,
+    /// The health each attempt op answers, once written: (op index, health).
+    healths: Vec<(usize, Health)>,
+}
+
+/// An attempt of the cycle, to be counted into its rows.
+struct Counted {
+    /// Its op's index in the cycle.
+    index: usize,
+    endpoint: Vec<u8>,
+    tenant: String,
+    success: bool,
+    finished: crate::domain::time::Timestamp,
+    delta: Stats,
+    rows: [(crate::domain::stats::Grain, crate::domain::time::Timestamp); 3],
 }
 
 impl PgBackend {
@@ -54,6 +73,9 @@ impl PgBackend {
             in_tx: false,
             node,
             notify: false,
+            applied: 0,
+            attempts: Vec::new(),
+            healths: Vec::new(),
         }
     }
 
@@ -99,6 +121,9 @@ impl CommitBackend for PgBackend {
 
     fn begin(&mut self) -> Result<()> {
         self.notify = false;
+        self.applied = 0;
+        self.attempts.clear();
+        self.healths.clear();
         let r = self.db().and_then(|db| db.batch("BEGIN"));
         let r = self.noted(r);
         self.in_tx = r.is_ok();
@@ -108,6 +133,9 @@ impl CommitBackend for PgBackend {
     fn apply(&mut self, op: &WriteOp) -> Result<OpOutput> {
         let node = self.node.clone();
         let mut notify = false;
+        let index = self.applied;
+        self.applied += 1;
+        let mut counted = None;
         let r = (|| {
             let db = self.db()?;
             db.batch("SAVEPOINT op")?;
@@ -129,7 +157,11 @@ impl CommitBackend for PgBackend {
                 }
                 WriteOp::RecordAttempt { delivery, attempt } => {
                     notify = due_at(delivery).is_some();
-                    apply_attempt(db, delivery, attempt, &node.name).map(OpOutput::Health)
+                    apply_update(db, delivery, Some(attempt), &node.name).map(|()| {
+                        counted = Some(counted_of(index, delivery, attempt));
+                        // Completed in `complete` once the rows are written.
+                        OpOutput::Health(Health::default())
+                    })
                 }
                 WriteOp::PurgeEvents { candidates } => {
                     apply_purge(db, candidates).map(|(p, gone)| OpOutput::Purged(p, gone))
@@ -149,6 +181,9 @@ impl CommitBackend for PgBackend {
             out
         })();
         self.notify |= notify && r.is_ok();
+        if r.is_ok() {
+            self.attempts.extend(counted);
+        }
         self.noted(r)
     }
 
@@ -168,9 +203,21 @@ impl CommitBackend for PgBackend {
         } else {
             "COMMIT"
         };
-        let r = self.db().and_then(|db| db.batch(sql));
+        let attempts = std::mem::take(&mut self.attempts);
+        let r = self.db().and_then(|db| {
+            let healths = fold_attempts(db, &attempts)?;
+            db.batch(sql)?;
+            Ok(healths)
+        });
+        let r = r.map(|healths| self.healths = healths);
         self.in_tx = false;
         self.noted(r)
+    }
+
+    fn complete(&mut self, index: usize, output: &mut OpOutput) {
+        if let Some(i) = self.healths.iter().position(|(at, _)| *at == index) {
+            *output = OpOutput::Health(self.healths.swap_remove(i).1);
+        }
     }
 
     fn end(&mut self) {
@@ -335,55 +382,126 @@ pub(super) fn insert_attempt(db: &mut Db, a: &Attempt) -> Result<()> {
     Ok(())
 }
 
-/// [`WriteOp::RecordAttempt`]: the delivery, the attempt, and the
-/// endpoint's health and statistics rows, read `FOR UPDATE` and written
-/// back in this transaction.
-fn apply_attempt(db: &mut Db, after: &Delivery, attempt: &Attempt, node: &str) -> Result<Health> {
-    apply_update(db, after, Some(attempt), node)?;
-    let ep = after.endpoint_id.to_bytes().to_vec();
-    let mut health = match db.query_opt(
-        "SELECT v FROM health WHERE endpoint = $1 FOR UPDATE",
-        &[&ep],
-    )? {
-        Some(r) => Health::decode(&r.get::<_, Vec<u8>>(0))?,
-        None => Health::default(),
-    };
-    health.record(
-        attempt.verdict == Verdict::Success,
-        attempt.started_at.plus_millis(attempt.latency_ms as i64),
-    );
-    db.execute(
-        "INSERT INTO health (endpoint, v) VALUES ($1, $2) \
-         ON CONFLICT (endpoint) DO UPDATE SET v = excluded.v",
-        &[&ep, &health.encode()],
-    )?;
+/// What the cycle's [`WriteOp::RecordAttempt`] of op `index` counts.
+fn counted_of(index: usize, after: &Delivery, attempt: &Attempt) -> Counted {
     let (delta, rows) = Stats::rows_of_attempt(attempt, after.state);
-    let grains: Vec<i16> = rows.iter().map(|(g, _)| grain_code(*g)).collect();
-    let starts: Vec<i64> = rows.iter().map(|(_, s)| s.as_millis()).collect();
-    let found = db.query(
-        "SELECT grain, start, v FROM stats WHERE tenant = $1 AND endpoint = $2 \
-         AND (grain, start) IN (SELECT * FROM unnest($3::int2[], $4::int8[])) FOR UPDATE",
-        &[&after.tenant_id, &ep, &grains, &starts],
-    )?;
-    let mut vs = Vec::with_capacity(rows.len());
-    for (g, s) in grains.iter().zip(&starts) {
-        let mut row = match found
-            .iter()
-            .find(|r| r.get::<_, i16>(0) == *g && r.get::<_, i64>(1) == *s)
-        {
-            Some(r) => Stats::decode(&r.get::<_, Vec<u8>>(2))?,
-            None => Stats::default(),
-        };
-        row.merge(&delta);
-        vs.push(row.encode());
+    Counted {
+        index,
+        endpoint: after.endpoint_id.to_bytes().to_vec(),
+        tenant: after.tenant_id.clone(),
+        success: attempt.verdict == Verdict::Success,
+        finished: attempt.started_at.plus_millis(attempt.latency_ms as i64),
+        delta,
+        rows,
     }
+}
+
+/// The health and statistics rows of the cycle's attempts, written at the
+/// end of the cycle, in key order; answers the health after each attempt
+/// (by op index).
+///
+/// Why at the end and in order: every node's committer updates the same
+/// rows (an endpoint's health, a minute's statistics), each row locked
+/// until its transaction commits. Taken op by op, two nodes' cycles take
+/// them in different orders and deadlock; taken all at once, sorted, they
+/// only ever wait for each other in one direction. Rows that do not exist
+/// yet are first inserted empty in that same order (an insert waits for
+/// another transaction's insert of the same key), then every row is
+/// locked with `ORDER BY … FOR UPDATE`, folded and written back.
+fn fold_attempts(db: &mut Db, attempts: &[Counted]) -> Result<Vec<(usize, Health)>> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Health: one row per endpoint.
+    let mut eps: Vec<Vec<u8>> = attempts.iter().map(|a| a.endpoint.clone()).collect();
+    eps.sort();
+    eps.dedup();
+    let empty = Health::default().encode();
+    db.execute(
+        "INSERT INTO health (endpoint, v) SELECT e, $2 FROM unnest($1::bytea[]) WITH ORDINALITY AS x(e, n) \
+         ORDER BY n ON CONFLICT (endpoint) DO NOTHING",
+        &[&eps, &empty],
+    )?;
+    let rows = db.query(
+        "SELECT endpoint, v FROM health WHERE endpoint = ANY($1) ORDER BY endpoint FOR UPDATE",
+        &[&eps],
+    )?;
+    let mut health: std::collections::HashMap<Vec<u8>, Health> = std::collections::HashMap::new();
+    for r in &rows {
+        health.insert(r.get(0), Health::decode(&r.get::<_, Vec<u8>>(1))?);
+    }
+    let mut answers = Vec::with_capacity(attempts.len());
+    for a in attempts {
+        let h = health.entry(a.endpoint.clone()).or_default();
+        h.record(a.success, a.finished);
+        answers.push((a.index, h.clone()));
+    }
+    let (keys, vs): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+        health.iter().map(|(k, h)| (k.clone(), h.encode())).unzip();
+    db.execute(
+        "UPDATE health SET v = x.v FROM unnest($1::bytea[], $2::bytea[]) AS x(e, v) \
+         WHERE health.endpoint = x.e",
+        &[&keys, &vs],
+    )?;
+
+    // Statistics: one row per grain, tenant, bucket start and endpoint.
+    type Key = (i16, String, i64, Vec<u8>);
+    let mut stats: std::collections::BTreeMap<Key, Stats> = std::collections::BTreeMap::new();
+    for a in attempts {
+        for (g, start) in a.rows {
+            let key = (
+                grain_code(g),
+                a.tenant.clone(),
+                start.as_millis(),
+                a.endpoint.clone(),
+            );
+            stats.entry(key).or_default();
+        }
+    }
+    let grains: Vec<i16> = stats.keys().map(|k| k.0).collect();
+    let tenants: Vec<String> = stats.keys().map(|k| k.1.clone()).collect();
+    let starts: Vec<i64> = stats.keys().map(|k| k.2).collect();
+    let endpoints: Vec<Vec<u8>> = stats.keys().map(|k| k.3.clone()).collect();
+    let empty = Stats::default().encode();
     db.execute(
         "INSERT INTO stats (grain, tenant, start, endpoint, v) \
-         SELECT g, $1, s, $2, v FROM unnest($3::int2[], $4::int8[], $5::bytea[]) AS x(g, s, v) \
-         ON CONFLICT (grain, tenant, start, endpoint) DO UPDATE SET v = excluded.v",
-        &[&after.tenant_id, &ep, &grains, &starts, &vs],
+         SELECT g, t, s, e, $5 FROM unnest($1::int2[], $2::text[], $3::int8[], $4::bytea[]) \
+         WITH ORDINALITY AS x(g, t, s, e, n) ORDER BY n \
+         ON CONFLICT (grain, tenant, start, endpoint) DO NOTHING",
+        &[&grains, &tenants, &starts, &endpoints, &empty],
     )?;
-    Ok(health)
+    let found = db.query(
+        "SELECT grain, tenant, start, endpoint, v FROM stats \
+         WHERE (grain, tenant, start, endpoint) IN \
+         (SELECT * FROM unnest($1::int2[], $2::text[], $3::int8[], $4::bytea[])) \
+         ORDER BY grain, tenant, start, endpoint FOR UPDATE",
+        &[&grains, &tenants, &starts, &endpoints],
+    )?;
+    for r in &found {
+        let key: Key = (r.get(0), r.get(1), r.get(2), r.get(3));
+        stats.insert(key, Stats::decode(&r.get::<_, Vec<u8>>(4))?);
+    }
+    for a in attempts {
+        for (g, start) in a.rows {
+            let key = (
+                grain_code(g),
+                a.tenant.clone(),
+                start.as_millis(),
+                a.endpoint.clone(),
+            );
+            if let Some(row) = stats.get_mut(&key) {
+                row.merge(&a.delta);
+            }
+        }
+    }
+    let vs: Vec<Vec<u8>> = stats.values().map(Versioned::encode).collect();
+    db.execute(
+        "UPDATE stats SET v = x.v \
+         FROM unnest($1::int2[], $2::text[], $3::int8[], $4::bytea[], $5::bytea[]) AS x(g, t, s, e, v) \
+         WHERE stats.grain = x.g AND stats.tenant = x.t AND stats.start = x.s AND stats.endpoint = x.e",
+        &[&grains, &tenants, &starts, &endpoints, &vs],
+    )?;
+    Ok(answers)
 }
 
 /// [`WriteOp::PurgeEvents`]: each event whose every delivery ended goes

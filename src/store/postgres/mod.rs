@@ -643,6 +643,14 @@ impl SessionStore for PgStore {
         })
     }
 
+    fn take_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        // One statement: of concurrent deletes of a row, one returns it.
+        self.get(
+            "DELETE FROM sessions WHERE id_hash = $1 RETURNING v",
+            id_hash.to_vec(),
+        )
+    }
+
     fn list_sessions(&self) -> Result<Vec<Session>> {
         self.list("SELECT v FROM sessions ORDER BY id_hash")
     }
@@ -1114,6 +1122,40 @@ impl DeliveryStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    fn stream_ready(
+        &self,
+        endpoint: EndpointId,
+        until: Timestamp,
+        n: usize,
+    ) -> Result<Vec<Delivery>> {
+        // Held ones through the partial held index; then `due_at`, set
+        // exactly while pending and not held, through the partial due
+        // index, bounded like sled's scan.
+        let ep = endpoint.to_bytes().to_vec();
+        let rows = self.run(move |db| {
+            let mut out = decode_rows::<Delivery>(db.query(
+                "SELECT v FROM deliveries WHERE endpoint = $1 AND held ORDER BY id LIMIT $2",
+                &[&ep, &limit(n)],
+            )?)?;
+            let left = n.saturating_sub(out.len());
+            if left > 0 {
+                out.extend(decode_rows::<Delivery>(db.query(
+                    "SELECT v FROM (SELECT v, endpoint, due_at, id FROM deliveries \
+                       WHERE due_at IS NOT NULL AND due_at <= $2 ORDER BY due_at, id LIMIT $3) d \
+                     WHERE endpoint = $1 ORDER BY due_at, id LIMIT $4",
+                    &[
+                        &ep,
+                        &until.as_millis(),
+                        &limit(crate::store::ENDPOINT_DUE_SCAN),
+                        &limit(left),
+                    ],
+                )?)?);
+            }
+            Ok(out)
+        })?;
+        Ok(rows.into_iter().filter(|d| d.stream_ready(until)).collect())
     }
 
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>> {

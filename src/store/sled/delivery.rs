@@ -515,6 +515,48 @@ impl DeliveryStore for SledStore {
         Ok(out)
     }
 
+    fn stream_ready(
+        &self,
+        endpoint: EndpointId,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>> {
+        // Held first: the endpoint's own prefix of the held index.
+        let mut ids: Vec<DeliveryId> = self
+            .scan_after(&keys::held_of(endpoint), None, limit)?
+            .into_iter()
+            .filter_map(|(k, _)| keys::trailing_id(&k).map(DeliveryId::from_bytes))
+            .collect();
+        // Then the due index, ordered by due time, each entry's value its
+        // endpoint: the earliest entries up to `until`, within the scan
+        // bound, filtered on the value without reading other records.
+        let want = endpoint.to_bytes();
+        let range = self.db()?.range::<&[u8], _>(keys::DUE..);
+        for item in range.take(crate::store::ENDPOINT_DUE_SCAN) {
+            let (k, v) = item.map_err(|e| self.io(e))?;
+            let Some((due, delivery)) = keys::parse_due(&k) else {
+                break; // past the due table
+            };
+            if due > until || ids.len() >= limit {
+                break;
+            }
+            if v.as_ref() == want {
+                ids.push(delivery);
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Re-checked on the record: the index entry and the record are
+            // written together, but a read between two scans may race.
+            if let Some(d) = self.delivery(id)? {
+                if d.endpoint_id == endpoint && d.stream_ready(until) {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn held_deliveries(&self, endpoint: EndpointId) -> Result<Vec<DeliveryId>> {
         Ok(self
             .scan_after(&keys::held_of(endpoint), None, usize::MAX)?

@@ -436,6 +436,16 @@ impl SessionStore for SledStore {
         self.sync()
     }
 
+    fn take_session(&self, id_hash: &[u8; 32]) -> Result<Option<Session>> {
+        // sled's `remove` is atomic: only one caller gets the old value.
+        let old = self
+            .db()?
+            .remove(keys::session(id_hash))
+            .map_err(|e| self.io(e))?;
+        self.sync()?;
+        old.map(|v| Session::decode(&v)).transpose()
+    }
+
     fn list_sessions(&self) -> Result<Vec<Session>> {
         self.scan_records(keys::SESSION, None, usize::MAX)
     }
