@@ -71,7 +71,7 @@ pub struct SledStore {
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
     // A directory keeps the parameters it was created with (`params`).
     let p = params::for_dir(path);
-    sled::Config::new()
+    let db = sled::Config::new()
         .path(path)
         .cache_capacity(cache_bytes)
         .use_compression(p.compression)
@@ -90,7 +90,9 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
                 }
             }
             other => StoreError::Io(other.to_string()),
-        })
+        })?;
+    params::remember(path, p).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+    Ok(db)
 }
 
 impl SledStore {
