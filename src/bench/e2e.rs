@@ -231,7 +231,7 @@ pub(super) fn pct(sorted: &[Duration], q: f64) -> f64 {
 
 /// The benchmark's event as JSON text (built without a JSON library: the
 /// generator must stay cheap next to the server it measures).
-fn event_text(i: u64, id: Option<&str>) -> String {
+pub(super) fn event_text(i: u64, id: Option<&str>) -> String {
     let id = id.map(|id| format!(r#""id":"{id}","#)).unwrap_or_default();
     format!(
         r#"{{{id}"event":"order.created","data":{{"object":{{"id":"ord_{i}","total":299.99,"currency":"USD","items":[{{"sku":"prod_123","qty":1}}]}}}}}}"#
@@ -414,9 +414,14 @@ fn endpoints(
 
 /// The server's Prometheus samples, by name with labels.
 fn server_metrics(s: &Server) -> HashMap<String, f64> {
+    metrics_at(&s.base)
+}
+
+/// The Prometheus samples of the server at `base`, by name with labels.
+pub(super) fn metrics_at(base: &str) -> HashMap<String, f64> {
     let a = agent();
     let Ok(mut r) = a
-        .get(format!("{}/metrics", s.base))
+        .get(format!("{base}/metrics"))
         .header("Authorization", &format!("Bearer {KEY}"))
         .call()
     else {
@@ -597,11 +602,20 @@ pub fn fanout_nodes(
     // the time until the sink has seen their deliveries.
     let ok0 = st.ok.load(Ordering::Relaxed);
     let rec0 = attempts_recorded(&all);
+    let created_before = deliveries_created(&all);
     let t = Instant::now();
     let (events, _, _) = post_load_to("load", &bases, 16, secs, None, tenants, false);
+    // What the sink saw while the load ran, apart from the drain after it
+    // (the backlog accepted faster than delivered): the first is what a
+    // harness counting arrivals during the load reads, the second how long
+    // the queue took to empty; the sustained rate counts both over both.
+    let load_el = t.elapsed().as_secs_f64();
+    let ok_load = st.ok.load(Ordering::Relaxed) - ok0;
+    let created_load = deliveries_created(&all);
     drain(Duration::from_secs_f64(secs * 6.0));
     let el = t.elapsed().as_secs_f64();
-    let healthy = (st.ok.load(Ordering::Relaxed) - ok0) as f64 / el;
+    let total_ok = st.ok.load(Ordering::Relaxed) - ok0;
+    let healthy = total_ok as f64 / el;
     let recorded = (attempts_recorded(&all) - rec0) as f64 / el;
     let bad = st.bad_signatures.load(Ordering::Relaxed);
     if bad > 0 {
@@ -646,6 +660,24 @@ pub fn fanout_nodes(
             "deliveries/s to healthy endpoints (at the sink)",
             healthy,
             "deliveries/s",
+        ),
+        fig(
+            "deliveries/s at the sink during the load window",
+            ok_load as f64 / load_el,
+            "deliveries/s",
+        ),
+        fig(
+            "deliveries/s created during the load window",
+            // Every node's counter, including the phases before: the
+            // saturation phase's share is what grew during it.
+            created_load.saturating_sub(created_before) as f64 / load_el,
+            "deliveries/s",
+        ),
+        fig("drain after the load window", el - load_el, "s"),
+        fig(
+            "deliveries in the drain after the load window",
+            (total_ok - ok_load) as f64,
+            "count",
         ),
         fig("attempts recorded/s", recorded, "attempts/s"),
         fig(

@@ -5,6 +5,7 @@
 //! machine are noisy; compare ratios within one run.
 
 mod backup;
+mod disk;
 mod e2e;
 mod load;
 mod recovery;
@@ -102,6 +103,15 @@ enum Scenario {
         #[arg(long, default_value_t = 1_000_000)]
         deliveries: usize,
     },
+    /// Disk per delivered delivery (sled), by table, and the directory under steady load with retention.
+    Disk {
+        /// Deliveries to write (a multiple of 10: one event fans out to 10 endpoints).
+        #[arg(long, default_value_t = 20_000)]
+        deliveries: usize,
+        /// Rounds of steady load (a quarter of a day each, one day of retention).
+        #[arg(long, default_value_t = 16)]
+        rounds: usize,
+    },
     /// Every scenario at tiny sizes: checks the harness, not the speed.
     Smoke,
     /// Start-up recovery with many pending retries in the store.
@@ -196,6 +206,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             ));
             vec![("fanout", healthy), ("failing", failing)]
         }
+        Scenario::Disk { deliveries, rounds } => vec![("disk", disk::run(deliveries, rounds)?)],
         Scenario::Backlog { retries } => vec![("backlog", e2e::backlog(retries)?)],
         Scenario::Idle { endpoints, secs } => vec![("idle", e2e::idle(endpoints, secs)?)],
         Scenario::Smoke => vec![
@@ -208,6 +219,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             ("failing", e2e::fanout(2, 10, 0.5, true)?),
             ("backlog", e2e::backlog(2000)?),
             ("idle", e2e::idle(20, 0.5)?),
+            ("disk", disk::run(200, 4)?),
         ],
     };
     for (name, figures) in &runs {
@@ -218,13 +230,26 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
 
 /// One figure: a name, a value and its unit.
 pub struct Figure {
-    name: &'static str,
+    name: std::borrow::Cow<'static, str>,
     value: f64,
     unit: &'static str,
 }
 
 fn fig(name: &'static str, value: f64, unit: &'static str) -> Figure {
-    Figure { name, value, unit }
+    Figure {
+        name: name.into(),
+        value,
+        unit,
+    }
+}
+
+/// [`fig`] with a name made at run time (e.g. one per table prefix).
+fn fig_owned(name: String, value: f64, unit: &'static str) -> Figure {
+    Figure {
+        name: name.into(),
+        value,
+        unit,
+    }
 }
 
 fn cores() -> usize {

@@ -16,16 +16,16 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{Result, StoreError};
+use super::{packed, Result, StoreError};
 use crate::domain::alert::{Alert, Transition};
 use crate::domain::apikey::ApiKey;
-use crate::domain::delivery::{Attempt, Delivery};
+use crate::domain::delivery::{Attempt, Delivery, Verdict};
 use crate::domain::endpoint::{Endpoint, EndpointKind, RetiredSecret};
 use crate::domain::event::Event;
 use crate::domain::event_type::CustomEventType;
 use crate::domain::health::Health;
 use crate::domain::idempotent::Remembered;
-use crate::domain::ids::EndpointId;
+use crate::domain::ids::{AttemptId, DeliveryId, EndpointId};
 use crate::domain::lastuse::LastUse;
 use crate::domain::session::Session;
 use crate::domain::stats::Stats;
@@ -106,7 +106,6 @@ macro_rules! single_version {
 single_version!(ApiKey, "api key");
 single_version!(LastUse, "last use");
 single_version!(Delivery, "delivery");
-single_version!(Attempt, "attempt");
 single_version!(Health, "endpoint health");
 single_version!(Remembered, "idempotent answer");
 single_version!(Stats, "stats");
@@ -135,6 +134,48 @@ macro_rules! versions {
     };
 }
 
+/// Attempt format 1, frozen: headers as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptV1 {
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub number: u32,
+    pub started_at: Timestamp,
+    pub url: String,
+    pub request_headers: Vec<(String, String)>,
+    pub status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: Vec<u8>,
+    pub response_truncated: bool,
+    pub latency_ms: u32,
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    pub verdict: Verdict,
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+impl From<AttemptV1> for Attempt {
+    fn from(v: AttemptV1) -> Self {
+        Attempt {
+            id: v.id,
+            delivery_id: v.delivery_id,
+            number: v.number,
+            started_at: v.started_at,
+            url: v.url,
+            request_headers: v.request_headers,
+            status: v.status,
+            response_headers: v.response_headers,
+            response_body: v.response_body,
+            response_truncated: v.response_truncated,
+            latency_ms: v.latency_ms,
+            error_kind: v.error_kind,
+            error_message: v.error_message,
+            verdict: v.verdict,
+            next_attempt_at: v.next_attempt_at,
+        }
+    }
+}
+
 /// Session format 1, frozen: before the tenant portal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionV1 {
@@ -156,6 +197,84 @@ impl From<SessionV1> for Session {
             created_at: v.created_at,
             last_seen_at: v.last_seen_at,
             portal: None,
+        }
+    }
+}
+
+/// Attempt format 2 (current): format 1 with both header lists packed
+/// (`packed`: known names and value shapes, exactly reversible), which
+/// takes an attempt's record from ~430 to ~200 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AttemptV2 {
+    id: AttemptId,
+    delivery_id: DeliveryId,
+    number: u32,
+    started_at: Timestamp,
+    url: String,
+    request_headers: Vec<packed::Packed>,
+    status: Option<u16>,
+    response_headers: Vec<packed::Packed>,
+    response_body: Vec<u8>,
+    response_truncated: bool,
+    latency_ms: u32,
+    error_kind: Option<String>,
+    error_message: Option<String>,
+    verdict: Verdict,
+    next_attempt_at: Option<Timestamp>,
+}
+
+impl Versioned for Attempt {
+    const KIND: &'static str = "attempt";
+    const VERSION: u8 = 2;
+    fn encode(&self) -> Vec<u8> {
+        let secs = self.started_at.as_secs();
+        let a = self.clone();
+        encode_with(
+            Self::VERSION,
+            &AttemptV2 {
+                id: a.id,
+                delivery_id: a.delivery_id,
+                number: a.number,
+                started_at: a.started_at,
+                url: a.url,
+                request_headers: packed::pack(&a.request_headers, secs),
+                status: a.status,
+                response_headers: packed::pack(&a.response_headers, secs),
+                response_body: a.response_body,
+                response_truncated: a.response_truncated,
+                latency_ms: a.latency_ms,
+                error_kind: a.error_kind,
+                error_message: a.error_message,
+                verdict: a.verdict,
+                next_attempt_at: a.next_attempt_at,
+            },
+        )
+    }
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        match split(Self::KIND, bytes)? {
+            (1, body) => decode_body::<AttemptV1>(Self::KIND, body).map(Attempt::from),
+            (2, body) => {
+                let v: AttemptV2 = decode_body(Self::KIND, body)?;
+                let secs = v.started_at.as_secs();
+                Ok(Attempt {
+                    id: v.id,
+                    delivery_id: v.delivery_id,
+                    number: v.number,
+                    started_at: v.started_at,
+                    url: v.url,
+                    request_headers: packed::unpack(&v.request_headers, secs),
+                    status: v.status,
+                    response_headers: packed::unpack(&v.response_headers, secs),
+                    response_body: v.response_body,
+                    response_truncated: v.response_truncated,
+                    latency_ms: v.latency_ms,
+                    error_kind: v.error_kind,
+                    error_message: v.error_message,
+                    verdict: v.verdict,
+                    next_attempt_at: v.next_attempt_at,
+                })
+            }
+            (v, _) => Err(unknown(Self::KIND, v)),
         }
     }
 }

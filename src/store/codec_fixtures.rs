@@ -532,3 +532,16 @@ fn records_written_before_channels_headers_and_metadata_decode_without_them() {
     assert_eq!(Endpoint::decode(&ep.encode()).unwrap(), ep);
     assert_eq!(ep.encode()[0], Endpoint::VERSION);
 }
+
+#[test]
+fn attempts_written_in_format_1_decode_the_same_and_are_rewritten_packed() {
+    // Committed while format 1 (headers as text) was current.
+    let bytes = std::fs::read(dir().join("attempt_v1.bin")).unwrap();
+    assert_eq!(bytes[0], 1, "attempt_v1.bin is a format-1 record");
+    let a = Attempt::decode(&bytes).unwrap();
+    assert_eq!(a, attempt());
+    let again = a.encode();
+    assert_eq!(again[0], Attempt::VERSION);
+    assert_eq!(Attempt::decode(&again).unwrap(), a);
+    assert!(again.len() < bytes.len(), "format 2 is the smaller one");
+}

@@ -39,6 +39,7 @@ mod committer;
 mod conformance;
 pub mod dump;
 pub mod ops;
+mod packed;
 pub mod postgres;
 pub mod sled;
 

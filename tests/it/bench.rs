@@ -20,7 +20,7 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         String::from_utf8_lossy(&run.stderr)
     );
     for scenario in [
-        "wheel", "recovery", "ingest", "batch", "fanout", "failing", "backlog", "idle",
+        "wheel", "recovery", "ingest", "batch", "fanout", "failing", "backlog", "idle", "disk",
     ] {
         let json: serde_json::Value = serde_json::from_slice(
             &std::fs::read(out.path().join(format!("{scenario}.json"))).unwrap(),
@@ -33,6 +33,24 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
             "{scenario}"
         );
     }
+    // `disk` traced its bytes to the tables: one delivery record, one
+    // attempt and its two index entries per delivery, none left due.
+    let disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("disk.json")).unwrap()).unwrap();
+    let per = |name: &str| disk["figures"][name]["value"].as_f64().unwrap_or(-1.0);
+    for table in ["d/", "a/", "dn/", "dt/"] {
+        assert_eq!(
+            per(&format!("table {table}: keys per delivery")),
+            1.0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        per("table q/: keys per delivery"),
+        -1.0,
+        "no due entry is left"
+    );
+    assert!(per("data directory per delivery") > 0.0);
     // The sink checked signatures on a sample and found them all valid
     // (a wrong one fails the scenario).
     assert!(text.contains("signatures verified (sample)"));

@@ -21,7 +21,11 @@ mod delivery;
 mod dump;
 mod keys;
 mod migrations;
+mod params;
 mod slot;
+mod usage;
+
+pub use usage::{usage, DirUsage, TableUsage};
 
 use cache::ReadCache;
 use cycle::{Rows, SledBackend};
@@ -65,9 +69,14 @@ pub struct SledStore {
 
 /// Opens sled at `path`.
 fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
-    sled::Config::new()
+    // A directory keeps the parameters it was created with (`params`).
+    let p = params::for_dir(path);
+    let db = sled::Config::new()
         .path(path)
         .cache_capacity(cache_bytes)
+        .use_compression(p.compression)
+        .compression_factor(params::COMPRESSION_LEVEL)
+        .segment_size(p.segment_size)
         // We flush explicitly before acknowledging; the background
         // flusher only bounds how much unacknowledged work a crash loses.
         .flush_every_ms(Some(1000))
@@ -81,7 +90,9 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db> {
                 }
             }
             other => StoreError::Io(other.to_string()),
-        })
+        })?;
+    params::remember(path, p).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+    Ok(db)
 }
 
 impl SledStore {
@@ -125,6 +136,9 @@ impl SledStore {
         let db = sled::Config::new()
             .temporary(true)
             .cache_capacity(16 << 20)
+            .use_compression(params::NEW.compression)
+            .compression_factor(params::COMPRESSION_LEVEL)
+            .segment_size(params::NEW.segment_size)
             .open()
             .map_err(|e| StoreError::Io(e.to_string()))?;
         Self::with_db(db, None, clock)
