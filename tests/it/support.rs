@@ -50,6 +50,10 @@ fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
+        // The server closes an idle keep-alive connection after 5 s; a
+        // pooled one older than that may be closed just as it is reused
+        // ("Peer disconnected" on a request the server never saw).
+        .max_idle_age(Duration::from_secs(2))
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
