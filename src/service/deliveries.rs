@@ -290,7 +290,15 @@ impl Herald {
         let scope = self.tenant_scope(caller)?;
         let ep = self.endpoint_of(&scope.tenant_id, endpoint)?;
         self.ready_endpoint(&ep)?;
-        let failed_since = time_param("failed_since", failed_since)?;
+        // A field of the request's body, not of its query: a bad one is a
+        // validation failure (422), like every other body field.
+        let failed_since = time_param("failed_since", failed_since).map_err(|e| match e {
+            ServiceError::BadQuery { .. } => ServiceError::invalid(
+                "failed_since",
+                "failed_since must be an RFC 3339 time, e.g. 2024-01-15T10:30:00Z",
+            ),
+            other => other,
+        })?;
         let now = self.clock.now();
         let mut out = Requeued::default();
         let mut due = Vec::new();

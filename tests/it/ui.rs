@@ -1672,6 +1672,20 @@ fn a_failing_receiver_shows_everywhere_and_retry_now_sends_what_waits() {
     // The receiver recovers: "retry now" sends every retrying delivery
     // once, now, not in 5 minutes.
     healthy.store(true, Ordering::SeqCst);
+    // A malformed time in the body is a validation failure of that field
+    // (not a query error), and changes nothing.
+    let bad = s.call(
+        "POST",
+        &format!("/api/v1/webhooks/{ep}/retry"),
+        Some("acme"),
+        Some(json!({"failed_since": "yesterday"})),
+    );
+    assert_error(&bad, 422, "validation_failed");
+    assert!(bad.text.contains("failed_since"), "{}", bad.text);
+    assert!(
+        sink.drain(Duration::from_millis(300)).is_empty(),
+        "nothing sent"
+    );
     let r = s.call(
         "POST",
         &format!("/api/v1/webhooks/{ep}/retry"),
