@@ -25,7 +25,7 @@ use crate::domain::endpoint::Endpoint;
 use crate::domain::health::Health;
 use crate::domain::outcome::failing_too_long;
 use crate::domain::time::Timestamp;
-use crate::store::{modify_endpoint, Due, ModifyError, Store, Ticket};
+use crate::store::{modify_endpoint, Conflict, Due, ModifyError, Store, StoreError, Ticket};
 
 /// A durable-to-be write of a worker's, and what follows it.
 pub enum Recording {
@@ -106,6 +106,11 @@ impl Recorder {
                         if let Some(n) = next {
                             self.scheduler.schedule(n);
                         }
+                    }
+                    // A guarded change that found the delivery moved on
+                    // since it was read: the newer write stands.
+                    Err(StoreError::Conflict(Conflict::Changed)) => {
+                        log::debug!("delivery {} changed meanwhile; left as is", job.delivery)
                     }
                     Err(e) => log::error!("recording delivery {} failed: {e}", job.delivery),
                 }

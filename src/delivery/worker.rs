@@ -148,9 +148,13 @@ fn retry_later(ctx: &Ctx, job: Due) {
 /// Writes `after` (a state change without an attempt); the recorder frees
 /// the dispatcher slot once it is durable and, if a next attempt is due,
 /// tells the scheduler.
-fn commit(ctx: &Ctx, job: Due, after: Delivery) {
+///
+/// Written only if the stored delivery is still as `read` (guarded): a
+/// stream poll or an operator action that moved it since the read wins,
+/// and this stale change is dropped.
+fn commit(ctx: &Ctx, job: Due, after: Delivery, read: &Delivery) {
     let next = next_due(&after);
-    let ticket = ctx.store.update_delivery(&after, None);
+    let ticket = ctx.store.update_delivery_if(&after, read);
     ctx.record(Recording::StateChange { job, ticket, next });
 }
 
@@ -217,7 +221,7 @@ fn process(ctx: &Ctx, job: Due) -> Result<(), StoreError> {
             }
             ctx.dispatcher.done(job)
         }
-        Step::Change(after) => commit(ctx, job, after),
+        Step::Change(after) => commit(ctx, job, after, &d),
         Step::Behind => wait_behind(ctx, job, now),
         Step::Throttled(at) => wait_throttled(ctx, job, at),
         Step::Send(send) => attempt(ctx, job, &d, &send.0, &send.1, now)?,

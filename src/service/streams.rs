@@ -125,9 +125,11 @@ impl Herald {
             let after = Delivery {
                 held: false,
                 next_attempt_at: Some(ack_by),
-                ..d
+                ..d.clone()
             };
-            tickets.push(self.store.update_delivery(&after, None));
+            // Guarded: a worker parking it, or a poll on another node or
+            // connection, that wrote first makes this one not hand it out.
+            tickets.push(self.store.update_delivery_if(&after, &d));
             offers.push(Offer {
                 headers: signed(&ep, &event, now.as_secs())?,
                 body: event.body,
@@ -142,7 +144,8 @@ impl Herald {
         for (offer, ticket) in offers.into_iter().zip(tickets) {
             match ticket.wait() {
                 Ok(()) => kept.push(offer),
-                Err(StoreError::Conflict(Conflict::Changed)) => {} // purged
+                // Purged, or moved by another writer since the read.
+                Err(StoreError::Conflict(Conflict::Changed)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

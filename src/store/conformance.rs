@@ -58,6 +58,7 @@ macro_rules! suite {
                 a_deleted_tenant_is_gone,
                 event_scans_keep_to_the_tenant_range_and_budget,
                 a_streams_ready_deliveries_are_held_then_due_ones,
+                a_guarded_update_loses_to_a_write_since_its_read,
                 an_alert_transition_is_made_once,
             );
         }
@@ -267,6 +268,61 @@ pub fn a_streams_ready_deliveries_are_held_then_due_ones(new: Factory) {
     // The offer's window passed: due again, as stored.
     let again = s.stream_ready(ep, later, 10).unwrap();
     assert_eq!(again, vec![offered]);
+}
+
+/// [`DeliveryStore::update_delivery_if`]: written while the stored
+/// delivery is still due at the same time (or held) as when read; once
+/// another write moved it, the guarded one is refused with
+/// `Conflict::Changed` and changes nothing (a worker parking a delivery a
+/// stream poll has just handed out must not make it ready again).
+pub fn a_guarded_update_loses_to_a_write_since_its_read(new: Factory) {
+    let s = new();
+    let ep = EndpointId::new(t0());
+    let ne = new_event("acme", t0(), None, &[ep, ep]);
+    let d = ne.deliveries.clone();
+    commit(s.as_ref(), vec![ne]);
+    let read = s.delivery(d[0].id).unwrap().unwrap();
+    // The poll writes first (offered: due at the window's end) …
+    let later = t0().plus_millis(30_000);
+    let offered = Delivery {
+        next_attempt_at: Some(later),
+        ..read.clone()
+    };
+    s.update_delivery_if(&offered, &read).wait().unwrap();
+    // … so the worker's park from the same read is refused.
+    let parked = read.held(t0());
+    assert!(matches!(
+        s.update_delivery_if(&parked, &read).wait(),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
+    assert_eq!(s.delivery(read.id).unwrap().unwrap(), offered);
+    assert!(s
+        .stream_ready(ep, t0(), 10)
+        .unwrap()
+        .iter()
+        .all(|x| x.id != read.id));
+    // From a fresh read it is written; a held one is guarded as held.
+    s.update_delivery_if(&offered.held(t0()), &offered)
+        .wait()
+        .unwrap();
+    let held = s.delivery(read.id).unwrap().unwrap();
+    assert!(held.held);
+    assert!(matches!(
+        s.update_delivery_if(&offered, &offered).wait(),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
+    s.update_delivery_if(&offered, &held).wait().unwrap();
+    assert_eq!(s.delivery(read.id).unwrap().unwrap(), offered);
+    // A purged delivery stays a conflict; the other one was never touched.
+    assert_eq!(s.delivery(d[1].id).unwrap().unwrap(), d[1]);
+    let gone = Delivery {
+        id: DeliveryId::new(t0().plus_millis(5)),
+        ..read.clone()
+    };
+    assert!(matches!(
+        s.update_delivery_if(&gone, &gone).wait(),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
 }
 
 fn all_due(s: &dyn Store) -> Vec<Due> {

@@ -706,6 +706,12 @@ pub trait DeliveryStore {
     /// ticket answers `Conflict::Changed` if the delivery is no longer
     /// stored (the retention purge removed it): nothing is written.
     fn update_delivery(&self, delivery: &Delivery, attempt: Option<&Attempt>) -> Ticket<()>;
+    /// Like [`DeliveryStore::update_delivery`] without an attempt, but
+    /// only while the stored delivery is still held, or due at the same
+    /// time, as `seen` was when read: otherwise the ticket answers
+    /// `Conflict::Changed` and nothing is written. For writers that race
+    /// on one delivery (a stream poll and a worker).
+    fn update_delivery_if(&self, delivery: &Delivery, seen: &Delivery) -> Ticket<()>;
     /// Like [`DeliveryStore::update_delivery`] for an attempt: also folds
     /// it into the endpoint's health and statistics (on the committer, the
     /// only writer of both, so concurrent attempts count correctly), and

@@ -14,8 +14,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::{CommitOutcome, Idempotency, NewEvent, Purged, Result, RowKey, StoreError};
-use crate::domain::delivery::{Attempt, Delivery};
+use crate::domain::delivery::{Attempt, Delivery, DeliveryState};
 use crate::domain::health::Health;
+use crate::domain::time::Timestamp;
 
 /// One write for the group committer. A backend applies each operation
 /// atomically: all of its writes or none (an event batch is atomic per
@@ -41,6 +42,10 @@ pub enum WriteOp {
         delivery: Delivery,
         /// An attempt to store with it.
         attempt: Option<Attempt>,
+        /// If given, the write happens only while the stored delivery is
+        /// still due (or held) as it was when read; otherwise the op fails
+        /// with [`super::Conflict::Changed`] and nothing is written.
+        seen: Option<Seen>,
     },
     /// Stores an attempt with its delivery's new state, folds the attempt
     /// into its endpoint's health and statistics (see
@@ -217,6 +222,33 @@ pub mod output {
         match o {
             OpOutput::Removed(n) => Some(n),
             _ => None,
+        }
+    }
+}
+
+/// What a guarded [`WriteOp::UpdateDelivery`] expects of the stored
+/// delivery: the index it was in when read (held, or due at a time).
+///
+/// Two writers that read the same delivery (a stream poll handing it out
+/// and a worker parking it) would otherwise overwrite each other's due
+/// time blindly; with the guard the second one to commit finds it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Whether it was held.
+    pub held: bool,
+    /// When it was due (pending and not held), if it was.
+    pub due: Option<Timestamp>,
+}
+
+impl Seen {
+    /// The index position of `d` as read.
+    pub fn of(d: &Delivery) -> Seen {
+        Seen {
+            held: d.held,
+            due: match (d.state, d.held) {
+                (DeliveryState::Pending, false) => d.next_attempt_at,
+                _ => None,
+            },
         }
     }
 }

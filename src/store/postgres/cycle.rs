@@ -26,7 +26,7 @@ use crate::domain::retention;
 use crate::domain::stats::Stats;
 use crate::store::codec::Versioned;
 use crate::store::committer::{CommitBackend, CommitSync};
-use crate::store::ops::{OpOutput, WriteOp};
+use crate::store::ops::{OpOutput, Seen, WriteOp};
 use crate::store::{
     CommitOutcome, Committed, Conflict, Idempotency, NewEvent, Purged, Result, RowKey, StoreError,
 };
@@ -150,14 +150,18 @@ impl CommitBackend for PgBackend {
                     notify = claim.is_none();
                     apply_events(db, events, idempotency.as_ref(), claim).map(OpOutput::Committed)
                 }
-                WriteOp::UpdateDelivery { delivery, attempt } => {
+                WriteOp::UpdateDelivery {
+                    delivery,
+                    attempt,
+                    seen,
+                } => {
                     notify = due_at(delivery).is_some();
-                    apply_update(db, delivery, attempt.as_ref(), &node.name)
+                    apply_update(db, delivery, attempt.as_ref(), seen.as_ref(), &node.name)
                         .map(|()| OpOutput::Done)
                 }
                 WriteOp::RecordAttempt { delivery, attempt } => {
                     notify = due_at(delivery).is_some();
-                    apply_update(db, delivery, Some(attempt), &node.name).map(|()| {
+                    apply_update(db, delivery, Some(attempt), None, &node.name).map(|()| {
                         counted = Some(counted_of(index, delivery, attempt));
                         // Completed in `complete` once the rows are written.
                         OpOutput::Health(Health::default())
@@ -344,20 +348,25 @@ fn apply_update(
     db: &mut Db,
     after: &Delivery,
     attempt: Option<&Attempt>,
+    seen: Option<&Seen>,
     node: &str,
 ) -> Result<()> {
+    // Unguarded: `$6` is NULL and the row is written whatever it holds.
     let n = db.execute(
         "UPDATE deliveries SET due_at = $2, held = $3, v = $4, \
          lease_until = CASE WHEN lease_owner = $5 THEN NULL ELSE lease_until END, \
          sending = CASE WHEN lease_owner = $5 THEN false ELSE sending END, \
          lease_owner = CASE WHEN lease_owner = $5 THEN NULL ELSE lease_owner END \
-         WHERE id = $1",
+         WHERE id = $1 AND ($6::bool IS NULL \
+         OR (held = $6 AND due_at IS NOT DISTINCT FROM $7::bigint))",
         &[
             &after.id.to_bytes().to_vec(),
             &due_at(after),
             &after.held,
             &after.encode(),
             &node,
+            &seen.map(|s| s.held),
+            &seen.and_then(|s| s.due).map(|t| t.as_millis()),
         ],
     )?;
     if n == 0 {

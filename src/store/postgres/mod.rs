@@ -1007,6 +1007,18 @@ impl DeliveryStore for PgStore {
             WriteOp::UpdateDelivery {
                 delivery: delivery.clone(),
                 attempt: attempt.cloned(),
+                seen: None,
+            },
+            output::done,
+        )
+    }
+
+    fn update_delivery_if(&self, delivery: &Delivery, seen: &Delivery) -> Ticket<()> {
+        self.committer.submit(
+            WriteOp::UpdateDelivery {
+                delivery: delivery.clone(),
+                attempt: None,
+                seen: Some(crate::store::ops::Seen::of(seen)),
             },
             output::done,
         )

@@ -458,9 +458,12 @@ impl CommitBackend for SledBackend {
                 events,
                 idempotency,
             } => ops::apply_events(c, events, idempotency.as_ref()).map(OpOutput::Committed),
-            WriteOp::UpdateDelivery { delivery, attempt } => {
-                ops::apply_update(c, delivery, attempt.as_ref()).map(|()| OpOutput::Done)
-            }
+            WriteOp::UpdateDelivery {
+                delivery,
+                attempt,
+                seen,
+            } => ops::apply_update(c, delivery, attempt.as_ref(), seen.as_ref())
+                .map(|()| OpOutput::Done),
             WriteOp::RecordAttempt { delivery, attempt } => {
                 ops::apply_attempt(c, delivery, attempt).map(OpOutput::Health)
             }

@@ -16,7 +16,7 @@ use crate::domain::retention;
 use crate::domain::stats::{Grain, Stats};
 use crate::domain::time::Timestamp;
 use crate::store::codec::Versioned;
-use crate::store::ops::{output, WriteOp};
+use crate::store::ops::{output, Seen, WriteOp};
 use crate::store::{
     CommitOutcome, Committed, Conflict, DeliveryStore, Due, EventScan, EventStore, Idempotency,
     NewEvent, Purged, Result, RowKey, StatsRow, StatsStore, StoreError, StoreStats, Ticket,
@@ -239,9 +239,13 @@ pub(super) fn apply_update(
     cycle: &mut Cycle,
     after: &Delivery,
     attempt: Option<&Attempt>,
+    seen: Option<&Seen>,
 ) -> Result<()> {
     let before =
         stored_delivery(cycle, after.id)?.ok_or(StoreError::Conflict(Conflict::Changed))?;
+    if seen.is_some_and(|s| *s != Seen::of(&before)) {
+        return Err(StoreError::Conflict(Conflict::Changed));
+    }
     delivery_writes(cycle, Some(&before), after);
     if let Some(a) = attempt {
         cycle.insert(keys::attempt(a.delivery_id, a.id), a.encode());
@@ -257,7 +261,7 @@ pub(super) fn apply_attempt(
     after: &Delivery,
     attempt: &Attempt,
 ) -> Result<Health> {
-    apply_update(cycle, after, Some(attempt))?;
+    apply_update(cycle, after, Some(attempt), None)?;
     let success = attempt.verdict == Verdict::Success;
     let health = cycle.health_mut(keys::health(after.endpoint_id))?;
     health.record(
@@ -450,6 +454,18 @@ impl DeliveryStore for SledStore {
             WriteOp::UpdateDelivery {
                 delivery: delivery.clone(),
                 attempt: attempt.cloned(),
+                seen: None,
+            },
+            output::done,
+        )
+    }
+
+    fn update_delivery_if(&self, delivery: &Delivery, seen: &Delivery) -> Ticket<()> {
+        self.committer.submit(
+            WriteOp::UpdateDelivery {
+                delivery: delivery.clone(),
+                attempt: None,
+                seen: Some(crate::store::ops::Seen::of(seen)),
             },
             output::done,
         )
