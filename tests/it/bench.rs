@@ -51,6 +51,21 @@ fn every_benchmark_scenario_runs_at_tiny_sizes() {
         "no due entry is left"
     );
     assert!(per("data directory per delivery") > 0.0);
+    // `fanout` timed ingest → first arrival at both of issue 20's offered
+    // rates (the values are not judged: tiny sizes on a shared machine).
+    let fanout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("fanout.json")).unwrap()).unwrap();
+    for rate in [100, 300] {
+        for q in ["p50", "p90", "p99", "max"] {
+            let name = format!("ingest → first arrival {q} at {rate} events/s");
+            assert!(fanout["figures"][&name]["value"].is_f64(), "{name}");
+        }
+        let timed = format!("deliveries timed at {rate} events/s");
+        assert!(
+            fanout["figures"][&timed]["value"].as_f64().unwrap_or(0.0) > 0.0,
+            "{timed}"
+        );
+    }
     // The sink checked signatures on a sample and found them all valid
     // (a wrong one fails the scenario).
     assert!(text.contains("signatures verified (sample)"));
