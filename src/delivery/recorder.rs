@@ -10,8 +10,12 @@
 //! long ([`crate::domain::outcome::failing_too_long`]).
 //!
 //! **Invariant:** the dispatcher slot of a delivery is freed only after its
-//! write is durable (or failed), so a second job for the same delivery
-//! always reads the new state.
+//! write is applied — visible to every later read — (or failed), so a
+//! second job for the same delivery always reads the new state. A state
+//! change's ticket answers once durable; an attempt's once applied
+//! (`DeliveryStore::record_attempt_behind`: it is durable within the store's
+//! bound, and a crash before that leaves the delivery due, so it is sent
+//! again).
 
 use std::sync::Arc;
 

@@ -3,8 +3,11 @@
 //! A job is only a hint; the worker re-reads the delivery and attempts it
 //! only if it is still pending, not held, and due. The attempt, the new
 //! delivery state and its next due time are written as one group-committed
-//! batch; the dispatcher slot is freed only once that is durable, so a
-//! second job for the same delivery always sees the new state.
+//! batch; the dispatcher slot is freed only once that is applied (an
+//! attempt) or durable (a state change), so a second job for the same
+//! delivery always reads the new state. An attempt's record is not waited
+//! for on the disk (`DeliveryStore::record_attempt_behind`): until it is durable
+//! the delivery stays due in what is, so a crash repeats it, never loses it.
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -424,9 +427,11 @@ fn signed_headers(
     })
 }
 
-/// Records an attempt; once it is durable the recorder frees the slot,
-/// schedules the next attempt, and disables the endpoint if it has now
-/// failed for too long.
+/// Records an attempt; once it is applied (readable: see
+/// [`crate::store::DeliveryStore::record_attempt_behind`]) the recorder
+/// frees the slot, schedules the next attempt, and disables the endpoint if
+/// it has now failed for too long. Its record becomes durable within the
+/// store's bound; a crash before that sends the delivery again.
 fn record(ctx: &Ctx, job: Due, after: Delivery, attempt: Attempt) {
     let next = next_due(&after);
     let summary = AttemptSummary {
@@ -436,7 +441,7 @@ fn record(ctx: &Ctx, job: Due, after: Delivery, attempt: Attempt) {
         latency_ms: attempt.latency_ms,
         responded: attempt.status.is_some(),
     };
-    let ticket = ctx.store.record_attempt(&after, &attempt);
+    let ticket = ctx.store.record_attempt_behind(&after, &attempt);
     ctx.record(Recording::Attempt {
         job,
         ticket,

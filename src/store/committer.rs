@@ -12,9 +12,20 @@
 //! cycle. Under load cycles grow by themselves; when idle a lone request
 //! pays one sync and no added delay.
 //!
+//! Writes submitted *behind* ([`Committer::submit_behind`]: the delivery
+//! engine's attempt records, which acknowledge nothing) are the exception:
+//! they are applied in cycles of their own, after the synced ops drained
+//! with them and cut short as soon as a synced op is queued, answer once
+//! applied, and are synced by the next synced cycle's sync or
+//! [`SYNC_BEHIND`] after the oldest of them, whichever comes first.
+//! Measured (issue 20, `bench fanout` at 100 events/s): an event's cycle
+//! had spent 7 ms (p50) applying the attempts drained with it, and waited
+//! for their cycles' syncs; the syncs themselves were ~0.5 ms.
+//!
 //! Guarantees (tested in this module with a backend that fails on demand,
 //! and by the conformance suite on each real backend):
-//! - a ticket answers `Ok` only after its op is durable;
+//! - a ticket answers `Ok` only after its op is durable (one submitted
+//!   behind: after it is applied; durable within [`SYNC_BEHIND`]);
 //! - an op is applied all or nothing (the backend's contract);
 //! - a failed cycle write or a failed sync answers every op of the cycles
 //!   concerned with an error;
@@ -25,8 +36,9 @@
 //! backend enforce uniqueness (event ids, idempotency keys) and read-
 //! modify-write counters (health, statistics) without races.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +51,17 @@ use crate::clock::Clock;
 /// Most ops folded into one cycle: bounds the latency one op can add to
 /// others and the memory held between syncs.
 pub const MAX_OPS_PER_CYCLE: usize = 512;
+
+/// The longest a write submitted with [`Committer::submit_behind`] stays
+/// applied but not durable: the sync thread makes it durable with the
+/// next synced write's sync, or on its own once this much time has passed
+/// since the oldest such write.
+///
+/// Why 50 ms: such writes (a worker's attempt records) must not keep the
+/// single sync pipeline busy in front of the writes whose callers wait
+/// for the disk (an event's 202), yet a crash should repeat little: at
+/// most this window's attempts are sent again.
+pub const SYNC_BEHIND: Duration = Duration::from_millis(50);
 
 /// How often the backend may write what it keeps in memory (its
 /// write-behind rows): every tick of the injected clock, in the next cycle
@@ -116,6 +139,8 @@ struct Counters {
 struct Submitted {
     op: WriteOp,
     reply: Reply,
+    /// Answered once applied; made durable within [`SYNC_BEHIND`].
+    behind: bool,
 }
 
 /// The writers' handle.
@@ -127,6 +152,8 @@ struct Submitted {
 pub struct Committer {
     tx: Sender<Submitted>,
     counters: Arc<Counters>,
+    /// Synced writes queued and not yet taken by the committer thread.
+    waiting: Arc<AtomicUsize>,
     _thread: Arc<JoinOnDrop>,
 }
 
@@ -159,15 +186,28 @@ impl Committer {
     /// Ticks ([`TICK`]) follow `clock`, so a test drives them with a manual
     /// clock.
     pub fn start<B: CommitBackend>(backend: B, clock: Arc<dyn Clock>) -> std::io::Result<Self> {
+        Self::start_with(backend, clock, SYNC_BEHIND)
+    }
+
+    /// [`Committer::start`] with another bound than [`SYNC_BEHIND`] for the
+    /// writes submitted with [`Committer::submit_behind`] (tests).
+    pub fn start_with<B: CommitBackend>(
+        backend: B,
+        clock: Arc<dyn Clock>,
+        sync_behind: Duration,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let w = waiting.clone();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
-            .spawn(move || run(backend, rx, c, clock))?;
+            .spawn(move || run(backend, rx, c, clock, sync_behind, w))?;
         Ok(Self {
             tx,
             counters,
+            waiting,
             _thread: Arc::new(JoinOnDrop(Some(thread))),
         })
     }
@@ -176,8 +216,33 @@ impl Committer {
     /// committer has stopped, the ticket answers an error: nothing was
     /// written.
     pub fn submit<T>(&self, op: WriteOp, extract: fn(OpOutput) -> Option<T>) -> Ticket<T> {
+        self.send(op, extract, false)
+    }
+
+    /// Queues `op` as a write that may be lost in a crash: its ticket
+    /// answers once it is applied (every later read sees it), before it is
+    /// durable; it becomes durable with the next sync, at the latest
+    /// [`SYNC_BEHIND`] later. A sync that fails then is logged and
+    /// reported by the backend ([`CommitSync::sync`]), not to this ticket.
+    ///
+    /// Only for writes whose loss a crash may cost without losing anything
+    /// acknowledged: a worker's attempt record, whose delivery stays due
+    /// in what is durable, so it is sent again (at least once). Such ops
+    /// are applied in a cycle of their own, after the other ops drained
+    /// with them, so a synced write never waits behind them.
+    pub fn submit_behind<T>(&self, op: WriteOp, extract: fn(OpOutput) -> Option<T>) -> Ticket<T> {
+        self.send(op, extract, true)
+    }
+
+    fn send<T>(&self, op: WriteOp, extract: fn(OpOutput) -> Option<T>, behind: bool) -> Ticket<T> {
         let (ticket, reply) = Ticket::new(extract);
-        if self.tx.send(Submitted { op, reply }).is_err() {
+        if !behind {
+            self.waiting.fetch_add(1, Ordering::AcqRel);
+        }
+        if self.tx.send(Submitted { op, reply, behind }).is_err() {
+            if !behind {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+            }
             log::error!("write dropped: the committer has stopped");
         }
         ticket
@@ -206,6 +271,9 @@ pub fn on_committer_thread() -> bool {
 struct Written {
     failed: Option<StoreError>,
     answers: Vec<(Reply, Result<OpOutput>)>,
+    /// A cycle of writes already answered ([`Committer::submit_behind`]),
+    /// written at this instant: to be synced within the bound.
+    behind: Option<Instant>,
 }
 
 fn run<B: CommitBackend>(
@@ -213,13 +281,15 @@ fn run<B: CommitBackend>(
     rx: Receiver<Submitted>,
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
+    sync_behind: Duration,
+    waiting: Arc<AtomicUsize>,
 ) {
     let (sync_tx, sync_rx) = crossbeam_channel::unbounded::<Written>();
     let syncer = {
         let (sync, counters) = (backend.sync_handle(), counters.clone());
         std::thread::Builder::new()
             .name(SYNC_THREAD_NAME.into())
-            .spawn(move || sync_loop(sync, sync_rx, counters))
+            .spawn(move || sync_loop(sync, sync_rx, counters, sync_behind))
     };
     let syncer = match syncer {
         Ok(t) => t,
@@ -233,44 +303,90 @@ fn run<B: CommitBackend>(
     let mut alarm = clock.alarm(clock.now().plus_millis(tick_ms));
     // A tick came while ops were waiting: the next cycle carries it.
     let mut tick_due = false;
+    // The ops taken from the channel, by kind, each in its order. Each
+    // round runs one cycle of synced ops, then one of ops answered on
+    // apply (so neither kind starves the other).
+    let mut synced_q: VecDeque<Submitted> = VecDeque::new();
+    let mut behind_q: VecDeque<Submitted> = VecDeque::new();
     loop {
-        let first = crossbeam_channel::select! {
-            recv(rx) -> msg => match msg {
-                Ok(s) => s,
-                Err(_) => break,
-            },
-            recv(alarm) -> _ => {
-                alarm = clock.alarm(clock.now().plus_millis(tick_ms));
-                if !rx.is_empty() {
-                    tick_due = true;
-                    continue;
-                }
-                match backend.tick() {
-                    Ok(true) => {
-                        if let Err(e) = idle_sync.sync() {
-                            log::error!("syncing the store while idle failed: {e}");
-                        }
+        let mut taken = Vec::new();
+        if synced_q.is_empty() && behind_q.is_empty() {
+            let first = crossbeam_channel::select! {
+                recv(rx) -> msg => match msg {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+                recv(alarm) -> _ => {
+                    alarm = clock.alarm(clock.now().plus_millis(tick_ms));
+                    if !rx.is_empty() {
+                        tick_due = true;
+                        continue;
                     }
-                    Ok(false) => {}
-                    Err(e) => log::error!("writing the store's in-memory rows failed: {e}"),
-                }
-                continue;
-            },
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_OPS_PER_CYCLE {
-            match rx.try_recv() {
-                Ok(s) => batch.push(s),
-                Err(_) => break,
+                    match backend.tick() {
+                        Ok(true) => {
+                            if let Err(e) = idle_sync.sync() {
+                                log::error!("syncing the store while idle failed: {e}");
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => log::error!("writing the store's in-memory rows failed: {e}"),
+                    }
+                    continue;
+                },
+            };
+            taken.push(first);
+        }
+        // All that is queued (it is in memory already): a synced op queued
+        // behind many attempts goes in this round's synced cycle.
+        taken.extend(rx.try_iter());
+        let mut synced_taken = 0;
+        for s in taken {
+            if s.behind {
+                behind_q.push_back(s);
+            } else {
+                synced_taken += 1;
+                synced_q.push_back(s);
             }
         }
-        let started = Instant::now();
-        let written = cycle(&mut backend, batch, std::mem::take(&mut tick_due));
-        counters
-            .apply_micros
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        if sync_tx.send(written).is_err() {
-            log::error!("the store's sync thread has stopped");
+        waiting.fetch_sub(synced_taken, Ordering::AcqRel);
+        for behind in [false, true] {
+            let q = if behind { &mut behind_q } else { &mut synced_q };
+            if q.is_empty() {
+                continue;
+            }
+            // Cut short for a synced op that comes meanwhile, unless ops
+            // answered on apply pile up (over capacity: then throughput
+            // comes first, and every cycle is full).
+            let cut = (behind && q.len() <= MAX_OPS_PER_CYCLE).then_some(waiting.as_ref());
+            let n = q.len().min(MAX_OPS_PER_CYCLE);
+            let ops: Vec<Submitted> = q.drain(..n).collect();
+            let started = Instant::now();
+            let tick = std::mem::take(&mut tick_due);
+            let mut rest = Vec::new();
+            let mut written = cycle(&mut backend, ops, tick, cut, &mut rest);
+            for s in rest.into_iter().rev() {
+                behind_q.push_front(s);
+            }
+            counters
+                .apply_micros
+                .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+            if behind {
+                // Applied: every later read sees these writes, so their
+                // writers may go on now; the sync follows within the bound.
+                let failed = written.failed.is_some();
+                answer(&counters, written, &Ok(()));
+                if failed {
+                    continue;
+                }
+                written = Written {
+                    failed: None,
+                    answers: Vec::new(),
+                    behind: Some(Instant::now()),
+                };
+            }
+            if sync_tx.send(written).is_err() {
+                log::error!("the store's sync thread has stopped");
+            }
         }
     }
     // Every handle is gone: answer what was written, then let the backend
@@ -283,19 +399,32 @@ fn run<B: CommitBackend>(
 }
 
 /// Applies one cycle of ops and writes it.
-fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>, tick: bool) -> Written {
+///
+/// With `cut`, the cycle ends early once that counter says a synced write
+/// is waiting (after at least one op, so every cycle makes progress); the
+/// ops not applied are handed back in `rest`, in their order.
+fn cycle<B: CommitBackend>(
+    backend: &mut B,
+    batch: Vec<Submitted>,
+    tick: bool,
+    cut: Option<&AtomicUsize>,
+    rest: &mut Vec<Submitted>,
+) -> Written {
     let mut answers = Vec::with_capacity(batch.len());
     if let Err(e) = backend.begin() {
         backend.end();
         for s in batch {
             answers.push((s.reply, Err(write_failed(&e))));
         }
+        let _ = (cut, rest);
         return Written {
             failed: Some(e),
             answers,
+            behind: None,
         };
     }
-    for Submitted { op, reply } in batch {
+    let mut ops = batch.into_iter();
+    while let Some(Submitted { op, reply, .. }) = ops.next() {
         // NB: a panic inside one op must not take the others (or the
         // thread) down: the backend drops that op's partial writes.
         let out = match catch_unwind(AssertUnwindSafe(|| backend.apply(&op))) {
@@ -313,6 +442,10 @@ fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>, tick: bool) -
             }
         };
         answers.push((reply, out));
+        if cut.is_some_and(|c| c.load(Ordering::Acquire) > 0) {
+            rest.extend(ops);
+            break;
+        }
     }
     let failed = match catch_unwind(AssertUnwindSafe(|| backend.write(tick))) {
         Ok(Ok(())) => None,
@@ -327,7 +460,11 @@ fn cycle<B: CommitBackend>(backend: &mut B, batch: Vec<Submitted>, tick: bool) -
         }
     }
     backend.end();
-    Written { failed, answers }
+    Written {
+        failed,
+        answers,
+        behind: None,
+    }
 }
 
 /// What an op of a failed cycle answers: the store's own word when it
@@ -345,12 +482,55 @@ fn write_failed(e: &StoreError) -> StoreError {
 /// Why a second thread: a sync takes about as long as applying a cycle,
 /// and the two need not wait for each other. A cycle is sent here only
 /// once written, so every cycle received before the call is covered by it.
-fn sync_loop<S: CommitSync>(sync: S, rx: Receiver<Written>, counters: Arc<Counters>) {
-    while let Ok(first) = rx.recv() {
-        let mut cycles = vec![first];
+///
+/// Cycles of writes already answered ([`Committer::submit_behind`]) start
+/// no sync of their own while younger than `behind`: the next synced
+/// cycle's sync covers them, or one made when the oldest of them reaches
+/// that age.
+fn sync_loop<S: CommitSync>(
+    sync: S,
+    rx: Receiver<Written>,
+    counters: Arc<Counters>,
+    behind: Duration,
+) {
+    // The oldest cycle written and answered but not yet synced.
+    let mut unsynced: Option<Instant> = None;
+    loop {
+        let first = match unsynced {
+            None => rx.recv().ok(),
+            Some(since) => match rx.recv_deadline(since + behind) {
+                Ok(c) => Some(c),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    // The committer stops: its `close` syncs after us.
+                    break;
+                }
+            },
+        };
+        let mut cycles = Vec::new();
+        match first {
+            Some(c) => cycles.push(c),
+            None if unsynced.is_none() => break,
+            None => {}
+        }
         while let Ok(c) = rx.try_recv() {
             cycles.push(c);
         }
+        // Answered cycles wait for a synced one, or for their bound.
+        let mut waiting = Vec::with_capacity(cycles.len());
+        for c in cycles {
+            match c.behind {
+                Some(at) => {
+                    unsynced = Some(unsynced.map_or(at, |u| u.min(at)));
+                }
+                None => waiting.push(c),
+            }
+        }
+        let due = unsynced.is_some_and(|u| u.elapsed() >= behind);
+        if waiting.is_empty() && !due {
+            continue;
+        }
+        unsynced = None;
         let started = Instant::now();
         let synced = catch_unwind(AssertUnwindSafe(|| sync.sync()))
             .unwrap_or_else(|_| Err(StoreError::Io("the sync panicked".into())));
@@ -358,21 +538,43 @@ fn sync_loop<S: CommitSync>(sync: S, rx: Receiver<Written>, counters: Arc<Counte
         counters
             .sync_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        for Written { failed, answers } in cycles {
-            counters
-                .ops
-                .fetch_add(answers.len() as u64, Ordering::Relaxed);
-            for (reply, out) in answers {
-                let answer = match (&failed, &synced) {
-                    (Some(e), _) => Err(write_failed(e)),
-                    (None, Err(e @ StoreError::Unavailable(_))) => Err(e.clone()),
-                    (None, Err(e)) => Err(StoreError::Io(format!("flush failed: {e}"))),
-                    (None, Ok(())) => out,
-                };
-                // A writer that stopped waiting is no error of ours.
-                let _ = reply.send(answer);
+        if waiting.is_empty() {
+            if let Err(e) = &synced {
+                // Its writers were answered already: what the crash of a
+                // failed disk loses of them is sent again (see
+                // `Committer::submit_behind`); the backend has noted the
+                // failure for the store's recovery.
+                log::error!("syncing attempt records failed: {e}");
             }
         }
+        for c in waiting {
+            answer(&counters, c, &synced);
+        }
+    }
+    if unsynced.is_some() {
+        if let Err(e) = sync.sync() {
+            log::error!("syncing attempt records at shutdown failed: {e}");
+        }
+    }
+}
+
+/// Answers a cycle's writers: its own failure, else the sync's.
+fn answer(counters: &Counters, written: Written, synced: &Result<()>) {
+    let Written {
+        failed, answers, ..
+    } = written;
+    counters
+        .ops
+        .fetch_add(answers.len() as u64, Ordering::Relaxed);
+    for (reply, out) in answers {
+        let answer = match (&failed, synced) {
+            (Some(e), _) => Err(write_failed(e)),
+            (None, Err(e @ StoreError::Unavailable(_))) => Err(e.clone()),
+            (None, Err(e)) => Err(StoreError::Io(format!("flush failed: {e}"))),
+            (None, Ok(())) => out,
+        };
+        // A writer that stopped waiting is no error of ours.
+        let _ = reply.send(answer);
     }
 }
 
@@ -541,6 +743,60 @@ mod tests {
             assert!(Instant::now() < deadline, "the committer did not react");
             std::thread::yield_now();
         }
+    }
+
+    /// A write answered on apply is readable but not yet durable when its
+    /// ticket answers; the next synced write's sync covers it.
+    #[test]
+    fn a_write_behind_answers_on_apply_and_the_next_sync_covers_it() {
+        // No tick (manual clock) and a bound never reached: only a synced
+        // write can make it durable.
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let b = Faulty::default();
+        let c = Committer::start_with(b.clone(), clock, Duration::from_secs(3600)).unwrap();
+        assert_eq!(c.submit_behind(op(3), output::removed).wait().unwrap(), 3);
+        assert_eq!(b.written.lock().unwrap().get(&3), Some(&1), "applied");
+        assert_eq!(b.durable.lock().unwrap().get(&3), None, "not synced yet");
+        assert_eq!(c.submit(op(4), output::removed).wait().unwrap(), 4);
+        let durable = b.durable.lock().unwrap().clone();
+        assert_eq!(durable.get(&3), Some(&1), "covered by the event's sync");
+        assert_eq!(durable.get(&4), Some(&1));
+    }
+
+    /// With nothing else written, a write behind is synced on its own once
+    /// the bound has passed.
+    #[test]
+    fn a_write_behind_is_synced_within_its_bound() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let b = Faulty::default();
+        let c = Committer::start_with(b.clone(), clock, Duration::from_millis(5)).unwrap();
+        assert_eq!(c.submit_behind(op(7), output::removed).wait().unwrap(), 7);
+        wait_for(|| b.durable.lock().unwrap().get(&7) == Some(&1));
+        assert!(c.stats().syncs >= 1);
+    }
+
+    /// A failed write behind answers its error (nothing was applied), and a
+    /// failed sync of writes already answered is only logged: the
+    /// committer goes on.
+    #[test]
+    fn a_failed_write_behind_answers_an_error() {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let b = Faulty::default();
+        let c = Committer::start_with(b.clone(), clock, Duration::from_millis(1)).unwrap();
+        b.fail_write.store(true, Ordering::SeqCst);
+        assert!(c.submit_behind(op(2), output::removed).wait().is_err());
+        b.fail_write.store(false, Ordering::SeqCst);
+        b.fail_sync.store(true, Ordering::SeqCst);
+        assert_eq!(c.submit_behind(op(5), output::removed).wait().unwrap(), 5);
+        assert!(
+            c.submit(op(6), output::removed).wait().is_err(),
+            "its sync failed"
+        );
+        b.fail_sync.store(false, Ordering::SeqCst);
+        assert_eq!(c.submit(op(8), output::removed).wait().unwrap(), 8);
+        let durable = b.durable.lock().unwrap().clone();
+        assert!(durable.contains_key(&5) && durable.contains_key(&8));
+        assert!(!durable.contains_key(&2));
     }
 
     #[test]

@@ -46,6 +46,7 @@ macro_rules! suite {
                 an_update_or_attempt_moves_the_indexes,
                 the_first_pending_delivery_of_an_endpoint_follows_its_state,
                 attempts_count_into_health_and_statistics,
+                an_attempt_recorded_behind_shows_in_the_next_read,
                 purge_takes_ended_events_whole_and_keeps_pending_ones,
                 purge_rows_removes_what_ended_and_keeps_fresh_keys,
                 the_log_filters_and_pages_newest_first,
@@ -1011,6 +1012,49 @@ pub fn attempts_count_into_health_and_statistics(new: Factory) {
     );
     // The writes were counted by the committer.
     assert!(s.store_stats().ops >= 3);
+}
+
+/// An attempt recorded for the delivery engine (its ticket may answer
+/// before the sync) is, once answered, what every read sees — the
+/// delivery's state, its attempt, the due index, the endpoint's health —
+/// exactly as with `record_attempt`; a synced write after it keeps it.
+pub fn an_attempt_recorded_behind_shows_in_the_next_read(new: Factory) {
+    let s = new();
+    let at = t0();
+    let ep = EndpointId::new(at);
+    let ne = new_event("acme", at, None, &[ep, ep]);
+    let (d1, d2) = (ne.deliveries[0].clone(), ne.deliveries[1].clone());
+    commit(s.as_ref(), vec![ne]);
+    let a = attempt(&d1, at, Some(500), Verdict::Retry);
+    let retrying = Delivery {
+        attempts: 1,
+        next_attempt_at: Some(at.plus_millis(300_000)),
+        last_status: Some(500),
+        updated_at: at,
+        ..d1.clone()
+    };
+    let h = s.record_attempt_behind(&retrying, &a).wait().unwrap();
+    assert_eq!(h.consecutive_failures, 1);
+    assert_eq!(s.delivery(d1.id).unwrap(), Some(retrying.clone()));
+    assert_eq!(s.attempts(d1.id).unwrap(), vec![a]);
+    let due: Vec<_> = all_due(s.as_ref())
+        .into_iter()
+        .map(|d| d.delivery)
+        .collect();
+    assert_eq!(due.len(), 2);
+    let later = all_due(s.as_ref())
+        .into_iter()
+        .find(|d| d.delivery == d1.id)
+        .unwrap();
+    assert_eq!(later.due, at.plus_millis(300_000), "due at its retry");
+    assert_eq!(s.endpoint_health(ep).unwrap(), h);
+    // A synced write after it (another event) leaves it as it was.
+    commit(s.as_ref(), vec![new_event("acme", at, None, &[ep])]);
+    assert_eq!(s.delivery(d1.id).unwrap(), Some(retrying));
+    assert_eq!(
+        s.delivery(d2.id).unwrap().map(|d| d.state),
+        Some(DeliveryState::Pending)
+    );
 }
 
 /// The purge takes an event whose deliveries ended, with everything of it,

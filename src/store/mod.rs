@@ -717,6 +717,22 @@ pub trait DeliveryStore {
     /// only writer of both, so concurrent attempts count correctly), and
     /// answers the health after it.
     fn record_attempt(&self, delivery: &Delivery, attempt: &Attempt) -> Ticket<Health>;
+    /// [`DeliveryStore::record_attempt`] for an attempt the delivery
+    /// engine made: the ticket may answer once the write is applied (every
+    /// later read sees it) but before it is durable; the backend then makes
+    /// it durable within a bound (sled: `committer::SYNC_BEHIND`, 50 ms, or
+    /// the next synced write's sync, whichever comes first).
+    ///
+    /// Why this is safe: an attempt acknowledges nothing to anyone. Until
+    /// its record is durable, what is durable is the delivery as it was
+    /// before, still in the due index, so a crash in that window means the
+    /// delivery is sent again (at least once), never lost. Events answered
+    /// 202 and every write an API caller waits for stay synced before they
+    /// answer. By default (a backend whose commit is not a local fsync)
+    /// it is [`DeliveryStore::record_attempt`].
+    fn record_attempt_behind(&self, delivery: &Delivery, attempt: &Attempt) -> Ticket<Health> {
+        self.record_attempt(delivery, attempt)
+    }
     /// The delivery log, newest first, strictly before `before`.
     fn list_deliveries(
         &self,

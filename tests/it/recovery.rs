@@ -38,6 +38,19 @@ fn first_delivery(s: &Server, event: &str) -> String {
     a.body["deliveries"][0]["id"].as_str().unwrap().to_string()
 }
 
+/// Posts an event of a tenant with no endpoint: once it is acknowledged,
+/// everything the server wrote before it is durable (its sync covers
+/// every write applied before its own).
+fn synced(s: &Server) {
+    let a = s.call(
+        "POST",
+        "/api/v1/events",
+        Some("sync_point"),
+        Some(json!({"event": "order.created", "data": {"object": {}}})),
+    );
+    assert_eq!(a.status, 202, "{}", a.text);
+}
+
 #[test]
 fn a_short_real_schedule_gives_the_same_outcomes() {
     let s = Server::start_delivering(&["--retry-schedule", "1s,2s,3s", "--request-timeout", "1s"]);
@@ -125,6 +138,10 @@ fn ten_thousand_scheduled_retries_survive_kill_9_and_each_is_attempted_once_when
         (d["queued"] == 0 && d["in_flight"] == 0 && seen.lock().unwrap().len() == 10_000)
             .then_some(())
     });
+    // Attempt records are made durable behind their answer (within 50 ms,
+    // or by the next acknowledged write's sync): this event's 202 says the
+    // retries scheduled before it are on disk, so none is repeated early.
+    synced(&s);
     s.kill9();
     let before: u32 = seen.lock().unwrap().values().sum();
     s.start_again();
@@ -144,5 +161,80 @@ fn ten_thousand_scheduled_retries_survive_kill_9_and_each_is_attempted_once_when
         let e = s.call("GET", &format!("/api/v1/events/{id}"), T, None).body;
         assert_eq!(e["deliveries"][0]["status"], "succeeded", "{e}");
         assert_eq!(e["deliveries"][0]["attempts"], 2, "{e}");
+    }
+}
+
+/// Issue 20: a worker's attempt record answers once applied and is made
+/// durable behind it (`DeliveryStore::record_attempt_behind`). A kill -9
+/// may then repeat the deliveries attempted since the last sync — here at
+/// most the last event's — but never one attempted before an acknowledged
+/// event (its sync covered them), and never loses an acknowledged event.
+#[test]
+fn a_crash_after_attempts_written_behind_repeats_only_those_and_loses_no_event() {
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Default::default();
+    let counts = seen.clone();
+    let sink = Sink::start(move |r| {
+        let id = r.header("webhook-id").unwrap_or_default().to_string();
+        *counts.lock().unwrap().entry(id).or_insert(0) += 1;
+        status(200)
+    });
+    let mut s = Server::start_delivering(&[]);
+    make_endpoint(&s, &sink.url(), json!(["*"]));
+    let events: Vec<Value> = (0..300)
+        .map(|i| json!({"id": format!("early_{i}"), "event": "order.created", "data": {"object": {"n": i}}}))
+        .collect();
+    let a = s.call(
+        "POST",
+        "/api/v1/events/batch",
+        T,
+        Some(json!({"events": events})),
+    );
+    assert_eq!(a.status, 202, "{}", a.text);
+    let quiet = |s: &Server, n: usize| {
+        eventually(Duration::from_secs(60), "attempts recorded", || {
+            let r = s.call_as(None, "GET", "/readyz", None, None).body;
+            let d = &r["delivery"];
+            (d["queued"] == 0 && d["in_flight"] == 0 && seen.lock().unwrap().len() == n)
+                .then_some(())
+        })
+    };
+    quiet(&s, 300);
+    // This event's 202 covers the 300 attempt records applied before it.
+    let a = s.call(
+        "POST",
+        "/api/v1/events",
+        T,
+        Some(json!({"id": "last", "event": "order.created", "data": {"object": {}}})),
+    );
+    assert_eq!(a.status, 202, "{}", a.text);
+    // Its attempt is recorded (applied, answered), maybe not yet durable:
+    // crash at once.
+    quiet(&s, 301);
+    s.kill9();
+    s.start_again();
+    let e = eventually(Duration::from_secs(30), "the last event delivered", || {
+        let e = s.call("GET", "/api/v1/events/last", T, None);
+        assert_eq!(e.status, 200, "an acknowledged event was lost: {}", e.text);
+        (e.body["deliveries"][0]["status"] == "succeeded").then_some(e.body)
+    });
+    assert!(e["deliveries"][0]["attempts"].as_u64().unwrap() >= 1, "{e}");
+    // Let any repeat show itself before judging.
+    sink.drain(Duration::from_millis(1500));
+    let m = seen.lock().unwrap();
+    assert_eq!(m.len(), 301, "every delivery made");
+    let repeated: Vec<_> = m
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        repeated.iter().all(|id| *id == "last"),
+        "only the unsynced window repeats: {repeated:?}"
+    );
+    assert!(m["last"] <= 2, "sent at most once more");
+    for id in ["early_0", "early_150", "early_299"] {
+        let e = s.call("GET", &format!("/api/v1/events/{id}"), T, None).body;
+        assert_eq!(e["deliveries"][0]["status"], "succeeded", "{e}");
+        assert_eq!(e["deliveries"][0]["attempts"], 1, "{e}");
     }
 }

@@ -481,6 +481,16 @@ impl DeliveryStore for SledStore {
         )
     }
 
+    fn record_attempt_behind(&self, delivery: &Delivery, attempt: &Attempt) -> Ticket<Health> {
+        self.committer.submit_behind(
+            WriteOp::RecordAttempt {
+                delivery: delivery.clone(),
+                attempt: attempt.clone(),
+            },
+            output::health,
+        )
+    }
+
     fn list_deliveries(
         &self,
         filter: &crate::store::DeliveryFilter,

@@ -13,9 +13,11 @@
 //! so a reopen falls between cycles.
 //!
 //! What a reopen loses: writes applied in memory but never made durable —
-//! exactly the writes whose callers were answered with an error (a ticket
-//! answers `Ok` only after the sync). What was acknowledged is on disk, and
-//! sled recovers its log up to the last complete flush.
+//! the writes whose callers were answered with an error (a ticket answers
+//! `Ok` only after the sync), and attempt records written behind
+//! (`Committer::submit_behind`), whose deliveries are then still due and
+//! are attempted again. What was acknowledged is on disk, and sled
+//! recovers its log up to the last complete flush.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
