@@ -791,6 +791,21 @@ pub trait StatsStore {
         after: Option<u128>,
         limit: usize,
     ) -> Result<(Purged, Option<u128>)>;
+    /// Removes whole days of events received before `before` at once,
+    /// where the backend keeps days apart (PostgreSQL's daily partitions),
+    /// under the rule of [`StatsStore::purge_events`]: a day with a
+    /// pending or held delivery stays. What it does not take is left to
+    /// `purge_events`, which the retention pass runs after it. sled keeps
+    /// no days apart: nothing to do.
+    fn purge_whole_days(&self, _before: Timestamp) -> Result<Purged> {
+        Ok(Purged::default())
+    }
+    /// Makes ready what the days from `now` on need (PostgreSQL: the
+    /// partitions of today and the next few days); run at open and by
+    /// every retention pass. Answers how many days were made.
+    fn prepare_days(&self, _now: Timestamp) -> Result<usize> {
+        Ok(0)
+    }
     /// Removes the statistics rows of `tenants` whose bucket ended before
     /// `before`, alert history before `before`, and idempotency keys
     /// recorded before `idempotency_before`; returns how many rows went.

@@ -270,14 +270,16 @@ fn apply_events(
     for ne in events {
         let ev = &ne.event;
         let key = b16(ev.key);
+        // The id first, in the unpartitioned table that keeps it unique
+        // across the days `events` is partitioned by.
         let inserted = db.query_opt(
-            "INSERT INTO events (key, tenant, id, v) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO event_ids (tenant, id, key) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant, id) DO NOTHING RETURNING key",
-            &[&key, &ev.tenant_id, &ev.id, &ev.encode()],
+            &[&ev.tenant_id, &ev.id, &key],
         )?;
         if inserted.is_none() {
             let existing = db.query_opt(
-                "SELECT key FROM events WHERE tenant = $1 AND id = $2",
+                "SELECT key FROM event_ids WHERE tenant = $1 AND id = $2",
                 &[&ev.tenant_id, &ev.id],
             )?;
             let k = existing
@@ -288,6 +290,10 @@ fn apply_events(
             results.push(Committed::Duplicate(k));
             continue;
         }
+        db.execute(
+            "INSERT INTO events (key, tenant, id, v) VALUES ($1, $2, $3, $4)",
+            &[&key, &ev.tenant_id, &ev.id, &ev.encode()],
+        )?;
         insert_deliveries(db, &ne.deliveries, claim)?;
         event_keys.push(ev.key);
         results.push(Committed::Created);
@@ -549,6 +555,10 @@ fn apply_purge(db: &mut Db, candidates: &[u128]) -> Result<(Purged, Vec<u128>)> 
         let attempts = db.execute("DELETE FROM attempts WHERE delivery = ANY($1)", &[&stored])?;
         db.execute("DELETE FROM deliveries WHERE id = ANY($1)", &[&stored])?;
         db.execute("DELETE FROM events WHERE key = $1", &[&k])?;
+        db.execute(
+            "DELETE FROM event_ids WHERE tenant = $1 AND id = $2 AND key = $3",
+            &[&event.tenant_id, &event.id, &k],
+        )?;
         purged.events += 1;
         purged.deliveries += deliveries.len();
         purged.attempts += attempts as usize;

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 mod cluster;
 mod cycle;
 mod dump;
+mod partitions;
 mod pool;
 mod schema;
 
@@ -247,6 +248,12 @@ impl PgStore {
         )?);
         let schema = spec.schema.clone();
         pool.run(move |db| schema::run(db, &schema))?;
+        // Today's partitions before the first ingest; without them rows
+        // land in the default partitions, which only costs the drop.
+        let now = clock.now();
+        if let Err(e) = pool.run(move |db| partitions::ensure(db, now)) {
+            log::warn!("could not create the partitions of the coming days yet: {e}");
+        }
         let node = Arc::new(cluster::Node::new(clock.now()));
         let backend = cycle::PgBackend::new(spec.clone(), failure.clone(), node.clone());
         let committer = Committer::start(backend, clock)
@@ -964,11 +971,13 @@ impl EventStore for PgStore {
     }
 
     fn event_by_id(&self, tenant: &str, id: &str) -> Result<Option<Event>> {
-        // Every event, server-named or not, is in the (tenant, id) index.
+        // Every event, server-named or not, is in `event_ids`; its key
+        // finds the event in its day's partition.
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.run(move |db| {
             decode_opt(db.query_opt(
-                "SELECT v FROM events WHERE tenant = $1 AND id = $2",
+                "SELECT e.v FROM event_ids i JOIN events e ON e.key = i.key \
+                 WHERE i.tenant = $1 AND i.id = $2",
                 &[&tenant, &id],
             )?)
         })
@@ -1273,6 +1282,16 @@ impl StatsStore for PgStore {
         Ok((purged, next))
     }
 
+    fn purge_whole_days(&self, before: Timestamp) -> Result<Purged> {
+        // Waits while an export runs, as the row-wise purge does.
+        let _gate = self.export_gate.write().unwrap_or_else(|e| e.into_inner());
+        self.run(move |db| partitions::drop_expired(db, before))
+    }
+
+    fn prepare_days(&self, now: Timestamp) -> Result<usize> {
+        self.run(move |db| partitions::ensure(db, now))
+    }
+
     fn purge_rows(
         &self,
         tenants: &[String],
@@ -1438,9 +1457,15 @@ impl Store for PgStore {
     fn table_stats(&self) -> Result<Vec<crate::store::TableStats>> {
         let schema = self.spec.schema.clone();
         let rows = self.run(move |db| {
+            // A partition counts into its table.
             db.query(
-                "SELECT relname::text, pg_total_relation_size(relid), n_live_tup, n_dead_tup \
-                 FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY relname",
+                "SELECT coalesce(p.relname, s.relname)::text, \
+                 sum(pg_total_relation_size(s.relid))::bigint, \
+                 sum(s.n_live_tup)::bigint, sum(s.n_dead_tup)::bigint \
+                 FROM pg_stat_user_tables s \
+                 LEFT JOIN pg_inherits i ON i.inhrelid = s.relid \
+                 LEFT JOIN pg_class p ON p.oid = i.inhparent \
+                 WHERE s.schemaname = $1 GROUP BY 1 ORDER BY 1",
                 &[&schema],
             )
         })?;
