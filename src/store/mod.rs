@@ -251,7 +251,8 @@ pub enum StoreError {
     /// The store cannot write now (a full disk, above all); it says so in
     /// [`Store::write_failure`] until [`Store::recover`] succeeds.
     #[error(
-        "the data directory cannot be written ({0}); writes resume once the disk has room again"
+        "the store cannot be written ({0}); writes resume once it is back \
+         (the disk has room again, the database answers)"
     )]
     Unavailable(String),
     /// A stored record could not be decoded.

@@ -20,6 +20,7 @@ mod dump;
 mod partitions;
 mod pool;
 mod schema;
+mod tls;
 
 use pool::{Db, Pool, Spec};
 
@@ -353,9 +354,20 @@ impl PgStore {
 
 /// The connection spec of `url` in `schema`.
 fn spec(url: &str, schema: &str) -> Result<Spec> {
+    let (url, wanted) = tls::split(url)?;
     let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| {
         StoreError::Io(format!("the PostgreSQL URL does not parse: {e}"))
     })?;
+    let tls =
+        match config.get_ssl_mode() {
+            postgres::config::SslMode::Require => Some(tls::connector(&wanted)?),
+            _ if wanted.root_cert.is_some() => return Err(StoreError::Io(
+                "the PostgreSQL URL gives sslrootcert but not sslmode=require (or verify-full): \
+                 without it the connection is not encrypted"
+                    .into(),
+            )),
+            _ => None,
+        };
     if config.get_application_name().is_none() {
         config.application_name("herald");
     }
@@ -365,6 +377,7 @@ fn spec(url: &str, schema: &str) -> Result<Spec> {
     Ok(Spec {
         config,
         schema: schema.to_string(),
+        tls,
     })
 }
 
@@ -1501,6 +1514,54 @@ mod tests {
 
     // The whole store contract, on PostgreSQL.
     crate::store::conformance::suite!(super::temporary);
+
+    /// `sslmode=require` with `sslrootcert`: every connection is TLS,
+    /// verified against that CA; without the CA (public roots only) the
+    /// test server's certificate is refused; and the role the test
+    /// cluster allows only over TLS cannot connect in plain.
+    #[test]
+    fn tls_connections_are_encrypted_and_verified() {
+        let url = std::env::var("HERALD_TEST_PG_TLS")
+            .expect("HERALD_TEST_PG_TLS is not set: run the tests through tests/pg/start.sh");
+        let s = PgStore::temporary(&url).expect("opening over TLS");
+        let ssl = s
+            .run(|db| {
+                let r = db.query_opt(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )?;
+                Ok(r.map(|r| r.get::<_, bool>(0)))
+            })
+            .unwrap();
+        assert_eq!(ssl, Some(true));
+        let t = Tenant {
+            id: "acme".into(),
+            name: "Acme".into(),
+            suspended: false,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+            metadata: Default::default(),
+        };
+        assert!(s.insert_tenant(&t).unwrap());
+        assert_eq!(s.tenant("acme").unwrap(), Some(t));
+        drop(s);
+
+        let public = url.split("&sslrootcert=").next().unwrap();
+        let e = PgStore::temporary(public)
+            .err()
+            .expect("the test CA is no public root");
+        assert!(e.to_string().contains("certificate"), "{e}");
+        let plain = std::env::var("HERALD_TEST_PG_TLS_PLAIN").unwrap();
+        let e = PgStore::temporary(&plain)
+            .err()
+            .expect("plain is refused for this role");
+        assert!(e.to_string().contains("pg_hba.conf"), "{e}");
+        // A CA file without sslmode=require would give a plain connection.
+        let e = PgStore::temporary(&format!("{plain}?sslrootcert=/tmp/ca.pem"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("sslmode=require"), "{e}");
+    }
 
     /// Calls from inside a tokio runtime (as on an actix worker) work:
     /// the client never runs on the caller's thread.
