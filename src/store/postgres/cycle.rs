@@ -461,18 +461,26 @@ fn fold_attempts(db: &mut Db, attempts: &[Counted]) -> Result<Vec<(usize, Health
 
     // Statistics: one row per grain, tenant, bucket start and endpoint.
     type Key = (i16, String, i64, Vec<u8>);
-    let mut stats: std::collections::BTreeMap<Key, Stats> = std::collections::BTreeMap::new();
-    for a in attempts {
-        for (g, start) in a.rows {
-            let key = (
-                grain_code(g),
-                a.tenant.clone(),
-                start.as_millis(),
-                a.endpoint.clone(),
-            );
-            stats.entry(key).or_default();
-        }
-    }
+    // Each attempt's rows, keyed once: the keys make the rows to lock, and
+    // then take the attempts' deltas.
+    let keyed: Vec<(Key, &Stats)> = attempts
+        .iter()
+        .flat_map(|a| {
+            a.rows.iter().map(move |(g, start)| {
+                let key = (
+                    grain_code(*g),
+                    a.tenant.clone(),
+                    start.as_millis(),
+                    a.endpoint.clone(),
+                );
+                (key, &a.delta)
+            })
+        })
+        .collect();
+    let mut stats: std::collections::BTreeMap<Key, Stats> = keyed
+        .iter()
+        .map(|(k, _)| (k.clone(), Stats::default()))
+        .collect();
     let grains: Vec<i16> = stats.keys().map(|k| k.0).collect();
     let tenants: Vec<String> = stats.keys().map(|k| k.1.clone()).collect();
     let starts: Vec<i64> = stats.keys().map(|k| k.2).collect();
@@ -496,17 +504,9 @@ fn fold_attempts(db: &mut Db, attempts: &[Counted]) -> Result<Vec<(usize, Health
         let key: Key = (r.get(0), r.get(1), r.get(2), r.get(3));
         stats.insert(key, Stats::decode(&r.get::<_, Vec<u8>>(4))?);
     }
-    for a in attempts {
-        for (g, start) in a.rows {
-            let key = (
-                grain_code(g),
-                a.tenant.clone(),
-                start.as_millis(),
-                a.endpoint.clone(),
-            );
-            if let Some(row) = stats.get_mut(&key) {
-                row.merge(&a.delta);
-            }
+    for (key, delta) in &keyed {
+        if let Some(row) = stats.get_mut(key) {
+            row.merge(delta);
         }
     }
     let vs: Vec<Vec<u8>> = stats.values().map(Versioned::encode).collect();

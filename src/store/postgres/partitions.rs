@@ -56,6 +56,9 @@ pub const TABLES: [(&str, &str); 3] = [
 /// so it is this side that gives way, never the committer's transaction.
 const LOCK_TIMEOUT: &str = "400ms";
 
+/// How long one partition change's statements may run.
+const STEP_TIMEOUT: &str = "10min";
+
 /// Tries per partition change before the pass leaves it for the next one.
 const TRIES: usize = 5;
 
@@ -161,8 +164,11 @@ fn lock_lost(e: &StoreError) -> bool {
 fn with_retries<T>(db: &mut Db, mut step: impl FnMut(&mut Db) -> Result<T>) -> Result<T> {
     let mut tries = 0;
     loop {
+        // Making a day may move many rows out of the default partition
+        // (after a migration): more than a request's statement timeout.
         db.batch(&format!(
             "BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; \
+             SET LOCAL statement_timeout = '{STEP_TIMEOUT}'; \
              SELECT pg_advisory_xact_lock({PARTITION_LOCK})"
         ))?;
         match step(db) {
