@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use serde_json::{json, Value};
 
 use super::events::{build_event, jobs_of};
-use super::{Caller, Herald, Result, ServiceError};
+use super::{Caller, Herald, Result, ServiceError, StoreFault};
 use crate::delivery::EngineEvent;
 use crate::domain::alert::{
     evaluate, Alert, Observation, Rule, State, Thresholds, Transition, HERALD_ITSELF,
@@ -39,6 +39,19 @@ impl Herald {
     /// any other internal endpoint disabled. With `secret`, every one signs
     /// with it, so the operator can verify without reading it back.
     pub fn sync_alert_endpoints(&self, urls: &[String], secret: Option<&str>) -> Result<()> {
+        match self.sync_alert_endpoints_once(urls, secret) {
+            // Nodes sharing a store and started together may both add the
+            // same endpoint; the one that lost the race finds it made the
+            // second time and only brings it in line.
+            Err(ServiceError::Store {
+                fault: StoreFault::UrlTaken,
+                ..
+            }) => self.sync_alert_endpoints_once(urls, secret),
+            other => other,
+        }
+    }
+
+    fn sync_alert_endpoints_once(&self, urls: &[String], secret: Option<&str>) -> Result<()> {
         let now = self.clock.now();
         if self.store.tenant(INTERNAL_TENANT)?.is_none() && !urls.is_empty() {
             self.store.insert_tenant(&Tenant {

@@ -43,6 +43,15 @@ impl Herald {
         let idempotency_cutoff = now.plus_millis(-IDEMPOTENCY_WINDOW_MS);
         let events_cutoff = cutoff.min(idempotency_cutoff);
         let mut total = Purged::default();
+        // Whole days first where the store keeps them apart, then event by
+        // event what they left. Neither failing stops the other.
+        if let Err(e) = self.store.prepare_days(now) {
+            log::warn!("retention: making the coming days ready failed: {e}");
+        }
+        match self.store.purge_whole_days(events_cutoff) {
+            Ok(p) => total += p,
+            Err(e) => log::warn!("retention: dropping whole days failed: {e}"),
+        }
         let mut after = None;
         loop {
             let (p, next) = self.store.purge_events(events_cutoff, after, PAGE)?;

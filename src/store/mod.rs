@@ -251,7 +251,8 @@ pub enum StoreError {
     /// The store cannot write now (a full disk, above all); it says so in
     /// [`Store::write_failure`] until [`Store::recover`] succeeds.
     #[error(
-        "the data directory cannot be written ({0}); writes resume once the disk has room again"
+        "the store cannot be written ({0}); writes resume once it is back \
+         (the disk has room again, the database answers)"
     )]
     Unavailable(String),
     /// A stored record could not be decoded.
@@ -807,6 +808,21 @@ pub trait StatsStore {
         after: Option<u128>,
         limit: usize,
     ) -> Result<(Purged, Option<u128>)>;
+    /// Removes whole days of events received before `before` at once,
+    /// where the backend keeps days apart (PostgreSQL's daily partitions),
+    /// under the rule of [`StatsStore::purge_events`]: a day with a
+    /// pending or held delivery stays. What it does not take is left to
+    /// `purge_events`, which the retention pass runs after it. sled keeps
+    /// no days apart: nothing to do.
+    fn purge_whole_days(&self, _before: Timestamp) -> Result<Purged> {
+        Ok(Purged::default())
+    }
+    /// Makes ready what the days from `now` on need (PostgreSQL: the
+    /// partitions of today and the next few days); run at open and by
+    /// every retention pass. Answers how many days were made.
+    fn prepare_days(&self, _now: Timestamp) -> Result<usize> {
+        Ok(0)
+    }
     /// Removes the statistics rows of `tenants` whose bucket ended before
     /// `before`, alert history before `before`, and idempotency keys
     /// recorded before `idempotency_before`; returns how many rows went.

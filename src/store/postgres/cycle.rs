@@ -270,14 +270,16 @@ fn apply_events(
     for ne in events {
         let ev = &ne.event;
         let key = b16(ev.key);
+        // The id first, in the unpartitioned table that keeps it unique
+        // across the days `events` is partitioned by.
         let inserted = db.query_opt(
-            "INSERT INTO events (key, tenant, id, v) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO event_ids (tenant, id, key) VALUES ($1, $2, $3) \
              ON CONFLICT (tenant, id) DO NOTHING RETURNING key",
-            &[&key, &ev.tenant_id, &ev.id, &ev.encode()],
+            &[&ev.tenant_id, &ev.id, &key],
         )?;
         if inserted.is_none() {
             let existing = db.query_opt(
-                "SELECT key FROM events WHERE tenant = $1 AND id = $2",
+                "SELECT key FROM event_ids WHERE tenant = $1 AND id = $2",
                 &[&ev.tenant_id, &ev.id],
             )?;
             let k = existing
@@ -288,6 +290,10 @@ fn apply_events(
             results.push(Committed::Duplicate(k));
             continue;
         }
+        db.execute(
+            "INSERT INTO events (key, tenant, id, v) VALUES ($1, $2, $3, $4)",
+            &[&key, &ev.tenant_id, &ev.id, &ev.encode()],
+        )?;
         insert_deliveries(db, &ne.deliveries, claim)?;
         event_keys.push(ev.key);
         results.push(Committed::Created);
@@ -455,18 +461,26 @@ fn fold_attempts(db: &mut Db, attempts: &[Counted]) -> Result<Vec<(usize, Health
 
     // Statistics: one row per grain, tenant, bucket start and endpoint.
     type Key = (i16, String, i64, Vec<u8>);
-    let mut stats: std::collections::BTreeMap<Key, Stats> = std::collections::BTreeMap::new();
-    for a in attempts {
-        for (g, start) in a.rows {
-            let key = (
-                grain_code(g),
-                a.tenant.clone(),
-                start.as_millis(),
-                a.endpoint.clone(),
-            );
-            stats.entry(key).or_default();
-        }
-    }
+    // Each attempt's rows, keyed once: the keys make the rows to lock, and
+    // then take the attempts' deltas.
+    let keyed: Vec<(Key, &Stats)> = attempts
+        .iter()
+        .flat_map(|a| {
+            a.rows.iter().map(move |(g, start)| {
+                let key = (
+                    grain_code(*g),
+                    a.tenant.clone(),
+                    start.as_millis(),
+                    a.endpoint.clone(),
+                );
+                (key, &a.delta)
+            })
+        })
+        .collect();
+    let mut stats: std::collections::BTreeMap<Key, Stats> = keyed
+        .iter()
+        .map(|(k, _)| (k.clone(), Stats::default()))
+        .collect();
     let grains: Vec<i16> = stats.keys().map(|k| k.0).collect();
     let tenants: Vec<String> = stats.keys().map(|k| k.1.clone()).collect();
     let starts: Vec<i64> = stats.keys().map(|k| k.2).collect();
@@ -490,17 +504,9 @@ fn fold_attempts(db: &mut Db, attempts: &[Counted]) -> Result<Vec<(usize, Health
         let key: Key = (r.get(0), r.get(1), r.get(2), r.get(3));
         stats.insert(key, Stats::decode(&r.get::<_, Vec<u8>>(4))?);
     }
-    for a in attempts {
-        for (g, start) in a.rows {
-            let key = (
-                grain_code(g),
-                a.tenant.clone(),
-                start.as_millis(),
-                a.endpoint.clone(),
-            );
-            if let Some(row) = stats.get_mut(&key) {
-                row.merge(&a.delta);
-            }
+    for (key, delta) in &keyed {
+        if let Some(row) = stats.get_mut(key) {
+            row.merge(delta);
         }
     }
     let vs: Vec<Vec<u8>> = stats.values().map(Versioned::encode).collect();
@@ -549,6 +555,10 @@ fn apply_purge(db: &mut Db, candidates: &[u128]) -> Result<(Purged, Vec<u128>)> 
         let attempts = db.execute("DELETE FROM attempts WHERE delivery = ANY($1)", &[&stored])?;
         db.execute("DELETE FROM deliveries WHERE id = ANY($1)", &[&stored])?;
         db.execute("DELETE FROM events WHERE key = $1", &[&k])?;
+        db.execute(
+            "DELETE FROM event_ids WHERE tenant = $1 AND id = $2 AND key = $3",
+            &[&event.tenant_id, &event.id, &k],
+        )?;
         purged.events += 1;
         purged.deliveries += deliveries.len();
         purged.attempts += attempts as usize;

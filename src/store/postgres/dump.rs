@@ -43,7 +43,7 @@ const CHANNEL: usize = 256;
 const IMPORT_BATCH: usize = 500;
 
 /// Every table Herald writes (the import's emptiness check and `check`).
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 19] = [
     "tenants",
     "api_keys",
     "key_uses",
@@ -53,6 +53,7 @@ const TABLES: [&str; 18] = [
     "event_types",
     "endpoints",
     "events",
+    "event_ids",
     "idempotency",
     "deliveries",
     "attempts",
@@ -313,6 +314,7 @@ fn refuse_non_empty(db: &mut Db) -> Result<()> {
             "event_types" => "SELECT 1 FROM event_types LIMIT 1",
             "endpoints" => "SELECT 1 FROM endpoints LIMIT 1",
             "events" => "SELECT 1 FROM events LIMIT 1",
+            "event_ids" => "SELECT 1 FROM event_ids LIMIT 1",
             "idempotency" => "SELECT 1 FROM idempotency LIMIT 1",
             "deliveries" => "SELECT 1 FROM deliveries LIMIT 1",
             "attempts" => "SELECT 1 FROM attempts LIMIT 1",
@@ -408,10 +410,16 @@ fn insert_record(db: &mut Db, r: &Record) -> Result<()> {
             "INSERT INTO idempotency (tenant, key, at, events) VALUES ($1, $2, $3, $4)",
             &[tenant, key, &at.as_millis(), &key_value(events)],
         ),
-        Record::Event(e) => db.execute(
-            "INSERT INTO events (key, tenant, id, v) VALUES ($1, $2, $3, $4)",
-            &[&b16(e.key), &e.tenant_id, &e.id, &e.encode()],
-        ),
+        Record::Event(e) => {
+            db.execute(
+                "INSERT INTO event_ids (tenant, id, key) VALUES ($1, $2, $3)",
+                &[&e.tenant_id, &e.id, &b16(e.key)],
+            )?;
+            db.execute(
+                "INSERT INTO events (key, tenant, id, v) VALUES ($1, $2, $3, $4)",
+                &[&b16(e.key), &e.tenant_id, &e.id, &e.encode()],
+            )
+        }
         Record::Delivery(d) => {
             insert_deliveries(db, std::slice::from_ref(d), None)?;
             Ok(1)
@@ -596,6 +604,23 @@ fn check_tables(db: &mut Db, report: &mut dyn FnMut(Problem)) -> Result<u64> {
                 table: "deliveries".into(),
                 key: hex(&r.get::<_, Vec<u8>>(0)),
                 problem: "delivery without its event".into(),
+            });
+            Ok(())
+        },
+    )?;
+    // Every event is in `event_ids` under its own id, or a second event
+    // with the same id could be stored. (Rows of a day whose partitions
+    // retention has just dropped may outlive their events until it
+    // removes them; those point at nothing and are harmless.)
+    stream(
+        db,
+        "SELECT e.key FROM events e LEFT JOIN event_ids i \
+         ON i.tenant = e.tenant AND i.id = e.id AND i.key = e.key WHERE i.key IS NULL",
+        |r| {
+            report(Problem {
+                table: "events".into(),
+                key: hex(&r.get::<_, Vec<u8>>(0)),
+                problem: "event missing from event_ids (its id is not kept unique)".into(),
             });
             Ok(())
         },

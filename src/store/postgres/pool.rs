@@ -34,6 +34,9 @@ pub(super) struct Spec {
     pub config: postgres::Config,
     /// The schema every table lives in (`search_path`).
     pub schema: String,
+    /// The TLS connector, when the URL says `sslmode=require`
+    /// (`super::tls`); plain connections otherwise.
+    pub tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 /// Each statement is cut off after this long: a stuck query must fail
@@ -82,7 +85,17 @@ pub(super) fn pg_error(e: &postgres::Error) -> StoreError {
 pub(super) fn one_line(e: &postgres::Error) -> String {
     let text = match e.as_db_error() {
         Some(db) => format!("postgres: {} ({})", db.message(), db.code().code()),
-        None => format!("postgres: {e}"),
+        None => {
+            // With its causes: "error performing TLS handshake" alone
+            // does not say the certificate was refused.
+            let mut text = format!("postgres: {e}");
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        }
     };
     text.replace(['\n', '\r'], " ")
 }
@@ -90,10 +103,11 @@ pub(super) fn one_line(e: &postgres::Error) -> String {
 impl Db {
     /// Connects and sets the session up: the schema, the timeouts.
     pub fn connect(spec: &Spec) -> Result<Self> {
-        let mut client = spec
-            .config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(one_line(&e)))?;
+        let connected = match &spec.tls {
+            Some(tls) => spec.config.connect(tls.clone()),
+            None => spec.config.connect(NoTls),
+        };
+        let mut client = connected.map_err(|e| StoreError::Unavailable(one_line(&e)))?;
         client
             .batch_execute(&format!(
                 "SET search_path TO {}; SET statement_timeout = {STATEMENT_TIMEOUT_MS}; \

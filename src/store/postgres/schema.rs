@@ -20,7 +20,9 @@
 //! columns several nodes claim them with (`lease_owner`, `lease_until`,
 //! `sending`: see `cluster`), the `roles` one node holds at a time and the
 //! `nodes` table of heartbeats. Those are coordination, not records: no
-//! dump carries them.
+//! dump carries them. Migration 5 partitions events, deliveries and
+//! attempts by day (`partitions`), and keeps client event ids unique in
+//! `event_ids`, derived from the events like an index (not dumped either).
 
 use super::pool::Db;
 use crate::store::{Result, StoreError};
@@ -109,10 +111,61 @@ CREATE INDEX deliveries_pending ON deliveries (endpoint, id) WHERE due_at IS NOT
 CREATE TABLE endpoint_rates (endpoint bytea PRIMARY KEY, next_us bigint NOT NULL);
 "#,
     },
+    Migration {
+        to: 5,
+        name: "events, deliveries and attempts partitioned by day; client event ids unique in event_ids",
+        // Each table is rebuilt partitioned, its rows copied into the
+        // default partition (`partitions::ensure` then moves today's into
+        // their day), the old one dropped before the new one takes its
+        // name and its indexes are made (index names are per schema).
+        sql: r#"
+CREATE TABLE event_ids (tenant text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL,
+    key bytea NOT NULL, PRIMARY KEY (tenant, id));
+INSERT INTO event_ids (tenant, id, key) SELECT tenant, id, key FROM events;
+CREATE INDEX event_ids_by_key ON event_ids (key);
+
+CREATE TABLE events_new (key bytea NOT NULL, tenant text COLLATE "C" NOT NULL,
+    id text COLLATE "C" NOT NULL, v bytea NOT NULL) PARTITION BY RANGE (key);
+CREATE TABLE events_default PARTITION OF events_new DEFAULT;
+INSERT INTO events_new (key, tenant, id, v) SELECT key, tenant, id, v FROM events;
+DROP TABLE events;
+ALTER TABLE events_new RENAME TO events;
+ALTER TABLE events ADD PRIMARY KEY (key);
+
+CREATE TABLE deliveries_new (id bytea NOT NULL, event_key bytea NOT NULL,
+    endpoint bytea NOT NULL, tenant text COLLATE "C" NOT NULL, due_at bigint,
+    held boolean NOT NULL, v bytea NOT NULL, lease_owner text COLLATE "C",
+    lease_until bigint, sending boolean NOT NULL DEFAULT false) PARTITION BY RANGE (id);
+CREATE TABLE deliveries_default PARTITION OF deliveries_new DEFAULT;
+INSERT INTO deliveries_new (id, event_key, endpoint, tenant, due_at, held, v,
+    lease_owner, lease_until, sending)
+    SELECT id, event_key, endpoint, tenant, due_at, held, v, lease_owner, lease_until, sending
+    FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_new RENAME TO deliveries;
+ALTER TABLE deliveries ADD PRIMARY KEY (id);
+CREATE INDEX deliveries_due ON deliveries (due_at, id) WHERE due_at IS NOT NULL;
+CREATE INDEX deliveries_held ON deliveries (endpoint, id) WHERE held;
+CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint, id);
+CREATE INDEX deliveries_by_tenant ON deliveries (tenant, id);
+CREATE INDEX deliveries_by_event ON deliveries (event_key);
+CREATE INDEX deliveries_sending ON deliveries (endpoint) WHERE sending;
+CREATE INDEX deliveries_leased ON deliveries (lease_until) WHERE lease_owner IS NOT NULL;
+CREATE INDEX deliveries_pending ON deliveries (endpoint, id) WHERE due_at IS NOT NULL OR held;
+
+CREATE TABLE attempts_new (delivery bytea NOT NULL, id bytea NOT NULL, v bytea NOT NULL)
+    PARTITION BY RANGE (delivery);
+CREATE TABLE attempts_default PARTITION OF attempts_new DEFAULT;
+INSERT INTO attempts_new (delivery, id, v) SELECT delivery, id, v FROM attempts;
+DROP TABLE attempts;
+ALTER TABLE attempts_new RENAME TO attempts;
+ALTER TABLE attempts ADD PRIMARY KEY (delivery, id);
+"#,
+    },
 ];
 
 /// The version a fully migrated schema has.
-pub const CURRENT: u32 = 4;
+pub const CURRENT: u32 = 5;
 
 /// The advisory lock key migrations take (any constant; "herald" in hex).
 const MIGRATION_LOCK: i64 = 0x6865_7261_6c64;
@@ -163,7 +216,11 @@ pub fn run(db: &mut Db, schema: &str) -> Result<()> {
     for m in MIGRATIONS.iter().filter(|m| m.to > found) {
         db.batch("BEGIN")?;
         let step = (|| {
-            db.batch(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))?;
+            // A step may copy whole tables: the session's statement
+            // timeout is for requests, not for this.
+            db.batch(&format!(
+                "SET LOCAL statement_timeout = 0; SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
+            ))?;
             // Another node may have run it while this one waited.
             let now = stored_version(db)?;
             if now > CURRENT {
