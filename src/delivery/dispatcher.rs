@@ -379,6 +379,12 @@ impl State {
                     self.in_flight.remove(&ep);
                 }
                 let has_work = self.queues.get(&ep).is_some_and(|q| !q.is_empty());
+                if n == 0 && !has_work && !self.behind.contains_key(&ep) {
+                    // Idle: one at a time only until it is found ordered
+                    // again (its next follower comes back `behind`), so an
+                    // endpoint made unordered gets its cap back.
+                    self.serial.remove(&ep);
+                }
                 // NB: the cap may have grown by more than the one slot just
                 // freed; `feed` pushes the endpoint again while it has room.
                 if has_work && n < self.cap(&ep) {
@@ -518,6 +524,65 @@ mod tests {
         let one = out(1);
         // A success earns the full cap back: the last four go at once.
         d.attempted(one[0], true);
+        out(4);
+    }
+
+    /// An endpoint found ordered gets one slot; once it is idle (nothing
+    /// queued, out or waiting behind) it is no longer taken as ordered, so
+    /// one made unordered gets its full cap back without a restart.
+    #[test]
+    fn an_ordered_endpoint_is_one_at_a_time_until_it_is_idle() {
+        let d = Dispatcher::start(4, 16);
+        let ep = EndpointId::new(Timestamp::from_millis(1));
+        let work = d.work_queue();
+        let out = |n: usize| -> Vec<Due> {
+            let mut got = Vec::new();
+            while let Ok(j) = work.recv_timeout(Duration::from_millis(150)) {
+                got.push(j);
+            }
+            assert_eq!(got.len(), n);
+            got
+        };
+        d.submit(vec![job(ep)]);
+        d.attempted(out(1)[0], true); // proven: cap 4
+        let jobs: Vec<Due> = (0..6)
+            .map(|i| Due {
+                delivery: DeliveryId::new(Timestamp::from_millis(10 + i)),
+                ..job(ep)
+            })
+            .collect();
+        d.submit(jobs.clone());
+        let four = out(4);
+        // Three were not the head: they wait behind it, and the endpoint
+        // is one at a time from now on.
+        for j in &four[1..] {
+            d.behind(*j);
+        }
+        d.attempted(four[0], true);
+        let next = out(1);
+        assert_eq!(
+            next[0].delivery, four[1].delivery,
+            "the oldest behind goes first"
+        );
+        // Each done job lets exactly one more through.
+        let mut left = 5;
+        let mut current = next[0];
+        while left > 1 {
+            d.attempted(current, true);
+            current = out(1)[0];
+            left -= 1;
+        }
+        d.attempted(current, true);
+        out(0);
+        // Idle now: the full cap again.
+        d.submit(
+            (0..6)
+                .map(|i| Due {
+                    delivery: DeliveryId::new(Timestamp::from_millis(100 + i)),
+                    ..job(ep)
+                })
+                .collect(),
+        );
         out(4);
     }
 

@@ -3,10 +3,14 @@
 //!
 //! The store is the queue, as for every endpoint: a poll takes the
 //! endpoint's due deliveries and moves their due time to the end of an
-//! acknowledgement window, so one that is never acknowledged (the client
-//! died, its local receiver hung) simply comes due again — the retry —
-//! on whichever node polls next. An acknowledgement is an attempt, judged
-//! by [`super::outcome`] like any answer.
+//! acknowledgement window, marked as offered ([`AWAITING_ACK`]). An
+//! acknowledgement is an attempt, judged by [`super::outcome`] like any
+//! answer. One that never comes (the client died, its local receiver
+//! hung) is, once the window has passed, recorded by the next poll on
+//! whichever node as a failed attempt ([`UNACKNOWLEDGED`], like a
+//! timeout), so the retry schedule runs as for a URL endpoint and the
+//! delivery fails once it is exhausted. While no client polls at all,
+//! nothing is counted: the deliveries wait for one.
 
 use std::time::Duration;
 
@@ -36,6 +40,21 @@ pub const CONNECTED_WITHIN_MS: i64 = MAX_WAIT_SECS as i64 * 1000 + SEEN_EVERY_MS
 pub const MAX_LATENCY_MS: u32 = 10 * 60 * 1000;
 /// The longest error kind an acknowledgement may carry.
 pub const MAX_ERROR_LEN: usize = 40;
+
+/// A stream delivery's `last_error` while it is offered and its
+/// acknowledgement awaited. Only a poll's offer writes it (an
+/// acknowledgement or a missed one replaces it), so a ready delivery that
+/// still carries it is one whose window passed without an answer.
+pub const AWAITING_ACK: &str = "offered to the stream client; awaiting its acknowledgement";
+
+/// The error kind of the attempt recorded for a missed acknowledgement.
+pub const UNACKNOWLEDGED: &str = "unacknowledged";
+
+/// Whether `last_error` says the delivery was offered and not answered:
+/// ready again (due or parked), it is a missed acknowledgement.
+pub fn offer_unanswered(last_error: Option<&str>) -> bool {
+    last_error == Some(AWAITING_ACK)
+}
 
 /// The URL a stream endpoint stores: unique per endpoint (the store keeps
 /// URLs unique per tenant) and never dialled (workers skip streams).

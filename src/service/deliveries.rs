@@ -139,12 +139,22 @@ impl Herald {
     pub fn get_delivery(&self, caller: &Caller, id: &str) -> Result<(Delivery, Vec<Attempt>)> {
         let scope = self.tenant_scope(caller)?;
         let d = self.delivery_of(&scope.tenant_id, id)?;
-        let attempts = self.store.attempts(d.id)?;
         // An attempt and its delivery's new state are applied together, so
         // the delivery read after the attempts is at least as new as the
         // last of them: the view never shows an attempt with the state from
-        // before it (reads are not one snapshot).
-        let d = self.store.delivery(d.id)?.unwrap_or(d);
+        // before it (reads are not one snapshot). An attempt recorded
+        // between the two reads would leave the state newer than the list
+        // (say `succeeded` with only the failure listed): then the list is
+        // read again, a few times at most.
+        let mut attempts = self.store.attempts(d.id)?;
+        let mut d = self.store.delivery(d.id)?.unwrap_or(d);
+        for _ in 0..3 {
+            if attempts.len() >= d.attempts as usize {
+                break;
+            }
+            attempts = self.store.attempts(d.id)?;
+            d = self.store.delivery(d.id)?.unwrap_or(d);
+        }
         Ok((d, attempts))
     }
 

@@ -120,11 +120,18 @@ impl Herald {
             let Some(event) = self.store.event(d.event_key)? else {
                 continue; // purged meanwhile: nothing to hand out
             };
+            if stream::offer_unanswered(d.last_error.as_deref()) {
+                // Its window passed without an answer: that attempt failed,
+                // and the schedule says when it is offered again (if ever).
+                self.missed_ack(&ep, &event, &d, now)?;
+                continue;
+            }
             let window = stream::ack_window_ms(&self.settings.retry_schedule, d.attempts + 1);
             let ack_by = now.plus_millis(window);
             let after = Delivery {
                 held: false,
                 next_attempt_at: Some(ack_by),
+                last_error: Some(stream::AWAITING_ACK.to_string()),
                 ..d.clone()
             };
             // Guarded: a worker parking it, or a poll on another node or
@@ -150,6 +157,63 @@ impl Herald {
             }
         }
         Ok(kept)
+    }
+
+    /// Records the attempt whose acknowledgement never came, as a
+    /// timeout would be for a URL endpoint: the retry schedule decides the
+    /// next offer, or the delivery fails once it is exhausted. Guarded: an
+    /// acknowledgement (or another poll) that wrote first wins, and this
+    /// records nothing.
+    fn missed_ack(&self, ep: &Endpoint, event: &Event, d: &Delivery, now: Timestamp) -> Result<()> {
+        let number = d.attempts + 1;
+        let answer = Answer {
+            status: None,
+            error_kind: Some(stream::UNACKNOWLEDGED),
+            retry_after: None,
+            control: None,
+        };
+        let decided = outcome::outcome(&answer, number, &self.settings.retry_schedule, now);
+        // Parked or not, it now waits for the schedule (the poll only
+        // gets here for an active endpoint).
+        let after = Delivery {
+            held: false,
+            ..decided.apply(d, number, &answer)
+        };
+        let window = stream::ack_window_ms(&self.settings.retry_schedule, number);
+        // The offer was made a window before it came due again (a parked
+        // one: at least that long ago).
+        let offered_at = d
+            .next_attempt_at
+            .map_or(now, |due| due.plus_millis(-window))
+            .min(now);
+        let attempt = Attempt {
+            id: AttemptId::new(now),
+            delivery_id: d.id,
+            number,
+            started_at: offered_at,
+            url: ep.url.clone(),
+            request_headers: signed(ep, event, offered_at.as_secs())?,
+            status: None,
+            response_headers: Vec::new(),
+            response_body: Vec::new(),
+            response_truncated: false,
+            latency_ms: (now.as_millis() - offered_at.as_millis()).clamp(0, u32::MAX as i64) as u32,
+            error_kind: Some(stream::UNACKNOWLEDGED.to_string()),
+            error_message: Some(format!(
+                "the stream client did not acknowledge it within {} s",
+                window / 1000
+            )),
+            verdict: decided.verdict,
+            next_attempt_at: decided.next_attempt_at,
+        };
+        match self.store.record_attempt_if(&after, &attempt, d).wait() {
+            Ok(_) => {
+                crate::telemetry::attempt(attempt.verdict, after.state, attempt.latency_ms, false);
+                Ok(())
+            }
+            Err(StoreError::Conflict(Conflict::Changed)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Writes the stream's last poll if the last write is old enough.
@@ -237,6 +301,10 @@ impl Herald {
         };
         let decided = outcome::outcome(&answer, number, &self.settings.retry_schedule, now);
         let mut after = decided.apply(&d, number, &answer);
+        // Parked for its client (a worker met it due) is not held: after
+        // an answer it follows the schedule. Only a disabled endpoint
+        // holds it.
+        after.held = after.held && !ep.active;
         if after.held {
             // Disabled while in flight: it waits, out of the due index.
             after.next_attempt_at = None;
@@ -296,4 +364,204 @@ fn signed(ep: &Endpoint, event: &Event, timestamp: i64) -> Result<Vec<(String, S
             })
         })?;
     Ok(list.into_iter().map(|(k, v)| (k.into_owned(), v)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::domain::apikey::{hash_key, ApiKey, KeyScope};
+    use crate::domain::ids::KeyId;
+    use crate::domain::tenant::Tenant;
+    use crate::service::endpoints::NewEndpoint;
+    use crate::service::Settings;
+
+    const MIN: i64 = 60_000;
+
+    /// A service on a manual clock, retry schedule 1 min, 1 min (three
+    /// attempts), a tenant key and a stream endpoint with one delivery.
+    fn stream() -> (Herald, Arc<ManualClock>, Caller, String, DeliveryId) {
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_700_000_000_000)));
+        let settings = Settings {
+            retry_schedule: vec![Duration::from_secs(60); 2],
+            max_event_size: 256 * 1024,
+            ..Settings::offline()
+        };
+        let h = Herald::new(crate::store::temporary(), clock.clone(), settings);
+        let now = clock.now();
+        h.store
+            .insert_tenant(&Tenant {
+                id: "acme".into(),
+                name: "Acme".into(),
+                suspended: false,
+                created_at: now,
+                updated_at: now,
+                metadata: Default::default(),
+            })
+            .unwrap();
+        h.store
+            .insert_key(&ApiKey {
+                id: KeyId::from_bytes([2; 16]),
+                name: "acme".into(),
+                scope: KeyScope::Tenant("acme".into()),
+                hash: hash_key("htk_test"),
+                hint: "htk…".into(),
+                created_at: now,
+                revoked_at: None,
+            })
+            .unwrap();
+        let caller = Caller::Api {
+            bearer: Some("htk_test".into()),
+            tenant: None,
+        };
+        let ep = h
+            .create_endpoint(
+                &caller,
+                NewEndpoint {
+                    kind: Some("stream".into()),
+                    events: vec!["*".into()],
+                    ..NewEndpoint::default()
+                },
+            )
+            .unwrap();
+        let done = h
+            .ingest(
+                &caller,
+                vec![json!({"event": "payment.completed", "data": {"object": {"id": "pay_1"}}})],
+                None,
+            )
+            .unwrap();
+        let event = &done.events[0].event;
+        let delivery = DeliveryId::from_u128(event.deliveries[0].0);
+        (h, clock, caller, ep.id.to_string(), delivery)
+    }
+
+    fn poll(h: &Herald, caller: &Caller, ep: &str) -> Vec<DeliveryId> {
+        h.poll_stream(caller, ep, 10)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.delivery.id)
+            .collect()
+    }
+
+    /// An offer never acknowledged is a failed attempt once its window
+    /// has passed, recorded by the next poll: the schedule then decides the
+    /// next offer, and the delivery fails once it is exhausted — as a URL
+    /// endpoint that times out would. An answer that comes late, before a
+    /// poll saw the miss, still counts as the attempt.
+    #[test]
+    fn an_unacknowledged_offer_is_a_failed_attempt_and_the_schedule_runs_out() {
+        let (h, clock, caller, ep, d) = stream();
+        let offers = h.poll_stream(&caller, &ep, 10).unwrap();
+        assert_eq!(offers.len(), 1);
+        let first = &offers[0];
+        assert_eq!(first.delivery.id, d);
+        let stored = h.store.delivery(d).unwrap().unwrap();
+        assert_eq!(stored.last_error.as_deref(), Some(stream::AWAITING_ACK));
+        // Within the window (the schedule's first step): not again.
+        clock.advance_ms(MIN - 1);
+        assert!(poll(&h, &caller, &ep).is_empty());
+        assert!(h.store.attempts(d).unwrap().is_empty());
+        // Past it: attempt 1 failed, unacknowledged; the next offer is a
+        // step later, so nothing now.
+        clock.advance_ms(1);
+        assert!(poll(&h, &caller, &ep).is_empty());
+        let after = h.store.delivery(d).unwrap().unwrap();
+        assert_eq!((after.state, after.attempts), (DeliveryState::Pending, 1));
+        assert_eq!(after.last_error.as_deref(), Some(stream::UNACKNOWLEDGED));
+        let a = h.store.attempts(d).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].error_kind.as_deref(), Some(stream::UNACKNOWLEDGED));
+        assert_eq!(
+            a[0].started_at,
+            first.delivery.next_attempt_at.unwrap().plus_millis(-MIN)
+        );
+        assert_eq!(
+            h.store
+                .endpoint_health(after.endpoint_id)
+                .unwrap()
+                .consecutive_failures,
+            1
+        );
+        // A poll again at the same moment records nothing more.
+        assert!(poll(&h, &caller, &ep).is_empty());
+        assert_eq!(h.store.attempts(d).unwrap().len(), 1);
+
+        // Offered again a step later; answered late (after its window, but
+        // before a poll looked): that answer is attempt 2.
+        clock.advance_ms(MIN);
+        let again = h.poll_stream(&caller, &ep, 10).unwrap();
+        assert_eq!(again.len(), 1);
+        clock.advance_ms(MIN + 5_000);
+        let acked = h
+            .ack_stream(
+                &caller,
+                &ep,
+                &d.to_string(),
+                StreamAck {
+                    status: Some(500),
+                    error: None,
+                    latency_ms: 3,
+                    offered_at: again[0].offered_at,
+                },
+            )
+            .unwrap();
+        assert_eq!(acked.attempt.number, 2);
+        assert_eq!(acked.delivery.state, DeliveryState::Pending);
+        assert!(
+            poll(&h, &caller, &ep).is_empty(),
+            "due a step after the answer"
+        );
+        assert_eq!(h.store.attempts(d).unwrap().len(), 2);
+
+        // Attempt 3, the last, is never answered: the delivery fails.
+        clock.advance_ms(MIN);
+        assert_eq!(poll(&h, &caller, &ep), vec![d]);
+        clock.advance_ms(MIN);
+        assert!(poll(&h, &caller, &ep).is_empty());
+        let ended = h.store.delivery(d).unwrap().unwrap();
+        assert_eq!((ended.state, ended.attempts), (DeliveryState::Failed, 3));
+        let a = h.store.attempts(d).unwrap();
+        let kinds: Vec<_> = a
+            .iter()
+            .map(|a| (a.number, a.status, a.error_kind.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, None, Some(stream::UNACKNOWLEDGED.to_string())),
+                (2, Some(500), None),
+                (3, None, Some(stream::UNACKNOWLEDGED.to_string())),
+            ]
+        );
+        // Nothing is offered any more, and an answer now is refused.
+        clock.advance_ms(10 * MIN);
+        assert!(poll(&h, &caller, &ep).is_empty());
+        let late = h.ack_stream(
+            &caller,
+            &ep,
+            &d.to_string(),
+            StreamAck {
+                status: Some(200),
+                error: None,
+                latency_ms: 3,
+                offered_at: again[0].offered_at,
+            },
+        );
+        assert!(
+            matches!(
+                late,
+                Err(ServiceError::Conflict {
+                    code: "delivery_ended",
+                    ..
+                })
+            ),
+            "{late:?}"
+        );
+    }
 }

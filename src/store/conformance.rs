@@ -314,6 +314,25 @@ pub fn a_guarded_update_loses_to_a_write_since_its_read(new: Factory) {
     ));
     s.update_delivery_if(&offered, &held).wait().unwrap();
     assert_eq!(s.delivery(read.id).unwrap().unwrap(), offered);
+    // An attempt recorded from a stale read writes nothing: no attempt
+    // record, no health; from a fresh read it is written with both.
+    let failed = Delivery {
+        state: DeliveryState::Failed,
+        attempts: 1,
+        next_attempt_at: None,
+        ..offered.clone()
+    };
+    let a = attempt(&offered, t0(), None, Verdict::Permanent);
+    assert!(matches!(
+        s.record_attempt_if(&failed, &a, &read).wait(),
+        Err(StoreError::Conflict(Conflict::Changed))
+    ));
+    assert!(s.attempts(read.id).unwrap().is_empty());
+    assert_eq!(s.endpoint_health(ep).unwrap(), Health::default());
+    let h = s.record_attempt_if(&failed, &a, &offered).wait().unwrap();
+    assert_eq!(h.consecutive_failures, 1);
+    assert_eq!(s.attempts(read.id).unwrap(), vec![a]);
+    assert_eq!(s.delivery(read.id).unwrap().unwrap(), failed);
     // A purged delivery stays a conflict; the other one was never touched.
     assert_eq!(s.delivery(d[1].id).unwrap().unwrap(), d[1]);
     let gone = Delivery {

@@ -734,6 +734,16 @@ pub trait DeliveryStore {
     fn record_attempt_behind(&self, delivery: &Delivery, attempt: &Attempt) -> Ticket<Health> {
         self.record_attempt(delivery, attempt)
     }
+    /// [`DeliveryStore::record_attempt`], guarded like
+    /// [`DeliveryStore::update_delivery_if`]: nothing is written (and the
+    /// ticket answers `Conflict::Changed`) unless the stored delivery is
+    /// still held, or due at the same time, as `seen` was when read.
+    fn record_attempt_if(
+        &self,
+        delivery: &Delivery,
+        attempt: &Attempt,
+        seen: &Delivery,
+    ) -> Ticket<Health>;
     /// The delivery log, newest first, strictly before `before`.
     fn list_deliveries(
         &self,

@@ -57,6 +57,9 @@ pub enum WriteOp {
         delivery: Delivery,
         /// The attempt.
         attempt: Attempt,
+        /// As for `UpdateDelivery`: if given, nothing is written unless
+        /// the stored delivery is still as it was read.
+        seen: Option<Seen>,
     },
     /// Removes each of these events whose every delivery has ended (see
     /// [`crate::domain::retention::event_purgeable`]), with its

@@ -159,9 +159,13 @@ impl CommitBackend for PgBackend {
                     apply_update(db, delivery, attempt.as_ref(), seen.as_ref(), &node.name)
                         .map(|()| OpOutput::Done)
                 }
-                WriteOp::RecordAttempt { delivery, attempt } => {
+                WriteOp::RecordAttempt {
+                    delivery,
+                    attempt,
+                    seen,
+                } => {
                     notify = due_at(delivery).is_some();
-                    apply_update(db, delivery, Some(attempt), None, &node.name).map(|()| {
+                    apply_update(db, delivery, Some(attempt), seen.as_ref(), &node.name).map(|()| {
                         counted = Some(counted_of(index, delivery, attempt));
                         // Completed in `complete` once the rows are written.
                         OpOutput::Health(Health::default())

@@ -1051,6 +1051,23 @@ impl DeliveryStore for PgStore {
             WriteOp::RecordAttempt {
                 delivery: delivery.clone(),
                 attempt: attempt.clone(),
+                seen: None,
+            },
+            output::health,
+        )
+    }
+
+    fn record_attempt_if(
+        &self,
+        delivery: &Delivery,
+        attempt: &Attempt,
+        seen: &Delivery,
+    ) -> Ticket<Health> {
+        self.committer.submit(
+            WriteOp::RecordAttempt {
+                delivery: delivery.clone(),
+                attempt: attempt.clone(),
+                seen: Some(crate::store::ops::Seen::of(seen)),
             },
             output::health,
         )

@@ -464,9 +464,11 @@ impl CommitBackend for SledBackend {
                 seen,
             } => ops::apply_update(c, delivery, attempt.as_ref(), seen.as_ref())
                 .map(|()| OpOutput::Done),
-            WriteOp::RecordAttempt { delivery, attempt } => {
-                ops::apply_attempt(c, delivery, attempt).map(OpOutput::Health)
-            }
+            WriteOp::RecordAttempt {
+                delivery,
+                attempt,
+                seen,
+            } => ops::apply_attempt(c, delivery, attempt, seen.as_ref()).map(OpOutput::Health),
             WriteOp::PurgeEvents { candidates } => {
                 ops::apply_purge(c, candidates).map(|(p, gone)| OpOutput::Purged(p, gone))
             }

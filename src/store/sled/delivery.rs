@@ -260,8 +260,9 @@ pub(super) fn apply_attempt(
     cycle: &mut Cycle,
     after: &Delivery,
     attempt: &Attempt,
+    seen: Option<&Seen>,
 ) -> Result<Health> {
-    apply_update(cycle, after, Some(attempt), None)?;
+    apply_update(cycle, after, Some(attempt), seen)?;
     let success = attempt.verdict == Verdict::Success;
     let health = cycle.health_mut(keys::health(after.endpoint_id))?;
     health.record(
@@ -476,6 +477,23 @@ impl DeliveryStore for SledStore {
             WriteOp::RecordAttempt {
                 delivery: delivery.clone(),
                 attempt: attempt.clone(),
+                seen: None,
+            },
+            output::health,
+        )
+    }
+
+    fn record_attempt_if(
+        &self,
+        delivery: &Delivery,
+        attempt: &Attempt,
+        seen: &Delivery,
+    ) -> Ticket<Health> {
+        self.committer.submit(
+            WriteOp::RecordAttempt {
+                delivery: delivery.clone(),
+                attempt: attempt.clone(),
+                seen: Some(crate::store::ops::Seen::of(seen)),
             },
             output::health,
         )
@@ -486,6 +504,7 @@ impl DeliveryStore for SledStore {
             WriteOp::RecordAttempt {
                 delivery: delivery.clone(),
                 attempt: attempt.clone(),
+                seen: None,
             },
             output::health,
         )
