@@ -63,7 +63,22 @@ pub fn decompress_to_buffer(
 /// The decompressed data should be less than `capacity` bytes,
 /// or an error will be returned.
 pub fn decompress(data: &[u8], capacity: usize) -> io::Result<Vec<u8>> {
-    Decompressor::new().decompress(data, capacity)
+    // Herald's patch: one decompressor per thread, as for `compress`.
+    decompress_reusing(data, capacity)
+        .unwrap_or_else(|| Decompressor::new().decompress(data, capacity))
+}
+
+/// Decompresses with this thread's reused decompressor; `None` if this
+/// thread has none to lend (being torn down, or already lending it).
+pub(crate) fn decompress_reusing(data: &[u8], capacity: usize) -> Option<io::Result<Vec<u8>>> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Decompressor> =
+            std::cell::RefCell::new(Decompressor::new());
+    }
+    DECOMPRESSOR
+        .try_with(|d| d.try_borrow_mut().ok().map(|mut d| d.decompress(data, capacity)))
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]
