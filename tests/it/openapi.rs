@@ -166,11 +166,18 @@ fn tool_error_only(out: &str) -> bool {
     !summary.contains("Failures:") && summary.contains("Runtime Error")
 }
 
-/// Whether every error schemathesis reported is CPython's "AST
-/// constructor recursion depth mismatch" (gh-106905) and no check failed.
+/// Whether every error schemathesis reported is one of the tool's own,
+/// and no check failed: CPython's "AST constructor recursion depth
+/// mismatch" (gh-106905), or hypothesis finding a case flaky because
+/// reading schemathesis's own source for a lambda's description raised a
+/// `KeyError` (seen under load: the key is a tuple of source lines).
 fn cpython_ast_bug_only(out: &str) -> bool {
-    const BUG: &str = "AST constructor recursion depth mismatch";
-    tool_error_only(out) && out.matches("Runtime Error").count() <= out.matches(BUG).count()
+    const BUGS: [&str; 2] = [
+        "AST constructor recursion depth mismatch",
+        "KeyError: ('from __future__ import annotations",
+    ];
+    let known: usize = BUGS.iter().map(|b| out.matches(b).count()).sum();
+    tool_error_only(out) && out.matches("Runtime Error").count() <= known
 }
 
 /// schemathesis against the served document: every operation, a few
@@ -237,7 +244,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
         // on what was generated (and the count below still requires every
         // operation to have been tested).
         eprintln!(
-            "schemathesis hit CPython's AST recursion bug (gh-106905) and no check failed:\n{out}"
+            "schemathesis hit a bug of its own tooling (CPython gh-106905, or hypothesis \
+             reading its source) and no check failed:\n{out}"
         );
         ok = true;
     }
