@@ -497,25 +497,30 @@ mod tests {
         assert_eq!(next.endpoint, fast);
     }
 
+    /// Every job handed to the workers until none comes for 150 ms; there
+    /// must be exactly `n`.
+    fn handed_out(work: &Receiver<Due>, n: usize) -> Vec<Due> {
+        let mut got = Vec::new();
+        while let Ok(j) = work.recv_timeout(Duration::from_millis(150)) {
+            got.push(j);
+        }
+        assert_eq!(got.len(), n);
+        got
+    }
+
     #[test]
     fn an_endpoint_gets_one_slot_until_an_attempt_succeeds_and_after_one_fails() {
         let d = Dispatcher::start(4, 16);
         let ep = EndpointId::new(Timestamp::from_millis(1));
         let work = d.work_queue();
-        let out = |n: usize| -> Vec<Due> {
-            let mut got = Vec::new();
-            while let Ok(j) = work.recv_timeout(Duration::from_millis(150)) {
-                got.push(j);
-            }
-            assert_eq!(got.len(), n);
-            got
-        };
+        let out = |n: usize| handed_out(&work, n);
         d.submit((0..10).map(|_| job(ep)).collect());
         let first = out(1); // unproven: one at a time
         d.attempted(first[0], true);
-        let four = out(4); // proven: the full cap
-                           // A failure: back to one slot. Three are still out, so nothing
-                           // more goes until all of them are back.
+        // Proven: the full cap.
+        let four = out(4);
+        // A failure: back to one slot. Three are still out, so nothing
+        // more goes until all of them are back.
         d.attempted(four[3], false);
         out(0);
         for j in &four[..3] {
@@ -535,14 +540,7 @@ mod tests {
         let d = Dispatcher::start(4, 16);
         let ep = EndpointId::new(Timestamp::from_millis(1));
         let work = d.work_queue();
-        let out = |n: usize| -> Vec<Due> {
-            let mut got = Vec::new();
-            while let Ok(j) = work.recv_timeout(Duration::from_millis(150)) {
-                got.push(j);
-            }
-            assert_eq!(got.len(), n);
-            got
-        };
+        let out = |n: usize| handed_out(&work, n);
         d.submit(vec![job(ep)]);
         d.attempted(out(1)[0], true); // proven: cap 4
         let jobs: Vec<Due> = (0..6)

@@ -448,13 +448,7 @@ fn a_batch_of_1000_is_one_durable_write_and_fans_out() {
     let events: Vec<Value> = (0..1000)
         .map(|i| json!({"event": if i % 2 == 0 { "order.created" } else { "payment.completed" }, "data": {"object": {"n": i}}}))
         .collect();
-    let a = s.call(
-        "POST",
-        "/api/v1/events/batch",
-        T,
-        Some(json!({"events": events})),
-    );
-    assert_eq!(a.status, 202, "{}", a.text);
+    let a = s.post_batch(T, events);
     let list = a.body["events"].as_array().unwrap();
     assert_eq!(list.len(), 1000);
     assert!(list

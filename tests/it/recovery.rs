@@ -123,13 +123,7 @@ fn ten_thousand_scheduled_retries_survive_kill_9_and_each_is_attempted_once_when
         let events: Vec<Value> = (0..1000)
             .map(|i| json!({"id": format!("rec_{b}_{i}"), "event": "order.created", "data": {"object": {"n": i}}}))
             .collect();
-        let a = s.call(
-            "POST",
-            "/api/v1/events/batch",
-            T,
-            Some(json!({"events": events})),
-        );
-        assert_eq!(a.status, 202, "{}", a.text);
+        s.post_batch(T, events);
     }
     // Every first attempt recorded and every retry scheduled, then crash.
     eventually(Duration::from_secs(120), "10,000 retries scheduled", || {
@@ -183,13 +177,7 @@ fn a_crash_after_attempts_written_behind_repeats_only_those_and_loses_no_event()
     let events: Vec<Value> = (0..300)
         .map(|i| json!({"id": format!("early_{i}"), "event": "order.created", "data": {"object": {"n": i}}}))
         .collect();
-    let a = s.call(
-        "POST",
-        "/api/v1/events/batch",
-        T,
-        Some(json!({"events": events})),
-    );
-    assert_eq!(a.status, 202, "{}", a.text);
+    s.post_batch(T, events);
     let quiet = |s: &Server, n: usize| {
         eventually(Duration::from_secs(60), "attempts recorded", || {
             let r = s.call_as(None, "GET", "/readyz", None, None).body;

@@ -314,6 +314,19 @@ impl Server {
         self.call_as(Some(PLATFORM_KEY), method, path, tenant, body)
     }
 
+    /// Posts `events` to the batch endpoint as the platform for `tenant`,
+    /// which must accept them all (202); the answer.
+    pub fn post_batch(&self, tenant: Option<&str>, events: Vec<Value>) -> Answer {
+        let a = self.call(
+            "POST",
+            "/api/v1/events/batch",
+            tenant,
+            Some(serde_json::json!({ "events": events })),
+        );
+        assert_eq!(a.status, 202, "{}", a.text);
+        a
+    }
+
     /// A request with an explicit key (or none).
     pub fn call_as(
         &self,
